@@ -1,0 +1,330 @@
+/**
+ * A development chain: an in-process EVM (Nomic Foundation's EDR, the engine inside Hardhat's
+ * network) served as Ethereum JSON-RPC over HTTP on loopback, with the Livepeer-shaped contracts
+ * from contracts/ deployed and registered in a Controller. For tests and local runs only: its
+ * accounts' keys are public test keys.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import * as edr from "@nomicfoundation/edr";
+import {
+  Contract,
+  ContractFactory,
+  JsonRpcApiProvider,
+  JsonRpcSigner,
+  Network,
+  Wallet,
+  getAddress,
+  id,
+  keccak256,
+  parseEther,
+  toBeHex,
+  toUtf8Bytes,
+  type InterfaceAbi,
+  type JsonRpcError,
+  type JsonRpcPayload,
+  type JsonRpcResult,
+} from "ethers";
+import artifacts from "./artifacts/contracts.json" with { type: "json" };
+
+export interface DevChainOptions {
+  /** Loopback port to serve JSON-RPC on; 0 (default) picks a free one. */
+  port?: number;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Default 1337. */
+  chainId?: bigint;
+  /** Blocks per round (default 100). */
+  roundLength?: bigint;
+  /** The round initialized at start (default 1000). */
+  firstRound?: bigint;
+  /** A signer address to fund with ETH and a TicketBroker deposit and reserve at start. */
+  signer?: FundSenderParameters;
+}
+
+export interface FundSenderParameters {
+  address: string;
+  /** ETH sent to the address for gas (default 100 ETH). */
+  eth?: bigint;
+  /** TicketBroker deposit added (default 10 ETH). */
+  deposit?: bigint;
+  /** TicketBroker reserve added (default 10 ETH). */
+  reserve?: bigint;
+}
+
+/** A prefunded account of the development chain. TEST-ONLY key: never use it anywhere else. */
+export interface DevAccount {
+  address: string;
+  privateKey: string;
+}
+
+export interface DevChainContracts {
+  Controller: string;
+  RoundsManager: string;
+  BondingManager: string;
+  ServiceRegistry: string;
+  TicketBroker: string;
+}
+
+export interface DevChain {
+  /** http://host:port of the JSON-RPC endpoint */
+  url: string;
+  controllerAddress: string;
+  chainId: bigint;
+  /** Prefunded accounts; accounts[0] deployed the contracts and owns the Controller. TEST-ONLY keys. */
+  accounts: DevAccount[];
+  contracts: DevChainContracts;
+  /** ABIs of the deployed contracts, by name. */
+  abis: Record<keyof DevChainContracts, InterfaceAbi>;
+  /** An ethers provider talking to the chain in-process (no HTTP). */
+  provider: JsonRpcApiProvider;
+  /** Mines empty blocks. */
+  mineBlocks(params: { count: number }): Promise<void>;
+  /** Moves to the next round and initializes it; returns the new round. */
+  advanceRound(): Promise<bigint>;
+  /** Adds address to the active transcoder pool and publishes its service URI. */
+  registerOrchestrator(params: { address: string; serviceUri: string }): Promise<void>;
+  /** Sends ETH to an address and adds to its TicketBroker deposit and reserve. */
+  fundSender(params: FundSenderParameters): Promise<void>;
+  /** Stops serving; in-flight requests are dropped. */
+  close(): Promise<void>;
+}
+
+type ContractName = keyof DevChainContracts;
+
+const accountCount = 10;
+const accountBalance = parseEther("10000");
+const unlockPeriod = 2n;
+const ticketValidityPeriod = 2n;
+
+/** Deterministic, publicly known keys (so addresses are stable between runs). TEST-ONLY. */
+export function devAccountKeys(): string[] {
+  return Array.from({ length: accountCount }, (_, i) => keccak256(toUtf8Bytes(`lpsigner dev chain test account ${i}`)));
+}
+
+let edrContext: Promise<edr.EdrContext> | undefined;
+
+/** EDR wants one context per process. */
+function getEdrContext(): Promise<edr.EdrContext> {
+  edrContext ??= (async () => {
+    const context = new edr.EdrContext();
+    await context.registerProviderFactory(edr.L1_CHAIN_TYPE, edr.l1ProviderFactory());
+    return context;
+  })();
+  return edrContext;
+}
+
+type Rpc = (payload: JsonRpcPayload) => Promise<JsonRpcResult | JsonRpcError>;
+
+async function createEdrRpc(params: { chainId: bigint; keys: string[] }): Promise<Rpc> {
+  const context = await getEdrContext();
+  const hardfork = edr.CANCUN;
+  const genesisState: edr.AccountOverride[] = [
+    ...edr.l1GenesisState(edr.l1HardforkFromString(hardfork)),
+    ...params.keys.map((key) => ({
+      address: Buffer.from(new Wallet(key).address.slice(2), "hex"),
+      balance: accountBalance,
+    })),
+  ];
+  const provider = await context.createProvider(
+    edr.L1_CHAIN_TYPE,
+    {
+      allowBlocksWithSameTimestamp: false,
+      allowUnlimitedContractSize: false,
+      bailOnCallFailure: false,
+      bailOnTransactionFailure: false,
+      chainId: params.chainId,
+      coinbase: Buffer.alloc(20),
+      defaultTransactionGasLimit: 30_000_000n,
+      genesisState,
+      hardfork,
+      initialBaseFeePerGas: 1_000_000_000n,
+      minGasPrice: 0n,
+      mining: { autoMine: true, memPool: { order: edr.MineOrdering.Priority } },
+      network: { genesisBlockGasLimit: 30_000_000n },
+      networkId: params.chainId,
+      observability: {},
+      ownedAccounts: params.keys,
+      precompileOverrides: [],
+    },
+    { enable: false, decodeConsoleLogInputsCallback: () => [], printLineCallback: () => {} },
+    { subscriptionCallback: () => {} },
+    new edr.ContractDecoder(),
+  );
+  return async (payload) => {
+    const response = await provider.handleRequest(JSON.stringify({ ...payload, jsonrpc: "2.0" }));
+    const data = (typeof response.data === "string" ? JSON.parse(response.data) : response.data) as
+      | { result: unknown }
+      | { error: JsonRpcError["error"] };
+    return { id: payload.id, ...data } as JsonRpcResult | JsonRpcError;
+  };
+}
+
+/** An ethers provider that sends each request straight to the in-process chain. */
+class InProcessProvider extends JsonRpcApiProvider {
+  readonly #rpc: Rpc;
+  constructor(rpc: Rpc, chainId: bigint) {
+    super(Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, pollingInterval: 20, cacheTimeout: -1 });
+    this.#rpc = rpc;
+  }
+  async _send(payload: JsonRpcPayload | JsonRpcPayload[]): Promise<(JsonRpcResult | JsonRpcError)[]> {
+    const payloads = Array.isArray(payload) ? payload : [payload];
+    return Promise.all(payloads.map((p) => this.#rpc(p)));
+  }
+}
+
+function serveRpc(params: { rpc: Rpc; host: string; port: number }): Promise<Server> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== "POST") {
+      res.writeHead(405, { allow: "POST" }).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      void (async () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        } catch {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "parse error" } }));
+          return;
+        }
+        const handle = async (p: unknown) => ({ ...(await params.rpc(p as JsonRpcPayload)), jsonrpc: "2.0" });
+        try {
+          const out = Array.isArray(body) ? await Promise.all(body.map(handle)) : await handle(body);
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify(out));
+        } catch (err) {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32603, message: String(err) } }));
+        }
+      })();
+    });
+  });
+  return new Promise((resolvePromise, reject) => {
+    server.once("error", reject);
+    server.listen(params.port, params.host, () => {
+      server.off("error", reject);
+      resolvePromise(server);
+    });
+  });
+}
+
+/** Starts a development chain with the protocol contracts deployed, a round initialized, and opts.signer funded. */
+export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChain> {
+  const chainId = opts.chainId ?? 1337n;
+  const host = opts.host ?? "127.0.0.1";
+  const roundLength = opts.roundLength ?? 100n;
+  const firstRound = opts.firstRound ?? 1000n;
+  const keys = devAccountKeys();
+  const rpc = await createEdrRpc({ chainId, keys });
+  const provider = new InProcessProvider(rpc, chainId);
+  const deployer = new Wallet(keys[0]!, provider);
+  const abis = Object.fromEntries(
+    Object.entries(artifacts.contracts).map(([name, a]) => [name, a.abi as InterfaceAbi]),
+  ) as Record<ContractName, InterfaceAbi>;
+
+  const deploy = async (name: ContractName, args: unknown[] = []): Promise<Contract> => {
+    const factory = new ContractFactory(abis[name], artifacts.contracts[name].bytecode, deployer);
+    const contract = await factory.deploy(...args);
+    await contract.waitForDeployment();
+    return contract as Contract;
+  };
+  const send = async (contract: Contract, method: string, args: unknown[], overrides: object = {}) => {
+    const tx = await contract.getFunction(method).send(...args, overrides);
+    const receipt = await tx.wait();
+    if (receipt?.status !== 1) throw new Error(`dev chain: ${method} failed`);
+  };
+
+  const controller = await deploy("Controller");
+  const controllerAddress = await controller.getAddress();
+  const deployed: Record<ContractName, Contract> = {
+    Controller: controller,
+    RoundsManager: await deploy("RoundsManager", [controllerAddress, roundLength]),
+    BondingManager: await deploy("BondingManager"),
+    ServiceRegistry: await deploy("ServiceRegistry"),
+    TicketBroker: await deploy("TicketBroker", [controllerAddress, unlockPeriod, ticketValidityPeriod]),
+  };
+  const contracts = {} as DevChainContracts;
+  for (const name of Object.keys(deployed) as ContractName[]) {
+    contracts[name] = await deployed[name].getAddress();
+    if (name !== "Controller") {
+      await send(controller, "setContractInfo", [id(name), contracts[name], "0x" + "00".repeat(20)]);
+    }
+  }
+
+  const rounds = deployed.RoundsManager;
+  const currentRound = (await rounds.getFunction("currentRound")()) as bigint;
+  if (firstRound > currentRound) await send(rounds, "devSkipRounds", [firstRound - currentRound]);
+  await send(rounds, "initializeRound", []);
+
+  const mineBlocks = async ({ count }: { count: number }) => {
+    if (count <= 0) return;
+    await provider.send("hardhat_mine", [toBeHex(count)]);
+  };
+
+  const advanceRound = async (): Promise<bigint> => {
+    const round = (await rounds.getFunction("currentRound")()) as bigint;
+    const last = (await rounds.getFunction("lastInitializedRound")()) as bigint;
+    if (round <= last) await send(rounds, "devSkipRounds", [last + 1n - round]);
+    await send(rounds, "initializeRound", []);
+    return (await rounds.getFunction("lastInitializedRound")()) as bigint;
+  };
+
+  const registerOrchestrator = async ({ address, serviceUri }: { address: string; serviceUri: string }) => {
+    const from = getAddress(address);
+    // Act as the orchestrator without its key: the chain accepts transactions from impersonated accounts.
+    const balance = await provider.getBalance(from);
+    if (balance < parseEther("1")) await provider.send("hardhat_setBalance", [from, toBeHex(parseEther("10"))]);
+    await provider.send("hardhat_impersonateAccount", [from]);
+    try {
+      const signer = new JsonRpcSigner(provider, from);
+      const bonding = deployed.BondingManager.connect(signer) as Contract;
+      await send(bonding, "transcoder", [0n, 0n]);
+      const registry = deployed.ServiceRegistry.connect(signer) as Contract;
+      await send(registry, "setServiceURI", [serviceUri]);
+    } finally {
+      await provider.send("hardhat_stopImpersonatingAccount", [from]);
+    }
+  };
+
+  const fundSender = async (params: FundSenderParameters) => {
+    const to = getAddress(params.address);
+    const eth = params.eth ?? parseEther("100");
+    const deposit = params.deposit ?? parseEther("10");
+    const reserve = params.reserve ?? parseEther("10");
+    if (eth > 0n) await (await deployer.sendTransaction({ to, value: eth })).wait();
+    if (deposit + reserve > 0n) {
+      await send(deployed.TicketBroker, "fundDepositAndReserveFor", [to, deposit, reserve], { value: deposit + reserve });
+    }
+  };
+
+  if (opts.signer) await fundSender(opts.signer);
+
+  const server = await serveRpc({ rpc, host, port: opts.port ?? 0 });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    controllerAddress,
+    chainId,
+    accounts: keys.map((privateKey) => ({ address: new Wallet(privateKey).address, privateKey })),
+    contracts,
+    abis,
+    provider,
+    mineBlocks,
+    advanceRound,
+    registerOrchestrator,
+    fundSender,
+    close: async () => {
+      provider.destroy();
+      await new Promise<void>((resolveClose) => {
+        server.close(() => resolveClose());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
