@@ -1,0 +1,61 @@
+import { keccak_256 } from "@noble/hashes/sha3";
+
+export function keccak256(data: Uint8Array): Uint8Array {
+  return keccak_256(data);
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+export function fromHex(hex: string): Uint8Array {
+  const body = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
+  if (body.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(body)) {
+    throw new Error(`invalid hex string`);
+  }
+  return new Uint8Array(Buffer.from(body, "hex"));
+}
+
+/** Big-endian minimal bytes of a non-negative integer, as Go's big.Int.Bytes(): zero is empty. */
+export function bigintToBytes(value: bigint): Uint8Array {
+  if (value < 0n) throw new RangeError("negative value");
+  if (value === 0n) return new Uint8Array(0);
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = "0" + hex;
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
+/** Unsigned big-endian bytes to an integer, as Go's big.Int.SetBytes. */
+export function bytesToBigint(bytes: Uint8Array): bigint {
+  if (bytes.length === 0) return 0n;
+  return BigInt("0x" + toHex(bytes));
+}
+
+/** Writes value as a 32-byte big-endian word at offset. */
+export function writeUint256(target: Uint8Array, offset: number, value: bigint): void {
+  let v = value;
+  for (let i = 31; i >= 0; i--) {
+    target[offset + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export const utf8 = new TextEncoder();

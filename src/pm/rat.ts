@@ -1,0 +1,99 @@
+/** An exact rational number (Go's big.Rat), always normalized: gcd(num, den) = 1, den > 0. */
+export class Rat {
+  readonly num: bigint;
+  readonly den: bigint;
+
+  constructor(num: bigint, den: bigint = 1n) {
+    if (den === 0n) throw new RangeError("division by zero");
+    if (den < 0n) {
+      num = -num;
+      den = -den;
+    }
+    const g = gcd(num < 0n ? -num : num, den);
+    this.num = g > 1n ? num / g : num;
+    this.den = g > 1n ? den / g : den;
+  }
+
+  static readonly ZERO = new Rat(0n);
+
+  add(o: Rat): Rat {
+    return new Rat(this.num * o.den + o.num * this.den, this.den * o.den);
+  }
+  sub(o: Rat): Rat {
+    return new Rat(this.num * o.den - o.num * this.den, this.den * o.den);
+  }
+  mul(o: Rat): Rat {
+    return new Rat(this.num * o.num, this.den * o.den);
+  }
+  div(o: Rat): Rat {
+    return new Rat(this.num * o.den, this.den * o.num);
+  }
+  cmp(o: Rat): number {
+    const l = this.num * o.den;
+    const r = o.num * this.den;
+    return l < r ? -1 : l > r ? 1 : 0;
+  }
+  sign(): number {
+    return this.num < 0n ? -1 : this.num > 0n ? 1 : 0;
+  }
+  isInt(): boolean {
+    return this.den === 1n;
+  }
+  /** The smallest integer >= this. */
+  ceil(): bigint {
+    const q = this.num / this.den;
+    return this.num > 0n && q * this.den !== this.num ? q + 1n : q;
+  }
+
+  /** Go's RatString: "num" when integral, else "num/den". */
+  toString(): string {
+    return this.den === 1n ? this.num.toString() : `${this.num}/${this.den}`;
+  }
+
+  /** Go's FloatString(prec): decimal with prec digits, the last rounded half away from zero. */
+  toFixed(prec: number): string {
+    const neg = this.num < 0n;
+    const abs = neg ? -this.num : this.num;
+    const scale = 10n ** BigInt(prec);
+    let q = (abs * scale) / this.den;
+    const r = (abs * scale) % this.den;
+    if (r * 2n >= this.den) q += 1n;
+    let digits = q.toString();
+    let out: string;
+    if (prec > 0) {
+      digits = digits.padStart(prec + 1, "0");
+      out = `${digits.slice(0, -prec)}.${digits.slice(-prec)}`;
+    } else {
+      out = digits;
+    }
+    return neg ? "-" + out : out;
+  }
+
+  /**
+   * Parses like Go's big.Rat.SetString: "a/b", or a decimal with optional sign, fraction
+   * and exponent ("1.5", "-2e3"). Returns undefined when the text is not a number.
+   */
+  static parse(text: string): Rat | undefined {
+    const frac = /^([+-]?\d+)\/(\d+)$/.exec(text);
+    if (frac) {
+      const den = BigInt(frac[2]!);
+      return den === 0n ? undefined : new Rat(BigInt(frac[1]!), den);
+    }
+    const dec = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+    if (!dec) return undefined;
+    const [, sign, int = "", fraction = "", exp] = dec;
+    if (int === "" && fraction === "") return undefined;
+    const e = exp === undefined ? 0 : Number(exp);
+    if (!Number.isSafeInteger(e) || Math.abs(e) > 10_000) return undefined;
+    let num = BigInt((int || "0") + fraction);
+    let den = 10n ** BigInt(fraction.length);
+    if (e > 0) num *= 10n ** BigInt(e);
+    if (e < 0) den *= 10n ** BigInt(-e);
+    return new Rat(sign === "-" ? -num : num, den);
+  }
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}

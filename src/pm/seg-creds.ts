@@ -1,0 +1,83 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  Capabilities_CapabilityConstraints_ModelConstraintSchema,
+  Capabilities_CapabilityConstraintsSchema,
+  Capabilities_ConstraintsSchema,
+  CapabilitiesSchema,
+  SegDataSchema,
+  type AuthToken,
+  type Capabilities,
+  type SegData,
+} from "../../gen/net/lp_rpc_pb.js";
+import { concatBytes, keccak256, utf8 } from "../crypto/bytes.js";
+import type { EthSigner } from "../crypto/eth-sign.js";
+
+/** keccak256 of the empty segment the remote signer always describes. */
+export const EMPTY_SEGMENT_HASH = keccak256(new Uint8Array(0));
+
+export interface CreateSegCredsParameters {
+  manifestId: string;
+  capabilities: Capabilities | undefined;
+  authToken: AuthToken | undefined;
+  signer: EthSigner;
+}
+
+/**
+ * The flattened segment metadata the broadcaster signs: manifestID ‖ pad32(seq) ‖ hash ‖
+ * profilesHex. For the empty segment seq is 0 and there are no profiles.
+ */
+export function flattenEmptySegment(manifestId: string): Uint8Array {
+  return concatBytes(utf8.encode(manifestId), new Uint8Array(32), EMPTY_SEGMENT_HASH);
+}
+
+/**
+ * Capabilities after the reference's round trip through its internal form: capacities rebuilt
+ * from the bitstring when absent, constraints always present, model capacityInUse dropped.
+ */
+export function normalizeCapabilities(caps: Capabilities): Capabilities {
+  const capacities: Record<number, number> = {};
+  if (Object.keys(caps.capacities).length === 0) {
+    caps.bitstring.forEach((word, index) => {
+      for (let bit = 0; bit < 64; bit++) {
+        if ((word >> BigInt(bit)) & 1n) capacities[index * 64 + bit] = 1;
+      }
+    });
+  } else {
+    Object.assign(capacities, caps.capacities);
+  }
+  const perCapability: Record<number, ReturnType<typeof create<typeof Capabilities_CapabilityConstraintsSchema>>> = {};
+  for (const [capability, constraints] of Object.entries(caps.constraints?.PerCapability ?? {})) {
+    const models: Record<string, ReturnType<typeof create<typeof Capabilities_CapabilityConstraints_ModelConstraintSchema>>> = {};
+    for (const [modelId, model] of Object.entries(constraints.models)) {
+      models[modelId] = create(Capabilities_CapabilityConstraints_ModelConstraintSchema, {
+        warm: model.warm,
+        capacity: model.capacity,
+        runnerVersion: model.runnerVersion,
+      });
+    }
+    perCapability[Number(capability)] = create(Capabilities_CapabilityConstraintsSchema, { models });
+  }
+  return create(CapabilitiesSchema, {
+    bitstring: caps.bitstring,
+    mandatories: caps.mandatories,
+    capacities,
+    version: caps.version,
+    constraints: create(Capabilities_ConstraintsSchema, {
+      minVersion: caps.constraints?.minVersion ?? "",
+      PerCapability: perCapability,
+    }),
+  });
+}
+
+/** Signed credentials for the empty segment (the `Livepeer-Segment` header's SegData). */
+export function createSegCreds({ manifestId, capabilities, authToken, signer }: CreateSegCredsParameters): SegData {
+  return create(SegDataSchema, {
+    manifestId: utf8.encode(manifestId),
+    hash: EMPTY_SEGMENT_HASH,
+    // Deliberately invalid, as the reference sends it, so old orchestrators refuse the profiles.
+    profiles: utf8.encode("invalid"),
+    sig: signer.sign(keccak256(flattenEmptySegment(manifestId))),
+    capabilities: capabilities ? normalizeCapabilities(capabilities) : undefined,
+    authToken,
+  });
+}

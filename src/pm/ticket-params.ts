@@ -1,0 +1,53 @@
+import { bytesToBigint } from "../crypto/bytes.js";
+import type { TicketParams as NetTicketParams } from "../../gen/net/lp_rpc_pb.js";
+import type { ExpirationParams } from "./ticket.js";
+
+/** An orchestrator's ticket params, decoded from net.TicketParams. */
+export interface TicketParams {
+  recipient: Uint8Array;
+  faceValue: bigint;
+  winProb: bigint;
+  recipientRandHash: Uint8Array;
+  seed: bigint;
+  expirationBlock: bigint;
+  /** The orchestrator's expiration params, zero when it sent none. */
+  expiration: ExpirationParams;
+}
+
+export class TicketParamsError extends Error {
+  override name = "TicketParamsError";
+  constructor(readonly field: string, reason: string) {
+    super(`orchestrator.ticket_params.${field}: ${reason}`);
+  }
+}
+
+function fixed(value: Uint8Array, size: number, field: string): Uint8Array {
+  if (value.length !== size) throw new TicketParamsError(field, `must be ${size} bytes, got ${value.length}`);
+  return value;
+}
+
+function uint256(value: Uint8Array, field: string): bigint {
+  if (value.length > 32) throw new TicketParamsError(field, `must be at most 32 bytes, got ${value.length}`);
+  return bytesToBigint(value);
+}
+
+/**
+ * Decodes and bounds the orchestrator's params. Stricter than the reference, which would
+ * silently truncate or pad malformed fields into tickets no contract could redeem.
+ */
+export function decodeTicketParams(p: NetTicketParams): TicketParams {
+  const blockHash = p.expirationParams?.creationRoundBlockHash ?? new Uint8Array(32);
+  return {
+    recipient: fixed(p.recipient, 20, "recipient"),
+    faceValue: uint256(p.faceValue, "face_value"),
+    winProb: uint256(p.winProb, "win_prob"),
+    recipientRandHash: fixed(p.recipientRandHash, 32, "recipient_rand_hash"),
+    seed: uint256(p.seed, "seed"),
+    expirationBlock: uint256(p.expirationBlock, "expiration_block"),
+    expiration: {
+      creationRound: p.expirationParams?.creationRound ?? 0n,
+      creationRoundBlockHash:
+        blockHash.length === 0 ? new Uint8Array(32) : fixed(blockHash, 32, "expiration_params.creation_round_block_hash"),
+    },
+  };
+}
