@@ -1,0 +1,113 @@
+import type { MaxPriceInput } from "../pricing/max-price.js";
+import {
+  goJsonString,
+  JsonSyntaxError,
+  JsonTypeError,
+  getField,
+  parseGoJson,
+  readInteger,
+  readNumberText,
+  readObject,
+  readString,
+} from "../util/go-json.js";
+
+/** The webhook's verdict, as the reference reads it. */
+export interface AuthDecision {
+  status: number;
+  reason: string;
+  expiry: bigint;
+  authId: string;
+  maxPrice: MaxPriceInput | undefined;
+}
+
+/** The webhook could not be asked or answered nonsense (legacy 500). */
+export class AuthWebhookError extends Error {
+  override name = "AuthWebhookError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface AuthWebhook {
+  /** POSTs {headers, state} and returns the decision; throws AuthWebhookError. */
+  authorize(body: { headers: Record<string, string[]>; stateJson: Uint8Array }): Promise<AuthDecision>;
+}
+
+export interface AuthWebhookOptions {
+  url: string;
+  headers: Record<string, string>;
+  timeoutMs?: number;
+  /** Largest reply read, to bound memory. */
+  maxResponseBytes?: number;
+}
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+/** Decodes the webhook reply with Go's rules; a malformed reply is an AuthWebhookError. */
+export function parseAuthReply(text: string): AuthDecision {
+  try {
+    const root = readObject(parseGoJson(text), "reply");
+    const f = (name: string) => (root ? getField(root, name) : undefined);
+    const status = readInteger(f("status"), "status", INT64_MIN, INT64_MAX);
+    const mp = readObject(f("maxPrice"), "maxPrice");
+    const maxPrice = mp
+      ? {
+          price: readNumberText(getField(mp, "price"), "maxPrice.price") ?? "",
+          currency: readString(getField(mp, "currency"), "maxPrice.currency") ?? "",
+          unit: readString(getField(mp, "unit"), "maxPrice.unit") ?? "",
+        }
+      : undefined;
+    const decision = {
+      status: status === undefined ? 0 : Number(status),
+      reason: readString(f("reason"), "reason") ?? "",
+      expiry: readInteger(f("expiry"), "expiry", INT64_MIN, INT64_MAX) ?? 0n,
+      authId: readString(f("auth_id"), "auth_id") ?? "",
+      maxPrice,
+    };
+    if (status === undefined || status <= 0n) throw new AuthWebhookError("signer auth invalid status");
+    if (decision.status !== 200 && decision.reason === "") {
+      decision.reason = `signer auth rejected request with status ${decision.status}`;
+    }
+    return decision;
+  } catch (err) {
+    if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) {
+      throw new AuthWebhookError(`signer auth invalid response: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** The reference's auth webhook client: POST JSON, configured headers, 5 s timeout, status 200 required. */
+export function createAuthWebhook({ url, headers, timeoutMs = 5000, maxResponseBytes = 1 << 20 }: AuthWebhookOptions): AuthWebhook {
+  return {
+    async authorize({ headers: requestHeaders, stateJson }) {
+      const body = `{"headers":${encodeHeaders(requestHeaders)},"state":${Buffer.from(stateJson).toString("utf8")}}`;
+      let res: Response;
+      let text: string;
+      try {
+        res = await fetch(url, {
+          method: "POST",
+          // Configured headers are set last, as the reference does, so they may override.
+          headers: { "Content-Type": "application/json", ...headers },
+          body,
+          signal: AbortSignal.timeout(timeoutMs),
+          redirect: "follow",
+        });
+        const buf = await res.arrayBuffer();
+        if (buf.byteLength > maxResponseBytes) throw new Error(`reply larger than ${maxResponseBytes} bytes`);
+        text = Buffer.from(buf).toString("utf8");
+      } catch (err) {
+        throw new AuthWebhookError(`failed to call remote signer webhook: ${(err as Error).message}`, { cause: err });
+      }
+      if (res.status !== 200) throw new AuthWebhookError(`signer auth error status ${res.status}`);
+      return parseAuthReply(text);
+    },
+  };
+}
+
+/** Go's json.Marshal of http.Header: keys sorted, values as arrays. */
+function encodeHeaders(headers: Record<string, string[]>): string {
+  const keys = Object.keys(headers).sort();
+  return `{${keys.map((k) => `${goJsonString(k)}:[${headers[k]!.map(goJsonString).join(",")}]`).join(",")}}`;
+}

@@ -1,0 +1,69 @@
+import { Rat } from "../pm/rat.js";
+
+export const JOB_TYPE_LV2V = "lv2v";
+export const JOB_TYPE_LIVE = "live";
+export const JOB_TYPE_FIXED = "fixed";
+
+/** lv2v bills the reference's default segment: 1280x720 at 30 fps. */
+const LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30;
+const LV2V_PRELOAD_SECONDS = 60;
+const LIVE_PRELOAD_SECONDS = 10;
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+/** Go's int64(float64) conversion for in-range values; saturates outside (Go's is undefined there). */
+function float64ToInt64(x: number): bigint {
+  if (Number.isNaN(x)) return INT64_MIN;
+  if (x >= 9.223372036854775807e18) return INT64_MAX;
+  if (x <= -9.223372036854775808e18) return INT64_MIN;
+  return BigInt(Math.trunc(x));
+}
+
+export class InvalidJobTypeError extends Error {
+  override name = "InvalidJobTypeError";
+  constructor() {
+    super("invalid job type");
+  }
+}
+
+/**
+ * Billable units for one call, as the reference computes them from the seconds elapsed
+ * since the state's LastUpdate (0 on a new session): lv2v pixels with a 60 s preload,
+ * live whole seconds with a 10 s preload, fixed 1, and raw inPixels when no type is given.
+ */
+export function billableUnits({ type, elapsedSeconds, inPixels }: { type: string; elapsedSeconds: number; inPixels: bigint }): bigint {
+  switch (type) {
+    case JOB_TYPE_LV2V: {
+      const secs = elapsedSeconds <= 0 ? LV2V_PRELOAD_SECONDS : elapsedSeconds;
+      return float64ToInt64(LV2V_PIXELS_PER_SECOND * secs);
+    }
+    case JOB_TYPE_LIVE: {
+      const secs = elapsedSeconds <= 0 ? LIVE_PRELOAD_SECONDS : elapsedSeconds;
+      return float64ToInt64(Math.ceil(secs));
+    }
+    case JOB_TYPE_FIXED:
+      return 1n;
+    case "":
+      return inPixels;
+    default:
+      throw new InvalidJobTypeError();
+  }
+}
+
+/** fee = price × units, exact. */
+export function computeFee(units: bigint, price: Rat): Rat {
+  return price.mul(new Rat(units));
+}
+
+/**
+ * The reference's StageUpdate: the credit required is max(fee, EV of one ticket); when the
+ * existing credit covers it no ticket is needed, else enough tickets to cover the gap.
+ */
+export function ticketsNeeded({ existing, fee, ev }: { existing: Rat; fee: Rat; ev: Rat }): number {
+  const minCredit = fee.cmp(ev) >= 0 ? fee : ev;
+  if (existing.cmp(minCredit) >= 0) return 0;
+  if (ev.sign() === 0) return 0;
+  const n = minCredit.sub(existing).div(ev).ceil();
+  // Far beyond the 100-ticket cap; keep it a safe number for the error message.
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+}

@@ -1,0 +1,46 @@
+import { Rat } from "../pm/rat.js";
+import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "./fee.js";
+
+/** A ceiling in the reference's LiveRunnerPriceInfo form. */
+export interface MaxPriceInput {
+  price: string;
+  currency: string;
+  unit: string;
+}
+
+export class InvalidMaxPriceError extends Error {
+  override name = "InvalidMaxPriceError";
+}
+
+const UNIT_FOR_TYPE: Record<string, string> = {
+  [JOB_TYPE_LIVE]: "seconds",
+  [JOB_TYPE_LV2V]: "720p-pixel-seconds",
+  [JOB_TYPE_FIXED]: "fixed",
+};
+
+/** Validates a request or webhook maxPrice for the job type; returns the ceiling in wei per unit. */
+export function parseMaxPrice(maxPrice: MaxPriceInput, type: string): Rat {
+  const price = Rat.parse(maxPrice.price.trim());
+  if (!price || price.sign() <= 0) throw new InvalidMaxPriceError("maxPrice.price must be a positive decimal");
+  if (maxPrice.currency.trim().toLowerCase() !== "wei") throw new InvalidMaxPriceError("maxPrice.currency must be wei");
+  const expectedUnit = UNIT_FOR_TYPE[type];
+  if (expectedUnit === undefined) throw new InvalidMaxPriceError("maxPrice requires payment type live, lv2v, or fixed");
+  if (maxPrice.unit.trim().toLowerCase() !== expectedUnit) {
+    throw new InvalidMaxPriceError(`maxPrice.unit must be ${expectedUnit} for payment type ${type}`);
+  }
+  return price;
+}
+
+export interface PriceCeiling {
+  source: string;
+  price: Rat | undefined;
+}
+
+/** The lowest ceiling present that the price exceeds, if any (the reference's checkRemotePaymentPrice). */
+export function exceededCeiling(price: Rat, ceilings: PriceCeiling[]): { source: string; price: Rat } | undefined {
+  let effective: { source: string; price: Rat } | undefined;
+  for (const c of ceilings) {
+    if (c.price && (!effective || c.price.cmp(effective.price) < 0)) effective = { source: c.source, price: c.price };
+  }
+  return effective && price.cmp(effective.price) > 0 ? effective : undefined;
+}
