@@ -131,8 +131,8 @@ async function createEdrRpc(params: { chainId: bigint; keys: string[] }): Promis
     {
       allowBlocksWithSameTimestamp: false,
       allowUnlimitedContractSize: false,
-      bailOnCallFailure: false,
-      bailOnTransactionFailure: false,
+      bailOnCallFailure: true,
+      bailOnTransactionFailure: true,
       chainId: params.chainId,
       coinbase: Buffer.alloc(20),
       defaultTransactionGasLimit: 30_000_000n,
@@ -156,6 +156,11 @@ async function createEdrRpc(params: { chainId: bigint; keys: string[] }): Promis
     const data = (typeof response.data === "string" ? JSON.parse(response.data) : response.data) as
       | { result: unknown }
       | { error: JsonRpcError["error"] };
+    // EDR reports revert data as {data: "0x…", reason, …}; geth-style nodes (and clients) use the hex string itself.
+    if ("error" in data && data.error.data && typeof data.error.data === "object") {
+      const revert = (data.error.data as { data?: unknown }).data;
+      data.error = { ...data.error, data: typeof revert === "string" ? revert : undefined };
+    }
     return { id: payload.id, ...data } as JsonRpcResult | JsonRpcError;
   };
 }
