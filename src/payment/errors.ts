@@ -38,7 +38,10 @@ export class PriceExceededError extends PaymentError {
  */
 export class NoTicketsNeededError extends PaymentError {
   override name = "NoTicketsNeededError";
-  constructor(readonly state: SignedState | undefined, readonly balance: Rat | undefined) {
+  constructor(
+    readonly state: SignedState | undefined,
+    readonly accounting?: { units: bigint; fee: Rat; balance: Rat },
+  ) {
     super("no tickets");
   }
 }

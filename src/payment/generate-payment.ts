@@ -243,12 +243,12 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
   const ev = ticketEV(params.faceValue, params.winProb);
   const numTickets = ticketsNeeded({ existing, fee, ev });
   if (numTickets === 0) {
-    if (ev.sign() === 0) throw new NoTicketsNeededError(undefined, undefined);
+    if (ev.sign() === 0) throw new NoTicketsNeededError(undefined);
     // Unlike the reference, account the elapsed time so the session cannot stall (issue #4077).
     // existing >= max(fee, EV) >= fee here, so the balance stays non-negative.
     const balance = existing.sub(fee);
     const advanced = { ...state, balance: balance.toString(), lastUpdate: now };
-    throw new NoTicketsNeededError(signState(advanced, deps.signer), balance);
+    throw new NoTicketsNeededError(signState(advanced, deps.signer), { units, fee, balance });
   }
   if (numTickets > MAX_TICKETS_PER_CALL) {
     throw new InvalidRequestError(`numTickets ${numTickets} exceeds maximum of ${MAX_TICKETS_PER_CALL}`);

@@ -1,0 +1,210 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { CapabilitiesSchema, OrchestratorInfoSchema, type Capabilities, type OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
+import {
+  AuthBadPriceError,
+  AuthRejectedError,
+  InternalPaymentError,
+  InvalidRequestError,
+  NoTicketsNeededError,
+  PaymentError,
+  PriceExceededError,
+  RefreshSessionError,
+  SignerUnavailableError,
+} from "../payment/errors.js";
+import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
+import type { SignedState } from "../state/payment-state.js";
+import { checkProtoWire, ProtoWireError } from "../util/proto-wire.js";
+import {
+  getField,
+  goJsonString,
+  JsonSyntaxError,
+  JsonTypeError,
+  parseGoJson,
+  readBytes,
+  readInteger,
+  readNumberText,
+  readObject,
+  readString,
+} from "../util/go-json.js";
+import { firstHeader, goRequestHeaders } from "./go-headers.js";
+
+export const HTTP_STATUS_REFRESH_SESSION = 480;
+export const HTTP_STATUS_PRICE_EXCEEDED = 481;
+export const HTTP_STATUS_NO_TICKETS = 482;
+export const ORCHESTRATOR_URL_HEADER = "Livepeer-Orchestrator-URL";
+const AUTH_ID_HEADER = "Signer-Auth-Id";
+
+/** Largest request body read; a gateway's request is a few KiB. */
+export const MAX_LEGACY_BODY_BYTES = 1 << 20;
+
+export interface LegacyDeps {
+  payments: PaymentDeps;
+  /** The orchestrator-info signature, computed once at start. */
+  orchInfoSignature: Uint8Array;
+  /** GET /discover-orchestrators; undefined when discovery is off (404, as the reference). */
+  discover?: (caps: string[]) => { status: 200; body: string } | { status: 503; message: string };
+  onResult?: (route: string, status: number) => void;
+}
+
+/** Writes the reference's error envelope: {"error":{"message":…}} and a newline. */
+export function writeJsonError(res: ServerResponse, status: number, message: string, extra = ""): void {
+  const shown = status === 500 ? "Internal Server Error" : status === 503 ? "Service Unavailable Error" : message;
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end(`{"error":{"message":${goJsonString(shown)}}${extra}}\n`);
+}
+
+function stateJson(s: SignedState): string {
+  return `{"State":"${Buffer.from(s.state).toString("base64")}","Sig":"${Buffer.from(s.sig).toString("base64")}"}`;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_LEGACY_BODY_BYTES) throw new InvalidRequestError(`request body larger than ${MAX_LEGACY_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A protobuf field of the request: Go's proto.Unmarshal rules, then protobuf-es. */
+function decodeProto<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, field: string, schemaCheck: (b: Uint8Array) => void): T {
+  try {
+    schemaCheck(bytes);
+    return decode(bytes);
+  } catch (err) {
+    if (err instanceof ProtoWireError) throw new InvalidRequestError(`${field}: ${err.message}`);
+    throw new InvalidRequestError(`${field}: not a valid protobuf message`, { cause: err });
+  }
+}
+
+/** Decodes the reference's RemotePaymentRequest JSON with Go's rules. */
+export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, string[]>, authIdHeader: string): PaymentRequest {
+  try {
+    const root = readObject(parseGoJson(body.toString("utf8")), "request");
+    const f = (name: string) => (root ? getField(root, name) : undefined);
+    const stateObj = readObject(f("state"), "state");
+    const stateBytes = stateObj ? readBytes(getField(stateObj, "State"), "state.State") : undefined;
+    const sigBytes = stateObj ? readBytes(getField(stateObj, "Sig"), "state.Sig") : undefined;
+    const orchestratorBytes = readBytes(f("orchestrator"), "orchestrator");
+    const manifestId = readString(f("ManifestID"), "ManifestID") ?? "";
+    const app = readString(f("app"), "app") ?? "";
+    const inPixels = readInteger(f("inPixels"), "inPixels", -(1n << 63n), (1n << 63n) - 1n) ?? 0n;
+    const type = readString(f("type"), "type") ?? "";
+    const mp = readObject(f("maxPrice"), "maxPrice");
+    const maxPrice = mp
+      ? {
+          price: readNumberText(getField(mp, "price"), "maxPrice.price") ?? "",
+          currency: readString(getField(mp, "currency"), "maxPrice.currency") ?? "",
+          unit: readString(getField(mp, "unit"), "maxPrice.unit") ?? "",
+        }
+      : undefined;
+    const capabilitiesBytes = readBytes(f("capabilities"), "capabilities");
+
+    if (!orchestratorBytes || orchestratorBytes.length === 0) throw new InvalidRequestError("missing orchestrator");
+    const orchestrator: OrchestratorInfo = decodeProto(
+      orchestratorBytes,
+      (b) => fromBinary(OrchestratorInfoSchema, b),
+      "orchestrator",
+      (b) => checkProtoWire(OrchestratorInfoSchema, b),
+    );
+    let capabilities: Capabilities | undefined;
+    if (capabilitiesBytes && capabilitiesBytes.length > 0) {
+      capabilities = decodeProto(
+        capabilitiesBytes,
+        (b) => fromBinary(CapabilitiesSchema, b),
+        "capabilities",
+        (b) => checkProtoWire(CapabilitiesSchema, b),
+      );
+    }
+    const state =
+      (stateBytes && stateBytes.length > 0) || (sigBytes && sigBytes.length > 0)
+        ? { state: stateBytes ?? new Uint8Array(0), sig: sigBytes ?? new Uint8Array(0) }
+        : undefined;
+    return { orchestrator, state, manifestId, app, type, inPixels, maxPrice, capabilities, headers, authIdHeader };
+  } catch (err) {
+    if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) {
+      throw new InvalidRequestError(err.message, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** One place that turns domain errors into the reference's statuses. */
+function statusFor(err: PaymentError): number {
+  if (err instanceof InvalidRequestError) return 400;
+  if (err instanceof RefreshSessionError) return HTTP_STATUS_REFRESH_SESSION;
+  if (err instanceof PriceExceededError) return HTTP_STATUS_PRICE_EXCEEDED;
+  if (err instanceof NoTicketsNeededError) return HTTP_STATUS_NO_TICKETS;
+  if (err instanceof AuthRejectedError) return err.status >= 100 && err.status <= 999 ? err.status : 500;
+  if (err instanceof AuthBadPriceError) return 502;
+  if (err instanceof SignerUnavailableError) return 503;
+  if (err instanceof InternalPaymentError) return 500;
+  return 500;
+}
+
+/**
+ * go-livepeer's remote-signer endpoints, byte-compatible in JSON so an unmodified gateway
+ * (-remoteSignerUrl) works. Returns false when the path is not one of them.
+ */
+export function createLegacyHandler(deps: LegacyDeps) {
+  const { signer } = deps.payments;
+  const orchInfoBody =
+    `{"address":${goJsonString(signer.addressHex)},"signature":"0x${Buffer.from(deps.orchInfoSignature).toString("hex")}"}\n`;
+
+  return async function handleLegacy(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const path = (req.url ?? "").split("?")[0];
+    if (req.method === "POST" && path === "/sign-orchestrator-info") {
+      req.resume();
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(orchInfoBody);
+      deps.onResult?.("sign-orchestrator-info", 200);
+      return true;
+    }
+    if (req.method === "POST" && path === "/generate-live-payment") {
+      const status = await handlePayment(req, res);
+      deps.onResult?.("generate-live-payment", status);
+      return true;
+    }
+    if (req.method === "GET" && path === "/discover-orchestrators" && deps.discover) {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const caps = url.searchParams.getAll("caps").filter((c) => c !== "");
+      const result = deps.discover(caps);
+      if (result.status === 200) {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(result.body);
+      } else {
+        writeJsonError(res, 503, result.message);
+      }
+      deps.onResult?.("discover-orchestrators", result.status);
+      return true;
+    }
+    return false;
+  };
+
+  async function handlePayment(req: IncomingMessage, res: ServerResponse): Promise<number> {
+    try {
+      const body = await readBody(req);
+      const request = parseLegacyPaymentRequest(body, goRequestHeaders(req.rawHeaders), firstHeader(req.headers, AUTH_ID_HEADER));
+      const result = await generatePayment(deps.payments, request);
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(
+        `{"payment":"${result.paymentHeader}","segCreds":"${result.segmentHeader}","state":${stateJson(result.state)}}\n`,
+      );
+      return 200;
+    } catch (err) {
+      if (!(err instanceof PaymentError)) {
+        writeJsonError(res, 500, "Internal Server Error");
+        throw err;
+      }
+      const status = statusFor(err);
+      if (err instanceof RefreshSessionError) res.setHeader(ORCHESTRATOR_URL_HEADER, err.orchestratorUrl);
+      // lpsigner extension: 482 also carries the advanced state so an updated client can go on.
+      const extra = err instanceof NoTicketsNeededError && err.state ? `,"state":${stateJson(err.state)}` : "";
+      writeJsonError(res, status, err.message, extra);
+      return status;
+    }
+  }
+}
