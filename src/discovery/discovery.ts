@@ -1,0 +1,203 @@
+import type { EthSigner } from "../crypto/eth-sign.js";
+import { toHex } from "../crypto/bytes.js";
+import type { PriceLimits } from "../pricing/price-limits.js";
+import { buildSnapshot, type DiscoveryEntry, type DiscoveryLogger, type PolledOrchestrator, selectEntries } from "./build-snapshot.js";
+import { encodeRunnerJson } from "./live-runner.js";
+import { createOrchestratorRequest } from "./orchestrator-request.js";
+import { DEFAULT_POLL_TIMEOUT_MS, orchestratorUrl, pollOrchestrator, type PollOrchestratorResult } from "./poll-orchestrator.js";
+import type { OrchestratorSource } from "./sources.js";
+
+/** The reference's -liveAICapReportInterval default (25 minutes). */
+export const DEFAULT_DISCOVERY_INTERVAL_MS = 25 * 60_000;
+export const DEFAULT_POLL_CONCURRENCY = 8;
+
+/** Callbacks for metrics (bound to prom-client by the caller). */
+export interface DiscoveryMetrics {
+  /** One GetOrchestrator poll finished (ok) or failed, after `seconds`. */
+  pollLatency?(seconds: number, ok: boolean): void;
+  /** Orchestrators polled in the last round. */
+  known?(n: number): void;
+  /** Orchestrators in the last snapshot. */
+  eligible?(n: number): void;
+}
+
+export interface DiscoverySnapshot {
+  orchestrators: DiscoveryEntry[];
+  /** When it was built, ms since the epoch; 0 before the first round. */
+  builtAt: number;
+}
+
+export interface DiscoveryOptions {
+  source: OrchestratorSource;
+  signer: Pick<EthSigner, "address" | "addressHex" | "sign">;
+  prices: PriceLimits;
+  /** Time between rebuilds (-liveAICapReportInterval); default 25 min. */
+  intervalMs?: number;
+  /** Bound on one orchestrator's poll; default 3 s. */
+  timeoutMs?: number;
+  /** Orchestrators polled at once; default 8. */
+  concurrency?: number;
+  /** Advertised nodes (OrchestratorInfo.nodes) followed per orchestrator, one level deep (-extraNodes); default 0. */
+  extraNodes?: number;
+  /** Fetch each orchestrator's `/discovery` runner list; default true. */
+  runnerDiscovery?: boolean;
+  now?: () => number;
+  logger?: DiscoveryLogger;
+  metrics?: DiscoveryMetrics;
+  /** The poll, replaceable for tools; defaults to the gRPC poll. */
+  poll?: typeof pollOrchestrator;
+}
+
+export interface Discovery {
+  /** Builds the first snapshot in the background and rebuilds it every interval. */
+  start(): void;
+  /** Runs one round now (rounds never overlap: a call during a round waits for it). */
+  refresh(): Promise<void>;
+  snapshot(): DiscoverySnapshot;
+  /** Orchestrators offering any of `caps` (deduplicated by URL); all when `caps` is empty. */
+  select(caps: string[]): DiscoveryEntry[];
+  /** Called with each rebuilt snapshot that differs from the one before; returns the unsubscribe. */
+  subscribe(listener: (snapshot: DiscoverySnapshot) => void): () => void;
+  close(): void;
+}
+
+/**
+ * Orchestrator discovery for the remote signer: polls the source's orchestrators in the
+ * background and serves price-eligible orchestrators from memory, never on the request path.
+ */
+export function createDiscovery(opts: DiscoveryOptions): Discovery {
+  const intervalMs = opts.intervalMs && opts.intervalMs > 0 ? opts.intervalMs : DEFAULT_DISCOVERY_INTERVAL_MS;
+  const timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : DEFAULT_POLL_TIMEOUT_MS;
+  const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_POLL_CONCURRENCY);
+  const extraNodes = Math.max(0, opts.extraNodes ?? 0);
+  const now = opts.now ?? Date.now;
+  const poll = opts.poll ?? pollOrchestrator;
+  const { logger, metrics } = opts;
+  const request = createOrchestratorRequest(opts.signer);
+
+  let current: DiscoverySnapshot = { orchestrators: [], builtAt: 0 };
+  let currentKey = snapshotKey([]);
+  let inFlight: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const listeners = new Set<(snapshot: DiscoverySnapshot) => void>();
+
+  async function pollAll(addresses: string[]): Promise<PolledOrchestrator[]> {
+    const queue: { address: string; level: number }[] = [];
+    const seen = new Set<string>();
+    const enqueue = (address: string, level: number) => {
+      if (address === "" || seen.has(address)) return;
+      seen.add(address);
+      queue.push({ address, level });
+    };
+    for (const a of addresses) enqueue(a, 0);
+    const results: (PolledOrchestrator | undefined)[] = [];
+
+    const pollOne = async (index: number): Promise<void> => {
+      const { address, level } = queue[index]!;
+      const url = orchestratorUrl(address);
+      if (!url) {
+        logger?.warn({ orch: address }, "skipping orchestrator: no host in its URL");
+        return;
+      }
+      const started = performance.now();
+      let res: PollOrchestratorResult;
+      try {
+        res = await poll({ url, request, timeoutMs, runnerDiscovery: opts.runnerDiscovery ?? true });
+      } catch (err) {
+        metrics?.pollLatency?.((performance.now() - started) / 1000, false);
+        logger?.info({ orch: address, err: (err as Error).message }, "orchestrator poll failed");
+        return;
+      }
+      metrics?.pollLatency?.((performance.now() - started) / 1000, true);
+      results[index] = { url: address, info: res.info, discovery: res.discovery, seenAt: now() };
+      if (level === 0) {
+        for (const node of res.info.nodes.slice(0, extraNodes)) {
+          if (orchestratorUrl(node)) enqueue(node.startsWith("http") ? node : `https://${node}`, 1);
+        }
+      }
+    };
+
+    let next = 0;
+    const worker = async () => {
+      while (next < queue.length) await pollOne(next++);
+    };
+    // Workers stop when the queue is drained; nodes found late get fresh workers.
+    while (next < queue.length) {
+      const n = Math.min(concurrency, queue.length - next);
+      await Promise.all(Array.from({ length: n }, worker));
+    }
+    metrics?.known?.(queue.length);
+    return results.filter((r): r is PolledOrchestrator => r !== undefined);
+  }
+
+  async function round(): Promise<void> {
+    let addresses: string[];
+    try {
+      addresses = await opts.source.list();
+    } catch (err) {
+      logger?.warn({ source: opts.source.kind, err: (err as Error).message }, "orchestrator source failed; keeping the last snapshot");
+      return;
+    }
+    const polled = await pollAll(addresses);
+    if (closed) return;
+    const orchestrators = buildSnapshot({ polled, limits: opts.prices, ...(logger ? { logger } : {}) });
+    metrics?.eligible?.(orchestrators.length);
+    current = { orchestrators, builtAt: now() };
+    const key = snapshotKey(orchestrators);
+    logger?.info({ source: opts.source.kind, polled: addresses.length, answered: polled.length, eligible: orchestrators.length }, "discovery snapshot built");
+    if (key === currentKey) return;
+    currentKey = key;
+    for (const listener of listeners) {
+      try {
+        listener(current);
+      } catch (err) {
+        logger?.warn({ err: (err as Error).message }, "discovery listener failed");
+      }
+    }
+  }
+
+  function refresh(): Promise<void> {
+    if (closed) return Promise.resolve();
+    inFlight ??= round().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  }
+
+  return {
+    start() {
+      if (closed || timer) return;
+      void refresh();
+      timer = setInterval(() => void refresh(), intervalMs);
+      timer.unref();
+    },
+    refresh,
+    snapshot: () => current,
+    select: (caps) => selectEntries(current.orchestrators, caps),
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      listeners.clear();
+    },
+  };
+}
+
+/** What a subscriber cares about: everything but the times. */
+function snapshotKey(entries: DiscoveryEntry[]): string {
+  return JSON.stringify(
+    entries.map((e) => [
+      e.url,
+      toHex(e.ethAddress),
+      e.capabilityPrices.map((c) => [c.key, String(c.pricePerUnit), String(c.pixelsPerUnit)]),
+      e.capabilities,
+      e.runners.map(encodeRunnerJson),
+      e.priceInfo ? [String(e.priceInfo.pricePerUnit), String(e.priceInfo.pixelsPerUnit)] : null,
+    ]),
+  );
+}
