@@ -1,0 +1,73 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, test } from "vitest";
+import {
+  AuthTokenSchema,
+  Capabilities_CapabilityConstraintsSchema,
+  Capabilities_ConstraintsSchema,
+  CapabilitiesSchema,
+  OrchestratorInfoSchema,
+  PaymentSchema,
+  SegDataSchema,
+} from "../../gen/net/lp_rpc_pb.js";
+import { fromHex, keccak256, toHex } from "../crypto/bytes.js";
+import { createEthSigner, verifySignature } from "../crypto/eth-sign.js";
+import { BATCH, ORCH_INFO_BASE64, SEG_CREDS, TEST_PRIVATE_KEY } from "../../test/fixtures/spec-vectors.js";
+import { createSegCreds, flattenEmptySegment, normalizeCapabilities } from "./seg-creds.js";
+
+const signer = createEthSigner(fromHex(TEST_PRIVATE_KEY));
+const authToken = create(AuthTokenSchema, {
+  token: fromHex(SEG_CREDS.authToken.token),
+  sessionId: SEG_CREDS.authToken.sessionId,
+  expiration: SEG_CREDS.authToken.expiration,
+});
+
+describe("segment credentials", () => {
+  test("match the spec's empty-segment vector byte for byte", () => {
+    expect("0x" + toHex(flattenEmptySegment(SEG_CREDS.manifestId))).toBe(SEG_CREDS.flatten);
+    expect("0x" + toHex(keccak256(flattenEmptySegment(SEG_CREDS.manifestId)))).toBe(SEG_CREDS.flattenHash);
+    const seg = createSegCreds({ manifestId: SEG_CREDS.manifestId, capabilities: undefined, authToken, signer });
+    expect("0x" + toHex(seg.sig)).toBe(SEG_CREDS.sig);
+    expect(Buffer.from(toBinary(SegDataSchema, seg)).toString("base64")).toBe(SEG_CREDS.segDataBase64);
+    expect(verifySignature(signer.address, fromHex(SEG_CREDS.flattenHash), seg.sig)).toBe(true);
+  });
+
+  test("capabilities go through the reference's normalization", () => {
+    const caps = create(CapabilitiesSchema, {
+      bitstring: [(1n << 35n) | 1n],
+      version: "0.9.0",
+      constraints: create(Capabilities_ConstraintsSchema, {
+        PerCapability: { 35: create(Capabilities_CapabilityConstraintsSchema, { models: { "sd-turbo": { warm: true, capacity: 2, capacityInUse: 1 } } }) },
+      }),
+    });
+    const n = normalizeCapabilities(caps);
+    expect(n.capacities).toEqual({ 0: 1, 35: 1 });
+    expect(n.constraints?.PerCapability[35]?.models["sd-turbo"]).toMatchObject({ warm: true, capacity: 2, capacityInUse: 0 });
+    const empty = normalizeCapabilities(create(CapabilitiesSchema, {}));
+    expect(empty.constraints).toBeDefined();
+    const seg = fromBinary(SegDataSchema, toBinary(SegDataSchema, createSegCreds({ manifestId: "m", capabilities: caps, authToken, signer })));
+    expect(seg.capabilities?.version).toBe("0.9.0");
+    expect(seg.capabilities?.capacities).toEqual({ 0: 1, 35: 1 });
+  });
+});
+
+describe("protobuf round trips through the generated code", () => {
+  test("OrchestratorInfo from the spec decodes and re-encodes identically", () => {
+    const bytes = Buffer.from(ORCH_INFO_BASE64, "base64");
+    const info = fromBinary(OrchestratorInfoSchema, bytes);
+    expect(info.transcoder).toBe("https://orch.example:8935");
+    expect(info.priceInfo?.pricePerUnit).toBe(1200n);
+    expect("0x" + toHex(info.ticketParams!.recipientRandHash)).toBe(BATCH.recipientRandHash);
+    expect(info.ticketParams?.expirationParams?.creationRound).toBe(4000n);
+    expect(Buffer.from(toBinary(OrchestratorInfoSchema, info)).toString("base64")).toBe(ORCH_INFO_BASE64);
+  });
+
+  test("unknown fields survive (a newer orchestrator's extra fields are passed on)", () => {
+    const base = Buffer.from(ORCH_INFO_BASE64, "base64");
+    // field 99, length-delimited "hi"; and inside price_info (re-sent as expected_price) field 15 varint 7
+    const extra = Buffer.concat([base, Buffer.from([0x9a, 0x06, 0x02, 0x68, 0x69])]);
+    const info = fromBinary(OrchestratorInfoSchema, extra);
+    expect(Buffer.from(toBinary(OrchestratorInfoSchema, info)).equals(extra)).toBe(true);
+    const payment = fromBinary(PaymentSchema, Buffer.from(BATCH.paymentBase64, "base64"));
+    expect(payment.ticketSenderParams).toHaveLength(3);
+  });
+});

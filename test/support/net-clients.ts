@@ -1,0 +1,38 @@
+import type { Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+
+export interface NamedTransport {
+  name: string;
+  transport: Transport;
+  /** Closes the transport's HTTP/2 connection, if it has one. */
+  close(): void;
+}
+
+/** Every protocol and HTTP version the signer serves on one port, as generated clients call it. */
+export function allTransports(baseUrl: string): NamedTransport[] {
+  const h2 = () => new Http2SessionManager(baseUrl);
+  const connectH2 = h2();
+  const grpcH2 = h2();
+  return [
+    {
+      name: "Connect JSON over HTTP/1.1",
+      transport: createConnectTransport({ baseUrl, httpVersion: "1.1" }),
+      close() {},
+    },
+    {
+      name: "Connect binary over HTTP/2 (h2c)",
+      transport: createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, sessionManager: connectH2 }),
+      close: () => connectH2.abort(),
+    },
+    {
+      name: "gRPC over HTTP/2 (h2c)",
+      transport: createGrpcTransport({ baseUrl, sessionManager: grpcH2 }),
+      close: () => grpcH2.abort(),
+    },
+    {
+      name: "gRPC-web over HTTP/1.1",
+      transport: createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+      close() {},
+    },
+  ];
+}
