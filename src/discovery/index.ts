@@ -8,12 +8,14 @@ export {
   createChainSource,
   createFixedSource,
   createWebhookSource,
+  DiscoveryConfigError,
   parseOrchAddrs,
   parseWebhookReply,
   selectSource,
+  validateWebhookUrl,
 } from "./sources.js";
 export type { OrchestratorSource, SelectSourceOptions, WebhookSourceOptions } from "./sources.js";
 export { toLegacyDiscoveryJson } from "./legacy-json.js";
 export { toDiscoveredOrchestrator } from "./discovered-orchestrator.js";
-export { encodeRunnerJson, parseRunnerDiscovery } from "./live-runner.js";
+export { encodeRunnerJson, parseRunnerDiscovery, runnerRejection } from "./live-runner.js";
 export type { LiveRunner, RunnerDiscoveryEntry } from "./live-runner.js";

@@ -65,6 +65,24 @@ export function parseWebhookReply(body: string): string[] {
   return out;
 }
 
+/** A discovery flag that cannot be used (the reference exits at start). */
+export class DiscoveryConfigError extends Error {
+  override name = "DiscoveryConfigError";
+}
+
+/** The reference's validateURL for -orchWebhookUrl: a request URI with scheme http or https. */
+export function validateWebhookUrl(url: string): void {
+  let scheme = "";
+  try {
+    scheme = isRequestUri(url) ? new URL(url).protocol : "";
+  } catch {
+    scheme = "";
+  }
+  if (scheme !== "http:" && scheme !== "https:") {
+    throw new DiscoveryConfigError(`-orchWebhookUrl must be an http or https URL, got ${JSON.stringify(url)}`);
+  }
+}
+
 export interface WebhookSourceOptions {
   url: string;
   timeoutMs?: number;
@@ -76,6 +94,7 @@ export interface WebhookSourceOptions {
  * list it gave is used again, and the error is thrown only when there is none.
  */
 export function createWebhookSource({ url, timeoutMs = WEBHOOK_TIMEOUT_MS, fetch: fetchFn = fetch }: WebhookSourceOptions): OrchestratorSource {
+  validateWebhookUrl(url);
   let last: string[] | undefined;
   return {
     kind: "webhook",
