@@ -392,6 +392,24 @@ describe("sources", () => {
     discovery.close();
   });
 
+  test("-extraNodes: advertised nodes are polled one level deep", async () => {
+    const hub = await startFakeOrchestrator({
+      info: () => ({ address: addr(2), priceInfo: { pricePerUnit: 1n, pixelsPerUnit: 1n }, nodes: [d.url.replace("https://", ""), a.url] }),
+    });
+    try {
+      const without = createDiscovery({ source: createFixedSource([hub.url]), signer, prices, timeoutMs: TIMEOUT_MS });
+      await without.refresh();
+      expect(without.snapshot().orchestrators).toEqual([]);
+      const one = createDiscovery({ source: createFixedSource([hub.url]), signer, prices, timeoutMs: TIMEOUT_MS, extraNodes: 1 });
+      await one.refresh();
+      expect(one.snapshot().orchestrators.map((x) => x.url)).toEqual([d.url]);
+      without.close();
+      one.close();
+    } finally {
+      await hub.close();
+    }
+  });
+
   test("a failing source keeps the last snapshot", async () => {
     let fail = false;
     const source = { kind: "test", list: async () => (fail ? Promise.reject(new Error("down")) : [a.url]) };
