@@ -91,7 +91,11 @@ export function createEthSigner(privateKey: Uint8Array, backend: SignatureBacken
  * Recovers the signer of ethSign(message) under go-livepeer's rules (crypto/verify.go):
  * 65 bytes, s <= n/2, v in {27, 28}. Returns undefined when the signature is not acceptable.
  */
-export function recoverSigner(message: Uint8Array, sig: Uint8Array): Uint8Array | undefined {
+export function recoverSigner(
+  message: Uint8Array,
+  sig: Uint8Array,
+  backend: SignatureBackend = defaultBackend(),
+): Uint8Array | undefined {
   if (sig.length !== 65) return undefined;
   const v = sig[64]!;
   if (v !== 27 && v !== 28) return undefined;
@@ -99,7 +103,7 @@ export function recoverSigner(message: Uint8Array, sig: Uint8Array): Uint8Array 
   if (s > SECP256K1_HALF_N) return undefined;
   const digest = personalMessageHash(message);
   try {
-    if (native) {
+    if (backend === "native" && native) {
       return publicKeyToAddress(native.ecdsaRecover(sig.subarray(0, 64), v - 27, digest, false));
     }
     const signature = noble.Signature.fromCompact(sig.subarray(0, 64)).addRecoveryBit(v - 27);
@@ -109,7 +113,12 @@ export function recoverSigner(message: Uint8Array, sig: Uint8Array): Uint8Array 
   }
 }
 
-export function verifySignature(address: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
-  const recovered = recoverSigner(message, sig);
+export function verifySignature(
+  address: Uint8Array,
+  message: Uint8Array,
+  sig: Uint8Array,
+  backend: SignatureBackend = defaultBackend(),
+): boolean {
+  const recovered = recoverSigner(message, sig, backend);
   return recovered !== undefined && bytesEqual(recovered, address);
 }
