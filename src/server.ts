@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttp2Server, createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Logger } from "pino";
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
 import { createLegacyHandler, type LegacyDeps } from "./legacy/legacy-routes.js";
 import { signerRoutes, type SignerServiceDeps } from "./service/signer-service.js";
@@ -47,6 +47,19 @@ export function createSignerMetrics() {
     ticketsSigned: new Counter({ name: "lpsigner_tickets_signed_total", help: "Tickets signed", registers: [registry] }),
     faceValue: new Counter({ name: "lpsigner_ticket_face_value_wei_total", help: "Face value of signed tickets, wei", registers: [registry] }),
     expectedValue: new Counter({ name: "lpsigner_ticket_ev_wei_total", help: "Expected value of signed tickets, wei", registers: [registry] }),
+    orchestrators: new Gauge({
+      name: "lpsigner_discovery_orchestrators",
+      help: "Orchestrators in the discovery snapshot: known (polled) and eligible (within price ceilings)",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    pollLatency: new Histogram({
+      name: "lpsigner_discovery_poll_seconds",
+      help: "GetOrchestrator poll latency by outcome",
+      labelNames: ["ok"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5],
+      registers: [registry],
+    }),
   };
 }
 export type SignerMetrics = ReturnType<typeof createSignerMetrics>;

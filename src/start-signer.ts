@@ -22,7 +22,15 @@ import type { PaymentDeps } from "./payment/generate-payment.js";
 import { Rat } from "./pm/rat.js";
 import type { SenderLimits } from "./pm/sender-validation.js";
 import { createPriceLimits } from "./pricing/price-limits.js";
-import { createSignerMetrics, createSignerServer } from "./server.js";
+import { createSignerMetrics, createSignerServer, type SignerMetrics } from "./server.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  createDiscovery,
+  selectSource,
+  toDiscoveredOrchestrator,
+  toLegacyDiscoveryJson,
+  type Discovery,
+} from "./discovery/index.js";
 import { systemClock } from "./util/go-time.js";
 
 export const VERSION = "0.1.0";
@@ -113,6 +121,7 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
   }
 
   let chain: ChainView | undefined;
+  let discovery: Discovery | undefined;
   try {
     chain = await createChainView({
       ethUrl,
@@ -132,6 +141,8 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
       webhook: webhookUrl === "" ? undefined : createAuthWebhook({ url: webhookUrl, headers: webhookHeaders }),
     };
     const chainView = chain;
+    const metrics = createSignerMetrics();
+    discovery = flagBool(flags.remoteDiscovery) ? startDiscovery(flags, chain, signer, prices, metrics, logger) : undefined;
     const server = createSignerServer({
       service: {
         payments,
@@ -165,10 +176,11 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
             },
           };
         },
+        discovery: discovery && typedDiscovery(discovery),
       },
-      legacy: {},
+      legacy: { discover: discovery && legacyDiscover(discovery) },
       logger,
-      metrics: createSignerMetrics(),
+      metrics,
       corsOrigins: flags.corsOrigins.split(",").map((s) => s.trim()).filter(Boolean),
       tls,
     });
@@ -183,14 +195,65 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
       chain,
       signer,
       async close() {
+        discovery?.close();
         await server.close();
         await chainView.close();
         await devChain?.close();
       },
     };
   } catch (err) {
+    discovery?.close();
     await chain?.close();
     await devChain?.close();
     throw err;
   }
+}
+
+/** -remoteDiscovery: the reference's sources in its precedence (webhook, -orchAddr, chain). */
+function startDiscovery(
+  flags: RawFlags,
+  chain: ChainView,
+  signer: EthSigner,
+  prices: ReturnType<typeof createPriceLimits>,
+  metrics: SignerMetrics,
+  logger: Logger,
+): Discovery {
+  const source = selectSource({ webhookUrl: flags.orchWebhookUrl, orchAddr: flags.orchAddr, chain });
+  if (!source) throw new ConfigError("-remoteDiscovery is set but no orchestrator source could be configured");
+  const discovery = createDiscovery({
+    source,
+    signer,
+    prices,
+    intervalMs: parseDuration(flags.liveAICapReportInterval, "liveAICapReportInterval"),
+    logger: logger.child({ component: "discovery" }),
+    metrics: {
+      pollLatency: (seconds, ok) => metrics.pollLatency.observe({ ok: String(ok) }, seconds),
+      known: (n) => metrics.orchestrators.set({ state: "known" }, n),
+      eligible: (n) => metrics.orchestrators.set({ state: "eligible" }, n),
+    },
+  });
+  discovery.start();
+  return discovery;
+}
+
+/** GET /discover-orchestrators: the reference's JSON array, 503 "cache empty" before the first snapshot. */
+function legacyDiscover(discovery: Discovery) {
+  return (caps: string[]) =>
+    discovery.snapshot().orchestrators.length === 0
+      ? ({ status: 503, message: "cache empty" } as const)
+      : ({ status: 200, body: toLegacyDiscoveryJson(discovery.select(caps)) } as const);
+}
+
+function typedDiscovery(discovery: Discovery) {
+  return {
+    select(caps: string[]) {
+      const snapshot = discovery.snapshot();
+      if (snapshot.orchestrators.length === 0) return undefined;
+      return {
+        orchestrators: discovery.select(caps).map(toDiscoveredOrchestrator),
+        snapshotTime: timestampFromMs(snapshot.builtAt),
+      };
+    },
+    subscribe: (listener: () => void) => discovery.subscribe(() => listener()),
+  };
 }
