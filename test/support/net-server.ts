@@ -1,8 +1,11 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { pino } from "pino";
-import { GetSignerStatusResponseSchema } from "../../gen/livepeer/signer/v1/signer_pb.js";
-import { GenerateLivePaymentRequestSchema, JobType } from "../../gen/livepeer/signer/v1/signer_pb.js";
+import {
+  GenerateLivePaymentRequestSchema,
+  GetSignerStatusResponseSchema,
+  JobType,
+} from "../../gen/livepeer/signer/v1/signer_pb.js";
 import type { OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
 import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "../../src/server.js";
@@ -96,8 +99,15 @@ export function gatewayPaymentBody(
 }
 
 /** A first GenerateLivePayment request (lv2v) for the given orchestrator. */
-export function paymentRequest(info: OrchestratorInfo, init: Partial<MessageInitShape<typeof GenerateLivePaymentRequestSchema>> = {}) {
-  return create(GenerateLivePaymentRequestSchema, { orchestrator: info, manifestId: "m", type: JobType.LV2V, ...init });
+export function paymentRequest(
+  info: OrchestratorInfo,
+  init: Omit<Exclude<MessageInitShape<typeof GenerateLivePaymentRequestSchema>, { $typeName: string }>, "$typeName"> = {},
+) {
+  const req = create(GenerateLivePaymentRequestSchema, init);
+  req.orchestrator = info;
+  if (init.manifestId === undefined) req.manifestId = "m";
+  if (init.type === undefined) req.type = JobType.LV2V;
+  return req;
 }
 
 export interface WebhookCall {
