@@ -211,3 +211,11 @@ describe("robustness", () => {
     expect((await post("/nope", "{}")).status).toBe(404);
   });
 });
+
+describe("routing as Go's ServeMux", () => {
+  test("a wrong method on a legacy path is 405 with Allow", async () => {
+    const res = await fetch(base + "/generate-live-payment");
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST");
+  });
+});

@@ -35,6 +35,8 @@ export const HTTP_STATUS_NO_TICKETS = 482;
 export const ORCHESTRATOR_URL_HEADER = "Livepeer-Orchestrator-URL";
 const AUTH_ID_HEADER = "Signer-Auth-Id";
 
+const ROUTES: Record<string, string> = { "/sign-orchestrator-info": "POST", "/generate-live-payment": "POST" };
+
 /** Largest request body read; a gateway's request is a few KiB. */
 export const MAX_LEGACY_BODY_BYTES = 1 << 20;
 
@@ -168,7 +170,15 @@ export function createLegacyHandler(deps: LegacyDeps) {
       deps.onResult?.("generate-live-payment", status);
       return true;
     }
-    if (req.method === "GET" && path === "/discover-orchestrators" && deps.discover) {
+    const allowed = path === "/discover-orchestrators" ? (deps.discover ? "GET, HEAD" : undefined) : ROUTES[path ?? ""];
+    if (allowed && !allowed.split(", ").includes(req.method ?? "")) {
+      // Go's ServeMux answers a method mismatch on a registered pattern with 405 and Allow.
+      req.resume();
+      res.writeHead(405, { Allow: allowed, "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" });
+      res.end("Method Not Allowed\n");
+      return true;
+    }
+    if ((req.method === "GET" || req.method === "HEAD") && path === "/discover-orchestrators" && deps.discover) {
       const url = new URL(req.url ?? "/", "http://localhost");
       const caps = url.searchParams.getAll("caps").filter((c) => c !== "");
       const result = deps.discover(caps);

@@ -9,7 +9,7 @@ import {
 } from "../../gen/net/lp_rpc_pb.js";
 import { bigintToBytes } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
-import { isEmptyExpiration, ticketHash, type ExpirationParams } from "./ticket.js";
+import { lacksExpiration, ticketHash, type ExpirationParams } from "./ticket.js";
 import type { TicketParams } from "./ticket-params.js";
 
 export interface CreatePaymentParameters {
@@ -41,7 +41,7 @@ export function createPayment({
   count,
   signer,
 }: CreatePaymentParameters): CreatePaymentReturnType {
-  const expiration = isEmptyExpiration(params.expiration) ? fallbackExpiration : params.expiration;
+  const expiration = lacksExpiration(params.expiration) ? fallbackExpiration : params.expiration;
   const ticketSenderParams = [];
   let nonce = lastNonce;
   for (let i = 0; i < count; i++) {

@@ -113,6 +113,18 @@ describe.each(["native", "noble"] as const)("createPayment with the %s backend",
     expect(decoded.ticketParams?.expirationParams).toBeUndefined();
   });
 
+  test("uses the signer's round when the orchestrator's round or block hash is missing", () => {
+    const fallback = { creationRound: 9n, creationRoundBlockHash: new Uint8Array(32).fill(9) };
+    for (const expiration of [
+      { creationRound: 4000n, creationRoundBlockHash: zero32 },
+      { creationRound: 0n, creationRoundBlockHash: new Uint8Array(32).fill(1) },
+    ]) {
+      const { payment } = createPayment({ params: { ...params, expiration }, expectedPrice, fallbackExpiration: fallback, lastNonce: 0, count: 1, signer });
+      expect(payment.expirationParams?.creationRound).toBe(9n);
+      expect(payment.expirationParams?.creationRoundBlockHash).toEqual(fallback.creationRoundBlockHash);
+    }
+  });
+
   test("uses the signer's round when the orchestrator sent no expiration params", () => {
     const fallback = { creationRound: 9n, creationRoundBlockHash: new Uint8Array(32).fill(9) };
     const { payment } = createPayment({

@@ -33,6 +33,14 @@ export function isEmptyExpiration(p: ExpirationParams): boolean {
 }
 
 /**
+ * True when an orchestrator's expiration params cannot be used as they are: the sender then
+ * binds tickets to its own last initialized round (pm/sender.go: round 0 OR zero hash).
+ */
+export function lacksExpiration(p: ExpirationParams): boolean {
+  return p.creationRound === 0n || isZero(p.creationRoundBlockHash);
+}
+
+/**
  * keccak256(abi.encodePacked(recipient, sender, faceValue, winProb, senderNonce,
  * recipientRandHash, auxData)), the hash TicketBroker checks signatures against.
  */
