@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ConfigError, FLAGS, parseDuration, parseFlags, parseHeaderList, type RawFlags } from "../src/config.js";
-import { toHex } from "../src/crypto/bytes.js";
-import { createEthSigner } from "../src/crypto/eth-sign.js";
+import { fromHex, keccak256, toHex, utf8 } from "../src/crypto/bytes.js";
+import { createEthSigner, verifySignature } from "../src/crypto/eth-sign.js";
 import { KeyConfigError, loadKeystoreKey, resolvePassword } from "../src/keys/load-key.js";
 import { startSigner } from "../src/start-signer.js";
 
@@ -213,6 +213,26 @@ describe("keystore keys", () => {
     expect(resolvePassword(PASSWORD)).toBe(PASSWORD);
     expect(resolvePassword("")).toBe("");
     expect(resolvePassword(dir)).toBe(dir); // a directory is not a password file
+  });
+
+  test("startSigner with a keystore file and a password file serves that key (dev chain)", async () => {
+    const file = join(dir, "password-start.txt");
+    writeFileSync(file, `${PASSWORD}\n`);
+    const running = await startSigner(
+      { ...parseFlags([], NO_ENV)!, ethKeystorePath: oneFile, ethPassword: file, httpAddr: "127.0.0.1:0", logLevel: "silent" },
+      pino({ level: "silent" }),
+    );
+    try {
+      expect(running.address).toBe(one.address);
+      const res = await fetch(`${running.url}/sign-orchestrator-info`, { method: "POST" });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { address: string; signature: string };
+      expect(body.address).toBe(one.address);
+      expect(body.signature).toMatch(/^0x[0-9a-f]{130}$/);
+      expect(verifySignature(fromHex(one.address), keccak256(utf8.encode(one.address)), fromHex(body.signature))).toBe(true);
+    } finally {
+      await running.close();
+    }
   });
 
   test("a password file opens the keystore", async () => {
