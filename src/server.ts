@@ -99,6 +99,18 @@ const healthRoutes = (isServing: () => boolean) => (router: ConnectRouter) =>
     },
   });
 
+/**
+ * A response sent before the request body was read (e.g. a refused oversized request) must
+ * close an HTTP/1.1 connection: the unread bytes would otherwise be parsed as the next request.
+ */
+function closeIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.writeHead = ((...args: unknown[]) => {
+    if (!req.complete && !res.headersSent) res.setHeader("Connection", "close");
+    return writeHead(...args);
+  }) as typeof res.writeHead;
+}
+
 export interface SignerServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), then closes. */
@@ -166,6 +178,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
 
   const allowAny = opts.corsOrigins.includes("*");
   const handler = (req: AnyRequest, res: AnyResponse) => {
+    if (req.httpVersionMajor === 1) closeIfBodyUnread(req as IncomingMessage, res as ServerResponse);
     const origin = req.headers.origin;
     if (origin && (allowAny || opts.corsOrigins.includes(origin))) {
       res.setHeader("Access-Control-Allow-Origin", origin);

@@ -140,7 +140,9 @@ function statusFor(err: PaymentError): number {
   if (err instanceof RefreshSessionError) return HTTP_STATUS_REFRESH_SESSION;
   if (err instanceof PriceExceededError) return HTTP_STATUS_PRICE_EXCEEDED;
   if (err instanceof NoTicketsNeededError) return HTTP_STATUS_NO_TICKETS;
-  if (err instanceof AuthRejectedError) return err.status >= 100 && err.status <= 999 ? err.status : 500;
+  // The webhook's status is passed through as the reference does, but only a final one (Go would
+  // send a 1xx as an informational response and then an implicit 200).
+  if (err instanceof AuthRejectedError) return err.status >= 200 && err.status <= 999 ? err.status : 500;
   if (err instanceof AuthBadPriceError) return 502;
   if (err instanceof SignerUnavailableError) return 503;
   if (err instanceof InternalPaymentError) return 500;
