@@ -132,6 +132,7 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
       devChain: dev,
       logger: logger.child({ component: "chain" }),
     });
+    const metrics = createSignerMetrics();
     const payments: PaymentDeps = {
       signer,
       chain,
@@ -139,9 +140,13 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
       prices,
       clock: systemClock,
       webhook: webhookUrl === "" ? undefined : createAuthWebhook({ url: webhookUrl, headers: webhookHeaders }),
+      onTicketsSigned: ({ numTickets, faceValue, ev }) => {
+        metrics.ticketsSigned.inc(numTickets);
+        metrics.faceValue.inc(Number(faceValue) * numTickets);
+        metrics.expectedValue.inc((Number(ev.num) / Number(ev.den)) * numTickets);
+      },
     };
     const chainView = chain;
-    const metrics = createSignerMetrics();
     discovery = flagBool(flags.remoteDiscovery) ? startDiscovery(flags, chain, signer, prices, metrics, logger) : undefined;
     const server = createSignerServer({
       service: {

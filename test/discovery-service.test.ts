@@ -87,6 +87,14 @@ describe("discovery through the running signer", () => {
     const viaBuf = JSON.parse(stdout) as { orchestrators: { url: string }[] };
     expect(viaBuf.orchestrators.map((o) => o.url).sort()).toEqual(legacy.map((o) => o.address).sort());
 
+    // WatchOrchestrators starts with the current snapshot.
+    const watch = new AbortController();
+    for await (const update of client.watchOrchestrators({ caps: [CAP] }, { signal: watch.signal })) {
+      expect(update.orchestrators.map((o) => o.url).sort()).toEqual(legacy.map((o) => o.address).sort());
+      watch.abort();
+      break;
+    }
+
     // A cap nobody offers: an empty list, not an error.
     expect(await (await fetch(`${signer.url}/discover-orchestrators?caps=text-to-image/none`)).text()).toBe("[]\n");
   });

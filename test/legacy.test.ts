@@ -219,3 +219,15 @@ describe("routing as Go's ServeMux", () => {
     expect(res.headers.get("allow")).toBe("POST");
   });
 });
+
+describe("the test orchestrator", () => {
+  test("rejects a replayed payment (nonces already seen)", async () => {
+    clock.set(T0);
+    const orch = testOrchestrator();
+    const res = await post("/generate-live-payment", gatewayBody({ info: orchestratorInfoBytes(orchestratorInfo({ orch })) }));
+    const body = JSON.parse(res.text) as { payment: string; segCreds: string };
+    const verifier = createPaymentVerifier({ orch, sender: signer.address, expectedPrice: { pricePerUnit: 1n, pixelsPerUnit: 1n }, lastSeenL1Block: () => 1000n });
+    verifier.accept(body.payment, body.segCreds, "stream-1");
+    expect(() => verifier.accept(body.payment, body.segCreds, "stream-1")).toThrow(/already seen/);
+  });
+});

@@ -193,3 +193,27 @@ describe("sessions", () => {
     }
   });
 });
+
+describe("chain view and observers", () => {
+  test("a stale chain view refuses payments (nothing signed) and the batch is reported once signed", async () => {
+    const { ChainUnavailableError } = await import("../chain/chain-view.js");
+    const { SignerUnavailableError } = await import("./errors.js");
+    const stale = testDeps({
+      chain: {
+        current: () => {
+          throw new ChainUnavailableError("chain view is 61 s old (bound 60 s)");
+        },
+        status: () => ({ snapshot: undefined, ageMs: 61_000, stale: true, ethUrl: "", devChain: false }),
+        registeredOrchestrators: async () => [],
+        close: async () => {},
+      },
+    });
+    await expect(generatePayment(stale.deps, request({}))).rejects.toBeInstanceOf(SignerUnavailableError);
+    expect(stale.signer.signCount()).toBe(0);
+
+    const batches: { numTickets: number; faceValue: bigint }[] = [];
+    const { deps } = testDeps({ onTicketsSigned: (b) => batches.push(b) });
+    const r = await generatePayment(deps, request({}));
+    expect(batches).toEqual([{ numTickets: r.numTickets, faceValue: 1_000_000_000_000n, ev: expect.anything() }]);
+  });
+});

@@ -57,6 +57,8 @@ export interface PaymentDeps {
   webhook: AuthWebhook | undefined;
   /** Random session ids; the reference uses 8 lowercase hex characters. */
   randomId?: () => string;
+  /** Told about each signed batch (for metrics). */
+  onTicketsSigned?: (batch: { numTickets: number; faceValue: bigint; ev: Rat }) => void;
 }
 
 /** A transport-neutral GenerateLivePayment request; the transport has decoded the protobufs. */
@@ -319,6 +321,7 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
     authToken: info.authToken,
     signer: deps.signer,
   });
+  deps.onTicketsSigned?.({ numTickets, faceValue: params.faceValue, ev });
   return {
     payment,
     segCreds,
