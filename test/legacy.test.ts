@@ -231,3 +231,67 @@ describe("the test orchestrator", () => {
     expect(() => verifier.accept(body.payment, body.segCreds, "stream-1")).toThrow(/already seen/);
   });
 });
+
+describe("edge inputs answered as the reference answers them", () => {
+  const orchB64 = (o = orchestratorInfo()) => Buffer.from(orchestratorInfoBytes(o)).toString("base64");
+  const messages: [string, string, number, string][] = [
+    ["empty body", "", 400, "EOF"],
+    ["truncated object", "{", 400, "unexpected EOF"],
+    ["not JSON", "x", 400, "invalid character 'x' looking for beginning of value"],
+    ["wrong type", '{"app":1}', 400, "json: cannot unmarshal number into Go struct field RemotePaymentRequest.app of type string"],
+    ["bad base64", '{"orchestrator":"!!"}', 400, "illegal base64 data at input byte 0"],
+    ["bad protobuf", JSON.stringify({ orchestrator: Buffer.from([0x0a, 0x05, 0x01]).toString("base64") }), 400, "proto: cannot parse invalid wire-format data"],
+    // Capabilities are decoded after the price and state checks, as in the reference.
+    ["bad capabilities and no price", JSON.stringify({ orchestrator: Buffer.from([0x0a, 0x01, 0x61]).toString("base64"), capabilities: "AQ==" }), 400, "missing or zero priceInfo"],
+    ["a repeated key is decoded in order (a type error anywhere fails)", `{"app":1,"app":"x","orchestrator":"${orchB64()}"}`, 400, "json: cannot unmarshal number into Go struct field RemotePaymentRequest.app of type string"],
+  ];
+  test.each(messages)("%s", async (_name, body, status, message) => {
+    const res = await post("/generate-live-payment", body);
+    expect(res.status).toBe(status);
+    expect(JSON.parse(res.text)).toEqual({ error: { message } });
+  });
+
+  test("a ticket count that wraps in int64 reads as no tickets (482, no state)", async () => {
+    clock.set(T0);
+    const body = gatewayBody({ info: orchestratorInfoBytes(orchestratorInfo({ faceValue: 1n, winProb: 1n })), type: "fixed" });
+    const res = await post("/generate-live-payment", body);
+    expect(res.status).toBe(482);
+    expect(JSON.parse(res.text)).toEqual({ error: { message: "no tickets" } });
+  });
+
+  test("an auth token expiring near the int64 limit reads as expired (Go's time.Unix overflow)", async () => {
+    clock.set(T0);
+    const info = orchestratorInfo({ authExpiration: (1n << 63n) - 1n, transcoder: "https://o.example/ü\n" });
+    const res = await post("/generate-live-payment", gatewayBody({ info: orchestratorInfoBytes(info) }));
+    expect(res.status).toBe(480);
+    // CR/LF become spaces and are trimmed; UTF-8 bytes go out as they are.
+    expect(Buffer.from(res.headers.get("livepeer-orchestrator-url")!, "latin1").toString("utf8")).toBe("https://o.example/ü");
+  });
+
+  test("Signer-Auth-Id: the first of repeated headers, read as UTF-8", async () => {
+    clock.set(T0);
+    const net = await import("node:net");
+    const body = Buffer.from(gatewayBody({ info: orchestratorInfoBytes(orchestratorInfo()) }));
+    const url = new URL(base);
+    // Raw bytes on the wire: a UTF-8 header value and a repeated header.
+    const head = Buffer.concat([
+      Buffer.from(`POST /generate-live-payment HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nSigner-Auth-Id: `),
+      Buffer.from("ü-a", "utf8"),
+      Buffer.from("\r\nSigner-Auth-Id: b\r\n\r\n"),
+    ]);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const sock = net.connect(Number(url.port), url.hostname, () => sock.end(Buffer.concat([head, body])));
+      sock.on("data", (c: Buffer) => chunks.push(c));
+      sock.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+      sock.on("error", reject);
+    });
+    expect(raw.startsWith("HTTP/1.1 200")).toBe(true);
+    const payload = raw.slice(raw.indexOf("\r\n\r\n") + 4);
+    const text = payload.slice(payload.indexOf("{"), payload.lastIndexOf("}") + 1); // body, chunked or not
+    expect(text).toContain('"state"');
+    const st = (JSON.parse(text) as { state: { State: string; Sig: string } }).state;
+    const s = openState({ state: Buffer.from(st.State, "base64"), sig: Buffer.from(st.Sig, "base64") }, signer.address);
+    expect(s.authId).toBe("ü-a");
+  });
+});

@@ -42,7 +42,7 @@ describe("a long live session with EV much larger than each call's fee", () => {
       let next: SignedState;
       let units: bigint;
       try {
-        const r = await generatePayment(deps, { orchestrator: info, state, manifestId: "m", app: "", type: "live", inPixels: 0n, maxPrice: undefined, capabilities: undefined, headers: {}, authIdHeader: "" });
+        const r = await generatePayment(deps, { orchestrator: info, state, manifestId: "m", app: "", type: "live", inPixels: 0n, maxPrice: undefined, decodeCapabilities: () => undefined, headers: {}, authIdHeader: "" });
         verifier.accept(r.paymentHeader, r.segmentHeader, "m");
         next = r.state;
         units = r.units;

@@ -1,25 +1,36 @@
-import type { IncomingHttpHeaders } from "node:http";
-
 /** Go's textproto.CanonicalMIMEHeaderKey: "signer-auth-id" → "Signer-Auth-Id". */
 export function canonicalHeaderKey(key: string): string {
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key)) return key;
   return key.toLowerCase().replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
 }
 
-/** The request headers as Go's http.Header sees them: canonical names, every value, no Host. */
+/** Node reads header bytes as latin1; Go keeps them as bytes, shown as UTF-8 (invalid → U+FFFD). */
+function headerText(raw: string): string {
+  return Buffer.from(raw, "latin1").toString("utf8");
+}
+
+/**
+ * The request headers as Go's http.Header sees them: canonical names, every value in order,
+ * no Host, no Transfer-Encoding (consumed by the server), and Cache-Control: no-cache added
+ * for an HTTP/1.0-style Pragma: no-cache.
+ */
 export function goRequestHeaders(rawHeaders: string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (name.startsWith(":") || name.toLowerCase() === "host") continue;
-    (out[canonicalHeaderKey(name)] ??= []).push(rawHeaders[i + 1]!);
+    const lower = name.toLowerCase();
+    if (name.startsWith(":") || lower === "host" || lower === "transfer-encoding") continue;
+    (out[canonicalHeaderKey(name)] ??= []).push(headerText(rawHeaders[i + 1]!));
   }
+  if (out["Pragma"]?.[0] === "no-cache" && !out["Cache-Control"]) out["Cache-Control"] = ["no-cache"];
   return out;
 }
 
 /** The first value of a header, "" when absent (Go's Header.Get). */
-export function firstHeader(headers: IncomingHttpHeaders | Headers, name: string): string {
-  if (headers instanceof Headers) return headers.get(name)?.split(",")[0]?.trim() ?? "";
-  const v = headers[name.toLowerCase()];
-  return (Array.isArray(v) ? v[0] : v) ?? "";
+export function firstHeader(rawHeaders: string[], name: string): string {
+  const lower = name.toLowerCase();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === lower) return headerText(rawHeaders[i + 1]!);
+  }
+  return "";
 }

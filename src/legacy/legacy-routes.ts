@@ -56,6 +56,16 @@ export function writeJsonError(res: ServerResponse, status: number, message: str
   res.end(`{"error":{"message":${goJsonString(shown)}}${extra}}\n`);
 }
 
+/**
+ * A header value as Go's server writes it: CR and LF become spaces, surrounding white space is
+ * trimmed, and the UTF-8 bytes go out as they are (Node takes a latin1 string for raw bytes).
+ * Other control characters, which Node cannot send, are dropped.
+ */
+export function goHeaderValue(value: string): string {
+  const cleaned = value.replace(/[\r\n]/g, " ").trim().replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "");
+  return Buffer.from(cleaned, "utf8").toString("latin1");
+}
+
 function stateJson(s: SignedState): string {
   return `{"State":"${Buffer.from(s.state).toString("base64")}","Sig":"${Buffer.from(s.sig).toString("base64")}"}`;
 }
@@ -71,61 +81,56 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A protobuf field of the request: Go's proto.Unmarshal rules, then protobuf-es. */
-function decodeProto<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, field: string, schemaCheck: (b: Uint8Array) => void): T {
+/** A protobuf field of the request: Go's proto.Unmarshal rules (and its messages), then protobuf-es. */
+function decodeProto<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, check: (b: Uint8Array) => void): T {
   try {
-    schemaCheck(bytes);
+    check(bytes);
     return decode(bytes);
   } catch (err) {
-    if (err instanceof ProtoWireError) throw new InvalidRequestError(`${field}: ${err.message}`);
-    throw new InvalidRequestError(`${field}: not a valid protobuf message`, { cause: err });
+    if (err instanceof ProtoWireError) throw new InvalidRequestError(err.message, { cause: err });
+    throw new InvalidRequestError("proto: cannot parse invalid wire-format data", { cause: err });
   }
 }
 
 /** Decodes the reference's RemotePaymentRequest JSON with Go's rules. */
 export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, string[]>, authIdHeader: string): PaymentRequest {
   try {
-    const root = readObject(parseGoJson(body.toString("utf8")), "request");
+    const root = readObject(parseGoJson(body.toString("utf8")), "RemotePaymentRequest");
     const f = (name: string) => (root ? getField(root, name) : undefined);
-    const stateObj = readObject(f("state"), "state");
-    const stateBytes = stateObj ? readBytes(getField(stateObj, "State"), "state.State") : undefined;
-    const sigBytes = stateObj ? readBytes(getField(stateObj, "Sig"), "state.Sig") : undefined;
-    const orchestratorBytes = readBytes(f("orchestrator"), "orchestrator");
-    const manifestId = readString(f("ManifestID"), "ManifestID") ?? "";
-    const app = readString(f("app"), "app") ?? "";
-    const inPixels = readInteger(f("inPixels"), "inPixels", -(1n << 63n), (1n << 63n) - 1n) ?? 0n;
-    const type = readString(f("type"), "type") ?? "";
-    const mp = readObject(f("maxPrice"), "maxPrice");
+    const stateObj = readObject(f("state"), "RemotePaymentRequest.state");
+    const stateBytes = stateObj ? readBytes(getField(stateObj, "State"), "RemotePaymentStateSig.state.State") : undefined;
+    const sigBytes = stateObj ? readBytes(getField(stateObj, "Sig"), "RemotePaymentStateSig.state.Sig") : undefined;
+    const orchestratorBytes = readBytes(f("orchestrator"), "RemotePaymentRequest.orchestrator");
+    const manifestId = readString(f("ManifestID"), "RemotePaymentRequest.ManifestID") ?? "";
+    const app = readString(f("app"), "RemotePaymentRequest.app") ?? "";
+    const inPixels = readInteger(f("inPixels"), "RemotePaymentRequest.inPixels", -(1n << 63n), (1n << 63n) - 1n) ?? 0n;
+    const type = readString(f("type"), "RemotePaymentRequest.type") ?? "";
+    const mp = readObject(f("maxPrice"), "RemotePaymentRequest.maxPrice");
     const maxPrice = mp
       ? {
-          price: readNumberText(getField(mp, "price"), "maxPrice.price") ?? "",
-          currency: readString(getField(mp, "currency"), "maxPrice.currency") ?? "",
-          unit: readString(getField(mp, "unit"), "maxPrice.unit") ?? "",
+          price: readNumberText(getField(mp, "price"), "LiveRunnerPriceInfo.maxPrice.price") ?? "",
+          currency: readString(getField(mp, "currency"), "LiveRunnerPriceInfo.maxPrice.currency") ?? "",
+          unit: readString(getField(mp, "unit"), "LiveRunnerPriceInfo.maxPrice.unit") ?? "",
         }
       : undefined;
-    const capabilitiesBytes = readBytes(f("capabilities"), "capabilities");
+    const capabilitiesBytes = readBytes(f("capabilities"), "RemotePaymentRequest.capabilities");
 
     if (!orchestratorBytes || orchestratorBytes.length === 0) throw new InvalidRequestError("missing orchestrator");
     const orchestrator: OrchestratorInfo = decodeProto(
       orchestratorBytes,
       (b) => fromBinary(OrchestratorInfoSchema, b),
-      "orchestrator",
       (b) => checkProtoWire(OrchestratorInfoSchema, b),
     );
-    let capabilities: Capabilities | undefined;
-    if (capabilitiesBytes && capabilitiesBytes.length > 0) {
-      capabilities = decodeProto(
-        capabilitiesBytes,
-        (b) => fromBinary(CapabilitiesSchema, b),
-        "capabilities",
-        (b) => checkProtoWire(CapabilitiesSchema, b),
-      );
-    }
+    // Decoded when the domain reaches that step, so errors come in the reference's order.
+    const decodeCapabilities = (): Capabilities | undefined =>
+      capabilitiesBytes && capabilitiesBytes.length > 0
+        ? decodeProto(capabilitiesBytes, (b) => fromBinary(CapabilitiesSchema, b), (b) => checkProtoWire(CapabilitiesSchema, b))
+        : undefined;
     const state =
       (stateBytes && stateBytes.length > 0) || (sigBytes && sigBytes.length > 0)
         ? { state: stateBytes ?? new Uint8Array(0), sig: sigBytes ?? new Uint8Array(0) }
         : undefined;
-    return { orchestrator, state, manifestId, app, type, inPixels, maxPrice, capabilities, headers, authIdHeader };
+    return { orchestrator, state, manifestId, app, type, inPixels, maxPrice, decodeCapabilities, headers, authIdHeader };
   } catch (err) {
     if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) {
       throw new InvalidRequestError(err.message, { cause: err });
@@ -199,7 +204,7 @@ export function createLegacyHandler(deps: LegacyDeps) {
   async function handlePayment(req: IncomingMessage, res: ServerResponse): Promise<number> {
     try {
       const body = await readBody(req);
-      const request = parseLegacyPaymentRequest(body, goRequestHeaders(req.rawHeaders), firstHeader(req.headers, AUTH_ID_HEADER));
+      const request = parseLegacyPaymentRequest(body, goRequestHeaders(req.rawHeaders), firstHeader(req.rawHeaders, AUTH_ID_HEADER));
       const result = await generatePayment(deps.payments, request);
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(
@@ -212,7 +217,7 @@ export function createLegacyHandler(deps: LegacyDeps) {
         throw err;
       }
       const status = statusFor(err);
-      if (err instanceof RefreshSessionError) res.setHeader(ORCHESTRATOR_URL_HEADER, err.orchestratorUrl);
+      if (err instanceof RefreshSessionError) res.setHeader(ORCHESTRATOR_URL_HEADER, goHeaderValue(err.orchestratorUrl));
       // lpsigner extension: 482 also carries the advanced state so an updated client can go on.
       const extra = err instanceof NoTicketsNeededError && err.state ? `,"state":${stateJson(err.state)}` : "";
       writeJsonError(res, status, err.message, extra);

@@ -47,7 +47,7 @@ const INT64_MAX = (1n << 63n) - 1n;
 /** Decodes the webhook reply with Go's rules; a malformed reply is an AuthWebhookError. */
 export function parseAuthReply(text: string): AuthDecision {
   try {
-    const root = readObject(parseGoJson(text), "reply");
+    const root = readObject(parseGoJson(text, "unmarshal"), "authResponse");
     const f = (name: string) => (root ? getField(root, name) : undefined);
     const status = readInteger(f("status"), "status", INT64_MIN, INT64_MAX);
     const mp = readObject(f("maxPrice"), "maxPrice");

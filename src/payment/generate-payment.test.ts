@@ -16,7 +16,7 @@ const request = (over: Partial<PaymentRequest>): PaymentRequest => ({
   type: "lv2v",
   inPixels: 0n,
   maxPrice: undefined,
-  capabilities: undefined,
+  decodeCapabilities: () => undefined,
   headers: {},
   authIdHeader: "",
   ...over,
@@ -215,5 +215,17 @@ describe("chain view and observers", () => {
     const { deps } = testDeps({ onTicketsSigned: (b) => batches.push(b) });
     const r = await generatePayment(deps, request({}));
     expect(batches).toEqual([{ numTickets: r.numTickets, faceValue: 1_000_000_000_000n, ev: expect.anything() }]);
+  });
+});
+
+describe("Go time arithmetic", () => {
+  test("auth token refresh point, with time.Unix's int64 overflow", async () => {
+    const { authTokenNeedsRefresh } = await import("./generate-payment.js");
+    const now = 1_800_000_000n * 1_000_000_000n;
+    expect(authTokenNeedsRefresh(1_800_000_180n, now)).toBe(false); // exactly at the refresh point: not after it
+    expect(authTokenNeedsRefresh(1_800_000_180n, now + 1n)).toBe(true);
+    expect(authTokenNeedsRefresh(1_800_000_181n, now + 1n)).toBe(false);
+    expect(authTokenNeedsRefresh((1n << 63n) - 1n, now)).toBe(true); // overflows in Go: reads as past
+    expect(authTokenNeedsRefresh(-(1n << 63n), now)).toBe(true);
   });
 });

@@ -72,7 +72,8 @@ export interface PaymentRequest {
   type: string;
   inPixels: bigint;
   maxPrice: MaxPriceInput | undefined;
-  capabilities: Capabilities | undefined;
+  /** The request's capabilities, decoded at the reference's step (a decode error is a PaymentError). */
+  decodeCapabilities: () => Capabilities | undefined;
   /** The incoming request's headers (canonical names), forwarded to the auth webhook. */
   headers: Record<string, string[]>;
   /** The Signer-Auth-Id request header, "" when absent. */
@@ -168,6 +169,9 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
     manifestId = (deps.randomId ?? defaultRandomId)();
   }
 
+  // Step 5: capabilities.
+  const capabilities = req.decodeCapabilities();
+
   // Step 6: nonce and credit carried by the state.
   let params: TicketParams;
   try {
@@ -190,8 +194,7 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
   if (!info.authToken) {
     throw new InvalidRequestError("remote signer could not check whether to refresh session: missing auth token");
   }
-  const refreshPoint = BigInt.asIntN(64, info.authToken.expiration - AUTH_TOKEN_REFRESH_SECONDS);
-  if (now > refreshPoint * NS_PER_SEC) throw new RefreshSessionError(info.transcoder, "auth token expired");
+  if (authTokenNeedsRefresh(info.authToken.expiration, now)) throw new RefreshSessionError(info.transcoder, "auth token expired");
   const chain = currentChain(deps.chain);
   try {
     validateTicketParams(params, 1, chain, deps.limits);
@@ -233,7 +236,7 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
     initialMax = new Rat(state.initialPricePerUnit, state.initialPixelsPerUnit);
   }
   const hit = exceededCeiling(orchPrice, [
-    { source: "configured maximum price", price: configuredMaxPrice(deps.prices, req.capabilities) },
+    { source: "configured maximum price", price: configuredMaxPrice(deps.prices, capabilities) },
     { source: "request maxPrice", price: requestMax },
     { source: "initial session price", price: initialMax },
   ]);
@@ -243,8 +246,12 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
   const initialPrice = new Rat(state.initialPricePerUnit, state.initialPixelsPerUnit);
   const fee = computeFee(units, initialPrice);
   const ev = ticketEV(params.faceValue, params.winProb);
-  const numTickets = ticketsNeeded({ existing, fee, ev });
-  if (numTickets === 0) {
+  const needed = ticketsNeeded({ existing, fee, ev });
+  // The reference keeps the low 64 bits of the count (big.Int.Int64): an absurd count can wrap to
+  // <= 0 and read as "no tickets". Nothing is covered then, so no state is advanced.
+  const wrapped = BigInt.asIntN(64, needed);
+  if (needed > 0n && wrapped <= 0n) throw new NoTicketsNeededError(undefined);
+  if (needed === 0n) {
     if (ev.sign() === 0) throw new NoTicketsNeededError(undefined);
     // Unlike the reference, account the elapsed time so the session cannot stall (issue #4077).
     // existing >= max(fee, EV) >= fee here, so the balance stays non-negative.
@@ -252,9 +259,12 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
     const advanced = { ...state, balance: balance.toString(), lastUpdate: now };
     throw new NoTicketsNeededError(signState(advanced, deps.signer), { units, fee, balance });
   }
-  if (numTickets > MAX_TICKETS_PER_CALL) {
-    throw new InvalidRequestError(`numTickets ${numTickets} exceeds maximum of ${MAX_TICKETS_PER_CALL}`);
+  if (needed > BigInt(MAX_TICKETS_PER_CALL)) {
+    // The reference prints its wrapped count; a wrapped count within the cap is refused too.
+    const shown = wrapped > BigInt(MAX_TICKETS_PER_CALL) ? wrapped : needed;
+    throw new InvalidRequestError(`numTickets ${shown} exceeds maximum of ${MAX_TICKETS_PER_CALL}`);
   }
+  const numTickets = Number(needed);
 
   // Step 12: the 2x rule, then the n-ticket sender checks.
   if (orchPrice.cmp(initialPrice.mul(new Rat(2n))) > 0) {
@@ -317,7 +327,7 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
   });
   const segCreds = createSegCreds({
     manifestId,
-    capabilities: req.capabilities,
+    capabilities,
     authToken: info.authToken,
     signer: deps.signer,
   });
@@ -333,6 +343,19 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
     fee,
     balance,
   };
+}
+
+/** Seconds from year 1 to the Unix epoch: Go's time.Time counts from year 1, in an int64. */
+const UNIX_TO_INTERNAL = 62_135_596_800n;
+
+/**
+ * time.Now().After(time.Unix(expiration - 180, 0)) with Go's int64 arithmetic, wrap-arounds
+ * included (an expiration near the int64 limits reads as already past, as in the reference).
+ */
+export function authTokenNeedsRefresh(expiration: bigint, nowNs: bigint): boolean {
+  const refreshPoint = BigInt.asIntN(64, BigInt.asIntN(64, expiration - AUTH_TOKEN_REFRESH_SECONDS) + UNIX_TO_INTERNAL);
+  const nowSec = nowNs / NS_PER_SEC + UNIX_TO_INTERNAL;
+  return nowSec > refreshPoint || (nowSec === refreshPoint && nowNs % NS_PER_SEC > 0n);
 }
 
 /** go-ethereum's BytesToAddress: the last 20 bytes, left-padded when shorter. */

@@ -36,7 +36,11 @@ function uint256(value: Uint8Array, field: string): bigint {
  * silently truncate or pad malformed fields into tickets no contract could redeem.
  */
 export function decodeTicketParams(p: NetTicketParams): TicketParams {
-  const blockHash = p.expirationParams?.creationRoundBlockHash ?? new Uint8Array(32);
+  // go-ethereum's BytesToHash: left-padded when shorter, the last 32 bytes when longer.
+  const raw = p.expirationParams?.creationRoundBlockHash ?? new Uint8Array(0);
+  const blockHash = new Uint8Array(32);
+  const tail = raw.subarray(Math.max(0, raw.length - 32));
+  blockHash.set(tail, 32 - tail.length);
   return {
     recipient: fixed(p.recipient, 20, "recipient"),
     faceValue: uint256(p.faceValue, "face_value"),
@@ -46,8 +50,7 @@ export function decodeTicketParams(p: NetTicketParams): TicketParams {
     expirationBlock: uint256(p.expirationBlock, "expiration_block"),
     expiration: {
       creationRound: p.expirationParams?.creationRound ?? 0n,
-      creationRoundBlockHash:
-        blockHash.length === 0 ? new Uint8Array(32) : fixed(blockHash, 32, "expiration_params.creation_round_block_hash"),
+      creationRoundBlockHash: blockHash,
     },
   };
 }

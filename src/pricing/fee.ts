@@ -59,11 +59,9 @@ export function computeFee(units: bigint, price: Rat): Rat {
  * The reference's StageUpdate: the credit required is max(fee, EV of one ticket); when the
  * existing credit covers it no ticket is needed, else enough tickets to cover the gap.
  */
-export function ticketsNeeded({ existing, fee, ev }: { existing: Rat; fee: Rat; ev: Rat }): number {
+export function ticketsNeeded({ existing, fee, ev }: { existing: Rat; fee: Rat; ev: Rat }): bigint {
   const minCredit = fee.cmp(ev) >= 0 ? fee : ev;
-  if (existing.cmp(minCredit) >= 0) return 0;
-  if (ev.sign() === 0) return 0;
-  const n = minCredit.sub(existing).div(ev).ceil();
-  // Far beyond the 100-ticket cap; keep it a safe number for the error message.
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+  if (existing.cmp(minCredit) >= 0) return 0n;
+  if (ev.sign() === 0) return 0n;
+  return minCredit.sub(existing).div(ev).ceil();
 }

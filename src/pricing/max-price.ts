@@ -8,6 +8,11 @@ export interface MaxPriceInput {
   unit: string;
 }
 
+/** Go's strings.TrimSpace: Unicode white space (U+0085 yes, U+FEFF no, unlike String.trim). */
+export function goTrimSpace(s: string): string {
+  return s.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g, "");
+}
+
 export class InvalidMaxPriceError extends Error {
   override name = "InvalidMaxPriceError";
 }
@@ -20,12 +25,12 @@ const UNIT_FOR_TYPE: Record<string, string> = {
 
 /** Validates a request or webhook maxPrice for the job type; returns the ceiling in wei per unit. */
 export function parseMaxPrice(maxPrice: MaxPriceInput, type: string): Rat {
-  const price = Rat.parse(maxPrice.price.trim());
+  const price = Rat.parse(goTrimSpace(maxPrice.price));
   if (!price || price.sign() <= 0) throw new InvalidMaxPriceError("maxPrice.price must be a positive decimal");
-  if (maxPrice.currency.trim().toLowerCase() !== "wei") throw new InvalidMaxPriceError("maxPrice.currency must be wei");
+  if (goTrimSpace(maxPrice.currency).toLowerCase() !== "wei") throw new InvalidMaxPriceError("maxPrice.currency must be wei");
   const expectedUnit = UNIT_FOR_TYPE[type];
   if (expectedUnit === undefined) throw new InvalidMaxPriceError("maxPrice requires payment type live, lv2v, or fixed");
-  if (maxPrice.unit.trim().toLowerCase() !== expectedUnit) {
+  if (goTrimSpace(maxPrice.unit).toLowerCase() !== expectedUnit) {
     throw new InvalidMaxPriceError(`maxPrice.unit must be ${expectedUnit} for payment type ${type}`);
   }
   return price;

@@ -62,7 +62,7 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
     type,
     inPixels: req.inPixels,
     maxPrice: req.maxPrice ? { price: req.maxPrice.price, currency: req.maxPrice.currency, unit: req.maxPrice.unit } : undefined,
-    capabilities: req.capabilities,
+    decodeCapabilities: () => req.capabilities,
     headers,
     authIdHeader: ctx.requestHeader.get("signer-auth-id")?.split(",")[0]?.trim() ?? "",
   };

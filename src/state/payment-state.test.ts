@@ -79,3 +79,13 @@ describe("payment state", () => {
     expect(decodeState(encodeState(s)).app).toBe("<a&b>\u2028\n");
   });
 });
+
+describe("payment state decoding, Go's json.Unmarshal rules", () => {
+  test("refuses trailing data and a null address; keeps nanoseconds of longer fractions", () => {
+    expect(() => decodeState(utf8.encode(SIGNED_STATE.json + " x"))).toThrow(InvalidStateError);
+    expect(() => decodeState(utf8.encode(SIGNED_STATE.json.replace('"0x1111111111111111111111111111111111111111"', "null")))).toThrow(InvalidStateError);
+    const long = decodeState(utf8.encode(SIGNED_STATE.json.replace("11.123456789Z", "11.1234567891234Z")));
+    expect(long.lastUpdate).toBe(decodeState(vectorBytes).lastUpdate);
+    expect(() => decodeState(utf8.encode(SIGNED_STATE.json.replace('"SenderNonce":8', '"SenderNonce":-0')))).toThrow(InvalidStateError);
+  });
+});

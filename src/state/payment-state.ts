@@ -63,7 +63,7 @@ export function encodeState(s: PaymentState): Uint8Array {
 export function decodeState(bytes: Uint8Array): PaymentState {
   let root;
   try {
-    root = readObject(parseGoJson(Buffer.from(bytes).toString("utf8")), "state");
+    root = readObject(parseGoJson(Buffer.from(bytes).toString("utf8"), "unmarshal"), "state");
   } catch (err) {
     throw new InvalidStateError("invalid state", { cause: err });
   }
@@ -77,6 +77,8 @@ export function decodeState(bytes: Uint8Array): PaymentState {
       if (parsed === undefined) throw new InvalidStateError("invalid state: LastUpdate is not an RFC 3339 time");
       lastUpdate = parsed;
     }
+    // go-ethereum's Address refuses null (its UnmarshalJSON wants a string).
+    if (f("OrchestratorAddress")?.kind === "null") throw new InvalidStateError("invalid state: OrchestratorAddress is null");
     const addrText = readString(f("OrchestratorAddress"), "OrchestratorAddress");
     let orchestratorAddress: Uint8Array = new Uint8Array(20);
     if (addrText !== undefined) {

@@ -28,7 +28,7 @@ function civilFromDays(z: number): [number, number, number] {
 
 export const GO_ZERO_TIME_NS = BigInt(daysFromCivil(1, 1, 1)) * 86_400n * NS_PER_SEC;
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|([+-])(\d{2}):(\d{2}))$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|([+-])(\d{2}):(\d{2}))$/;
 
 /** Parses Go's time.Time JSON text; returns undefined when it is not RFC 3339. */
 export function parseGoTime(text: string): bigint | undefined {
@@ -45,7 +45,8 @@ export function parseGoTime(text: string): bigint | undefined {
     offsetSec = (m[9] === "-" ? -1 : 1) * (oh * 3600 + om * 60);
   }
   const seconds = BigInt(daysFromCivil(y, mo, d)) * 86_400n + BigInt(h * 3600 + mi * 60 + s - offsetSec);
-  const nanos = m[7] ? BigInt(m[7].padEnd(9, "0")) : 0n;
+  // Go reads any number of fraction digits and keeps nanoseconds.
+  const nanos = m[7] ? BigInt(m[7].slice(0, 9).padEnd(9, "0")) : 0n;
   return seconds * NS_PER_SEC + nanos;
 }
 

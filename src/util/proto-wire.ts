@@ -27,29 +27,39 @@ function scalarWireType(t: ScalarType): WireType {
 }
 
 function checkScalar(reader: BinaryReader, t: ScalarType, wireType: WireType, name: string): void {
-  if (wireType !== scalarWireType(t)) throw new ProtoWireError(`field ${name}: wrong wire type ${wireType}`);
+  if (wireType !== scalarWireType(t)) throw new ProtoWireError(`proto: cannot parse invalid wire-format data (field ${name}: wire type ${wireType})`);
   if (t === ScalarType.STRING) {
     try {
-      utf8Strict.decode(reader.bytes());
-    } catch {
-      throw new ProtoWireError(`field ${name}: string is not valid UTF-8`);
+      utf8Strict.decode(lengthDelimited(reader));
+    } catch (err) {
+      if (err instanceof ProtoWireError) throw err;
+      throw new ProtoWireError("string field contains invalid UTF-8");
     }
     return;
   }
   reader.skip(wireType);
 }
 
+/** The next length-delimited value, bounds-checked (the reader's own bytes() does not check). */
+function lengthDelimited(reader: BinaryReader): Uint8Array {
+  const at = reader.pos;
+  const len = reader.uint32();
+  if (reader.pos + len > reader.len) throw new ProtoWireError("proto: cannot parse invalid wire-format data");
+  reader.pos = at;
+  return reader.bytes();
+}
+
 const MAX_DEPTH = 100;
 
 function checkMessage(desc: DescMessage, bytes: Uint8Array, depth: number): void {
-  if (depth > MAX_DEPTH) throw new ProtoWireError("message nested too deeply");
+  if (depth > MAX_DEPTH) throw new ProtoWireError("proto: exceeded maximum recursion depth");
   const reader = new BinaryReader(bytes);
   while (reader.pos < reader.len) {
     const [fieldNo, wireType] = reader.tag();
-    if (fieldNo <= 0) throw new ProtoWireError("invalid field number 0");
+    if (fieldNo <= 0) throw new ProtoWireError("proto: cannot parse invalid wire-format data");
     const field: DescField | undefined = desc.fields.find((f) => f.number === fieldNo);
     if (!field) {
-      if (wireType === WireType.EndGroup) throw new ProtoWireError("unexpected end group");
+      if (wireType === WireType.EndGroup) throw new ProtoWireError("proto: cannot parse invalid wire-format data");
       reader.skip(wireType, fieldNo);
       continue;
     }
@@ -62,18 +72,18 @@ function checkMessage(desc: DescMessage, bytes: Uint8Array, depth: number): void
         checkScalar(reader, ScalarType.INT32, wireType, name);
         break;
       case "message":
-        if (wireType !== WireType.LengthDelimited) throw new ProtoWireError(`field ${name}: wrong wire type ${wireType}`);
-        checkMessage(field.message, reader.bytes(), depth + 1);
+        if (wireType !== WireType.LengthDelimited) throw new ProtoWireError(`proto: cannot parse invalid wire-format data (field ${name}: wire type ${wireType})`);
+        checkMessage(field.message, lengthDelimited(reader), depth + 1);
         break;
       case "list":
         if (field.listKind === "message") {
-          if (wireType !== WireType.LengthDelimited) throw new ProtoWireError(`field ${name}: wrong wire type ${wireType}`);
-          checkMessage(field.message, reader.bytes(), depth + 1);
+          if (wireType !== WireType.LengthDelimited) throw new ProtoWireError(`proto: cannot parse invalid wire-format data (field ${name}: wire type ${wireType})`);
+          checkMessage(field.message, lengthDelimited(reader), depth + 1);
         } else {
           const scalar = field.listKind === "enum" ? ScalarType.INT32 : field.scalar;
           const packable = scalar !== ScalarType.STRING && scalar !== ScalarType.BYTES;
           if (packable && wireType === WireType.LengthDelimited) {
-            const packed = new BinaryReader(reader.bytes());
+            const packed = new BinaryReader(lengthDelimited(reader));
             while (packed.pos < packed.len) packed.skip(scalarWireType(scalar));
           } else {
             checkScalar(reader, scalar, wireType, name);
@@ -81,14 +91,14 @@ function checkMessage(desc: DescMessage, bytes: Uint8Array, depth: number): void
         }
         break;
       case "map": {
-        if (wireType !== WireType.LengthDelimited) throw new ProtoWireError(`field ${name}: wrong wire type ${wireType}`);
-        const entry = new BinaryReader(reader.bytes());
+        if (wireType !== WireType.LengthDelimited) throw new ProtoWireError(`proto: cannot parse invalid wire-format data (field ${name}: wire type ${wireType})`);
+        const entry = new BinaryReader(lengthDelimited(reader));
         while (entry.pos < entry.len) {
           const [n, wt] = entry.tag();
           if (n === 1) checkScalar(entry, field.mapKey, wt, `${name} key`);
           else if (n === 2 && field.mapKind === "message") {
-            if (wt !== WireType.LengthDelimited) throw new ProtoWireError(`field ${name} value: wrong wire type ${wt}`);
-            checkMessage(field.message, entry.bytes(), depth + 1);
+            if (wt !== WireType.LengthDelimited) throw new ProtoWireError(`proto: cannot parse invalid wire-format data (field ${name} value: wire type ${wt})`);
+            checkMessage(field.message, lengthDelimited(entry), depth + 1);
           } else if (n === 2) checkScalar(entry, field.mapKind === "enum" ? ScalarType.INT32 : field.scalar!, wt, `${name} value`);
           else entry.skip(wt, n);
         }
@@ -96,7 +106,7 @@ function checkMessage(desc: DescMessage, bytes: Uint8Array, depth: number): void
       }
     }
   }
-  if (reader.pos !== reader.len) throw new ProtoWireError("truncated message");
+  if (reader.pos !== reader.len) throw new ProtoWireError("proto: cannot parse invalid wire-format data");
 }
 
 /**
@@ -109,6 +119,6 @@ export function checkProtoWire(desc: DescMessage, bytes: Uint8Array): void {
     checkMessage(desc, bytes, 0);
   } catch (err) {
     if (err instanceof ProtoWireError) throw err;
-    throw new ProtoWireError(`invalid wire-format data: ${(err as Error).message}`);
+    throw new ProtoWireError("proto: cannot parse invalid wire-format data");
   }
 }
