@@ -431,7 +431,7 @@ export const DiscoveredCapabilitySchema: GenMessage<DiscoveredCapability> = /*@_
  */
 export type DiscoveredOrchestrator = Message<"livepeer.signer.v1.DiscoveredOrchestrator"> & {
   /**
-   * Service URL (OrchestratorInfo.transcoder, or the polled URL).
+   * The service URL the orchestrator reports for itself (OrchestratorInfo.transcoder).
    *
    * @generated from field: string url = 1;
    */
