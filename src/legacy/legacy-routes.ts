@@ -13,6 +13,7 @@ import {
   SignerUnavailableError,
 } from "../payment/errors.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
+import { readMaxPriceJson } from "../pricing/max-price.js";
 import type { SignedState } from "../state/payment-state.js";
 import { checkProtoWire, ProtoWireError } from "../util/proto-wire.js";
 import {
@@ -23,7 +24,6 @@ import {
   parseGoJson,
   readBytes,
   readInteger,
-  readNumberText,
   readObject,
   readString,
 } from "../util/go-json.js";
@@ -105,14 +105,7 @@ export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, 
     const app = readString(f("app"), "RemotePaymentRequest.app") ?? "";
     const inPixels = readInteger(f("inPixels"), "RemotePaymentRequest.inPixels", -(1n << 63n), (1n << 63n) - 1n) ?? 0n;
     const type = readString(f("type"), "RemotePaymentRequest.type") ?? "";
-    const mp = readObject(f("maxPrice"), "RemotePaymentRequest.maxPrice");
-    const maxPrice = mp
-      ? {
-          price: readNumberText(getField(mp, "price"), "LiveRunnerPriceInfo.maxPrice.price") ?? "",
-          currency: readString(getField(mp, "currency"), "LiveRunnerPriceInfo.maxPrice.currency") ?? "",
-          unit: readString(getField(mp, "unit"), "LiveRunnerPriceInfo.maxPrice.unit") ?? "",
-        }
-      : undefined;
+    const maxPrice = readMaxPriceJson(f("maxPrice"), "maxPrice");
     const capabilitiesBytes = readBytes(f("capabilities"), "RemotePaymentRequest.capabilities");
 
     if (!orchestratorBytes || orchestratorBytes.length === 0) throw new InvalidRequestError("missing orchestrator");

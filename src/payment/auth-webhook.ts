@@ -1,4 +1,4 @@
-import type { MaxPriceInput } from "../pricing/max-price.js";
+import { readMaxPriceJson, type MaxPriceInput } from "../pricing/max-price.js";
 import {
   goJsonString,
   JsonSyntaxError,
@@ -6,7 +6,6 @@ import {
   getField,
   parseGoJson,
   readInteger,
-  readNumberText,
   readObject,
   readString,
 } from "../util/go-json.js";
@@ -50,14 +49,7 @@ export function parseAuthReply(text: string): AuthDecision {
     const root = readObject(parseGoJson(text, "unmarshal"), "authResponse");
     const f = (name: string) => (root ? getField(root, name) : undefined);
     const status = readInteger(f("status"), "status", INT64_MIN, INT64_MAX);
-    const mp = readObject(f("maxPrice"), "maxPrice");
-    const maxPrice = mp
-      ? {
-          price: readNumberText(getField(mp, "price"), "maxPrice.price") ?? "",
-          currency: readString(getField(mp, "currency"), "maxPrice.currency") ?? "",
-          unit: readString(getField(mp, "unit"), "maxPrice.unit") ?? "",
-        }
-      : undefined;
+    const maxPrice = readMaxPriceJson(f("maxPrice"), "maxPrice");
     const decision = {
       status: status === undefined ? 0 : Number(status),
       reason: readString(f("reason"), "reason") ?? "",

@@ -1,4 +1,5 @@
 import { Rat } from "../pm/rat.js";
+import { getField, readNumberText, readObject, readString, type JsonValue } from "../util/go-json.js";
 import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "./fee.js";
 
 /** A ceiling in the reference's LiveRunnerPriceInfo form. */
@@ -11,6 +12,20 @@ export interface MaxPriceInput {
 /** Go's strings.TrimSpace: Unicode white space (U+0085 yes, U+FEFF no, unlike String.trim). */
 export function goTrimSpace(s: string): string {
   return s.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g, "");
+}
+
+/**
+ * Decodes a LiveRunnerPriceInfo JSON value with Go's rules (price a json.Number, a number or a
+ * string holding one); undefined when absent or null. Type errors throw JsonTypeError.
+ */
+export function readMaxPriceJson(v: JsonValue | undefined, field: string): MaxPriceInput | undefined {
+  const mp = readObject(v, field);
+  if (!mp) return undefined;
+  return {
+    price: readNumberText(getField(mp, "price"), `LiveRunnerPriceInfo.${field}.price`) ?? "",
+    currency: readString(getField(mp, "currency"), `LiveRunnerPriceInfo.${field}.currency`) ?? "",
+    unit: readString(getField(mp, "unit"), `LiveRunnerPriceInfo.${field}.unit`) ?? "",
+  };
 }
 
 export class InvalidMaxPriceError extends Error {
