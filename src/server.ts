@@ -149,6 +149,12 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
       return;
     }
     const started = performance.now();
+    const log = logger.child({ requestId: crypto.randomUUID(), path });
+    res.on("finish", () => {
+      const ms = Math.round(performance.now() - started);
+      if (res.statusCode >= 500) log.warn({ status: res.statusCode, ms }, "legacy request failed");
+      else log.debug({ status: res.statusCode, ms }, "legacy request");
+    });
     try {
       const handled = await legacy(req as IncomingMessage, res as ServerResponse);
       if (!handled) {
