@@ -207,6 +207,8 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
 
   const timeout = opts.requestTimeoutMs ?? 30_000;
   let front: NetServer;
+  // The HTTP/1.1 server behind the cleartext sniffer; its connections are closed on shutdown.
+  let h1: ReturnType<typeof createHttpServer> | undefined;
   const sessions = new Set<{ close(): void }>();
   if (opts.tls) {
     const secure = createSecureServer({ cert: opts.tls.cert, key: opts.tls.key, allowHTTP1: true }, handler);
@@ -217,7 +219,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
     secure.setTimeout(timeout);
     front = secure;
   } else {
-    const h1 = createHttpServer({ requestTimeout: timeout, headersTimeout: Math.min(timeout, 20_000) }, handler);
+    const http1 = createHttpServer({ requestTimeout: timeout, headersTimeout: Math.min(timeout, 20_000) }, handler);
     const h2 = createHttp2Server({}, handler);
     h2.on("session", (s) => {
       sessions.add(s);
@@ -236,13 +238,11 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
         const isH2 = PREFACE.subarray(0, prefix.length).equals(prefix);
         // A prefix shorter than the preface that matches so far is treated as h2: clients send it whole.
         socket.unshift(chunk);
-        (isH2 ? h2 : h1).emit("connection", socket);
+        (isH2 ? h2 : http1).emit("connection", socket);
       });
     });
-    front.on("close", () => {
-      h1.closeAllConnections();
-    });
-    (front as NetServer & { h1?: typeof h1 }).h1 = h1;
+    front.on("close", () => http1.closeAllConnections());
+    h1 = http1;
   }
 
   return {
@@ -260,7 +260,6 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
       serving = false;
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of sessions) s.close();
-      const h1 = (front as NetServer & { h1?: ReturnType<typeof createHttpServer> }).h1;
       h1?.closeIdleConnections();
       const timer = setTimeout(() => {
         h1?.closeAllConnections();

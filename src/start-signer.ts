@@ -14,8 +14,7 @@ import {
   parseWei,
   type RawFlags,
 } from "./config.js";
-import { keccak256, utf8 } from "./crypto/bytes.js";
-import { createEthSigner, type EthSigner } from "./crypto/eth-sign.js";
+import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/eth-sign.js";
 import { loadKeystoreKey, parseRawKey, resolvePassword } from "./keys/load-key.js";
 import { createAuthWebhook } from "./payment/auth-webhook.js";
 import type { PaymentDeps } from "./payment/generate-payment.js";
@@ -44,11 +43,6 @@ export interface RunningSigner {
   chain: ChainView;
   signer: EthSigner;
   close(): Promise<void>;
-}
-
-/** The signature a gateway puts in net.OrchestratorRequest: ethSign(keccak256(checksummed address)). */
-export function signOrchestratorInfo(signer: EthSigner): Uint8Array {
-  return signer.sign(keccak256(utf8.encode(signer.addressHex)));
 }
 
 async function loadSigner(flags: RawFlags, dev: boolean, logger: Logger): Promise<EthSigner> {

@@ -88,6 +88,14 @@ export function createEthSigner(privateKey: Uint8Array, backend: SignatureBacken
 }
 
 /**
+ * The signature a gateway puts in net.OrchestratorRequest and /sign-orchestrator-info returns:
+ * ethSign(keccak256(utf8(checksummed address))).
+ */
+export function signOrchestratorInfo(signer: Pick<EthSigner, "addressHex" | "sign">): Uint8Array {
+  return signer.sign(keccak256(utf8.encode(signer.addressHex)));
+}
+
+/**
  * Recovers the signer of ethSign(message) under go-livepeer's rules (crypto/verify.go):
  * 65 bytes, s <= n/2, v in {27, 28}. Returns undefined when the signature is not acceptable.
  */

@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { type OrchestratorRequest, OrchestratorRequestSchema } from "../../gen/net/lp_rpc_pb.js";
-import { keccak256, utf8 } from "../crypto/bytes.js";
-import type { EthSigner } from "../crypto/eth-sign.js";
+import { signOrchestratorInfo, type EthSigner } from "../crypto/eth-sign.js";
 
 /**
  * The request a gateway sends to GetOrchestrator: the signer's address and
@@ -11,7 +10,7 @@ import type { EthSigner } from "../crypto/eth-sign.js";
 export function createOrchestratorRequest(signer: Pick<EthSigner, "address" | "addressHex" | "sign">, ignoreCapacityCheck = true): OrchestratorRequest {
   return create(OrchestratorRequestSchema, {
     address: signer.address,
-    sig: signer.sign(keccak256(utf8.encode(signer.addressHex))),
+    sig: signOrchestratorInfo(signer),
     ignoreCapacityCheck,
   });
 }

@@ -267,11 +267,12 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
   const numTickets = Number(needed);
 
   // Step 12: the 2x rule, then the n-ticket sender checks.
-  if (orchPrice.cmp(initialPrice.mul(new Rat(2n))) > 0) {
+  const maxIncreasedPrice = initialPrice.mul(new Rat(2n));
+  if (orchPrice.cmp(maxIncreasedPrice) > 0) {
     throw new PriceExceededError(
       "price increase",
       orchPrice,
-      initialPrice.mul(new Rat(2n)),
+      maxIncreasedPrice,
       `Orchestrator price has more than doubled, Orchestrator price: ${orchPrice}, Orchestrator initial price: ${initialPrice}`,
     );
   }

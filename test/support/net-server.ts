@@ -9,7 +9,8 @@ import {
 import type { OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
 import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "../../src/server.js";
-import { signOrchestratorInfo, VERSION } from "../../src/start-signer.js";
+import { signOrchestratorInfo } from "../../src/crypto/eth-sign.js";
+import { VERSION } from "../../src/start-signer.js";
 import { CHAIN, orchestratorInfoBytes, testDeps } from "./fixtures.js";
 
 export type TestDeps = ReturnType<typeof testDeps>;
