@@ -1,5 +1,5 @@
 /**
- * Compiles contracts/*.sol with solc-js into src/chain/artifacts/contracts.json (ABI + bytecode).
+ * Compiles contracts/*.sol with solc-js into src/dev-chain/artifacts/contracts.json (ABI + bytecode).
  * The artifacts are committed; test/chain/contracts-artifacts.test.ts recompiles and compares, so
  * the sources and the artifacts cannot drift. Run: npx tsx scripts/compile-contracts.ts
  */
@@ -29,7 +29,7 @@ export const deployedContracts = ["Controller", "RoundsManager", "BondingManager
 
 const root = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 export const contractsDir = join(root, "contracts");
-export const artifactsPath = join(root, "src", "chain", "artifacts", "contracts.json");
+export const artifactsPath = join(root, "src", "dev-chain", "artifacts", "contracts.json");
 
 export function compileContracts(): ContractArtifacts {
   const solc = createRequire(import.meta.url)("solc") as Solc;

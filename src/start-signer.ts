@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { pino, type Logger } from "pino";
 import { createChainView, networkControllers } from "./chain/chain-client.js";
 import type { ChainView } from "./chain/chain-view.js";
-import { startDevChain, type DevChain } from "./chain/dev-chain.js";
+import { startDevChain, type DevChain } from "./dev-chain/dev-chain.js";
 import {
   ConfigError,
   flagBool,
@@ -18,10 +18,10 @@ import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/
 import { loadKeystoreKey, parseRawKey, resolvePassword } from "./keys/load-key.js";
 import { createAuthWebhook } from "./payment/auth-webhook.js";
 import type { PaymentDeps } from "./payment/generate-payment.js";
-import { Rat } from "./pm/rat.js";
+import { Rat } from "./math/rat.js";
 import type { SenderLimits } from "./pm/sender-validation.js";
 import { createPriceLimits } from "./pricing/price-limits.js";
-import { createSignerMetrics, createSignerServer, type SignerMetrics } from "./server.js";
+import { createSignerMetrics, createSignerServer, type SignerMetrics } from "./server/create-server.js";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   createDiscovery,
@@ -30,7 +30,7 @@ import {
   toLegacyDiscoveryJson,
   type Discovery,
 } from "./discovery/index.js";
-import { systemClock } from "./util/go-time.js";
+import { systemClock } from "./go/time.js";
 
 export const VERSION = "0.1.0";
 

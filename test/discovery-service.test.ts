@@ -11,7 +11,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { Capabilities_CapabilityConstraintsSchema } from "../gen/net/lp_rpc_pb.js";
-import { startDevChain, type DevChain } from "../src/chain/dev-chain.js";
+import { startDevChain, type DevChain } from "../src/dev-chain/dev-chain.js";
 import { parseFlags } from "../src/config.js";
 import { startSigner, type RunningSigner } from "../src/start-signer.js";
 import { startFakeOrchestrator, type FakeOrchestrator } from "./discovery/fake-orchestrator.js";

@@ -13,7 +13,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JobType, SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { AuthTokenSchema, OrchestratorInfoSchema, PriceInfoSchema, TicketParamsSchema } from "../gen/net/lp_rpc_pb.js";
-import { startDevChain, type DevChain } from "../src/chain/dev-chain.js";
+import { startDevChain, type DevChain } from "../src/dev-chain/dev-chain.js";
 import { parseFlags } from "../src/config.js";
 import { bigintToBytes, bytesToBigint, fromHex, keccak256, writeUint256, concatBytes } from "../src/crypto/bytes.js";
 import { MAX_WIN_PROB } from "../src/pm/ticket.js";

@@ -2,10 +2,10 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { fromHex, keccak256, utf8 } from "../src/crypto/bytes.js";
 import { verifySignature } from "../src/crypto/eth-sign.js";
-import { createSignerMetrics, createSignerServer, type SignerServer } from "../src/server.js";
+import { createSignerMetrics, createSignerServer, type SignerServer } from "../src/server/create-server.js";
 import { signOrchestratorInfo } from "../src/crypto/eth-sign.js";
 import { openState } from "../src/state/payment-state.js";
-import { Rat } from "../src/pm/rat.js";
+import { Rat } from "../src/math/rat.js";
 import { orchestratorInfo, orchestratorInfoBytes, testDeps, testOrchestrator, T0 } from "./support/fixtures.js";
 import { createPaymentVerifier } from "./support/payment-verifier.js";
 

@@ -6,7 +6,7 @@ import { describe, expect, test } from "vitest";
 import { openState, type SignedState } from "../src/state/payment-state.js";
 import { NoTicketsNeededError } from "../src/payment/errors.js";
 import { generatePayment } from "../src/payment/generate-payment.js";
-import { Rat } from "../src/pm/rat.js";
+import { Rat } from "../src/math/rat.js";
 import { MAX_WIN_PROB } from "../src/pm/ticket.js";
 import { orchestratorInfo, testDeps, testOrchestrator, T0 } from "./support/fixtures.js";
 import { createPaymentVerifier } from "./support/payment-verifier.js";

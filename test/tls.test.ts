@@ -5,7 +5,7 @@ import { request } from "node:https";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
-import { createSignerMetrics, createSignerServer, type SignerServer } from "../src/server.js";
+import { createSignerMetrics, createSignerServer, type SignerServer } from "../src/server/create-server.js";
 import { signOrchestratorInfo } from "../src/crypto/eth-sign.js";
 import { TLS } from "./discovery/fake-orchestrator.js";
 import { testDeps } from "./support/fixtures.js";

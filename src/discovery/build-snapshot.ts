@@ -1,7 +1,7 @@
 import type { OrchestratorInfo, PriceInfo } from "../../gen/net/lp_rpc_pb.js";
 import { capabilityPipeline } from "../pricing/capabilities.js";
 import { capabilityMaxPrice, type PriceLimits } from "../pricing/price-limits.js";
-import { Rat } from "../pm/rat.js";
+import { Rat } from "../math/rat.js";
 import { type LiveRunner, type RunnerDiscoveryEntry, runnerRejection, sameRunner } from "./live-runner.js";
 
 /** pino-compatible subset. */

@@ -1,4 +1,4 @@
-import { goJsonString } from "../util/go-json.js";
+import { goJsonString } from "../go/json.js";
 import type { DiscoveryEntry } from "./build-snapshot.js";
 import { encodeRunnerJson } from "./live-runner.js";
 

@@ -1,5 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { Rat } from "../pm/rat.js";
+import { Rat } from "../math/rat.js";
 import {
   getField,
   goJsonString,
@@ -10,7 +10,7 @@ import {
   readObject,
   readString,
   JsonTypeError,
-} from "../util/go-json.js";
+} from "../go/json.js";
 
 /**
  * One runner an orchestrator advertises on its `GET /discovery` endpoint (the reference's

@@ -1,5 +1,5 @@
 import type { ChainView } from "../chain/chain-view.js";
-import { getField, parseGoJson, readObject, readString, JsonTypeError } from "../util/go-json.js";
+import { getField, parseGoJson, readObject, readString, JsonTypeError } from "../go/json.js";
 import { isRequestUri } from "./build-snapshot.js";
 
 /** Where the list of orchestrators to poll comes from. */

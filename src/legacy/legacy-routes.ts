@@ -13,9 +13,9 @@ import {
   SignerUnavailableError,
 } from "../payment/errors.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
-import { readMaxPriceJson } from "../pricing/max-price.js";
+import { readMaxPriceJson } from "../wire/max-price.js";
 import type { SignedState } from "../state/payment-state.js";
-import { checkProtoWire, ProtoWireError } from "../util/proto-wire.js";
+import { checkProtoWire, ProtoWireError } from "../go/proto-wire.js";
 import {
   getField,
   goJsonString,
@@ -26,8 +26,8 @@ import {
   readInteger,
   readObject,
   readString,
-} from "../util/go-json.js";
-import { firstHeader, goRequestHeaders } from "./go-headers.js";
+} from "../go/json.js";
+import { firstHeader, goRequestHeaders } from "../go/headers.js";
 
 export const HTTP_STATUS_REFRESH_SESSION = 480;
 export const HTTP_STATUS_PRICE_EXCEEDED = 481;

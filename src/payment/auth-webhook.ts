@@ -1,4 +1,4 @@
-import { readMaxPriceJson, type MaxPriceInput } from "../pricing/max-price.js";
+import { readMaxPriceJson, type MaxPriceInput } from "../wire/max-price.js";
 import {
   goJsonString,
   JsonSyntaxError,
@@ -8,7 +8,7 @@ import {
   readInteger,
   readObject,
   readString,
-} from "../util/go-json.js";
+} from "../go/json.js";
 
 /** The webhook's verdict, as the reference reads it. */
 export interface AuthDecision {

@@ -1,4 +1,4 @@
-import type { Rat } from "../pm/rat.js";
+import type { Rat } from "../math/rat.js";
 import type { SignedState } from "../state/payment-state.js";
 
 /**

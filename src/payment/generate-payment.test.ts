@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { toHex } from "../crypto/bytes.js";
 import { MAX_WIN_PROB } from "../pm/ticket.js";
 import { signState, openState, type PaymentState } from "../state/payment-state.js";
-import { GO_ZERO_TIME_NS } from "../util/go-time.js";
+import { GO_ZERO_TIME_NS } from "../go/time.js";
 import { orchestratorInfo, rat, testDeps, testOrchestrator, T0 } from "../../test/support/fixtures.js";
 import { createPaymentVerifier } from "../../test/support/payment-verifier.js";
 import { InvalidRequestError, NoTicketsNeededError, PriceExceededError, RefreshSessionError } from "./errors.js";

@@ -11,7 +11,7 @@ import {
 import { ChainUnavailableError, type ChainSnapshot, type ChainView } from "../chain/chain-view.js";
 import { bytesEqual, toHex } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
-import { Rat } from "../pm/rat.js";
+import { Rat } from "../math/rat.js";
 import { createSegCreds } from "../pm/seg-creds.js";
 import {
   SenderValidationError,
@@ -23,7 +23,7 @@ import { createPayment } from "../pm/ticket-batch.js";
 import { decodeTicketParams, TicketParamsError, type TicketParams } from "../pm/ticket-params.js";
 import { ticketEV } from "../pm/ticket.js";
 import { billableUnits, computeFee, InvalidJobTypeError, ticketsNeeded } from "../pricing/fee.js";
-import { exceededCeiling, InvalidMaxPriceError, parseMaxPrice, type MaxPriceInput } from "../pricing/max-price.js";
+import { exceededCeiling, InvalidMaxPriceError, parseMaxPrice, type MaxPriceInput } from "../wire/max-price.js";
 import { configuredMaxPrice, type PriceLimits } from "../pricing/price-limits.js";
 import {
   encodeState,
@@ -34,7 +34,7 @@ import {
   type PaymentState,
   type SignedState,
 } from "../state/payment-state.js";
-import { elapsedSeconds, GO_ZERO_TIME_NS, type Clock } from "../util/go-time.js";
+import { elapsedSeconds, GO_ZERO_TIME_NS, type Clock } from "../go/time.js";
 import { AuthWebhookError, type AuthWebhook } from "./auth-webhook.js";
 import {
   AuthBadPriceError,

@@ -1,5 +1,5 @@
 import type { ChainSnapshot } from "../chain/chain-view.js";
-import { Rat } from "./rat.js";
+import { Rat } from "../math/rat.js";
 import { ticketEV } from "./ticket.js";
 import type { TicketParams } from "./ticket-params.js";
 

@@ -5,7 +5,7 @@ import { PaymentSchema, PriceInfoSchema } from "../../gen/net/lp_rpc_pb.js";
 import { fromHex, toHex } from "../crypto/bytes.js";
 import { createEthSigner, recoverSigner } from "../crypto/eth-sign.js";
 import { BATCH, TEST_ADDRESS, TEST_PRIVATE_KEY } from "../../test/fixtures/spec-vectors.js";
-import { Rat } from "./rat.js";
+import { Rat } from "../math/rat.js";
 import { createPayment } from "./ticket-batch.js";
 import { MAX_WIN_PROB, ticketEV, ticketHash, type Ticket } from "./ticket.js";
 

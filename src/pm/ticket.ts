@@ -1,5 +1,5 @@
 import { keccak256, writeUint256 } from "../crypto/bytes.js";
-import { Rat } from "./rat.js";
+import { Rat } from "../math/rat.js";
 
 /** 2^256 - 1: a ticket with this winProb always wins. */
 export const MAX_WIN_PROB = (1n << 256n) - 1n;

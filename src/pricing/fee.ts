@@ -1,4 +1,4 @@
-import { Rat } from "../pm/rat.js";
+import { Rat } from "../math/rat.js";
 
 export const JOB_TYPE_LV2V = "lv2v";
 export const JOB_TYPE_LIVE = "live";

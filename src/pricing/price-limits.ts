@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Capabilities } from "../../gen/net/lp_rpc_pb.js";
-import { Rat } from "../pm/rat.js";
+import { Rat } from "../math/rat.js";
 import { pipelineToCapability } from "./capabilities.js";
 
 /** The configured price ceilings, in wei per unit (the reference's BroadcastConfig). */

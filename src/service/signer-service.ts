@@ -11,7 +11,7 @@ import {
   type DiscoverOrchestratorsResponseSchema,
   type GenerateLivePaymentRequest,
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
-import { canonicalHeaderKey } from "../legacy/go-headers.js";
+import { canonicalHeaderKey } from "../go/headers.js";
 import {
   AuthBadPriceError,
   AuthRejectedError,

@@ -9,8 +9,8 @@ import {
   readInteger,
   readObject,
   readString,
-} from "../util/go-json.js";
-import { GO_ZERO_TIME_NS, formatGoTime, parseGoTime } from "../util/go-time.js";
+} from "../go/json.js";
+import { GO_ZERO_TIME_NS, formatGoTime, parseGoTime } from "../go/time.js";
 
 /**
  * The per-session accounting that travels with the gateway, signed by the signer.

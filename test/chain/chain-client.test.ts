@@ -2,7 +2,7 @@ import { Contract, Wallet, hexlify, parseEther } from "ethers";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { createChainView, networkControllers, redactEthUrl } from "../../src/chain/chain-client.js";
 import { ChainUnavailableError, type ChainView } from "../../src/chain/chain-view.js";
-import { startDevChain, type DevChain } from "../../src/chain/dev-chain.js";
+import { startDevChain, type DevChain } from "../../src/dev-chain/dev-chain.js";
 
 // Test-only key, generated for this run.
 const signer = Wallet.createRandom();

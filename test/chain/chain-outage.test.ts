@@ -2,7 +2,7 @@ import { Wallet } from "ethers";
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { createChainView, type ChainLogger } from "../../src/chain/chain-client.js";
 import { ChainUnavailableError, type ChainView } from "../../src/chain/chain-view.js";
-import { startDevChain, type DevChain } from "../../src/chain/dev-chain.js";
+import { startDevChain, type DevChain } from "../../src/dev-chain/dev-chain.js";
 import { startCuttableProxy, type CuttableProxy } from "./cuttable-proxy.js";
 
 // Test-only key, generated for this run.

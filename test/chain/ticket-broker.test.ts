@@ -17,7 +17,7 @@ import {
   zeroPadValue,
 } from "ethers";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startDevChain, type DevChain } from "../../src/chain/dev-chain.js";
+import { startDevChain, type DevChain } from "../../src/dev-chain/dev-chain.js";
 
 const maxUint256 = 2n ** 256n - 1n;
 const secp256k1N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;

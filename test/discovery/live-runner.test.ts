@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { Rat } from "../../src/pm/rat.js";
+import { Rat } from "../../src/math/rat.js";
 import {
   buildSnapshot,
   DiscoveryConfigError,

@@ -12,7 +12,7 @@ import { createStaticChainView, type ChainSnapshot } from "../../src/chain/chain
 import { bigintToBytes, keccak256, writeUint256 } from "../../src/crypto/bytes.js";
 import { createEthSigner, type EthSigner } from "../../src/crypto/eth-sign.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
-import { Rat } from "../../src/pm/rat.js";
+import { Rat } from "../../src/math/rat.js";
 import { DEFAULT_SENDER_LIMITS } from "../../src/pm/sender-validation.js";
 import { MAX_WIN_PROB } from "../../src/pm/ticket.js";
 import { NO_PRICE_LIMITS } from "../../src/pricing/price-limits.js";

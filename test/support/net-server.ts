@@ -8,7 +8,7 @@ import {
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import type { OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
-import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "../../src/server.js";
+import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "../../src/server/create-server.js";
 import { signOrchestratorInfo } from "../../src/crypto/eth-sign.js";
 import { VERSION } from "../../src/start-signer.js";
 import { CHAIN, orchestratorInfoBytes, testDeps } from "./fixtures.js";

@@ -3,7 +3,7 @@ import { PaymentSchema, SegDataSchema, type Payment } from "../../gen/net/lp_rpc
 import { bytesEqual, bytesToBigint, concatBytes, keccak256, writeUint256 } from "../../src/crypto/bytes.js";
 import { verifySignature } from "../../src/crypto/eth-sign.js";
 import { flattenEmptySegment } from "../../src/pm/seg-creds.js";
-import { Rat } from "../../src/pm/rat.js";
+import { Rat } from "../../src/math/rat.js";
 import { ticketEV, ticketHash } from "../../src/pm/ticket.js";
 import type { TestOrchestrator } from "./fixtures.js";
 

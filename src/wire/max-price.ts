@@ -1,6 +1,6 @@
-import { Rat } from "../pm/rat.js";
-import { getField, readNumberText, readObject, readString, type JsonValue } from "../util/go-json.js";
-import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "./fee.js";
+import { Rat } from "../math/rat.js";
+import { getField, readNumberText, readObject, readString, type JsonValue } from "../go/json.js";
+import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "../pricing/fee.js";
 
 /** A ceiling in the reference's LiveRunnerPriceInfo form. */
 export interface MaxPriceInput {

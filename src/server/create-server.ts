@@ -7,9 +7,9 @@ import { createServer as createHttp2Server, createSecureServer, type Http2Server
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
-import { createLegacyHandler, type LegacyDeps } from "./legacy/legacy-routes.js";
-import { signerRoutes, type SignerServiceDeps } from "./service/signer-service.js";
+import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../../gen/grpc/health/v1/health_pb.js";
+import { createLegacyHandler, type LegacyDeps } from "../legacy/legacy-routes.js";
+import { signerRoutes, type SignerServiceDeps } from "../service/signer-service.js";
 
 export interface ServerOptions {
   service: SignerServiceDeps;
