@@ -30,7 +30,7 @@ import {
   toLegacyDiscoveryJson,
   type Discovery,
 } from "./discovery/index.js";
-import { systemClock } from "./go/time.js";
+import { systemClock } from "./clock.js";
 
 export const VERSION = "0.1.0";
 

@@ -6,6 +6,7 @@
  */
 import { Interface, ZeroAddress, getAddress, getBytes, id, toBeHex, type Result } from "ethers";
 import { ChainUnavailableError, type ChainSnapshot, type ChainStatus, type ChainView } from "./chain-view.js";
+import { systemClock, type Clock } from "../clock.js";
 
 /** Controller addresses go-livepeer uses for -network (cmd/livepeer/starter). */
 export const networkControllers = {
@@ -36,8 +37,8 @@ export interface ChainViewOptions {
   /** Reported in status(): the view reads a development chain. */
   devChain?: boolean;
   logger?: ChainLogger;
-  /** Clock, ms since the epoch (default Date.now). */
-  now?: () => number;
+  /** Wall clock (default systemClock). */
+  now?: Clock;
 }
 
 /** Protocol contracts the view uses, resolved through Controller.getContract(keccak256(name)). */
@@ -225,7 +226,7 @@ function errorMessage(err: unknown): string {
 export async function createChainView(opts: ChainViewOptions): Promise<ChainView> {
   const refreshIntervalMs = opts.refreshIntervalMs ?? 5000;
   const maxStalenessMs = opts.maxStalenessMs ?? 60000;
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? systemClock;
   const logger = opts.logger;
   const signerAddress = getAddress(opts.signerAddress);
   const ethUrl = redactEthUrl(opts.ethUrl);

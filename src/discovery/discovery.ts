@@ -6,6 +6,7 @@ import { encodeRunnerJson } from "./live-runner.js";
 import { createOrchestratorRequest } from "./orchestrator-request.js";
 import { DEFAULT_POLL_TIMEOUT_MS, orchestratorUrl, pollOrchestrator, type PollOrchestratorResult } from "./poll-orchestrator.js";
 import type { OrchestratorSource } from "./sources.js";
+import { systemClock, type Clock } from "../clock.js";
 
 /** The reference's -liveAICapReportInterval default (25 minutes). */
 export const DEFAULT_DISCOVERY_INTERVAL_MS = 25 * 60_000;
@@ -41,7 +42,7 @@ export interface DiscoveryOptions {
   extraNodes?: number;
   /** Fetch each orchestrator's `/discovery` runner list; default true. */
   runnerDiscovery?: boolean;
-  now?: () => number;
+  now?: Clock;
   logger?: DiscoveryLogger;
   metrics?: DiscoveryMetrics;
   /** The poll, replaceable for tools; defaults to the gRPC poll. */
@@ -70,7 +71,7 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
   const timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : DEFAULT_POLL_TIMEOUT_MS;
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_POLL_CONCURRENCY);
   const extraNodes = Math.max(0, opts.extraNodes ?? 0);
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? systemClock;
   const poll = opts.poll ?? pollOrchestrator;
   const { logger, metrics } = opts;
   const request = createOrchestratorRequest(opts.signer);

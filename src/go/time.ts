@@ -84,12 +84,3 @@ export function elapsedSeconds(nowNs: bigint, thenNs: bigint): number {
   const nsec = d % NS_PER_SEC;
   return Number(sec) + Number(nsec) / 1e9;
 }
-
-/** A clock with nanosecond resolution (sub-microsecond precision in practice). */
-export type Clock = () => bigint;
-
-export const systemClock: Clock = () => {
-  const ms = performance.timeOrigin + performance.now();
-  const whole = Math.floor(ms);
-  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
-};

@@ -34,7 +34,8 @@ import {
   type PaymentState,
   type SignedState,
 } from "../state/payment-state.js";
-import { elapsedSeconds, GO_ZERO_TIME_NS, type Clock } from "../go/time.js";
+import { elapsedSeconds, GO_ZERO_TIME_NS } from "../go/time.js";
+import { nowNs, type Clock } from "../clock.js";
 import { AuthWebhookError, type AuthWebhook } from "./auth-webhook.js";
 import {
   AuthBadPriceError,
@@ -95,6 +96,8 @@ export interface PaymentResult {
 
 /** The reference refuses tickets past this many per call: it would drain funds or stall. */
 export const MAX_TICKETS_PER_CALL = 100;
+/** A session's params are refreshed from this sender nonce on: orchestrators cap it at 600. */
+export const NONCE_REFRESH_AT = 500;
 /** The orchestrator's auth token is refreshed in the last 10 % of its 30-minute validity. */
 const AUTH_TOKEN_REFRESH_SECONDS = 180n;
 const NS_PER_SEC = 1_000_000_000n;
@@ -188,9 +191,11 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
     if (!parsed) throw new InvalidRequestError("invalid state: Balance is not a rational number");
     existing = parsed;
   }
+  // Orchestrators refuse nonces past 600 per recipientRand; a call may add 100 (go-livepeer #4028).
+  if (lastNonce >= NONCE_REFRESH_AT) throw new RefreshSessionError(info.transcoder, "sender nonce limit reached");
 
   // Step 7: refresh when the auth token or the params are about to expire.
-  const now = deps.clock();
+  const now = nowNs(deps.clock);
   if (!info.authToken) {
     throw new InvalidRequestError("remote signer could not check whether to refresh session: missing auth token");
   }

@@ -11,6 +11,7 @@ import {
 import { createStaticChainView, type ChainSnapshot } from "../../src/chain/chain-view.js";
 import { bigintToBytes, keccak256, writeUint256 } from "../../src/crypto/bytes.js";
 import { createEthSigner, type EthSigner } from "../../src/crypto/eth-sign.js";
+import type { Clock } from "../../src/clock.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
 import { Rat } from "../../src/math/rat.js";
 import { DEFAULT_SENDER_LIMITS } from "../../src/pm/sender-validation.js";
@@ -35,16 +36,18 @@ export function testSigner(): EthSigner & { signCount: () => number } {
 
 export const T0 = 1_800_000_000n * 1_000_000_000n; // a fixed "now", ns
 
-/** A controllable clock, nanoseconds. */
+/** A controllable wall clock (ms, the Clock shape); set() takes ns, advance() seconds. */
 export function testClock(start = T0) {
-  let now = start;
-  const clock = () => now;
-  clock.advance = (seconds: number) => {
-    now += BigInt(Math.round(seconds * 1e9));
-  };
-  clock.set = (ns: bigint) => {
-    now = ns;
-  };
+  let nowMs = 0;
+  const clock: Clock & { advance(seconds: number): void; set(ns: bigint): void } = Object.assign(() => nowMs, {
+    advance(seconds: number) {
+      nowMs += seconds * 1000;
+    },
+    set(ns: bigint) {
+      nowMs = Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6;
+    },
+  });
+  clock.set(start);
   return clock;
 }
 
