@@ -9,7 +9,9 @@ import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../../gen/grpc/health/v1/health_pb.js";
 import { createLegacyHandler, type LegacyDeps } from "../legacy/legacy-routes.js";
+import { SignerService } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import { signerRoutes, type SignerServiceDeps } from "../service/signer-service.js";
+import { reflectionRoutes } from "./reflection.js";
 
 export interface ServerOptions {
   service: SignerServiceDeps;
@@ -176,6 +178,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
     routes: (router) => {
       signerRoutes(opts.service)(router);
       healthRoutes(() => serving)(router);
+      reflectionRoutes([SignerService, Health])(router);
     },
     interceptors: [observe(logger, metrics)],
     readMaxBytes: opts.maxRequestBytes ?? 1 << 20,
