@@ -1,117 +1,13 @@
 import type { JsonObject } from "@bufbuild/protobuf";
+import { goJsonString } from "../go/json.js";
 import { Rat } from "../math/rat.js";
-import {
-  getField,
-  goJsonString,
-  type JsonValue,
-  parseGoJson,
-  readInteger,
-  readNumberText,
-  readObject,
-  readString,
-  JsonTypeError,
-} from "../go/json.js";
+import type { LiveRunner } from "../wire/discovery-json.js";
 
-/**
- * One runner an orchestrator advertises on its `GET /discovery` endpoint (the reference's
- * runner.LiveRunnerDiscoveryRunner). Empty strings stand for fields Go leaves out (omitempty).
- */
-export interface LiveRunner {
-  url: string;
-  gpu?: { id: string; name: string; vramMb: bigint };
-  app: string;
-  version: string;
-  metadata: string;
-  mode: string;
-  capacity: bigint;
-  capacityUsed: bigint;
-  capacityAvailable: bigint;
-  /** price is the number literal exactly as received (json.Number). */
-  priceInfo?: { price: string; currency: string; unit: string };
-}
+// The reply is read in wire/; its users import it from here with the runner rules.
+export { parseRunnerDiscovery, type LiveRunner, type RunnerDiscoveryEntry } from "../wire/discovery-json.js";
 
-/** One element of an orchestrator's `/discovery` reply: a node address and its runners. */
-export interface RunnerDiscoveryEntry {
-  address: string;
-  runners: LiveRunner[];
-}
-
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 /** The reference's runner metadata bound (ai/runner maxMetadataBytes). */
 const MAX_METADATA_BYTES = 1024;
-
-function readArray(v: JsonValue | undefined, field: string): JsonValue[] | undefined {
-  if (v === undefined || v.kind === "null") return undefined;
-  if (v.kind !== "array") throw new JsonTypeError(field, "array", v.kind);
-  return v.items;
-}
-
-const str = (v: JsonValue | undefined, field: string) => readString(v, field) ?? "";
-const int = (v: JsonValue | undefined, field: string) => readInteger(v, field, INT64_MIN, INT64_MAX) ?? 0n;
-
-function decodeRunner(v: JsonValue): LiveRunner {
-  const o = readObject(v, "runners");
-  const runner: LiveRunner = {
-    url: "",
-    app: "",
-    version: "",
-    metadata: "",
-    mode: "",
-    capacity: 0n,
-    capacityUsed: 0n,
-    capacityAvailable: 0n,
-  };
-  if (!o) return runner;
-  runner.url = str(getField(o, "url"), "url");
-  const gpu = readObject(getField(o, "gpu"), "gpu");
-  if (gpu) {
-    runner.gpu = {
-      id: str(getField(gpu, "id"), "gpu.id"),
-      name: str(getField(gpu, "name"), "gpu.name"),
-      vramMb: int(getField(gpu, "vram_mb"), "gpu.vram_mb"),
-    };
-  }
-  runner.app = str(getField(o, "app"), "app");
-  runner.version = str(getField(o, "version"), "version");
-  runner.metadata = str(getField(o, "metadata"), "metadata");
-  runner.mode = str(getField(o, "mode"), "mode");
-  runner.capacity = int(getField(o, "capacity"), "capacity");
-  runner.capacityUsed = int(getField(o, "capacity_used"), "capacity_used");
-  runner.capacityAvailable = int(getField(o, "capacity_available"), "capacity_available");
-  const price = readObject(getField(o, "price_info"), "price_info");
-  if (price) {
-    runner.priceInfo = {
-      price: readNumberText(getField(price, "price"), "price_info.price") ?? "",
-      currency: str(getField(price, "currency"), "price_info.currency"),
-      unit: str(getField(price, "unit"), "price_info.unit"),
-    };
-  }
-  return runner;
-}
-
-/**
- * Decodes a `/discovery` reply the way the reference does (server/remote_discovery.go
- * remoteDiscoveryEntries): a JSON array of {address, runners}; any syntax or type error drops
- * the whole reply (undefined).
- */
-export function parseRunnerDiscovery(body: string): RunnerDiscoveryEntry[] | undefined {
-  try {
-    JSON.parse(body); // the reference checks json.Valid on the whole body first
-    const root = parseGoJson(body);
-    const items = readArray(root, "discovery") ?? [];
-    return items.map((item) => {
-      const o = readObject(item, "discovery");
-      if (!o) return { address: "", runners: [] };
-      return {
-        address: str(getField(o, "address"), "address"),
-        runners: (readArray(getField(o, "runners"), "runners") ?? []).map(decodeRunner),
-      };
-    });
-  } catch {
-    return undefined;
-  }
-}
 
 /** The runner's price in wei per unit when it is a positive number, else undefined. */
 function runnerPrice(runner: LiveRunner): Rat | undefined {

@@ -1,5 +1,5 @@
 import type { ChainView } from "../chain/chain-view.js";
-import { getField, parseGoJson, readObject, readString, JsonTypeError } from "../go/json.js";
+import { readWebhookReplyJson } from "../wire/discovery-json.js";
 import { isRequestUri } from "./build-snapshot.js";
 
 /** Where the list of orchestrators to poll comes from. */
@@ -43,26 +43,11 @@ export function createFixedSource(addresses: string[]): OrchestratorSource {
 
 /**
  * Decodes an -orchWebhookUrl reply (discovery/wh_discovery.go deserializeWebhookJSON): a JSON
- * array of {"address": "<url>", "score": <float>}; entries without an address or whose address is
- * not a request URI are skipped; a type error rejects the whole reply.
+ * array of {"address": "<url>", "score": <float>} (read in wire/); entries without an address or
+ * whose address is not a request URI are skipped; a type error rejects the whole reply.
  */
 export function parseWebhookReply(body: string): string[] {
-  JSON.parse(body); // json.Unmarshal rejects anything that is not one valid JSON value
-  const root = parseGoJson(body);
-  if (root.kind === "null") return [];
-  if (root.kind !== "array") throw new JsonTypeError("", "[]webhookResponse", root.kind);
-  const out: string[] = [];
-  for (const item of root.items) {
-    const o = readObject(item, "");
-    if (!o) continue;
-    const address = readString(getField(o, "address"), "address") ?? "";
-    const score = getField(o, "score");
-    if (score !== undefined && score.kind !== "null" && score.kind !== "number") {
-      throw new JsonTypeError("score", "float32", score.kind);
-    }
-    if (address !== "" && isRequestUri(address)) out.push(address);
-  }
-  return out;
+  return readWebhookReplyJson(body).filter((address) => address !== "" && isRequestUri(address));
 }
 
 /** A discovery flag that cannot be used (the reference exits at start). */

@@ -34,3 +34,13 @@ export function firstHeader(rawHeaders: string[], name: string): string {
   }
   return "";
 }
+
+/**
+ * A header value as Go's server writes it: CR and LF become spaces, surrounding white space is
+ * trimmed, and the UTF-8 bytes go out as they are (Node takes a latin1 string for raw bytes).
+ * Other control characters, which Node cannot send, are dropped.
+ */
+export function goHeaderValue(value: string): string {
+  const cleaned = value.replace(/[\r\n]/g, " ").trim().replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "");
+  return Buffer.from(cleaned, "utf8").toString("latin1");
+}

@@ -13,9 +13,7 @@ export type JsonValue =
   | { kind: "number"; raw: string }
   | { kind: "string"; value: string }
   | { kind: "array"; items: JsonValue[] }
-  | { kind: "object"; entries: [string, JsonValue][] }
-  /** Several keys of one object matched a field: each is decoded in order, as Go does. */
-  | { kind: "repeated"; values: JsonValue[] };
+  | { kind: "object"; entries: [string, JsonValue][] };
 
 export class JsonSyntaxError extends Error {
   override name = "JsonSyntaxError";
@@ -24,8 +22,9 @@ export class JsonSyntaxError extends Error {
 /** A value of the wrong JSON type for a field (Go's UnmarshalTypeError). */
 export class JsonTypeError extends Error {
   override name = "JsonTypeError";
+  /** `field` is "" for the top-level value. */
   constructor(readonly field: string, expected: string, got: string) {
-    super(`json: cannot unmarshal ${got} into Go struct field ${field} of type ${expected}`);
+    super(`json: cannot unmarshal ${got} into ${field === "" ? "Go value" : `Go struct field ${field}`} of type ${expected}`);
   }
 }
 
@@ -123,10 +122,34 @@ export function parseGoJson(input: string, mode: "decoder" | "unmarshal" = "deco
       pos += 4;
       return { kind: "null" };
     }
-    const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(input.slice(pos, pos + 4096));
-    if (!m) return fail("looking for beginning of value");
-    pos += m[0].length;
-    return { kind: "number", raw: m[0] };
+    if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return number();
+    return fail("looking for beginning of value");
+  };
+  const isDigit = () => {
+    const d = input.charCodeAt(pos);
+    return d >= 0x30 && d <= 0x39;
+  };
+  // Scanned by hand, in one pass of any length, with the Go scanner's messages.
+  const number = (): JsonValue => {
+    const start = pos;
+    if (input[pos] === "-") {
+      pos++;
+      if (!isDigit()) fail("in numeric literal");
+    }
+    if (input[pos] === "0") pos++;
+    else while (isDigit()) pos++;
+    if (input[pos] === ".") {
+      pos++;
+      if (!isDigit()) fail("after decimal point in numeric literal");
+      while (isDigit()) pos++;
+    }
+    if (input[pos] === "e" || input[pos] === "E") {
+      pos++;
+      if (input[pos] === "+" || input[pos] === "-") pos++;
+      if (!isDigit()) fail("in exponent of numeric literal");
+      while (isDigit()) pos++;
+    }
+    return { kind: "number", raw: input.slice(start, pos) };
   };
   const string = (): string => {
     pos++; // opening quote
@@ -168,90 +191,6 @@ export function parseGoJson(input: string, mode: "decoder" | "unmarshal" = "deco
     if (pos < input.length) fail("after top-level value");
   }
   return result;
-}
-
-/** The keys of an object that Go would decode into the struct field `name` (case-insensitive), in order. */
-export function getField(obj: JsonValue & { kind: "object" }, name: string): JsonValue | undefined {
-  const lower = name.toLowerCase();
-  const found: JsonValue[] = [];
-  for (const [k, v] of obj.entries) if (k.toLowerCase() === lower) found.push(v);
-  return found.length === 0 ? undefined : found.length === 1 ? found[0] : { kind: "repeated", values: found };
-}
-
-/** Decodes each repeated match in order; the last non-null wins, any type error is an error. */
-function eachValue<T>(v: JsonValue & { kind: "repeated" }, read: (x: JsonValue) => T | undefined): T | undefined {
-  let out: T | undefined;
-  for (const x of v.values) {
-    const r = read(x);
-    if (r !== undefined) out = r;
-  }
-  return out;
-}
-
-function kindName(v: JsonValue): string {
-  return v.kind === "bool" ? "bool" : v.kind;
-}
-
-/** A string field: null leaves it unset. */
-export function readString(v: JsonValue | undefined, field: string): string | undefined {
-  if (v?.kind === "repeated") return eachValue(v, (x) => readString(x, field));
-  if (v === undefined || v.kind === "null") return undefined;
-  if (v.kind !== "string") throw new JsonTypeError(field, "string", kindName(v));
-  return v.value;
-}
-
-/** A Go integer field (int64/uint32/uint64): an integer literal within [min, max]. */
-export function readInteger(v: JsonValue | undefined, field: string, min: bigint, max: bigint): bigint | undefined {
-  if (v?.kind === "repeated") return eachValue(v, (x) => readInteger(x, field, min, max));
-  if (v === undefined || v.kind === "null") return undefined;
-  const goType = min < 0n ? "int64" : max <= 0xffff_ffffn ? "uint32" : "uint64";
-  if (v.kind !== "number") throw new JsonTypeError(field, goType, kindName(v));
-  // Go parses unsigned fields without a sign: "-0" is an error there.
-  if (!/^-?\d+$/.test(v.raw) || (min >= 0n && v.raw.startsWith("-"))) throw new JsonTypeError(field, goType, `number ${v.raw}`);
-  const n = BigInt(v.raw);
-  if (n < min || n > max) throw new JsonTypeError(field, goType, `number ${v.raw}`);
-  return n;
-}
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** A Go []byte field: standard padded base64 (CR and LF ignored), null leaves it unset. */
-export function readBytes(v: JsonValue | undefined, field: string): Uint8Array | undefined {
-  if (v?.kind === "repeated") return eachValue(v, (x) => readBytes(x, field));
-  if (v === undefined || v.kind === "null") return undefined;
-  if (v.kind !== "string") throw new JsonTypeError(field, "[]uint8", kindName(v));
-  const text = v.value.replace(/[\r\n]/g, "");
-  if (!BASE64.test(text)) throw new JsonSyntaxError(`illegal base64 data at input byte ${base64ErrorOffset(text)}`);
-  return new Uint8Array(Buffer.from(text, "base64"));
-}
-
-/** Where Go's base64 decoder reports the error: the first byte that breaks the alphabet or padding. */
-function base64ErrorOffset(text: string): number {
-  const bad = text.search(/[^A-Za-z0-9+/=]/);
-  const pad = text.indexOf("=");
-  if (bad >= 0 && (pad < 0 || bad < pad)) return bad;
-  if (pad >= 0) return pad;
-  return text.length - (text.length % 4);
-}
-
-/** A Go json.Number field: a number literal, or a string holding one. */
-export function readNumberText(v: JsonValue | undefined, field: string): string | undefined {
-  if (v?.kind === "repeated") return eachValue(v, (x) => readNumberText(x, field));
-  if (v === undefined || v.kind === "null") return undefined;
-  if (v.kind === "number") return v.raw;
-  if (v.kind === "string" && /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(v.value)) return v.value;
-  throw new JsonTypeError(field, "json.Number", kindName(v));
-}
-
-export function readObject(v: JsonValue | undefined, field: string): (JsonValue & { kind: "object" }) | undefined {
-  if (v?.kind === "repeated") {
-    // Go decodes a repeated object into the same struct: the later keys overwrite, the rest stay.
-    const objects = v.values.map((x) => readObject(x, field)).filter((o) => o !== undefined);
-    return objects.length === 0 ? undefined : { kind: "object", entries: objects.flatMap((o) => o.entries) };
-  }
-  if (v === undefined || v.kind === "null") return undefined;
-  if (v.kind !== "object") throw new JsonTypeError(field, "object", kindName(v));
-  return v;
 }
 
 /** Go's json.Marshal string escaping: JSON.stringify plus <, >, &, U+2028, U+2029 as \u escapes. */

@@ -2,6 +2,8 @@
  * Go time.Time JSON form (RFC 3339 with nanoseconds) as nanoseconds since the Unix epoch.
  * Go's zero time, 0001-01-01T00:00:00Z, marks "never updated".
  */
+import { INT64_MAX, INT64_MIN } from "./int64.js";
+
 const NS_PER_SEC = 1_000_000_000n;
 
 /** Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm). */
@@ -72,8 +74,9 @@ export function formatGoTime(ns: bigint): string {
   return `${String(y).padStart(4, "0")}-${p2(mo)}-${p2(d)}T${p2(Math.floor(r / 3600))}:${p2(Math.floor(r / 60) % 60)}:${p2(r % 60)}${fraction}Z`;
 }
 
-const MAX_DURATION = (1n << 63n) - 1n;
-const MIN_DURATION = -(1n << 63n);
+/** time.Duration is an int64 of nanoseconds. */
+const MAX_DURATION = INT64_MAX;
+const MIN_DURATION = INT64_MIN;
 
 /** Go's t.Sub(u).Seconds(): the difference saturated to an int64 of nanoseconds, as a float. */
 export function elapsedSeconds(nowNs: bigint, thenNs: bigint): number {

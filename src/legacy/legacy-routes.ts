@@ -13,21 +13,11 @@ import {
   SignerUnavailableError,
 } from "../payment/errors.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
-import { readMaxPriceJson } from "../wire/max-price.js";
+import { readPaymentRequestJson } from "../wire/payment-request.js";
 import type { SignedState } from "../state/payment-state.js";
 import { checkProtoWire, ProtoWireError } from "../go/proto-wire.js";
-import {
-  getField,
-  goJsonString,
-  JsonSyntaxError,
-  JsonTypeError,
-  parseGoJson,
-  readBytes,
-  readInteger,
-  readObject,
-  readString,
-} from "../go/json.js";
-import { firstHeader, goRequestHeaders } from "../go/headers.js";
+import { goJsonString, JsonSyntaxError, JsonTypeError } from "../go/json.js";
+import { firstHeader, goHeaderValue, goRequestHeaders } from "../go/headers.js";
 
 export const HTTP_STATUS_REFRESH_SESSION = 480;
 export const HTTP_STATUS_PRICE_EXCEEDED = 481;
@@ -56,16 +46,6 @@ export function writeJsonError(res: ServerResponse, status: number, message: str
   res.end(`{"error":{"message":${goJsonString(shown)}}${extra}}\n`);
 }
 
-/**
- * A header value as Go's server writes it: CR and LF become spaces, surrounding white space is
- * trimmed, and the UTF-8 bytes go out as they are (Node takes a latin1 string for raw bytes).
- * Other control characters, which Node cannot send, are dropped.
- */
-export function goHeaderValue(value: string): string {
-  const cleaned = value.replace(/[\r\n]/g, " ").trim().replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "");
-  return Buffer.from(cleaned, "utf8").toString("latin1");
-}
-
 function stateJson(s: SignedState): string {
   return `{"State":"${Buffer.from(s.state).toString("base64")}","Sig":"${Buffer.from(s.sig).toString("base64")}"}`;
 }
@@ -92,44 +72,28 @@ function decodeProto<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, check: 
   }
 }
 
-/** Decodes the reference's RemotePaymentRequest JSON with Go's rules. */
+/** Decodes the reference's RemotePaymentRequest JSON with Go's rules, then its protobuf fields. */
 export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, string[]>, authIdHeader: string): PaymentRequest {
+  let json;
   try {
-    const root = readObject(parseGoJson(body.toString("utf8")), "RemotePaymentRequest");
-    const f = (name: string) => (root ? getField(root, name) : undefined);
-    const stateObj = readObject(f("state"), "RemotePaymentRequest.state");
-    const stateBytes = stateObj ? readBytes(getField(stateObj, "State"), "RemotePaymentStateSig.state.State") : undefined;
-    const sigBytes = stateObj ? readBytes(getField(stateObj, "Sig"), "RemotePaymentStateSig.state.Sig") : undefined;
-    const orchestratorBytes = readBytes(f("orchestrator"), "RemotePaymentRequest.orchestrator");
-    const manifestId = readString(f("ManifestID"), "RemotePaymentRequest.ManifestID") ?? "";
-    const app = readString(f("app"), "RemotePaymentRequest.app") ?? "";
-    const inPixels = readInteger(f("inPixels"), "RemotePaymentRequest.inPixels", -(1n << 63n), (1n << 63n) - 1n) ?? 0n;
-    const type = readString(f("type"), "RemotePaymentRequest.type") ?? "";
-    const maxPrice = readMaxPriceJson(f("maxPrice"), "maxPrice");
-    const capabilitiesBytes = readBytes(f("capabilities"), "RemotePaymentRequest.capabilities");
-
-    if (!orchestratorBytes || orchestratorBytes.length === 0) throw new InvalidRequestError("missing orchestrator");
-    const orchestrator: OrchestratorInfo = decodeProto(
-      orchestratorBytes,
-      (b) => fromBinary(OrchestratorInfoSchema, b),
-      (b) => checkProtoWire(OrchestratorInfoSchema, b),
-    );
-    // Decoded when the domain reaches that step, so errors come in the reference's order.
-    const decodeCapabilities = (): Capabilities | undefined =>
-      capabilitiesBytes && capabilitiesBytes.length > 0
-        ? decodeProto(capabilitiesBytes, (b) => fromBinary(CapabilitiesSchema, b), (b) => checkProtoWire(CapabilitiesSchema, b))
-        : undefined;
-    const state =
-      (stateBytes && stateBytes.length > 0) || (sigBytes && sigBytes.length > 0)
-        ? { state: stateBytes ?? new Uint8Array(0), sig: sigBytes ?? new Uint8Array(0) }
-        : undefined;
-    return { orchestrator, state, manifestId, app, type, inPixels, maxPrice, decodeCapabilities, headers, authIdHeader };
+    json = readPaymentRequestJson(body.toString("utf8"));
   } catch (err) {
-    if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) {
-      throw new InvalidRequestError(err.message, { cause: err });
-    }
+    if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) throw new InvalidRequestError(err.message, { cause: err });
     throw err;
   }
+  const { orchestrator: orchestratorBytes, capabilities: capabilitiesBytes, state, manifestId, app, type, inPixels, maxPrice } = json;
+  if (orchestratorBytes.length === 0) throw new InvalidRequestError("missing orchestrator");
+  const orchestrator: OrchestratorInfo = decodeProto(
+    orchestratorBytes,
+    (b) => fromBinary(OrchestratorInfoSchema, b),
+    (b) => checkProtoWire(OrchestratorInfoSchema, b),
+  );
+  // Decoded when the domain reaches that step, so errors come in the reference's order.
+  const decodeCapabilities = (): Capabilities | undefined =>
+    capabilitiesBytes.length > 0
+      ? decodeProto(capabilitiesBytes, (b) => fromBinary(CapabilitiesSchema, b), (b) => checkProtoWire(CapabilitiesSchema, b))
+      : undefined;
+  return { orchestrator, state, manifestId, app, type, inPixels, maxPrice, decodeCapabilities, headers, authIdHeader };
 }
 
 /** One place that turns domain errors into the reference's statuses. */

@@ -1,3 +1,17 @@
+/** A decimal or rational from outside is larger than the bounds below (checked before any arithmetic). */
+export class DecimalSizeError extends RangeError {
+  override name = "DecimalSizeError";
+}
+
+/**
+ * Bounds for a decimal or rational read from a request, a reply or a flag: a wei price needs far
+ * less (uint256 has 78 digits), and big-number parsing and gcd grow quadratically with digits.
+ */
+export const DECIMAL_LIMITS = { maxChars: 100, maxDigits: 80, maxExponent: 100 } as const;
+
+/** The largest text Rat.parse reads at all (trusted input such as the signed state's balance). */
+const MAX_RAT_TEXT = 1000;
+
 /** An exact rational number (Go's big.Rat), always normalized: gcd(num, den) = 1, den > 0. */
 export class Rat {
   readonly num: bigint;
@@ -74,6 +88,7 @@ export class Rat {
    * and exponent ("1.5", "-2e3"). Returns undefined when the text is not a number.
    */
   static parse(text: string): Rat | undefined {
+    if (text.length > MAX_RAT_TEXT) return undefined;
     const frac = /^([+-]?\d+)\/(\d+)$/.exec(text);
     if (frac) {
       const den = BigInt(frac[2]!);
@@ -84,12 +99,31 @@ export class Rat {
     const [, sign, int = "", fraction = "", exp] = dec;
     if (int === "" && fraction === "") return undefined;
     const e = exp === undefined ? 0 : Number(exp);
-    if (!Number.isSafeInteger(e) || Math.abs(e) > 10_000) return undefined;
+    if (!Number.isSafeInteger(e) || Math.abs(e) > MAX_RAT_TEXT) return undefined;
     let num = BigInt((int || "0") + fraction);
     let den = 10n ** BigInt(fraction.length);
     if (e > 0) num *= 10n ** BigInt(e);
     if (e < 0) den *= 10n ** BigInt(-e);
     return new Rat(sign === "-" ? -num : num, den);
+  }
+
+  /**
+   * Rat.parse for input from outside: throws DecimalSizeError (the reason, for a message that
+   * names the field) when the text breaks DECIMAL_LIMITS. The check is one linear pass.
+   */
+  static parseBounded(text: string): Rat | undefined {
+    const { maxChars, maxDigits, maxExponent } = DECIMAL_LIMITS;
+    if (text.length > maxChars) throw new DecimalSizeError(`must be at most ${maxChars} characters`);
+    const e = text.search(/[eE]/);
+    const mantissa = e < 0 ? text : text.slice(0, e);
+    for (const part of mantissa.split("/")) {
+      const digits = part.replace(/[^0-9]/g, "").replace(/^0+/, "");
+      if (digits.length > maxDigits) throw new DecimalSizeError(`must have at most ${maxDigits} significant digits`);
+    }
+    if (e >= 0 && /^[+-]?\d+$/.test(text.slice(e + 1)) && Math.abs(Number(text.slice(e + 1))) > maxExponent) {
+      throw new DecimalSizeError(`must have an exponent within ±${maxExponent}`);
+    }
+    return Rat.parse(text);
   }
 }
 

@@ -1,14 +1,6 @@
-import { readMaxPriceJson, type MaxPriceInput } from "../wire/max-price.js";
-import {
-  goJsonString,
-  JsonSyntaxError,
-  JsonTypeError,
-  getField,
-  parseGoJson,
-  readInteger,
-  readObject,
-  readString,
-} from "../go/json.js";
+import { goJsonString, JsonSyntaxError, JsonTypeError } from "../go/json.js";
+import { readAuthReplyJson } from "../wire/auth-reply.js";
+import type { MaxPriceInput } from "../wire/max-price.js";
 
 /** The webhook's verdict, as the reference reads it. */
 export interface AuthDecision {
@@ -40,34 +32,27 @@ export interface AuthWebhookOptions {
   maxResponseBytes?: number;
 }
 
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
-
 /** Decodes the webhook reply with Go's rules; a malformed reply is an AuthWebhookError. */
 export function parseAuthReply(text: string): AuthDecision {
+  let reply;
   try {
-    const root = readObject(parseGoJson(text, "unmarshal"), "authResponse");
-    const f = (name: string) => (root ? getField(root, name) : undefined);
-    const status = readInteger(f("status"), "status", INT64_MIN, INT64_MAX);
-    const maxPrice = readMaxPriceJson(f("maxPrice"), "maxPrice");
-    const decision = {
-      status: status === undefined ? 0 : Number(status),
-      reason: readString(f("reason"), "reason") ?? "",
-      expiry: readInteger(f("expiry"), "expiry", INT64_MIN, INT64_MAX) ?? 0n,
-      authId: readString(f("auth_id"), "auth_id") ?? "",
-      maxPrice,
-    };
-    if (status === undefined || status <= 0n) throw new AuthWebhookError("signer auth invalid status");
-    if (decision.status !== 200 && decision.reason === "") {
-      decision.reason = `signer auth rejected request with status ${decision.status}`;
-    }
-    return decision;
+    reply = readAuthReplyJson(text);
   } catch (err) {
     if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) {
       throw new AuthWebhookError(`signer auth invalid response: ${err.message}`, { cause: err });
     }
     throw err;
   }
+  const { status, reason, expiry, authId, maxPrice } = reply;
+  if (status === undefined || status <= 0n) throw new AuthWebhookError("signer auth invalid status");
+  const shown = Number(status);
+  return {
+    status: shown,
+    reason: shown !== 200 && reason === "" ? `signer auth rejected request with status ${shown}` : reason,
+    expiry,
+    authId,
+    maxPrice,
+  };
 }
 
 /** The reference's auth webhook client: POST JSON, configured headers, 5 s timeout, status 200 required. */

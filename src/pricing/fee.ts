@@ -1,3 +1,4 @@
+import { INT64_MAX, INT64_MIN } from "../go/int64.js";
 import { Rat } from "../math/rat.js";
 
 export const JOB_TYPE_LV2V = "lv2v";
@@ -8,8 +9,6 @@ export const JOB_TYPE_FIXED = "fixed";
 const LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30;
 const LV2V_PRELOAD_SECONDS = 60;
 const LIVE_PRELOAD_SECONDS = 10;
-const INT64_MAX = (1n << 63n) - 1n;
-const INT64_MIN = -(1n << 63n);
 
 /** Go's int64(float64) conversion for in-range values; saturates outside (Go's is undefined there). */
 function float64ToInt64(x: number): bigint {

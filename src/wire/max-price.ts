@@ -1,5 +1,6 @@
-import { Rat } from "../math/rat.js";
-import { getField, readNumberText, readObject, readString, type JsonValue } from "../go/json.js";
+import { goNumber, goString, goStruct, type GoValue } from "../go/struct.js";
+import { goTrimSpace } from "../go/trim-space.js";
+import { DecimalSizeError, Rat } from "../math/rat.js";
 import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "../pricing/fee.js";
 
 /** A ceiling in the reference's LiveRunnerPriceInfo form. */
@@ -9,23 +10,16 @@ export interface MaxPriceInput {
   unit: string;
 }
 
-/** Go's strings.TrimSpace: Unicode white space (U+0085 yes, U+FEFF no, unlike String.trim). */
-export function goTrimSpace(s: string): string {
-  return s.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g, "");
-}
+/** runner.LiveRunnerPriceInfo: price is a json.Number (a number, or a string holding one). */
+export const LiveRunnerPriceInfo = goStruct("runner.LiveRunnerPriceInfo", {
+  price: ["price", goNumber],
+  currency: ["currency", goString],
+  unit: ["unit", goString],
+});
 
-/**
- * Decodes a LiveRunnerPriceInfo JSON value with Go's rules (price a json.Number, a number or a
- * string holding one); undefined when absent or null. Type errors throw JsonTypeError.
- */
-export function readMaxPriceJson(v: JsonValue | undefined, field: string): MaxPriceInput | undefined {
-  const mp = readObject(v, field);
-  if (!mp) return undefined;
-  return {
-    price: readNumberText(getField(mp, "price"), `LiveRunnerPriceInfo.${field}.price`) ?? "",
-    currency: readString(getField(mp, "currency"), `LiveRunnerPriceInfo.${field}.currency`) ?? "",
-    unit: readString(getField(mp, "unit"), `LiveRunnerPriceInfo.${field}.unit`) ?? "",
-  };
+/** A decoded LiveRunnerPriceInfo with Go's zero values filled in. */
+export function toMaxPriceInput(p: GoValue<typeof LiveRunnerPriceInfo> | undefined): MaxPriceInput | undefined {
+  return p && { price: p.price ?? "", currency: p.currency ?? "", unit: p.unit ?? "" };
 }
 
 export class InvalidMaxPriceError extends Error {
@@ -40,7 +34,13 @@ const UNIT_FOR_TYPE: Record<string, string> = {
 
 /** Validates a request or webhook maxPrice for the job type; returns the ceiling in wei per unit. */
 export function parseMaxPrice(maxPrice: MaxPriceInput, type: string): Rat {
-  const price = Rat.parse(goTrimSpace(maxPrice.price));
+  let price: Rat | undefined;
+  try {
+    price = Rat.parseBounded(goTrimSpace(maxPrice.price));
+  } catch (err) {
+    if (err instanceof DecimalSizeError) throw new InvalidMaxPriceError(`maxPrice.price ${err.message}`);
+    throw err;
+  }
   if (!price || price.sign() <= 0) throw new InvalidMaxPriceError("maxPrice.price must be a positive decimal");
   if (goTrimSpace(maxPrice.currency).toLowerCase() !== "wei") throw new InvalidMaxPriceError("maxPrice.currency must be wei");
   const expectedUnit = UNIT_FOR_TYPE[type];

@@ -1,0 +1,147 @@
+import { describe, expect, test } from "vitest";
+import { JsonSyntaxError, JsonTypeError, parseGoJson } from "./json.js";
+import {
+  goBytes,
+  goFloat32,
+  goInt64,
+  goNumber,
+  goPointer,
+  goSlice,
+  goString,
+  goStruct,
+  goUint32,
+  goUint64,
+  readGoStruct,
+  type GoType,
+} from "./struct.js";
+
+const Inner = goStruct("pkg.Inner", { a: ["A", goString], b: ["b", goInt64] });
+const Outer = goStruct("pkg.Outer", {
+  s: ["s", goString],
+  i: ["i", goInt64],
+  u32: ["u32", goUint32],
+  u64: ["u64", goUint64],
+  f: ["f", goFloat32],
+  n: ["n", goNumber],
+  bytes: ["bytes", goBytes],
+  inner: ["inner", Inner],
+  ptr: ["ptr", goPointer(Inner)],
+  list: ["list", goSlice(Inner)],
+  id: ["ID", goString],
+});
+
+const read = <T>(type: GoType<T>, json: string, mode: "decoder" | "unmarshal" = "unmarshal") => readGoStruct(type, parseGoJson(json, mode));
+const message = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return "no error";
+};
+
+describe("readGoStruct: values by Go type", () => {
+  const cases: [string, string, Record<string, unknown>][] = [
+    ["string", '{"s":"x"}', { s: "x" }],
+    ["int64 limits", '{"i":-9223372036854775808}', { i: -(1n << 63n) }],
+    ["uint32 max", '{"u32":4294967295}', { u32: 4294967295n }],
+    ["uint64 max", '{"u64":18446744073709551615}', { u64: (1n << 64n) - 1n }],
+    ["float32", '{"f":1.5e3}', { f: 1500 }],
+    ["json.Number from a number keeps the literal", '{"n":1.50e+2}', { n: "1.50e+2" }],
+    ["json.Number from a string", '{"n":"-0.5"}', { n: "-0.5" }],
+    ["[]byte from base64 (CR/LF ignored)", '{"bytes":"AQ\\r\\nI="}', { bytes: new Uint8Array([1, 2]) }],
+    ["[]byte from an array of uint8", '{"bytes":[1,255]}', { bytes: new Uint8Array([1, 255]) }],
+    ["nested struct", '{"inner":{"A":"x","b":2}}', { inner: { a: "x", b: 2n } }],
+    ["slice of structs, null element is the zero value", '{"list":[{"A":"x"},null]}', { list: [{ a: "x" }, undefined] }],
+  ];
+  test.each(cases)("%s", (_name, json, expected) => {
+    expect(read(Outer, json)).toEqual(expected);
+  });
+});
+
+describe("readGoStruct: keys", () => {
+  test("unknown keys are ignored", () => {
+    expect(read(Outer, '{"zzz":[1,{"a":2}],"s":"x","s2":1}')).toEqual({ s: "x" });
+  });
+  test("keys match case-insensitively, with Go's fold (ſ is s, K is k)", () => {
+    expect(read(Outer, '{"S":"a","Id":"b"}')).toEqual({ s: "a", id: "b" });
+    expect(read(Outer, '{"\u017f":"a","inner":{"\u212a":1}}')).toEqual({ s: "a", inner: {} });
+    expect(read(goStruct("p.K", { k: ["k", goString] }), '{"\u212a":"v"}')).toEqual({ k: "v" });
+  });
+  test("a repeated key decodes again: the last value wins, a repeated object merges", () => {
+    expect(read(Outer, '{"s":"a","S":"b"}')).toEqual({ s: "b" });
+    expect(read(Outer, '{"inner":{"A":"x","b":1},"inner":{"b":2}}')).toEqual({ inner: { a: "x", b: 2n } });
+  });
+});
+
+describe("readGoStruct: null", () => {
+  test("null leaves strings, numbers and structs as they were", () => {
+    expect(read(Outer, '{"s":"a","s":null,"i":1,"i":null,"inner":{"A":"x"},"inner":null}')).toEqual({ s: "a", i: 1n, inner: { a: "x" } });
+  });
+  test("null resets pointers and slices ([]byte too)", () => {
+    expect(read(Outer, '{"ptr":{"A":"x"},"ptr":null,"bytes":"AQ==","bytes":null,"list":[],"list":null}')).toEqual({
+      ptr: undefined,
+      bytes: undefined,
+      list: undefined,
+    });
+  });
+  test("a top-level null is no value", () => {
+    expect(read(Outer, "null")).toBeUndefined();
+  });
+});
+
+describe("readGoStruct: Go's error messages", () => {
+  const cases: [string, string, string][] = [
+    ["wrong type", '{"s":1}', "json: cannot unmarshal number into Go struct field Outer.s of type string"],
+    ["bool", '{"i":true}', "json: cannot unmarshal bool into Go struct field Outer.i of type int64"],
+    ["fraction into an integer", '{"i":1.0}', "json: cannot unmarshal number 1.0 into Go struct field Outer.i of type int64"],
+    ["exponent into an integer", '{"i":1e3}', "json: cannot unmarshal number 1e3 into Go struct field Outer.i of type int64"],
+    ["int64 overflow", '{"i":9223372036854775808}', "json: cannot unmarshal number 9223372036854775808 into Go struct field Outer.i of type int64"],
+    ["negative zero into unsigned", '{"u32":-0}', "json: cannot unmarshal number -0 into Go struct field Outer.u32 of type uint32"],
+    ["uint32 overflow", '{"u32":4294967296}', "json: cannot unmarshal number 4294967296 into Go struct field Outer.u32 of type uint32"],
+    ["float32 overflow", '{"f":1e39}', "json: cannot unmarshal number 1e39 into Go struct field Outer.f of type float32"],
+    ["nested: innermost struct and full path", '{"inner":{"b":"x"}}', "json: cannot unmarshal string into Go struct field Inner.inner.b of type int64"],
+    ["struct of the wrong kind", '{"ptr":[]}', "json: cannot unmarshal array into Go struct field Outer.ptr of type pkg.Inner"],
+    ["top level", "[]", "json: cannot unmarshal array into Go value of type pkg.Outer"],
+    ["byte out of range", '{"bytes":[256]}', "json: cannot unmarshal number 256 into Go struct field Outer.bytes of type uint8"],
+    ["bad base64", '{"bytes":"AQ="}', "illegal base64 data at input byte 2"],
+    ["json.Number from a non-number string", '{"n":"1x"}', 'json: invalid number literal, trying to unmarshal "\\"1x\\"" into Number'],
+    ["json.Number from a bool", '{"n":false}', "json: cannot unmarshal bool into Go struct field Outer.n of type json.Number"],
+    ["the first type error in document order wins", '{"i":"x","s":1}', "json: cannot unmarshal string into Go struct field Outer.i of type int64"],
+    ["a repeated key's earlier type error still fails", '{"s":1,"s":"x"}', "json: cannot unmarshal number into Go struct field Outer.s of type string"],
+  ];
+  test.each(cases)("%s", (_name, json, expected) => {
+    expect(message(() => read(Outer, json))).toBe(expected);
+  });
+  test("type errors are JsonTypeError, base64 errors JsonSyntaxError", () => {
+    expect(() => read(Outer, '{"s":1}')).toThrow(JsonTypeError);
+    expect(() => read(Outer, '{"bytes":"!"}')).toThrow(JsonSyntaxError);
+  });
+});
+
+describe("parseGoJson: numbers and syntax, as Go's scanner", () => {
+  const cases: [string, string, string][] = [
+    ["minus without digits", '{"i":-x}', "invalid character 'x' in numeric literal"],
+    ["dot without digits", '{"i":1.x}', "invalid character 'x' after decimal point in numeric literal"],
+    ["exponent without digits", '{"i":1ex}', "invalid character 'x' in exponent of numeric literal"],
+    ["leading zero", '{"i":01}', "invalid character '1' after object key:value pair"],
+    ["number cut by EOF (Unmarshal)", '{"i":1.', "unexpected end of JSON input"],
+    ["trailing data (Unmarshal)", "{} x", "invalid character 'x' after top-level value"],
+    ["empty (Unmarshal)", "", "unexpected end of JSON input"],
+  ];
+  test.each(cases)("%s", (_name, json, expected) => {
+    expect(message(() => parseGoJson(json, "unmarshal"))).toBe(expected);
+  });
+  test("the Decoder reads the first value and ignores the rest", () => {
+    expect(read(Outer, '{"s":"a"} trailing', "decoder")).toEqual({ s: "a" });
+    expect(message(() => parseGoJson("", "decoder"))).toBe("EOF");
+  });
+  test("a number literal of any length is read in one linear pass", () => {
+    const digits = "1." + "5".repeat(1_000_000);
+    const started = performance.now();
+    const v = parseGoJson(`{"n":${digits}}`);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(read(Outer, `{"n":${digits}}`)).toEqual({ n: digits });
+    expect(v.kind).toBe("object");
+  });
+});
