@@ -16,6 +16,7 @@ import {
 } from "./config.js";
 import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/eth-sign.js";
 import { loadKeystoreKey, parseRawKey, resolvePassword } from "./keys/load-key.js";
+import { createActivityRecorder } from "./activity/recorder.js";
 import { createAuthWebhook } from "./payment/auth-webhook.js";
 import type { PaymentDeps } from "./payment/generate-payment.js";
 import { Rat } from "./math/rat.js";
@@ -127,6 +128,7 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
       logger: logger.child({ component: "chain" }),
     });
     const metrics = createSignerMetrics();
+    const activity = createActivityRecorder(metrics);
     const payments: PaymentDeps = {
       signer,
       chain,
@@ -134,11 +136,7 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
       prices,
       clock: systemClock,
       webhook: webhookUrl === "" ? undefined : createAuthWebhook({ url: webhookUrl, headers: webhookHeaders }),
-      onTicketsSigned: ({ numTickets, faceValue, ev }) => {
-        metrics.ticketsSigned.inc(numTickets);
-        metrics.faceValue.inc(Number(faceValue) * numTickets);
-        metrics.expectedValue.inc((Number(ev.num) / Number(ev.den)) * numTickets);
-      },
+      onTicketsSigned: (batch) => activity.ticketsSigned(batch),
     };
     const chainView = chain;
     discovery = flagBool(flags.remoteDiscovery) ? startDiscovery(flags, chain, signer, prices, metrics, logger) : undefined;
@@ -176,6 +174,7 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
           };
         },
         discovery: discovery && typedDiscovery(discovery),
+        activity,
       },
       legacy: { discover: discovery && legacyDiscover(discovery) },
       logger,

@@ -12,6 +12,8 @@ import {
   RefreshSessionError,
   SignerUnavailableError,
 } from "../payment/errors.js";
+import type { ActivityRecorder } from "../activity/recorder.js";
+import { trackPayment } from "../activity/outcome.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
 import { readPaymentRequestJson } from "../wire/payment-request.js";
 import type { SignedState } from "../state/payment-state.js";
@@ -37,6 +39,8 @@ export interface LegacyDeps {
   /** GET /discover-orchestrators; undefined when discovery is off (404, as the reference). */
   discover?: (caps: string[]) => { status: 200; body: string } | { status: 503; message: string };
   onResult?: (route: string, status: number) => void;
+  /** Payment activity (/metrics and WatchSignerActivity). */
+  activity?: ActivityRecorder;
 }
 
 /** Writes the reference's error envelope: {"error":{"message":…}} and a newline. */
@@ -161,8 +165,10 @@ export function createLegacyHandler(deps: LegacyDeps) {
   async function handlePayment(req: IncomingMessage, res: ServerResponse): Promise<number> {
     try {
       const body = await readBody(req);
-      const request = parseLegacyPaymentRequest(body, goRequestHeaders(req.rawHeaders), firstHeader(req.rawHeaders, AUTH_ID_HEADER));
-      const result = await generatePayment(deps.payments, request);
+      const result = await trackPayment(deps.activity, () => {
+        const request = parseLegacyPaymentRequest(body, goRequestHeaders(req.rawHeaders), firstHeader(req.rawHeaders, AUTH_ID_HEADER));
+        return generatePayment(deps.payments, request);
+      });
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(
         `{"payment":"${result.paymentHeader}","segCreds":"${result.segmentHeader}","state":${stateJson(result.state)}}\n`,

@@ -134,6 +134,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
     ...opts.legacy,
     payments: opts.service.payments,
     orchInfoSignature: opts.service.orchInfoSignature,
+    activity: opts.service.activity,
     onResult: (route, status) => metrics.requests.inc({ rpc: `legacy:${route}`, code: String(status) }),
   });
 

@@ -24,6 +24,9 @@ import {
 } from "../payment/errors.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
 import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "../pricing/fee.js";
+import type { ActivityRecorder } from "../activity/recorder.js";
+import { trackPayment } from "../activity/outcome.js";
+import { activityHandlers } from "./activity-service.js";
 
 type DiscoveryResponseInit = MessageInitShape<typeof DiscoverOrchestratorsResponseSchema>;
 
@@ -36,6 +39,8 @@ export interface SignerServiceDeps {
     select(caps: string[]): DiscoveryResponseInit | undefined;
     subscribe(listener: () => void): () => void;
   };
+  /** Payment activity for /metrics and WatchSignerActivity; optional for tests that do not look. */
+  activity?: ActivityRecorder;
 }
 
 const JOB_TYPES: Record<number, string> = {
@@ -104,6 +109,8 @@ export function toConnectError(err: PaymentError): ConnectError {
 
 export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter) =>
   router.service(SignerService, {
+    ...activityHandlers(deps),
+
     signOrchestratorInfo() {
       const { signer } = deps.payments;
       return { address: signer.address, addressHex: signer.addressHex, signature: deps.orchInfoSignature };
@@ -111,7 +118,7 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
 
     async generateLivePayment(req, ctx) {
       try {
-        const r = await generatePayment(deps.payments, toPaymentRequest(req, ctx));
+        const r = await trackPayment(deps.activity, () => generatePayment(deps.payments, toPaymentRequest(req, ctx)));
         return create(GenerateLivePaymentResponseSchema, {
           payment: r.payment,
           segCreds: r.segCreds,

@@ -9,6 +9,7 @@ import {
 import type { OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
 import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "../../src/server/create-server.js";
+import { createActivityRecorder, type ActivityRecorder } from "../../src/activity/recorder.js";
 import { signOrchestratorInfo } from "../../src/crypto/eth-sign.js";
 import { VERSION } from "../../src/start-signer.js";
 import { CHAIN, orchestratorInfoBytes, testDeps } from "./fixtures.js";
@@ -18,6 +19,7 @@ export type TestDeps = ReturnType<typeof testDeps>;
 export interface RunningTestServer extends TestDeps {
   server: SignerServer;
   metrics: SignerMetrics;
+  activity: ActivityRecorder;
   port: number;
   /** http://127.0.0.1:port */
   url: string;
@@ -48,8 +50,15 @@ export async function startTestServer(
 ): Promise<RunningTestServer> {
   const t = opts.deps ?? testDeps(opts.overrides);
   const metrics = createSignerMetrics();
+  // Wired as start-signer wires it: one recorder behind /metrics and WatchSignerActivity.
+  const activity = createActivityRecorder(metrics);
+  const onTicketsSigned = t.deps.onTicketsSigned;
+  t.deps.onTicketsSigned = (batch) => {
+    onTicketsSigned?.(batch);
+    activity.ticketsSigned(batch);
+  };
   const server = createSignerServer({
-    service: { payments: t.deps, orchInfoSignature: signOrchestratorInfo(t.signer), status: testStatus(t) },
+    service: { payments: t.deps, orchInfoSignature: signOrchestratorInfo(t.signer), status: testStatus(t), activity },
     legacy: {},
     logger: pino({ level: "silent" }),
     metrics,
@@ -57,7 +66,7 @@ export async function startTestServer(
     ...(opts.maxRequestBytes === undefined ? {} : { maxRequestBytes: opts.maxRequestBytes }),
   });
   const { port } = await server.listen("127.0.0.1", 0);
-  return { ...t, server, metrics, port, url: `http://127.0.0.1:${port}`, close: (graceMs) => server.close(graceMs) };
+  return { ...t, server, metrics, activity, port, url: `http://127.0.0.1:${port}`, close: (graceMs) => server.close(graceMs) };
 }
 
 export interface RawResponse {

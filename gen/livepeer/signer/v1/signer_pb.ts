@@ -21,7 +21,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file livepeer/signer/v1/signer.proto.
  */
 export const file_livepeer_signer_v1_signer: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAkizgIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIIqICChtHZW5lcmF0ZUxpdmVQYXltZW50UmVzcG9uc2USHQoHcGF5bWVudBgBIAEoCzIMLm5ldC5QYXltZW50Eh8KCXNlZ19jcmVkcxgCIAEoCzIMLm5ldC5TZWdEYXRhEi4KBXN0YXRlGAMgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhYKDnBheW1lbnRfaGVhZGVyGAQgASgJEhYKDnNlZ21lbnRfaGVhZGVyGAUgASgJEhgKEHBheW1lbnRfcmVxdWlyZWQYBiABKAgSEwoLbnVtX3RpY2tldHMYByABKA0SFgoOYmlsbGFibGVfdW5pdHMYCCABKAMSCwoDZmVlGAkgASgJEg8KB2JhbGFuY2UYCiABKAkiQAoUUmVmcmVzaFNlc3Npb25EZXRhaWwSGAoQb3JjaGVzdHJhdG9yX3VybBgBIAEoCRIOCgZyZWFzb24YAiABKAkiRQoTUHJpY2VFeGNlZWRlZERldGFpbBIOCgZzb3VyY2UYASABKAkSDQoFcHJpY2UYAiABKAkSDwoHY2VpbGluZxgDIAEoCSJYChVOb1RpY2tldHNOZWVkZWREZXRhaWwSLgoFc3RhdGUYASABKAsyHy5saXZlcGVlci5zaWduZXIudjEuU2lnbmVyU3RhdGUSDwoHYmFsYW5jZRgCIAEoCSIsChxEaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXF1ZXN0EgwKBGNhcHMYASADKAkieAoURGlzY292ZXJlZENhcGFiaWxpdHkSCwoDa2V5GAEgASgJEhAKCHBpcGVsaW5lGAIgASgJEhAKCG1vZGVsX2lkGAMgASgJEhYKDnByaWNlX3Blcl91bml0GAQgASgDEhcKD3BpeGVsc19wZXJfdW5pdBgFIAEoAyL3AQoWRGlzY292ZXJlZE9yY2hlc3RyYXRvchILCgN1cmwYASABKAkSEwoLZXRoX2FkZHJlc3MYAiABKAwSPgoMY2FwYWJpbGl0aWVzGAMgAygLMigubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyZWRDYXBhYmlsaXR5EigKB3J1bm5lcnMYBCADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCWxhc3Rfc2VlbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoKcHJpY2VfaW5mbxgGIAEoCzIOLm5ldC5QcmljZUluZm8ilQEKHURpc2NvdmVyT3JjaGVzdHJhdG9yc1Jlc3BvbnNlEkEKDW9yY2hlc3RyYXRvcnMYASADKAsyKi5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJlZE9yY2hlc3RyYXRvchIxCg1zbmFwc2hvdF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIpChlXYXRjaE9yY2hlc3RyYXRvcnNSZXF1ZXN0EgwKBGNhcHMYASADKAkikgEKGldhdGNoT3JjaGVzdHJhdG9yc1Jlc3BvbnNlEkEKDW9yY2hlc3RyYXRvcnMYASADKAsyKi5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJlZE9yY2hlc3RyYXRvchIxCg1zbmFwc2hvdF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIYChZHZXRTaWduZXJTdGF0dXNSZXF1ZXN0ItUBCglDaGFpblZpZXcSEAoIY2hhaW5faWQYASABKAQSDQoFcm91bmQYAiABKAMSGAoQcm91bmRfYmxvY2tfaGFzaBgDIAEoDBIQCghsMV9ibG9jaxgEIAEoBBIPCgdkZXBvc2l0GAUgASgJEg8KB3Jlc2VydmUYBiABKAkSFgoOd2l0aGRyYXdfcm91bmQYByABKAQSDgoGYWdlX21zGAggASgEEg0KBXN0YWxlGAkgASgIEg8KB2V0aF91cmwYCiABKAkSEQoJZGV2X2NoYWluGAsgASgIIo8BCgxTaWduZXJMaW1pdHMSFQoNbWF4X3RpY2tldF9ldhgBIAEoCRIUCgxtYXhfdG90YWxfZXYYAiABKAkSGgoSZGVwb3NpdF9tdWx0aXBsaWVyGAMgASgNEhoKEm1heF9wcmljZV9wZXJfdW5pdBgEIAEoCRIaChJ3ZWJob29rX2NvbmZpZ3VyZWQYBSABKAgisAEKF0dldFNpZ25lclN0YXR1c1Jlc3BvbnNlEg8KB2FkZHJlc3MYASABKAwSEwoLYWRkcmVzc19oZXgYAiABKAkSLAoFY2hhaW4YAyABKAsyHS5saXZlcGVlci5zaWduZXIudjEuQ2hhaW5WaWV3EjAKBmxpbWl0cxgEIAEoCzIgLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJMaW1pdHMSDwoHdmVyc2lvbhgFIAEoCSpdCgdKb2JUeXBlEhgKFEpPQl9UWVBFX1VOU1BFQ0lGSUVEEAASEQoNSk9CX1RZUEVfTFYyVhABEhEKDUpPQl9UWVBFX0xJVkUQAhISCg5KT0JfVFlQRV9GSVhFRBADMvMECg1TaWduZXJTZXJ2aWNlEn4KFFNpZ25PcmNoZXN0cmF0b3JJbmZvEi8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25PcmNoZXN0cmF0b3JJbmZvUmVxdWVzdBowLmxpdmVwZWVyLnNpZ25lci52MS5TaWduT3JjaGVzdHJhdG9ySW5mb1Jlc3BvbnNlIgOQAgESdgoTR2VuZXJhdGVMaXZlUGF5bWVudBIuLmxpdmVwZWVyLnNpZ25lci52MS5HZW5lcmF0ZUxpdmVQYXltZW50UmVxdWVzdBovLmxpdmVwZWVyLnNpZ25lci52MS5HZW5lcmF0ZUxpdmVQYXltZW50UmVzcG9uc2USgQEKFURpc2NvdmVyT3JjaGVzdHJhdG9ycxIwLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXF1ZXN0GjEubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyT3JjaGVzdHJhdG9yc1Jlc3BvbnNlIgOQAgESdQoSV2F0Y2hPcmNoZXN0cmF0b3JzEi0ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoT3JjaGVzdHJhdG9yc1JlcXVlc3QaLi5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hPcmNoZXN0cmF0b3JzUmVzcG9uc2UwARJvCg9HZXRTaWduZXJTdGF0dXMSKi5saXZlcGVlci5zaWduZXIudjEuR2V0U2lnbmVyU3RhdHVzUmVxdWVzdBorLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
+  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAkizgIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIIqICChtHZW5lcmF0ZUxpdmVQYXltZW50UmVzcG9uc2USHQoHcGF5bWVudBgBIAEoCzIMLm5ldC5QYXltZW50Eh8KCXNlZ19jcmVkcxgCIAEoCzIMLm5ldC5TZWdEYXRhEi4KBXN0YXRlGAMgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhYKDnBheW1lbnRfaGVhZGVyGAQgASgJEhYKDnNlZ21lbnRfaGVhZGVyGAUgASgJEhgKEHBheW1lbnRfcmVxdWlyZWQYBiABKAgSEwoLbnVtX3RpY2tldHMYByABKA0SFgoOYmlsbGFibGVfdW5pdHMYCCABKAMSCwoDZmVlGAkgASgJEg8KB2JhbGFuY2UYCiABKAkiQAoUUmVmcmVzaFNlc3Npb25EZXRhaWwSGAoQb3JjaGVzdHJhdG9yX3VybBgBIAEoCRIOCgZyZWFzb24YAiABKAkiRQoTUHJpY2VFeGNlZWRlZERldGFpbBIOCgZzb3VyY2UYASABKAkSDQoFcHJpY2UYAiABKAkSDwoHY2VpbGluZxgDIAEoCSJYChVOb1RpY2tldHNOZWVkZWREZXRhaWwSLgoFc3RhdGUYASABKAsyHy5saXZlcGVlci5zaWduZXIudjEuU2lnbmVyU3RhdGUSDwoHYmFsYW5jZRgCIAEoCSIsChxEaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXF1ZXN0EgwKBGNhcHMYASADKAkieAoURGlzY292ZXJlZENhcGFiaWxpdHkSCwoDa2V5GAEgASgJEhAKCHBpcGVsaW5lGAIgASgJEhAKCG1vZGVsX2lkGAMgASgJEhYKDnByaWNlX3Blcl91bml0GAQgASgDEhcKD3BpeGVsc19wZXJfdW5pdBgFIAEoAyL3AQoWRGlzY292ZXJlZE9yY2hlc3RyYXRvchILCgN1cmwYASABKAkSEwoLZXRoX2FkZHJlc3MYAiABKAwSPgoMY2FwYWJpbGl0aWVzGAMgAygLMigubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyZWRDYXBhYmlsaXR5EigKB3J1bm5lcnMYBCADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCWxhc3Rfc2VlbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoKcHJpY2VfaW5mbxgGIAEoCzIOLm5ldC5QcmljZUluZm8ilQEKHURpc2NvdmVyT3JjaGVzdHJhdG9yc1Jlc3BvbnNlEkEKDW9yY2hlc3RyYXRvcnMYASADKAsyKi5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJlZE9yY2hlc3RyYXRvchIxCg1zbmFwc2hvdF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIpChlXYXRjaE9yY2hlc3RyYXRvcnNSZXF1ZXN0EgwKBGNhcHMYASADKAkikgEKGldhdGNoT3JjaGVzdHJhdG9yc1Jlc3BvbnNlEkEKDW9yY2hlc3RyYXRvcnMYASADKAsyKi5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJlZE9yY2hlc3RyYXRvchIxCg1zbmFwc2hvdF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIYChZHZXRTaWduZXJTdGF0dXNSZXF1ZXN0ItUBCglDaGFpblZpZXcSEAoIY2hhaW5faWQYASABKAQSDQoFcm91bmQYAiABKAMSGAoQcm91bmRfYmxvY2tfaGFzaBgDIAEoDBIQCghsMV9ibG9jaxgEIAEoBBIPCgdkZXBvc2l0GAUgASgJEg8KB3Jlc2VydmUYBiABKAkSFgoOd2l0aGRyYXdfcm91bmQYByABKAQSDgoGYWdlX21zGAggASgEEg0KBXN0YWxlGAkgASgIEg8KB2V0aF91cmwYCiABKAkSEQoJZGV2X2NoYWluGAsgASgIIo8BCgxTaWduZXJMaW1pdHMSFQoNbWF4X3RpY2tldF9ldhgBIAEoCRIUCgxtYXhfdG90YWxfZXYYAiABKAkSGgoSZGVwb3NpdF9tdWx0aXBsaWVyGAMgASgNEhoKEm1heF9wcmljZV9wZXJfdW5pdBgEIAEoCRIaChJ3ZWJob29rX2NvbmZpZ3VyZWQYBSABKAgisAEKF0dldFNpZ25lclN0YXR1c1Jlc3BvbnNlEg8KB2FkZHJlc3MYASABKAwSEwoLYWRkcmVzc19oZXgYAiABKAkSLAoFY2hhaW4YAyABKAsyHS5saXZlcGVlci5zaWduZXIudjEuQ2hhaW5WaWV3EjAKBmxpbWl0cxgEIAEoCzIgLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJMaW1pdHMSDwoHdmVyc2lvbhgFIAEoCSIxChpXYXRjaFNpZ25lckFjdGl2aXR5UmVxdWVzdBITCgtpbnRlcnZhbF9tcxgBIAEoDSKlAQoUUGF5bWVudE91dGNvbWVDb3VudHMSDAoEcGFpZBgBIAEoBBITCgtub3RoaW5nX2R1ZRgCIAEoBBIPCgdyZWZyZXNoGAMgASgEEhYKDnByaWNlX2V4Y2VlZGVkGAQgASgEEhQKDGNsaWVudF9lcnJvchgFIAEoBBITCgt1bmF2YWlsYWJsZRgGIAEoBBIWCg5pbnRlcm5hbF9lcnJvchgHIAEoBCKPAQoOQWN0aXZpdHlCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKCHBheW1lbnRzGAIgASgLMigubGl2ZXBlZXIuc2lnbmVyLnYxLlBheW1lbnRPdXRjb21lQ291bnRzEhYKDnRpY2tldHNfc2lnbmVkGAMgASgEIvYDChtXYXRjaFNpZ25lckFjdGl2aXR5UmVzcG9uc2USKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOwoGc3RhdHVzGAIgASgLMisubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1Jlc3BvbnNlEjoKCHBheW1lbnRzGAMgASgLMigubGl2ZXBlZXIuc2lnbmVyLnYxLlBheW1lbnRPdXRjb21lQ291bnRzEhYKDnRpY2tldHNfc2lnbmVkGAQgASgEEhYKDmZhY2VfdmFsdWVfd2VpGAUgASgJEg4KBmV2X3dlaRgGIAEoCRIzCgdidWNrZXRzGAcgAygLMiIubGl2ZXBlZXIuc2lnbmVyLnYxLkFjdGl2aXR5QnVja2V0EhYKDmJ1Y2tldF9zZWNvbmRzGAggASgNEhYKDndpbmRvd19zZWNvbmRzGAkgASgNEhcKD2FjdGl2ZV9zZXNzaW9ucxgKIAEoDRIWCg5sYXRlbmN5X3A1MF9tcxgLIAEoARIWCg5sYXRlbmN5X3A5OV9tcxgMIAEoARIZChFkaXNjb3ZlcnlfZW5hYmxlZBgNIAEoCBIrCgdzdGFydGVkGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpdCgdKb2JUeXBlEhgKFEpPQl9UWVBFX1VOU1BFQ0lGSUVEEAASEQoNSk9CX1RZUEVfTFYyVhABEhEKDUpPQl9UWVBFX0xJVkUQAhISCg5KT0JfVFlQRV9GSVhFRBADMu0FCg1TaWduZXJTZXJ2aWNlEn4KFFNpZ25PcmNoZXN0cmF0b3JJbmZvEi8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25PcmNoZXN0cmF0b3JJbmZvUmVxdWVzdBowLmxpdmVwZWVyLnNpZ25lci52MS5TaWduT3JjaGVzdHJhdG9ySW5mb1Jlc3BvbnNlIgOQAgESdgoTR2VuZXJhdGVMaXZlUGF5bWVudBIuLmxpdmVwZWVyLnNpZ25lci52MS5HZW5lcmF0ZUxpdmVQYXltZW50UmVxdWVzdBovLmxpdmVwZWVyLnNpZ25lci52MS5HZW5lcmF0ZUxpdmVQYXltZW50UmVzcG9uc2USgQEKFURpc2NvdmVyT3JjaGVzdHJhdG9ycxIwLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXF1ZXN0GjEubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyT3JjaGVzdHJhdG9yc1Jlc3BvbnNlIgOQAgESdQoSV2F0Y2hPcmNoZXN0cmF0b3JzEi0ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoT3JjaGVzdHJhdG9yc1JlcXVlc3QaLi5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hPcmNoZXN0cmF0b3JzUmVzcG9uc2UwARJvCg9HZXRTaWduZXJTdGF0dXMSKi5saXZlcGVlci5zaWduZXIudjEuR2V0U2lnbmVyU3RhdHVzUmVxdWVzdBorLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXNwb25zZSIDkAIBEngKE1dhdGNoU2lnbmVyQWN0aXZpdHkSLi5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hTaWduZXJBY3Rpdml0eVJlcXVlc3QaLy5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hTaWduZXJBY3Rpdml0eVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
 
 /**
  * @generated from message livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -704,6 +704,224 @@ export const GetSignerStatusResponseSchema: GenMessage<GetSignerStatusResponse> 
   messageDesc(file_livepeer_signer_v1_signer, 18);
 
 /**
+ * @generated from message livepeer.signer.v1.WatchSignerActivityRequest
+ */
+export type WatchSignerActivityRequest = Message<"livepeer.signer.v1.WatchSignerActivityRequest"> & {
+  /**
+   * Milliseconds between snapshots; 0 means 1000. Values are clamped to [250, 60000].
+   *
+   * @generated from field: uint32 interval_ms = 1;
+   */
+  intervalMs: number;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.WatchSignerActivityRequest.
+ * Use `create(WatchSignerActivityRequestSchema)` to create a new message.
+ */
+export const WatchSignerActivityRequestSchema: GenMessage<WatchSignerActivityRequest> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 19);
+
+/**
+ * GenerateLivePayment calls (Connect and legacy together) by outcome.
+ *
+ * @generated from message livepeer.signer.v1.PaymentOutcomeCounts
+ */
+export type PaymentOutcomeCounts = Message<"livepeer.signer.v1.PaymentOutcomeCounts"> & {
+  /**
+   * Tickets were signed (legacy 200 with a payment).
+   *
+   * @generated from field: uint64 paid = 1;
+   */
+  paid: bigint;
+
+  /**
+   * Existing credit covered the call: state advanced, no tickets (legacy 482).
+   *
+   * @generated from field: uint64 nothing_due = 2;
+   */
+  nothingDue: bigint;
+
+  /**
+   * The orchestrator's ticket params or auth token must be refreshed (legacy 480).
+   *
+   * @generated from field: uint64 refresh = 3;
+   */
+  refresh: bigint;
+
+  /**
+   * A price ceiling was hit (legacy 481).
+   *
+   * @generated from field: uint64 price_exceeded = 4;
+   */
+  priceExceeded: bigint;
+
+  /**
+   * Refused for the caller's input or by the auth webhook (legacy 400, 401, 403, 429).
+   *
+   * @generated from field: uint64 client_error = 5;
+   */
+  clientError: bigint;
+
+  /**
+   * The chain view was too stale to sign (legacy 503).
+   *
+   * @generated from field: uint64 unavailable = 6;
+   */
+  unavailable: bigint;
+
+  /**
+   * The signer failed (legacy 500, 502); the cause is in the signer's log.
+   *
+   * @generated from field: uint64 internal_error = 7;
+   */
+  internalError: bigint;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.PaymentOutcomeCounts.
+ * Use `create(PaymentOutcomeCountsSchema)` to create a new message.
+ */
+export const PaymentOutcomeCountsSchema: GenMessage<PaymentOutcomeCounts> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 20);
+
+/**
+ * One time bucket of activity.
+ *
+ * @generated from message livepeer.signer.v1.ActivityBucket
+ */
+export type ActivityBucket = Message<"livepeer.signer.v1.ActivityBucket"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp start = 1;
+   */
+  start?: Timestamp | undefined;
+
+  /**
+   * @generated from field: livepeer.signer.v1.PaymentOutcomeCounts payments = 2;
+   */
+  payments?: PaymentOutcomeCounts | undefined;
+
+  /**
+   * @generated from field: uint64 tickets_signed = 3;
+   */
+  ticketsSigned: bigint;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.ActivityBucket.
+ * Use `create(ActivityBucketSchema)` to create a new message.
+ */
+export const ActivityBucketSchema: GenMessage<ActivityBucket> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 21);
+
+/**
+ * @generated from message livepeer.signer.v1.WatchSignerActivityResponse
+ */
+export type WatchSignerActivityResponse = Message<"livepeer.signer.v1.WatchSignerActivityResponse"> & {
+  /**
+   * When this snapshot was taken.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 1;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Identity, chain view, funds and limits, as GetSignerStatus answers (eth_url without
+   * credentials, path or query).
+   *
+   * @generated from field: livepeer.signer.v1.GetSignerStatusResponse status = 2;
+   */
+  status?: GetSignerStatusResponse | undefined;
+
+  /**
+   * Totals since the signer started: lpsigner_payments_total{outcome}.
+   *
+   * @generated from field: livepeer.signer.v1.PaymentOutcomeCounts payments = 3;
+   */
+  payments?: PaymentOutcomeCounts | undefined;
+
+  /**
+   * lpsigner_tickets_signed_total.
+   *
+   * @generated from field: uint64 tickets_signed = 4;
+   */
+  ticketsSigned: bigint;
+
+  /**
+   * Total face value of the signed tickets, wei, exact decimal.
+   *
+   * @generated from field: string face_value_wei = 5;
+   */
+  faceValueWei: string;
+
+  /**
+   * Total expected value of the signed tickets, wei, exact rational ("num" or "num/den").
+   *
+   * @generated from field: string ev_wei = 6;
+   */
+  evWei: string;
+
+  /**
+   * The last window_seconds in buckets of bucket_seconds, oldest first; the last one is
+   * the bucket in progress.
+   *
+   * @generated from field: repeated livepeer.signer.v1.ActivityBucket buckets = 7;
+   */
+  buckets: ActivityBucket[];
+
+  /**
+   * @generated from field: uint32 bucket_seconds = 8;
+   */
+  bucketSeconds: number;
+
+  /**
+   * @generated from field: uint32 window_seconds = 9;
+   */
+  windowSeconds: number;
+
+  /**
+   * Distinct payment sessions (state ids) that called within window_seconds. A count only.
+   *
+   * @generated from field: uint32 active_sessions = 10;
+   */
+  activeSessions: number;
+
+  /**
+   * GenerateLivePayment latency over the window (time spent in the signer, all outcomes),
+   * milliseconds; 0 when there were no calls.
+   *
+   * @generated from field: double latency_p50_ms = 11;
+   */
+  latencyP50Ms: number;
+
+  /**
+   * @generated from field: double latency_p99_ms = 12;
+   */
+  latencyP99Ms: number;
+
+  /**
+   * True when discovery is enabled (WatchOrchestrators streams its snapshot).
+   *
+   * @generated from field: bool discovery_enabled = 13;
+   */
+  discoveryEnabled: boolean;
+
+  /**
+   * When the signer started.
+   *
+   * @generated from field: google.protobuf.Timestamp started = 14;
+   */
+  started?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.WatchSignerActivityResponse.
+ * Use `create(WatchSignerActivityResponseSchema)` to create a new message.
+ */
+export const WatchSignerActivityResponseSchema: GenMessage<WatchSignerActivityResponse> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 22);
+
+/**
  * @generated from enum livepeer.signer.v1.JobType
  */
 export enum JobType {
@@ -806,6 +1024,19 @@ export const SignerService: GenService<{
     methodKind: "unary";
     input: typeof GetSignerStatusRequestSchema;
     output: typeof GetSignerStatusResponseSchema;
+  },
+  /**
+   * What the signer is doing, for operator dashboards: a snapshot at once, then one every
+   * interval until the client goes away. The counters are the ones /metrics exports
+   * (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
+   * two always agree. Counts only: no client identifiers, no request contents, no secrets.
+   *
+   * @generated from rpc livepeer.signer.v1.SignerService.WatchSignerActivity
+   */
+  watchSignerActivity: {
+    methodKind: "server_streaming";
+    input: typeof WatchSignerActivityRequestSchema;
+    output: typeof WatchSignerActivityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_livepeer_signer_v1_signer, 0);

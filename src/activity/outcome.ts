@@ -1,0 +1,69 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  InvalidRequestError,
+  AuthRejectedError,
+  NoTicketsNeededError,
+  PriceExceededError,
+  RefreshSessionError,
+  SignerUnavailableError,
+} from "../payment/errors.js";
+
+/** How a GenerateLivePayment call ended, whatever the transport. */
+export const PAYMENT_OUTCOMES = [
+  "paid",
+  "nothing_due",
+  "refresh",
+  "price_exceeded",
+  "client_error",
+  "unavailable",
+  "internal_error",
+] as const;
+export type PaymentOutcome = (typeof PAYMENT_OUTCOMES)[number];
+
+/** The outcome of a call that threw: domain errors by kind, anything else is the signer's fault. */
+export function outcomeOfError(err: unknown): PaymentOutcome {
+  if (err instanceof NoTicketsNeededError) return "nothing_due";
+  if (err instanceof RefreshSessionError) return "refresh";
+  if (err instanceof PriceExceededError) return "price_exceeded";
+  if (err instanceof InvalidRequestError || err instanceof AuthRejectedError) return "client_error";
+  // The Connect transport refuses a malformed request before the domain sees it.
+  if (err instanceof ConnectError && err.code === Code.InvalidArgument) return "client_error";
+  if (err instanceof SignerUnavailableError) return "unavailable";
+  return "internal_error";
+}
+
+/**
+ * The session id of a state the signer signed. encodeState always writes StateID first, so a
+ * prefix scan finds it without parsing the JSON on the hot path; anything else gives undefined.
+ */
+export function stateIdOf(state: Uint8Array | undefined): string | undefined {
+  if (!state) return undefined;
+  const PREFIX = '{"StateID":"';
+  if (state.length < PREFIX.length + 1) return undefined;
+  for (let i = 0; i < PREFIX.length; i++) if (state[i] !== PREFIX.charCodeAt(i)) return undefined;
+  const end = state.indexOf(0x22, PREFIX.length); // the closing quote
+  if (end < 0 || end - PREFIX.length > 256) return undefined;
+  return Buffer.from(state.subarray(PREFIX.length, end)).toString("latin1");
+}
+
+/**
+ * Runs one GenerateLivePayment and tells the recorder how it ended, how long it took and which
+ * session it belonged to. Both transports call the domain through this, so both are counted.
+ */
+export async function trackPayment<T extends { state: { state: Uint8Array } }>(
+  recorder: { payment(outcome: PaymentOutcome, seconds: number, stateId?: string): void } | undefined,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!recorder) return run();
+  // run may throw before its first await (request parsing); that is counted too.
+  const started = performance.now();
+  try {
+    const result = await run();
+    recorder.payment("paid", (performance.now() - started) / 1000, stateIdOf(result.state.state));
+    return result;
+  } catch (err) {
+    const state = err instanceof NoTicketsNeededError ? err.state?.state : undefined;
+    recorder.payment(outcomeOfError(err), (performance.now() - started) / 1000, stateIdOf(state));
+    throw err;
+  }
+}

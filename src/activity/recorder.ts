@@ -1,0 +1,171 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import { Rat } from "../math/rat.js";
+import { LATENCY_BINS, latencyBin, latencyQuantile } from "./latency.js";
+import { PAYMENT_OUTCOMES, type PaymentOutcome } from "./outcome.js";
+
+/**
+ * The one place payment activity is counted. Each event increments the Prometheus series that
+ * /metrics exports and, in the same call, the in-memory view WatchSignerActivity streams, so
+ * the dashboard and /metrics cannot disagree. It keeps counts only: state ids are kept (for a
+ * recent-sessions count) in a bounded map and never leave this module.
+ */
+
+export type OutcomeCounts = Record<PaymentOutcome, number>;
+
+export interface ActivitySnapshot {
+  timeMs: number;
+  startedAtMs: number;
+  totals: OutcomeCounts;
+  ticketsSigned: number;
+  /** wei, exact */
+  faceValue: bigint;
+  ev: Rat;
+  bucketSeconds: number;
+  windowSeconds: number;
+  /** oldest first; the last is the bucket in progress */
+  buckets: { startMs: number; payments: OutcomeCounts; ticketsSigned: number }[];
+  activeSessions: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+/** The Prometheus counters the signer already had for signed tickets. */
+export interface TicketCounters {
+  registry: Registry;
+  ticketsSigned: Counter;
+  faceValue: Counter;
+  expectedValue: Counter;
+}
+
+export interface ActivityOptions {
+  bucketSeconds?: number;
+  buckets?: number;
+  /** Most state ids remembered for the active-session count; the oldest are forgotten first. */
+  maxSessions?: number;
+  now?: () => number;
+}
+
+interface Bucket {
+  index: number;
+  payments: OutcomeCounts;
+  ticketsSigned: number;
+  latency: Uint32Array;
+}
+
+const zeroCounts = (): OutcomeCounts =>
+  Object.fromEntries(PAYMENT_OUTCOMES.map((o) => [o, 0])) as OutcomeCounts;
+
+export type ActivityRecorder = ReturnType<typeof createActivityRecorder>;
+
+export function createActivityRecorder(metrics: TicketCounters, opts: ActivityOptions = {}) {
+  const now = opts.now ?? Date.now;
+  const bucketMs = (opts.bucketSeconds ?? 10) * 1000;
+  const size = opts.buckets ?? 30;
+  const windowMs = bucketMs * size;
+  const maxSessions = opts.maxSessions ?? 100_000;
+  const startedAtMs = now();
+
+  const payments = new Counter({
+    name: "lpsigner_payments_total",
+    help: "GenerateLivePayment calls (Connect and legacy) by outcome",
+    labelNames: ["outcome"],
+    registers: [metrics.registry],
+  });
+  const duration = new Histogram({
+    name: "lpsigner_payment_duration_seconds",
+    help: "Time the signer spent on a GenerateLivePayment call, all outcomes",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [metrics.registry],
+  });
+  // Every outcome is exported from the start, at 0, so a dashboard's series exist before traffic.
+  for (const o of PAYMENT_OUTCOMES) payments.inc({ outcome: o }, 0);
+
+  const totals = zeroCounts();
+  let ticketsSigned = 0;
+  let faceValue = 0n;
+  let ev = Rat.ZERO;
+  const ring: (Bucket | undefined)[] = new Array(size);
+  /** state id -> last seen, ms; insertion order is recency order (touched ids are re-inserted) */
+  const sessions = new Map<string, number>();
+
+  function current(): Bucket {
+    const index = Math.floor(now() / bucketMs);
+    const slot = index % size;
+    let b = ring[slot];
+    if (!b || b.index !== index) {
+      b = { index, payments: zeroCounts(), ticketsSigned: 0, latency: new Uint32Array(LATENCY_BINS) };
+      ring[slot] = b;
+    }
+    return b;
+  }
+
+  function pruneSessions(): void {
+    const oldest = now() - windowMs;
+    for (const [id, seen] of sessions) {
+      if (seen >= oldest && sessions.size <= maxSessions) break;
+      sessions.delete(id);
+    }
+  }
+
+  return {
+    startedAtMs,
+
+    /** One GenerateLivePayment call: its outcome, the time it took, and its session, if any. */
+    payment(outcome: PaymentOutcome, seconds: number, stateId?: string): void {
+      payments.inc({ outcome });
+      duration.observe(seconds);
+      totals[outcome]++;
+      const b = current();
+      b.payments[outcome]++;
+      b.latency[latencyBin(seconds * 1000)]!++;
+      if (stateId !== undefined) {
+        sessions.delete(stateId);
+        sessions.set(stateId, now());
+        if (sessions.size > maxSessions) pruneSessions();
+      }
+    },
+
+    /** A signed batch (PaymentDeps.onTicketsSigned). */
+    ticketsSigned(batch: { numTickets: number; faceValue: bigint; ev: Rat }): void {
+      const n = batch.numTickets;
+      metrics.ticketsSigned.inc(n);
+      metrics.faceValue.inc(Number(batch.faceValue) * n);
+      metrics.expectedValue.inc((Number(batch.ev.num) / Number(batch.ev.den)) * n);
+      ticketsSigned += n;
+      faceValue += batch.faceValue * BigInt(n);
+      ev = ev.add(batch.ev.mul(new Rat(BigInt(n))));
+      current().ticketsSigned += n;
+    },
+
+    snapshot(): ActivitySnapshot {
+      const t = now();
+      const last = current().index;
+      const buckets: ActivitySnapshot["buckets"] = [];
+      const histograms: Uint32Array[] = [];
+      for (let index = last - size + 1; index <= last; index++) {
+        const b = ring[index % size];
+        if (b && b.index === index) {
+          buckets.push({ startMs: index * bucketMs, payments: { ...b.payments }, ticketsSigned: b.ticketsSigned });
+          histograms.push(b.latency);
+        } else {
+          buckets.push({ startMs: index * bucketMs, payments: zeroCounts(), ticketsSigned: 0 });
+        }
+      }
+      pruneSessions();
+      return {
+        timeMs: t,
+        startedAtMs,
+        totals: { ...totals },
+        ticketsSigned,
+        faceValue,
+        ev,
+        bucketSeconds: bucketMs / 1000,
+        windowSeconds: windowMs / 1000,
+        buckets,
+        activeSessions: sessions.size,
+        latencyP50Ms: latencyQuantile(histograms, 0.5),
+        latencyP99Ms: latencyQuantile(histograms, 0.99),
+      };
+    },
+  };
+}
