@@ -1,6 +1,7 @@
 import type { EthSigner } from "../crypto/eth-sign.js";
 import { toHex } from "../crypto/bytes.js";
 import type { PriceLimits } from "../pricing/price-limits.js";
+import { isBlocklisted, normalizeBlocklist } from "./blocklist.js";
 import { buildSnapshot, type DiscoveryEntry, type DiscoveryLogger, type PolledOrchestrator, selectEntries } from "./build-snapshot.js";
 import { encodeRunnerJson } from "./live-runner.js";
 import { createOrchestratorRequest } from "./orchestrator-request.js";
@@ -40,6 +41,12 @@ export interface DiscoveryOptions {
   concurrency?: number;
   /** Advertised nodes (OrchestratorInfo.nodes) followed per orchestrator, one level deep (-extraNodes); default 0. */
   extraNodes?: number;
+  /**
+   * -orchBlocklist: Ethereum addresses ("0x" optional, any case). An orchestrator whose
+   * OrchestratorInfo.address is listed is left out, with its `/discovery` runners; its advertised
+   * nodes are still followed and judged by their own address, as the reference does.
+   */
+  blocklist?: readonly string[];
   /** Fetch each orchestrator's `/discovery` runner list; default true. */
   runnerDiscovery?: boolean;
   now?: Clock;
@@ -71,6 +78,7 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
   const timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : DEFAULT_POLL_TIMEOUT_MS;
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_POLL_CONCURRENCY);
   const extraNodes = Math.max(0, opts.extraNodes ?? 0);
+  const blocklist = normalizeBlocklist(opts.blocklist ?? []);
   const now = opts.now ?? systemClock;
   const poll = opts.poll ?? pollOrchestrator;
   const { logger, metrics } = opts;
@@ -111,12 +119,16 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
         return;
       }
       metrics?.pollLatency?.((performance.now() - started) / 1000, true);
-      results[index] = { url: address, info: res.info, discovery: res.discovery, seenAt: now() };
       if (level === 0) {
         for (const node of res.info.nodes.slice(0, extraNodes)) {
           if (orchestratorUrl(node)) enqueue(node.startsWith("http") ? node : `https://${node}`, 1);
         }
       }
+      if (isBlocklisted(blocklist, res.info.address)) {
+        logger?.info({ orch: address }, "orchestrator is blocklisted");
+        return;
+      }
+      results[index] = { url: address, info: res.info, discovery: res.discovery, seenAt: now() };
     };
 
     let next = 0;

@@ -15,6 +15,7 @@ export {
   validateWebhookUrl,
 } from "./sources.js";
 export type { OrchestratorSource, SelectSourceOptions, WebhookSourceOptions } from "./sources.js";
+export { isBlocklisted, normalizeBlocklist } from "./blocklist.js";
 export { toLegacyDiscoveryJson } from "./legacy-json.js";
 export { toDiscoveredOrchestrator } from "./discovered-orchestrator.js";
 export { encodeRunnerJson, parseRunnerDiscovery, runnerRejection } from "./live-runner.js";

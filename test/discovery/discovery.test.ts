@@ -10,6 +10,7 @@ import {
   createOrchestratorRequest,
   createWebhookSource,
   type DiscoveryEntry,
+  normalizeBlocklist,
   orchestratorUrl,
   parseOrchAddrs,
   pollOrchestrator,
@@ -17,6 +18,7 @@ import {
   toDiscoveredOrchestrator,
   toLegacyDiscoveryJson,
 } from "../../src/discovery/index.js";
+import { DiscoveryConfigError } from "../../src/discovery/sources.js";
 import { createPriceLimits } from "../../src/pricing/price-limits.js";
 import { closedPort, type FakeOrchestrator, startFakeOrchestrator } from "./fake-orchestrator.js";
 
@@ -420,4 +422,81 @@ describe("sources", () => {
     expect(discovery.snapshot().orchestrators.map((x) => x.url)).toEqual([a.url]);
     discovery.close();
   });
+});
+
+describe("-orchBlocklist", () => {
+  const urls = (d: { snapshot(): { orchestrators: DiscoveryEntry[] } }) => d.snapshot().orchestrators.map((x) => x.url);
+
+  test("compares OrchestratorInfo.address, any case, with or without 0x", async () => {
+    // A's address is 0x0a0a…; B's is 0x0b0b… and its /discovery lists EXTRA_NODE.
+    const blocklist = ["0x" + "0A".repeat(20), " ", "0b".repeat(20)];
+    const discovery = createDiscovery({ source: createFixedSource([a.url, b.url, d.url]), signer, prices, timeoutMs: TIMEOUT_MS, blocklist });
+    await discovery.refresh();
+    // B's runners (and the node only its /discovery reply named) go with it.
+    expect(urls(discovery)).toEqual([d.url]);
+    discovery.close();
+    const open = createDiscovery({ source: createFixedSource([a.url, b.url, d.url]), signer, prices, timeoutMs: TIMEOUT_MS, blocklist: [] });
+    await open.refresh();
+    expect(urls(open)).toEqual([a.url, b.url, d.url, EXTRA_NODE]);
+    open.close();
+  });
+
+  test("a listed URL or another address blocks nothing; bad entries are refused", async () => {
+    expect(() => normalizeBlocklist([a.url])).toThrow(DiscoveryConfigError);
+    expect(() => normalizeBlocklist(["0x1234"])).toThrow(/-orchBlocklist: "0x1234" is not a 20-byte hex Ethereum address/);
+    expect(() => createDiscovery({ source: createFixedSource([]), signer, prices, blocklist: ["0x" + "zz".repeat(20)] })).toThrow(DiscoveryConfigError);
+    const discovery = createDiscovery({ source: createFixedSource([a.url]), signer, prices, timeoutMs: TIMEOUT_MS, blocklist: ["0x" + "0a".repeat(19) + "0b"] });
+    await discovery.refresh();
+    expect(urls(discovery)).toEqual([a.url]);
+    discovery.close();
+  });
+
+  test("a blocklisted orchestrator's advertised nodes are still followed (-extraNodes)", async () => {
+    const hub = await startFakeOrchestrator({
+      info: () => ({
+        address: addr(2),
+        priceInfo: { pricePerUnit: 1n, pixelsPerUnit: 1n },
+        capabilities: { constraints: { PerCapability: { [LV2V]: models("sd") } } },
+        nodes: [d.url],
+      }),
+    });
+    try {
+      const discovery = createDiscovery({
+        source: createFixedSource([hub.url]),
+        signer,
+        prices,
+        timeoutMs: TIMEOUT_MS,
+        extraNodes: 1,
+        blocklist: ["0x" + "02".repeat(20)],
+      });
+      await discovery.refresh();
+      expect(urls(discovery)).toEqual([d.url]);
+      discovery.close();
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+test("timeoutMs bounds each poll: a 300 ms orchestrator is in with 2 s and out with 100 ms", async () => {
+  const lagging = await startFakeOrchestrator({
+    delayMs: 300,
+    info: () => ({
+      address: addr(0x33),
+      priceInfo: { pricePerUnit: 1n, pixelsPerUnit: 1n },
+      capabilities: { constraints: { PerCapability: { [LV2V]: models("sd") } } },
+    }),
+  });
+  try {
+    const patient = createDiscovery({ source: createFixedSource([lagging.url]), signer, prices, timeoutMs: 2_000 });
+    await patient.refresh();
+    expect(patient.snapshot().orchestrators.map((x) => x.url)).toEqual([lagging.url]);
+    patient.close();
+    const hasty = createDiscovery({ source: createFixedSource([lagging.url]), signer, prices, timeoutMs: 100 });
+    await hasty.refresh();
+    expect(hasty.snapshot().orchestrators).toEqual([]);
+    hasty.close();
+  } finally {
+    await lagging.close();
+  }
 });
