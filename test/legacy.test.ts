@@ -275,7 +275,7 @@ describe("edge inputs answered as the reference answers them", () => {
     const url = new URL(base);
     // Raw bytes on the wire: a UTF-8 header value and a repeated header.
     const head = Buffer.concat([
-      Buffer.from(`POST /generate-live-payment HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nSigner-Auth-Id: `),
+      Buffer.from(`POST /generate-live-payment HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nSigner-Auth-Id: `),
       Buffer.from("ü-a", "utf8"),
       Buffer.from("\r\nSigner-Auth-Id: b\r\n\r\n"),
     ]);

@@ -38,7 +38,6 @@ export interface LegacyDeps {
   orchInfoSignature: Uint8Array;
   /** GET /discover-orchestrators; undefined when discovery is off (404, as the reference). */
   discover?: (caps: string[]) => { status: 200; body: string } | { status: 503; message: string };
-  onResult?: (route: string, status: number) => void;
   /** Payment activity (/metrics and WatchSignerActivity). */
   activity?: ActivityRecorder;
 }
@@ -130,12 +129,10 @@ export function createLegacyHandler(deps: LegacyDeps) {
       req.resume();
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(orchInfoBody);
-      deps.onResult?.("sign-orchestrator-info", 200);
       return true;
     }
     if (req.method === "POST" && path === "/generate-live-payment") {
-      const status = await handlePayment(req, res);
-      deps.onResult?.("generate-live-payment", status);
+      await handlePayment(req, res);
       return true;
     }
     const allowed = path === "/discover-orchestrators" ? (deps.discover ? "GET, HEAD" : undefined) : ROUTES[path ?? ""];
@@ -156,7 +153,6 @@ export function createLegacyHandler(deps: LegacyDeps) {
       } else {
         writeJsonError(res, 503, result.message);
       }
-      deps.onResult?.("discover-orchestrators", result.status);
       return true;
     }
     return false;

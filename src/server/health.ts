@@ -1,0 +1,79 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
+import { Health, HealthCheckResponse_ServingStatus as Status, HealthCheckResponseSchema } from "../../gen/grpc/health/v1/health_pb.js";
+import { SignerService } from "../../gen/livepeer/signer/v1/signer_pb.js";
+import type { ChainView } from "../chain/chain-view.js";
+
+/**
+ * Liveness and readiness. Live: the process answers and is not shutting down (/healthz).
+ * Ready: live, and the chain view is fresh enough to sign against (/readyz, grpc.health.v1 for
+ * "" and SignerService); a stale view makes the signer unready until the view recovers.
+ */
+export interface Readiness {
+  live(): boolean;
+  /** undefined when ready, else why not. */
+  notReady(): string | undefined;
+  shutdown(): void;
+}
+
+export function createReadiness(chain: ChainView | undefined): Readiness {
+  let shuttingDown = false;
+  return {
+    live: () => !shuttingDown,
+    notReady: () => (shuttingDown ? "shutting down" : chain?.status().stale ? "chain view stale" : undefined),
+    shutdown: () => {
+      shuttingDown = true;
+    },
+  };
+}
+
+/** How often a Health/Watch stream re-checks readiness. */
+const WATCH_INTERVAL_MS = 1000;
+const SERVICES = new Set(["", SignerService.typeName]);
+
+/** grpc.health.v1: SERVING when ready, NOT_SERVING otherwise; NOT_FOUND for other service names. */
+export const healthRoutes = (readiness: Readiness) => (router: ConnectRouter) => {
+  const statusOf = (service: string) => {
+    if (!SERVICES.has(service)) throw new ConnectError(`unknown service ${JSON.stringify(service)}`, Code.NotFound);
+    return readiness.notReady() === undefined ? Status.SERVING : Status.NOT_SERVING;
+  };
+  router.service(Health, {
+    check: (req) => create(HealthCheckResponseSchema, { status: statusOf(req.service) }),
+    async *watch(req, ctx) {
+      let last = statusOf(req.service);
+      yield { status: last };
+      while (!ctx.signal.aborted) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            ctx.signal.removeEventListener("abort", done);
+            resolve();
+          };
+          const timer = setTimeout(done, WATCH_INTERVAL_MS);
+          ctx.signal.addEventListener("abort", done);
+        });
+        const now = statusOf(req.service);
+        if (now !== last && !ctx.signal.aborted) yield { status: (last = now) };
+      }
+    },
+  });
+};
+
+/** GET /healthz (liveness) and GET /readyz (readiness); false for other paths. */
+export function serveProbe(readiness: Readiness, path: string, res: ServerResponse | Http2ServerResponse): boolean {
+  if (path === "/healthz") {
+    const live = readiness.live();
+    res.writeHead(live ? 200 : 503, { "Content-Type": "text/plain" });
+    res.end(live ? "ok\n" : "shutting down\n");
+    return true;
+  }
+  if (path === "/readyz") {
+    const reason = readiness.notReady();
+    res.writeHead(reason === undefined ? 200 : 503, { "Content-Type": "text/plain" });
+    res.end(reason === undefined ? "ready\n" : `${reason}\n`);
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,78 @@
+import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ChainStatus, ChainView } from "../chain/chain-view.js";
+
+/**
+ * The signer's Prometheus metrics, on their own registry: the one place its counters live.
+ * GET /metrics serves them; anything else that shows the same numbers reads
+ * `registry.getMetricsAsJSON()` rather than keeping counters of its own.
+ */
+export function createSignerMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let chain: ChainView | undefined;
+  /** Gauges read from the chain view at scrape time; registered when a view is first attached. */
+  const registerChainGauges = () => {
+    const gauge = (name: string, help: string, read: (status: ChainStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          if (chain) this.set(read(chain.status()));
+        },
+      });
+    gauge("lpsigner_chain_view_age_seconds", "Age of the cached chain view, seconds", (st) => st.ageMs / 1000);
+    gauge("lpsigner_chain_round", "Last initialized round in the chain view", (st) => Number(st.snapshot?.lastInitializedRound ?? 0n));
+    gauge("lpsigner_sender_deposit_wei", "The signer's TicketBroker deposit, wei", (st) => Number(st.snapshot?.sender.deposit ?? 0n));
+    gauge("lpsigner_sender_reserve_wei", "The signer's TicketBroker reserve, wei", (st) => Number(st.snapshot?.sender.reserve ?? 0n));
+  };
+
+  return {
+    registry,
+    /** Labels: rpc (a Connect method name or a fixed legacy route label), code. */
+    requests: new Counter({
+      name: "lpsigner_requests_total",
+      help: "Requests by RPC (or legacy route) and result code",
+      labelNames: ["rpc", "code"],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: "lpsigner_request_duration_seconds",
+      help: "Request latency by RPC (or legacy route)",
+      labelNames: ["rpc"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+    ticketsSigned: new Counter({ name: "lpsigner_tickets_signed_total", help: "Tickets signed", registers: [registry] }),
+    faceValue: new Counter({ name: "lpsigner_ticket_face_value_wei_total", help: "Face value of signed tickets, wei", registers: [registry] }),
+    expectedValue: new Counter({ name: "lpsigner_ticket_ev_wei_total", help: "Expected value of signed tickets, wei", registers: [registry] }),
+    orchestrators: new Gauge({
+      name: "lpsigner_discovery_orchestrators",
+      help: "Orchestrators in the discovery snapshot: known (polled) and eligible (within price ceilings)",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    pollLatency: new Histogram({
+      name: "lpsigner_discovery_poll_seconds",
+      help: "GetOrchestrator poll latency by outcome",
+      labelNames: ["ok"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5],
+      registers: [registry],
+    }),
+    /** Reports this chain view's age, round, deposit and reserve (read at each scrape). */
+    watchChain(view: ChainView): void {
+      if (!chain) registerChainGauges();
+      chain = view;
+    },
+  };
+}
+export type SignerMetrics = ReturnType<typeof createSignerMetrics>;
+
+/** GET /metrics in Prometheus' text format. */
+export async function serveMetrics(metrics: SignerMetrics, res: ServerResponse | Http2ServerResponse): Promise<void> {
+  const body = await metrics.registry.metrics();
+  res.writeHead(200, { "Content-Type": metrics.registry.contentType });
+  res.end(body);
+}
