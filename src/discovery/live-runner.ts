@@ -1,6 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { goJsonString } from "../go/json.js";
-import { Rat } from "../math/rat.js";
+import { goTrimSpace } from "../go/trim-space.js";
+import { DecimalSizeError, Rat } from "../math/rat.js";
 import type { LiveRunner } from "../wire/discovery-json.js";
 
 // The reply is read in wire/; its users import it from here with the runner rules.
@@ -12,7 +13,13 @@ const MAX_METADATA_BYTES = 1024;
 /** The runner's price in wei per unit when it is a positive number, else undefined. */
 function runnerPrice(runner: LiveRunner): Rat | undefined {
   if (!runner.priceInfo) return undefined;
-  const price = Rat.parse(runner.priceInfo.price.trim());
+  let price: Rat | undefined;
+  try {
+    price = Rat.parseBounded(goTrimSpace(runner.priceInfo.price));
+  } catch (err) {
+    if (err instanceof DecimalSizeError) return undefined; // oversize: an invalid price
+    throw err;
+  }
   return price && price.sign() > 0 ? price : undefined;
 }
 
@@ -22,15 +29,15 @@ function runnerPrice(runner: LiveRunner): Rat | undefined {
  */
 export function runnerRejection(runner: LiveRunner, maxPrice: Rat | undefined): string | undefined {
   if (runner.url === "") return "missing URL";
-  if (runner.app.trim() === "") return "missing app";
+  if (goTrimSpace(runner.app) === "") return "missing app";
   if (Buffer.byteLength(runner.metadata, "utf8") > MAX_METADATA_BYTES) {
     return `metadata must be at most ${MAX_METADATA_BYTES} bytes`;
   }
   if (runner.metadata.includes("\uFFFD")) return "metadata must not contain Unicode replacement character U+FFFD";
   const price = runnerPrice(runner);
   if (!price || !runner.priceInfo) return "invalid price";
-  if (runner.priceInfo.currency.trim().toLowerCase() !== "wei") return "unsupported currency";
-  const unit = runner.priceInfo.unit.trim().toLowerCase();
+  if (goTrimSpace(runner.priceInfo.currency).toLowerCase() !== "wei") return "unsupported currency";
+  const unit = goTrimSpace(runner.priceInfo.unit).toLowerCase();
   if (unit !== "seconds" && unit !== "720p-pixel-seconds" && unit !== "fixed") return "unsupported unit";
   if (maxPrice && price.cmp(maxPrice) > 0) return "above global max price";
   return undefined;

@@ -113,6 +113,12 @@ describe("readGoStruct: Go's error messages", () => {
   test.each(cases)("%s", (_name, json, expected) => {
     expect(message(() => read(Outer, json))).toBe(expected);
   });
+  test("a 1M-digit integer is out of range at once (not converted)", () => {
+    const digits = "9".repeat(1_000_000);
+    const started = performance.now();
+    expect(message(() => read(Outer, `{"i":${digits}}`))).toBe(`json: cannot unmarshal number ${digits} into Go struct field Outer.i of type int64`);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
   test("type errors are JsonTypeError, base64 errors JsonSyntaxError", () => {
     expect(() => read(Outer, '{"s":1}')).toThrow(JsonTypeError);
     expect(() => read(Outer, '{"bytes":"!"}')).toThrow(JsonSyntaxError);

@@ -69,6 +69,8 @@ function goInteger(goName: string, min: bigint, max: bigint): GoType<bigint> {
       if (v.kind !== "number") return mismatch(run, at, goName, kindName(v), prev);
       // Go parses unsigned fields without a sign: "-0" is an error there.
       if (!/^-?\d+$/.test(v.raw) || (min >= 0n && v.raw.startsWith("-"))) return mismatch(run, at, goName, `number ${v.raw}`, prev);
+      // Longer than any 64-bit value: out of range without converting (that is superlinear).
+      if (v.raw.length > 21) return mismatch(run, at, goName, `number ${v.raw}`, prev);
       const n = BigInt(v.raw);
       return n < min || n > max ? mismatch(run, at, goName, `number ${v.raw}`, prev) : n;
     },

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Capabilities } from "../../gen/net/lp_rpc_pb.js";
-import { Rat } from "../math/rat.js";
+import { DecimalSizeError, Rat } from "../math/rat.js";
 import { pipelineToCapability } from "./capabilities.js";
 
 /** The configured price ceilings, in wei per unit (the reference's BroadcastConfig). */
@@ -17,6 +17,16 @@ export class PriceConfigError extends Error {
   override name = "PriceConfigError";
 }
 
+/** Rat.parseBounded for a flag or config value: an oversize one is a PriceConfigError naming it. */
+function parseConfigRat(text: string, name: string): Rat | undefined {
+  try {
+    return Rat.parseBounded(text);
+  } catch (err) {
+    if (err instanceof DecimalSizeError) throw new PriceConfigError(`${name} ${err.message}`);
+    throw err;
+  }
+}
+
 /** Parses -maxPricePerUnit ("<number>[currency]"); only wei (no suffix, or "wei") is supported without a price feed. */
 function parsePricePerUnit(text: string, flag: string): Rat {
   const m = /^(\d+(?:\.\d+)?)([A-Za-z][A-Za-z0-9]*)?$/.exec(text.trim());
@@ -24,12 +34,12 @@ function parsePricePerUnit(text: string, flag: string): Rat {
   if (m[2] !== undefined && m[2].toLowerCase() !== "wei") {
     throw new PriceConfigError(`${flag}: currency ${m[2]} needs a price feed, which lpsigner does not have; give the price in wei`);
   }
-  return Rat.parse(m[1]!)!;
+  return parseConfigRat(m[1]!, flag)!;
 }
 
 function parseJsonRat(value: unknown, field: string): Rat | undefined {
   if (value === undefined || value === null) return undefined;
-  const rat = typeof value === "number" || typeof value === "string" ? Rat.parse(String(value).trim()) : undefined;
+  const rat = typeof value === "number" || typeof value === "string" ? parseConfigRat(String(value).trim(), `-maxPricePerCapability: ${field}`) : undefined;
   if (!rat) throw new PriceConfigError(`-maxPricePerCapability: ${field} must be a number, got ${JSON.stringify(value)}`);
   return rat;
 }
@@ -43,7 +53,7 @@ export interface PriceLimitsOptions {
 
 /** Builds the ceilings from the reference's flags, with its defaults and fallbacks. */
 export function createPriceLimits(opts: PriceLimitsOptions): PriceLimits {
-  const pixelsPerUnit = Rat.parse(opts.pixelsPerUnit.trim());
+  const pixelsPerUnit = parseConfigRat(opts.pixelsPerUnit.trim(), "-pixelsPerUnit");
   if (!pixelsPerUnit || !pixelsPerUnit.isInt() || pixelsPerUnit.sign() <= 0) {
     throw new PriceConfigError(`-pixelsPerUnit must be an integer > 0, got ${JSON.stringify(opts.pixelsPerUnit)}`);
   }
