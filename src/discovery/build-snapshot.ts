@@ -15,10 +15,15 @@ export interface PolledOrchestrator {
   /** The URL that was polled. */
   url: string;
   info: OrchestratorInfo;
-  /** The orchestrator's `/discovery` reply, when it gave a usable one. */
+  /**
+   * The orchestrator's `/discovery` reply: this round's when it gave a usable one, else the last
+   * one it gave (kept while GetOrchestrator still answers, go-livepeer #4089).
+   */
   discovery: RunnerDiscoveryEntry[] | undefined;
-  /** When the reply arrived, ms since the epoch. */
+  /** When the GetOrchestrator reply arrived, ms since the epoch. */
   seenAt: number;
+  /** When `discovery` arrived, ms since the epoch; before `seenAt` when it is a kept reply. */
+  discoverySeenAt?: number;
 }
 
 /** The price an orchestrator quoted for one capability key, and which of its prices that was. */
@@ -42,8 +47,13 @@ export interface DiscoveryEntry {
   capabilityPrices: CapabilityPrice[];
   runners: LiveRunner[];
   priceInfo: { pricePerUnit: bigint; pixelsPerUnit: bigint } | undefined;
-  /** When this entry was last heard from, ms since the epoch. */
+  /** When this entry was last heard from (GetOrchestrator or `/discovery`), ms since the epoch. */
   lastSeen: number;
+  /**
+   * When the `/discovery` data naming this entry arrived, ms since the epoch (the legacy JSON's
+   * `last_seen`, go-livepeer #4090); undefined when no `/discovery` reply named it.
+   */
+  runnersSeen: number | undefined;
 }
 
 export interface BuildSnapshotParameters {
@@ -91,7 +101,7 @@ export function buildSnapshot({ polled, limits, logger }: BuildSnapshotParameter
     let m = merged.get(key);
     if (!m) {
       m = {
-        entry: { url: address, ethAddress: new Uint8Array(), capabilities: [], capabilityPrices: [], runners: [], priceInfo: undefined, lastSeen: seenAt },
+        entry: { url: address, ethAddress: new Uint8Array(), capabilities: [], capabilityPrices: [], runners: [], priceInfo: undefined, lastSeen: seenAt, runnersSeen: undefined },
         runners: new Map(),
       };
       merged.set(key, m);
@@ -131,11 +141,13 @@ export function buildSnapshot({ polled, limits, logger }: BuildSnapshotParameter
   }
 
   for (const p of polled) {
+    const discoverySeenAt = p.discoverySeenAt ?? p.seenAt;
     for (const d of p.discovery ?? []) {
       if (d.address === "") continue;
       const key = trimSlashes(d.address);
       if (!validNodes.has(key) && !isRequestUri(d.address)) continue;
-      const m = ensure(d.address, p.seenAt);
+      const m = ensure(d.address, discoverySeenAt);
+      m.entry.runnersSeen = Math.max(m.entry.runnersSeen ?? discoverySeenAt, discoverySeenAt);
       for (const r of d.runners) {
         const reason = runnerRejection(r, limits.maxPrice);
         if (reason) {

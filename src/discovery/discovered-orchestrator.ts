@@ -32,5 +32,6 @@ export function toDiscoveredOrchestrator(entry: DiscoveryEntry): DiscoveredOrche
     runners: entry.runners.map(runnerToJsonObject),
     lastSeen: timestampFromMs(entry.lastSeen),
     ...(entry.priceInfo ? { priceInfo: create(PriceInfoSchema, entry.priceInfo) } : {}),
+    ...(entry.runnersSeen !== undefined ? { runnersLastSeen: timestampFromMs(entry.runnersSeen) } : {}),
   });
 }

@@ -3,7 +3,7 @@ import { toHex } from "../crypto/bytes.js";
 import type { PriceLimits } from "../pricing/price-limits.js";
 import { isBlocklisted, normalizeBlocklist } from "./blocklist.js";
 import { buildSnapshot, type DiscoveryEntry, type DiscoveryLogger, type PolledOrchestrator, selectEntries } from "./build-snapshot.js";
-import { encodeRunnerJson } from "./live-runner.js";
+import { encodeRunnerJson, type RunnerDiscoveryEntry } from "./live-runner.js";
 import { createOrchestratorRequest } from "./orchestrator-request.js";
 import { DEFAULT_POLL_TIMEOUT_MS, orchestratorUrl, pollOrchestrator, type PollOrchestratorResult } from "./poll-orchestrator.js";
 import type { OrchestratorSource } from "./sources.js";
@@ -79,11 +79,15 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_POLL_CONCURRENCY);
   const extraNodes = Math.max(0, opts.extraNodes ?? 0);
   const blocklist = normalizeBlocklist(opts.blocklist ?? []);
+  const runnerDiscovery = opts.runnerDiscovery ?? true;
   const now = opts.now ?? systemClock;
   const poll = opts.poll ?? pollOrchestrator;
   const { logger, metrics } = opts;
   const request = createOrchestratorRequest(opts.signer);
 
+  // Each polled address's last usable `/discovery` reply, kept for rounds where GetOrchestrator
+  // answers but `/discovery` does not (go-livepeer #4087/#4089); only addresses still polled stay.
+  let lastRunners = new Map<string, { discovery: RunnerDiscoveryEntry[]; seenAt: number }>();
   let current: DiscoverySnapshot = { orchestrators: [], builtAt: 0 };
   let currentKey = snapshotKey([]);
   let inFlight: Promise<void> | undefined;
@@ -112,7 +116,7 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
       const started = performance.now();
       let res: PollOrchestratorResult;
       try {
-        res = await poll({ url, request, timeoutMs, runnerDiscovery: opts.runnerDiscovery ?? true });
+        res = await poll({ url, request, timeoutMs, runnerDiscovery });
       } catch (err) {
         metrics?.pollLatency?.((performance.now() - started) / 1000, false);
         logger?.info({ orch: address, err: (err as Error).message }, "orchestrator poll failed");
@@ -128,7 +132,17 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
         logger?.info({ orch: address }, "orchestrator is blocklisted");
         return;
       }
-      results[index] = { url: address, info: res.info, discovery: res.discovery, seenAt: now() };
+      const seenAt = now();
+      let discovery = res.discovery;
+      let discoverySeenAt = seenAt;
+      const kept = lastRunners.get(address);
+      if (discovery !== undefined) {
+        lastRunners.set(address, { discovery, seenAt });
+      } else if (kept && runnerDiscovery) {
+        logger?.info({ orch: address, since: kept.seenAt }, "orchestrator /discovery failed; keeping its last runners");
+        ({ discovery, seenAt: discoverySeenAt } = kept);
+      }
+      results[index] = { url: address, info: res.info, discovery, seenAt, discoverySeenAt };
     };
 
     let next = 0;
@@ -141,6 +155,7 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
       await Promise.all(Array.from({ length: n }, worker));
     }
     metrics?.known?.(queue.length);
+    lastRunners = new Map([...lastRunners].filter(([address]) => seen.has(address)));
     return results.filter((r): r is PolledOrchestrator => r !== undefined);
   }
 

@@ -236,22 +236,22 @@ describe("polling and the snapshot", () => {
     expect(metrics.eligible).toEqual([4]);
   });
 
-  test("legacy JSON has the reference's bytes", () => {
+  test("legacy JSON has the reference's bytes (and go-livepeer #4090's last_seen where /discovery named the entry)", () => {
     const json = toLegacyDiscoveryJson(entries);
     expect(json.endsWith("]\n")).toBe(true);
     const parsed = JSON.parse(json) as Record<string, unknown>[];
     expect(parsed.map((o) => Object.keys(o))).toEqual([
       ["address", "score", "capabilities"],
-      ["address", "score", "capabilities", "runners"],
+      ["address", "score", "capabilities", "runners", "last_seen"],
       ["address", "score", "capabilities"],
-      ["address", "score", "capabilities", "runners"],
+      ["address", "score", "capabilities", "runners", "last_seen"],
     ]);
     const bJson = json.split("\n")[0]!.slice(1, -1);
     expect(bJson).toContain(
       `{"address":"${b.url}","score":1,"capabilities":["live-video-to-video/runner-model","live-video-to-video/sd"],` +
         `"runners":[{"url":"https://runner-1","gpu":{"name":"H100"},"app":"live-video-to-video/runner-model","version":"0.1",` +
         `"metadata":"\\u003ca\\u0026b\\u003e","capacity":2,"capacity_used":1,"capacity_available":1,` +
-        `"price_info":{"price":10,"currency":"wei","unit":"seconds"}}]}`,
+        `"price_info":{"price":10,"currency":"wei","unit":"seconds"}}],"last_seen":"2023-11-14T22:13:20Z"}`,
     );
     expect(json).toContain(`"price_info":{"price":5e2,"currency":"wei","unit":"seconds"}`);
     expect(json).toContain(`{"address":"${a.url}","score":1,"capabilities":["live-video-to-video/noop","live-video-to-video/sd","text-to-image/sdxl"]}`);
@@ -498,5 +498,69 @@ test("timeoutMs bounds each poll: a 300 ms orchestrator is in with 2 s and out w
     hasty.close();
   } finally {
     await lagging.close();
+  }
+});
+
+test("/discovery fails while GetOrchestrator answers: the last runners are kept, last_seen says how old (#4087/#4089/#4090)", async () => {
+  let reply: string | number = 0;
+  let hasAddress = true;
+  const flaky = await startFakeOrchestrator({
+    info: () => ({
+      ...(hasAddress ? { address: addr(0x44) } : {}),
+      priceInfo: { pricePerUnit: 1n, pixelsPerUnit: 1n },
+      capabilities: { constraints: { PerCapability: { [LV2V]: models("sd") } } },
+    }),
+    discovery: () => reply,
+  });
+  const okReply = JSON.stringify([{ address: flaky.url, runners: [runner("https://runner-k", "live-video-to-video/kept")] }]);
+  let listed = [flaky.url];
+  let t = 0;
+  const discovery = createDiscovery({ source: { kind: "test", list: async () => listed }, signer, prices, timeoutMs: TIMEOUT_MS, now: () => t });
+  const round = async (at: number, body: string | number) => {
+    t = at;
+    reply = body;
+    await discovery.refresh();
+    return discovery.snapshot().orchestrators;
+  };
+  const runnerUrls = (entries: DiscoveryEntry[]) => entries.flatMap((x) => x.runners.map((r) => r.url));
+  const legacy = (entries: DiscoveryEntry[]) => JSON.parse(toLegacyDiscoveryJson(entries)) as Record<string, unknown>[];
+  try {
+    const first = await round(1_700_000_000_250, okReply);
+    expect(runnerUrls(first)).toEqual(["https://runner-k"]);
+    expect(toLegacyDiscoveryJson(first)).toContain(`"capacity_available":1,"price_info":{"price":10,"currency":"wei","unit":"seconds"}}],"last_seen":"2023-11-14T22:13:20.25Z"}`);
+
+    for (const failure of [500, "not json", '{"address":1}']) {
+      const kept = await round(1_700_000_060_000, failure);
+      expect(runnerUrls(kept)).toEqual(["https://runner-k"]);
+      expect(kept[0]!.capabilities).toEqual(["live-video-to-video/kept", "live-video-to-video/sd"]);
+      expect(legacy(kept)[0]!["last_seen"]).toBe("2023-11-14T22:13:20.25Z");
+      const typed = toDiscoveredOrchestrator(kept[0]!);
+      expect(Number(typed.lastSeen!.seconds)).toBe(1_700_000_060);
+      expect(Number(typed.runnersLastSeen!.seconds)).toBe(1_700_000_000);
+      expect(typed.runnersLastSeen!.nanos).toBe(250_000_000);
+    }
+
+    // GetOrchestrator failing drops the orchestrator, kept runners or not; they return with it.
+    hasAddress = false;
+    expect(await round(1_700_000_120_000, 500)).toEqual([]);
+    hasAddress = true;
+    expect(runnerUrls(await round(1_700_000_180_000, 500))).toEqual(["https://runner-k"]);
+
+    // A successful reply replaces them, even an empty one: then there is no last_seen.
+    const emptied = await round(1_700_000_240_000, "[]");
+    expect(emptied.map((x) => [x.url, x.runners.length, x.runnersSeen])).toEqual([[flaky.url, 0, undefined]]);
+    expect(Object.keys(legacy(emptied)[0]!)).toEqual(["address", "score", "capabilities"]);
+    expect(toDiscoveredOrchestrator(emptied[0]!).runnersLastSeen).toBeUndefined();
+
+    // An orchestrator the source stops listing is forgotten.
+    await round(1_700_000_300_000, okReply);
+    listed = [];
+    expect(await round(1_700_000_360_000, okReply)).toEqual([]);
+    listed = [flaky.url];
+    const relisted = await round(1_700_000_420_000, 500);
+    expect(relisted.map((x) => [x.url, x.runners.length, x.runnersSeen])).toEqual([[flaky.url, 0, undefined]]);
+  } finally {
+    discovery.close();
+    await flaky.close();
   }
 });

@@ -21,8 +21,8 @@ export interface FakeOrchestratorOptions {
   info: (url: string) => MessageInitShape<typeof OrchestratorInfoSchema>;
   /** Answer GetOrchestrator only after this long (or when the caller gives up). */
   delayMs?: number;
-  /** Body of GET /discovery (200); 404 when unset. */
-  discovery?: (url: string) => string;
+  /** Body of GET /discovery (200), or an HTTP status to fail with; 404 when unset. */
+  discovery?: (url: string) => string | number;
 }
 
 export interface FakeOrchestrator {
@@ -86,8 +86,14 @@ export async function startFakeOrchestrator(opts: FakeOrchestratorOptions): Prom
     fallback(req, res) {
       if (req.method === "GET" && req.url === "/discovery" && opts.discovery) {
         fake.discoveryCalls++;
+        const reply = opts.discovery(url);
+        if (typeof reply === "number") {
+          res.writeHead(reply);
+          res.end();
+          return;
+        }
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(opts.discovery(url));
+        res.end(reply);
         return;
       }
       res.writeHead(404);
