@@ -89,7 +89,9 @@ describe("maxPrice.price with 200k digits (issue 11 item 2)", () => {
   });
 
   test("from the webhook: 502 naming the field", async () => {
-    webhook.reply((_c, res) => json(res, 200, { status: 200, maxPrice: { price: HUGE, currency: "wei", unit: LV2V_UNIT } }));
+    // 50k digits: what still fits under the webhook reply's own 64 KiB cap.
+    const price = "1." + "3".repeat(50_000);
+    webhook.reply((_c, res) => json(res, 200, { status: 200, maxPrice: { price, currency: "wei", unit: LV2V_UNIT } }));
     const res = await legacyPay("null");
     expect(res).toMatchObject({ status: 502, message: `signer auth invalid maxPrice: ${tooLong}` });
     expect(res.ms).toBeLessThan(1000);

@@ -28,9 +28,12 @@ export interface AuthWebhookOptions {
   url: string;
   headers: Record<string, string>;
   timeoutMs?: number;
-  /** Largest reply read, to bound memory. */
+  /** Largest reply read (the reply is a few hundred bytes); a longer one is an error. */
   maxResponseBytes?: number;
 }
+
+/** The default cap on the webhook's reply: far above any real verdict (a few hundred bytes). */
+export const MAX_REPLY_BYTES = 64 * 1024;
 
 /** Decodes the webhook reply with Go's rules; a malformed reply is an AuthWebhookError. */
 export function parseAuthReply(text: string): AuthDecision {
@@ -56,31 +59,55 @@ export function parseAuthReply(text: string): AuthDecision {
 }
 
 /** The reference's auth webhook client: POST JSON, configured headers, 5 s timeout, status 200 required. */
-export function createAuthWebhook({ url, headers, timeoutMs = 5000, maxResponseBytes = 1 << 20 }: AuthWebhookOptions): AuthWebhook {
+export function createAuthWebhook({ url, headers, timeoutMs = 5000, maxResponseBytes = MAX_REPLY_BYTES }: AuthWebhookOptions): AuthWebhook {
   return {
     async authorize({ headers: requestHeaders, stateJson }) {
       const body = `{"headers":${encodeHeaders(requestHeaders)},"state":${Buffer.from(stateJson).toString("utf8")}}`;
+      // Redirects are not followed (unlike Go's default client): a 3xx would re-send the body and
+      // the configured secret headers to another host and trust its verdict. It is an error status.
+      const abort = new AbortController();
+      const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), abort.signal]);
       let res: Response;
-      let text: string;
       try {
         res = await fetch(url, {
           method: "POST",
           // Configured headers are set last, as the reference does, so they may override.
           headers: { "Content-Type": "application/json", ...headers },
           body,
-          signal: AbortSignal.timeout(timeoutMs),
-          redirect: "follow",
+          signal,
+          redirect: "manual",
         });
-        const buf = await res.arrayBuffer();
-        if (buf.byteLength > maxResponseBytes) throw new Error(`reply larger than ${maxResponseBytes} bytes`);
-        text = Buffer.from(buf).toString("utf8");
       } catch (err) {
         throw new AuthWebhookError(`failed to call remote signer webhook: ${(err as Error).message}`, { cause: err });
+      }
+      let text: string;
+      try {
+        text = await readCapped(res, maxResponseBytes);
+      } catch (err) {
+        throw new AuthWebhookError(`failed to read signer auth response: ${(err as Error).message}`, { cause: err });
+      } finally {
+        abort.abort(); // whatever is left of the reply is not wanted
       }
       if (res.status !== 200) throw new AuthWebhookError(`signer auth error status ${res.status}`);
       return parseAuthReply(text);
     },
   };
+}
+
+/** The reply body as text, read as it streams in and abandoned once past `cap` bytes. */
+async function readCapped(res: Response, cap: number): Promise<string> {
+  const declared = Number(res.headers.get("content-length") ?? "0");
+  if (declared > cap) throw new Error(`reply larger than ${cap} bytes`);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    for await (const chunk of res.body) {
+      size += chunk.byteLength;
+      if (size > cap) throw new Error(`reply larger than ${cap} bytes`);
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Go's json.Marshal of http.Header: keys sorted, values as arrays. */
