@@ -14,14 +14,16 @@ import { latencyBin, latencyQuantile, LATENCY_BINS } from "../src/activity/laten
 import { createActivityRecorder } from "../src/activity/recorder.js";
 import { Rat } from "../src/math/rat.js";
 import {
-  AuthBadPriceError,
-  AuthRejectedError,
-  InternalPaymentError,
-  InvalidRequestError,
-  NoTicketsNeededError,
-  PriceExceededError,
-  RefreshSessionError,
-  SignerUnavailableError,
+  authBadPrice,
+  authRejected,
+  internal,
+  invalidArgument,
+  noTickets,
+  PaymentError,
+  priceExceeded,
+  refreshSession,
+  unavailable,
+  unfunded,
 } from "../src/payment/errors.js";
 import { redactUrl } from "../src/service/activity-service.js";
 import { encodeState, type PaymentState } from "../src/state/payment-state.js";
@@ -125,15 +127,16 @@ describe("the activity recorder", () => {
 
   test("outcomes by domain error", () => {
     const rat = new Rat(1n);
-    expect(outcomeOfError(new NoTicketsNeededError(undefined))).toBe("nothing_due");
-    expect(outcomeOfError(new RefreshSessionError("u", "r"))).toBe("refresh");
-    expect(outcomeOfError(new PriceExceededError("s", rat, rat))).toBe("price_exceeded");
-    expect(outcomeOfError(new InvalidRequestError("x"))).toBe("client_error");
-    expect(outcomeOfError(new AuthRejectedError(403, "no"))).toBe("client_error");
+    expect(outcomeOfError(noTickets())).toBe("nothing_due");
+    expect(outcomeOfError(refreshSession("u", "r"))).toBe("refresh");
+    expect(outcomeOfError(priceExceeded("s", rat, rat))).toBe("price_exceeded");
+    expect(outcomeOfError(invalidArgument("x"))).toBe("client_error");
+    expect(outcomeOfError(authRejected(403, "no"))).toBe("client_error");
     expect(outcomeOfError(new ConnectError("orchestrator: required", Code.InvalidArgument))).toBe("client_error");
-    expect(outcomeOfError(new SignerUnavailableError("stale"))).toBe("unavailable");
-    expect(outcomeOfError(new AuthBadPriceError("x"))).toBe("internal_error");
-    expect(outcomeOfError(new InternalPaymentError("x"))).toBe("internal_error");
+    expect(outcomeOfError(unavailable("stale"))).toBe("unavailable");
+    expect(outcomeOfError(unfunded("no sender reserve"))).toBe("unavailable");
+    expect(outcomeOfError(authBadPrice("x"))).toBe("internal_error");
+    expect(outcomeOfError(internal("x"))).toBe("internal_error");
     expect(outcomeOfError(new TypeError("x"))).toBe("internal_error");
   });
 
@@ -149,9 +152,9 @@ describe("the activity recorder", () => {
     const rec = { payment: (o: string) => void seen.push(o) };
     await expect(
       trackPayment(rec, () => {
-        throw new InvalidRequestError("bad");
+        throw invalidArgument("bad");
       }),
-    ).rejects.toBeInstanceOf(InvalidRequestError);
+    ).rejects.toBeInstanceOf(PaymentError);
     expect(seen).toEqual(["client_error"]);
   });
 

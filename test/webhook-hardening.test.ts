@@ -5,7 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import { AuthWebhookError, createAuthWebhook, MAX_REPLY_BYTES } from "../src/payment/auth-webhook.js";
+import { createAuthWebhook, MAX_REPLY_BYTES } from "../src/payment/auth-webhook.js";
+import { PaymentError } from "../src/payment/errors.js";
 import { T0, orchestratorInfo } from "./support/fixtures.js";
 import { gatewayPaymentBody, rawRequest, startTestServer, type RunningTestServer } from "./support/net-server.js";
 
@@ -88,7 +89,8 @@ describe("redirects are not followed", () => {
       res.end('{"status":200}'); // a body that would be a yes, were the status 200
     };
     const err = await authorize();
-    expect(err).toBeInstanceOf(AuthWebhookError);
+    expect(err).toBeInstanceOf(PaymentError);
+    expect((err as PaymentError).kind).toBe("internal");
     expect((err as Error).message).toBe(`signer auth error status ${code}`);
 
     const res = await legacyPay();

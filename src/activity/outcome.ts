@@ -1,12 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  InvalidRequestError,
-  AuthRejectedError,
-  NoTicketsNeededError,
-  PriceExceededError,
-  RefreshSessionError,
-  SignerUnavailableError,
-} from "../payment/errors.js";
+import { PaymentError, type PaymentErrorKind } from "../payment/errors.js";
 
 /** How a GenerateLivePayment call ended, whatever the transport. */
 export const PAYMENT_OUTCOMES = [
@@ -20,15 +13,23 @@ export const PAYMENT_OUTCOMES = [
 ] as const;
 export type PaymentOutcome = (typeof PAYMENT_OUTCOMES)[number];
 
+const OUTCOME_OF_KIND: Record<PaymentErrorKind, PaymentOutcome> = {
+  "invalid-argument": "client_error",
+  "refresh-session": "refresh",
+  "price-exceeded": "price_exceeded",
+  "no-tickets": "nothing_due",
+  "auth-rejected": "client_error",
+  "auth-bad-price": "internal_error",
+  unfunded: "unavailable",
+  unavailable: "unavailable",
+  internal: "internal_error",
+};
+
 /** The outcome of a call that threw: domain errors by kind, anything else is the signer's fault. */
 export function outcomeOfError(err: unknown): PaymentOutcome {
-  if (err instanceof NoTicketsNeededError) return "nothing_due";
-  if (err instanceof RefreshSessionError) return "refresh";
-  if (err instanceof PriceExceededError) return "price_exceeded";
-  if (err instanceof InvalidRequestError || err instanceof AuthRejectedError) return "client_error";
+  if (err instanceof PaymentError) return OUTCOME_OF_KIND[err.kind];
   // The Connect transport refuses a malformed request before the domain sees it.
   if (err instanceof ConnectError && err.code === Code.InvalidArgument) return "client_error";
-  if (err instanceof SignerUnavailableError) return "unavailable";
   return "internal_error";
 }
 
@@ -50,7 +51,7 @@ export function stateIdOf(state: Uint8Array | undefined): string | undefined {
  * Runs one GenerateLivePayment and tells the recorder how it ended, how long it took and which
  * session it belonged to. Both transports call the domain through this, so both are counted.
  */
-export async function trackPayment<T extends { state: { state: Uint8Array } }>(
+export async function trackPayment<T extends { kind: "paid" | "nothing-due"; state: { state: Uint8Array } }>(
   recorder: { payment(outcome: PaymentOutcome, seconds: number, stateId?: string): void } | undefined,
   run: () => Promise<T>,
 ): Promise<T> {
@@ -59,11 +60,11 @@ export async function trackPayment<T extends { state: { state: Uint8Array } }>(
   const started = performance.now();
   try {
     const result = await run();
-    recorder.payment("paid", (performance.now() - started) / 1000, stateIdOf(result.state.state));
+    const outcome = result.kind === "paid" ? "paid" : "nothing_due";
+    recorder.payment(outcome, (performance.now() - started) / 1000, stateIdOf(result.state.state));
     return result;
   } catch (err) {
-    const state = err instanceof NoTicketsNeededError ? err.state?.state : undefined;
-    recorder.payment(outcomeOfError(err), (performance.now() - started) / 1000, stateIdOf(state));
+    recorder.payment(outcomeOfError(err), (performance.now() - started) / 1000);
     throw err;
   }
 }

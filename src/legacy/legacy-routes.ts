@@ -1,17 +1,10 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { CapabilitiesSchema, OrchestratorInfoSchema, type Capabilities, type OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
-import {
-  AuthBadPriceError,
-  AuthRejectedError,
-  InternalPaymentError,
-  InvalidRequestError,
-  NoTicketsNeededError,
-  PaymentError,
-  PriceExceededError,
-  RefreshSessionError,
-  SignerUnavailableError,
-} from "../payment/errors.js";
+import { CapabilitiesSchema, OrchestratorInfoSchema, type OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
+import { invalidArgument, PaymentError } from "../payment/errors.js";
+import { boundCapabilities, type DecodedCapabilities } from "../payment/request-capabilities.js";
+import { parseJobType } from "../pricing/job-type.js";
+import { HTTP_STATUS_NO_TICKETS, legacyError } from "./payment-status.js";
 import type { ActivityRecorder } from "../activity/recorder.js";
 import { trackPayment } from "../activity/outcome.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
@@ -21,10 +14,7 @@ import { checkProtoWire, ProtoWireError } from "../go/proto-wire.js";
 import { goJsonString, JsonSyntaxError, JsonTypeError } from "../go/json.js";
 import { firstHeader, goHeaderValue, goRequestHeaders } from "../go/headers.js";
 
-export const HTTP_STATUS_REFRESH_SESSION = 480;
-export const HTTP_STATUS_PRICE_EXCEEDED = 481;
-export const HTTP_STATUS_NO_TICKETS = 482;
-export const ORCHESTRATOR_URL_HEADER = "Livepeer-Orchestrator-URL";
+export { HTTP_STATUS_NO_TICKETS, HTTP_STATUS_PRICE_EXCEEDED, HTTP_STATUS_REFRESH_SESSION, ORCHESTRATOR_URL_HEADER } from "./payment-status.js";
 const AUTH_ID_HEADER = "Signer-Auth-Id";
 
 const ROUTES: Record<string, string> = { "/sign-orchestrator-info": "POST", "/generate-live-payment": "POST" };
@@ -58,7 +48,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_LEGACY_BODY_BYTES) throw new InvalidRequestError(`request body larger than ${MAX_LEGACY_BODY_BYTES} bytes`);
+    if (size > MAX_LEGACY_BODY_BYTES) throw invalidArgument(`request body larger than ${MAX_LEGACY_BODY_BYTES} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -70,8 +60,8 @@ function decodeProto<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, check: 
     check(bytes);
     return decode(bytes);
   } catch (err) {
-    if (err instanceof ProtoWireError) throw new InvalidRequestError(err.message, { cause: err });
-    throw new InvalidRequestError("proto: cannot parse invalid wire-format data", { cause: err });
+    if (err instanceof ProtoWireError) throw invalidArgument(err.message, err);
+    throw invalidArgument("proto: cannot parse invalid wire-format data", err);
   }
 }
 
@@ -81,37 +71,29 @@ export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, 
   try {
     json = readPaymentRequestJson(body.toString("utf8"));
   } catch (err) {
-    if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) throw new InvalidRequestError(err.message, { cause: err });
+    if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) throw invalidArgument(err.message, err);
     throw err;
   }
   const { orchestrator: orchestratorBytes, capabilities: capabilitiesBytes, state, manifestId, app, type, inPixels, maxPrice } = json;
-  if (orchestratorBytes.length === 0) throw new InvalidRequestError("missing orchestrator");
+  if (orchestratorBytes.length === 0) throw invalidArgument("missing orchestrator");
   const orchestrator: OrchestratorInfo = decodeProto(
     orchestratorBytes,
     (b) => fromBinary(OrchestratorInfoSchema, b),
     (b) => checkProtoWire(OrchestratorInfoSchema, b),
   );
-  // Decoded when the domain reaches that step, so errors come in the reference's order.
-  const decodeCapabilities = (): Capabilities | undefined =>
-    capabilitiesBytes.length > 0
-      ? decodeProto(capabilitiesBytes, (b) => fromBinary(CapabilitiesSchema, b), (b) => checkProtoWire(CapabilitiesSchema, b))
-      : undefined;
-  return { orchestrator, state, manifestId, app, type, inPixels, maxPrice, decodeCapabilities, headers, authIdHeader };
+  const capabilities = decodeCapabilities(capabilitiesBytes);
+  return { orchestrator, state, manifestId, app, type: parseJobType(type), inPixels, maxPrice, capabilities, headers, authIdHeader };
 }
 
-/** One place that turns domain errors into the reference's statuses. */
-function statusFor(err: PaymentError): number {
-  if (err instanceof InvalidRequestError) return 400;
-  if (err instanceof RefreshSessionError) return HTTP_STATUS_REFRESH_SESSION;
-  if (err instanceof PriceExceededError) return HTTP_STATUS_PRICE_EXCEEDED;
-  if (err instanceof NoTicketsNeededError) return HTTP_STATUS_NO_TICKETS;
-  // The webhook's status is passed through as the reference does, but only a final one (Go would
-  // send a 1xx as an informational response and then an implicit 200).
-  if (err instanceof AuthRejectedError) return err.status >= 200 && err.status <= 999 ? err.status : 500;
-  if (err instanceof AuthBadPriceError) return 502;
-  if (err instanceof SignerUnavailableError) return 503;
-  if (err instanceof InternalPaymentError) return 500;
-  return 500;
+/** The request's capabilities, decoded and bounded now; an error is kept for the domain to raise at its step. */
+function decodeCapabilities(bytes: Uint8Array): DecodedCapabilities {
+  if (bytes.length === 0) return { ok: true, value: undefined };
+  try {
+    return boundCapabilities(decodeProto(bytes, (b) => fromBinary(CapabilitiesSchema, b), (b) => checkProtoWire(CapabilitiesSchema, b)));
+  } catch (err) {
+    if (err instanceof PaymentError) return { ok: false, error: err };
+    throw err;
+  }
 }
 
 /**
@@ -165,6 +147,11 @@ export function createLegacyHandler(deps: LegacyDeps) {
         const request = parseLegacyPaymentRequest(body, goRequestHeaders(req.rawHeaders), firstHeader(req.rawHeaders, AUTH_ID_HEADER));
         return generatePayment(deps.payments, request);
       });
+      if (result.kind === "nothing-due") {
+        // The reference's 482; lpsigner also sends the advanced state so an updated client can go on.
+        writeJsonError(res, HTTP_STATUS_NO_TICKETS, "no tickets", `,"state":${stateJson(result.state)}`);
+        return HTTP_STATUS_NO_TICKETS;
+      }
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(
         `{"payment":"${result.paymentHeader}","segCreds":"${result.segmentHeader}","state":${stateJson(result.state)}}\n`,
@@ -175,11 +162,9 @@ export function createLegacyHandler(deps: LegacyDeps) {
         writeJsonError(res, 500, "Internal Server Error");
         throw err;
       }
-      const status = statusFor(err);
-      if (err instanceof RefreshSessionError) res.setHeader(ORCHESTRATOR_URL_HEADER, goHeaderValue(err.orchestratorUrl));
-      // lpsigner extension: 482 also carries the advanced state so an updated client can go on.
-      const extra = err instanceof NoTicketsNeededError && err.state ? `,"state":${stateJson(err.state)}` : "";
-      writeJsonError(res, status, err.message, extra);
+      const { status, message, headers } = legacyError(err);
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, goHeaderValue(value));
+      writeJsonError(res, status, message);
       return status;
     }
   }

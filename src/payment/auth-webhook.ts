@@ -1,3 +1,4 @@
+import { internal } from "./errors.js";
 import { goJsonString, JsonSyntaxError, JsonTypeError } from "../go/json.js";
 import { readAuthReplyJson } from "../wire/auth-reply.js";
 import type { MaxPriceInput } from "../wire/max-price.js";
@@ -11,16 +12,8 @@ export interface AuthDecision {
   maxPrice: MaxPriceInput | undefined;
 }
 
-/** The webhook could not be asked or answered nonsense (legacy 500). */
-export class AuthWebhookError extends Error {
-  override name = "AuthWebhookError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
 export interface AuthWebhook {
-  /** POSTs {headers, state} and returns the decision; throws AuthWebhookError. */
+  /** POSTs {headers, state} and returns the decision; a failed call throws an internal PaymentError. */
   authorize(body: { headers: Record<string, string[]>; stateJson: Uint8Array }): Promise<AuthDecision>;
 }
 
@@ -35,19 +28,19 @@ export interface AuthWebhookOptions {
 /** The default cap on the webhook's reply: far above any real verdict (a few hundred bytes). */
 export const MAX_REPLY_BYTES = 64 * 1024;
 
-/** Decodes the webhook reply with Go's rules; a malformed reply is an AuthWebhookError. */
+/** Decodes the webhook reply with Go's rules; a malformed reply is an internal PaymentError. */
 export function parseAuthReply(text: string): AuthDecision {
   let reply;
   try {
     reply = readAuthReplyJson(text);
   } catch (err) {
     if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) {
-      throw new AuthWebhookError(`signer auth invalid response: ${err.message}`, { cause: err });
+      throw internal(`signer auth invalid response: ${err.message}`, err);
     }
     throw err;
   }
   const { status, reason, expiry, authId, maxPrice } = reply;
-  if (status === undefined || status <= 0n) throw new AuthWebhookError("signer auth invalid status");
+  if (status === undefined || status <= 0n) throw internal("signer auth invalid status");
   const shown = Number(status);
   return {
     status: shown,
@@ -78,17 +71,17 @@ export function createAuthWebhook({ url, headers, timeoutMs = 5000, maxResponseB
           redirect: "manual",
         });
       } catch (err) {
-        throw new AuthWebhookError(`failed to call remote signer webhook: ${(err as Error).message}`, { cause: err });
+        throw internal(`failed to call remote signer webhook: ${(err as Error).message}`, err);
       }
       let text: string;
       try {
         text = await readCapped(res, maxResponseBytes);
       } catch (err) {
-        throw new AuthWebhookError(`failed to read signer auth response: ${(err as Error).message}`, { cause: err });
+        throw internal(`failed to read signer auth response: ${(err as Error).message}`, err);
       } finally {
         abort.abort(); // whatever is left of the reply is not wanted
       }
-      if (res.status !== 200) throw new AuthWebhookError(`signer auth error status ${res.status}`);
+      if (res.status !== 200) throw internal(`signer auth error status ${res.status}`);
       return parseAuthReply(text);
     },
   };

@@ -1,70 +1,68 @@
 import type { Rat } from "../math/rat.js";
-import type { SignedState } from "../state/payment-state.js";
 
 /**
- * Every way GenerateLivePayment can fail. Each transport maps these once: src/service to
- * Connect codes with typed details, src/legacy to the reference's HTTP statuses.
+ * Every way GenerateLivePayment can fail, with what a transport needs to answer it. Each
+ * transport maps a kind once, in one table: src/service/payment-errors.ts (Connect code and
+ * typed detail) and src/legacy/payment-status.ts (the reference's HTTP status and envelope).
  */
-export abstract class PaymentError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+export type PaymentFailure =
+  /** Bad input; the message names the field and the reason. */
+  | { kind: "invalid-argument" }
+  /** The orchestrator's auth token, ticket params or nonce range is used up: get fresh OrchestratorInfo. */
+  | { kind: "refresh-session"; orchestratorUrl: string; reason: string }
+  /** The orchestrator's price is above a ceiling. */
+  | { kind: "price-exceeded"; source: string; price: Rat; ceiling: Rat }
+  /** No ticket can be signed and no state advanced: the params carry no value, or the count wraps. */
+  | { kind: "no-tickets" }
+  /** The auth webhook refused the request with its own status and reason. */
+  | { kind: "auth-rejected"; status: number }
+  /** The auth webhook answered with a malformed maxPrice. */
+  | { kind: "auth-bad-price" }
+  /** The signer's TicketBroker deposit or reserve cannot back tickets (zero, or unlocking). */
+  | { kind: "unfunded" }
+  /** The chain view is too stale to sign against. */
+  | { kind: "unavailable" }
+  /** The signer could not complete the request; the message is logged, never shown. */
+  | { kind: "internal" };
+
+export type PaymentErrorKind = PaymentFailure["kind"];
+
+export class PaymentError extends Error {
+  override name = "PaymentError";
+  constructor(
+    readonly failure: PaymentFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
-}
 
-/** Bad input (legacy 400). The message names the field and the reason. */
-export class InvalidRequestError extends PaymentError {
-  override name = "InvalidRequestError";
-}
-
-/** The orchestrator's auth token or ticket params expired: get fresh OrchestratorInfo (legacy 480). */
-export class RefreshSessionError extends PaymentError {
-  override name = "RefreshSessionError";
-  constructor(readonly orchestratorUrl: string, readonly reason: string) {
-    super("refresh session for remote signer");
+  get kind(): PaymentErrorKind {
+    return this.failure.kind;
   }
 }
 
-/** The orchestrator's price is above a ceiling (legacy 481). */
-export class PriceExceededError extends PaymentError {
-  override name = "PriceExceededError";
-  constructor(readonly source: string, readonly price: Rat, readonly ceiling: Rat, message?: string) {
-    super(message ?? `orchestrator price ${price.toFixed(3)} exceeds ${source} ceiling ${ceiling.toFixed(3)}`);
-  }
-}
+export const invalidArgument = (message: string, cause?: unknown) =>
+  new PaymentError({ kind: "invalid-argument" }, message, { cause });
 
-/**
- * Existing credit covers this call (legacy 482). `state` is the advanced state (elapsed time
- * debited) when lpsigner could account the call, undefined when the params carry no value.
- */
-export class NoTicketsNeededError extends PaymentError {
-  override name = "NoTicketsNeededError";
-  constructor(
-    readonly state: SignedState | undefined,
-    readonly accounting?: { units: bigint; fee: Rat; balance: Rat },
-  ) {
-    super("no tickets");
-  }
-}
+/** The reference's one message for every refresh; the reason goes to the typed detail. */
+export const refreshSession = (orchestratorUrl: string, reason: string) =>
+  new PaymentError({ kind: "refresh-session", orchestratorUrl, reason }, "refresh session for remote signer");
 
-/** The auth webhook refused the request with its own status and reason. */
-export class AuthRejectedError extends PaymentError {
-  override name = "AuthRejectedError";
-  constructor(readonly status: number, reason: string) {
-    super(reason);
-  }
-}
+export const priceExceeded = (source: string, price: Rat, ceiling: Rat, message?: string) =>
+  new PaymentError(
+    { kind: "price-exceeded", source, price, ceiling },
+    message ?? `orchestrator price ${price.toFixed(3)} exceeds ${source} ceiling ${ceiling.toFixed(3)}`,
+  );
 
-/** The auth webhook answered with a malformed maxPrice (legacy 502). */
-export class AuthBadPriceError extends PaymentError {
-  override name = "AuthBadPriceError";
-}
+export const noTickets = () => new PaymentError({ kind: "no-tickets" }, "no tickets");
 
-/** The signer could not complete the request (legacy 500; the message is not shown to clients). */
-export class InternalPaymentError extends PaymentError {
-  override name = "InternalPaymentError";
-}
+export const authRejected = (status: number, reason: string) => new PaymentError({ kind: "auth-rejected", status }, reason);
 
-/** The chain view is too stale to sign against (legacy 503). */
-export class SignerUnavailableError extends PaymentError {
-  override name = "SignerUnavailableError";
-}
+export const authBadPrice = (message: string) => new PaymentError({ kind: "auth-bad-price" }, message);
+
+export const unfunded = (message: string) => new PaymentError({ kind: "unfunded" }, message);
+
+export const unavailable = (message: string, cause?: unknown) => new PaymentError({ kind: "unavailable" }, message, { cause });
+
+export const internal = (message: string, cause?: unknown) => new PaymentError({ kind: "internal" }, message, { cause });

@@ -5,22 +5,41 @@ import { signState, openState, type PaymentState } from "../state/payment-state.
 import { GO_ZERO_TIME_NS } from "../go/time.js";
 import { orchestratorInfo, rat, testDeps, testOrchestrator, T0 } from "../../test/support/fixtures.js";
 import { createPaymentVerifier } from "../../test/support/payment-verifier.js";
-import { InvalidRequestError, NoTicketsNeededError, PriceExceededError, RefreshSessionError } from "./errors.js";
-import { generatePayment, type PaymentRequest } from "./generate-payment.js";
+import { parseJobType } from "../pricing/job-type.js";
+import { PaymentError } from "./errors.js";
+import { generatePayment, type Paid, type PaymentDeps, type PaymentRequest } from "./generate-payment.js";
 
-const request = (over: Partial<PaymentRequest>): PaymentRequest => ({
+type RequestInit = Partial<Omit<PaymentRequest, "type">> & { type?: string };
+const request = ({ type = "lv2v", ...over }: RequestInit): PaymentRequest => ({
   orchestrator: orchestratorInfo(),
   state: undefined,
   manifestId: "manifest-1",
   app: "",
-  type: "lv2v",
+  type: parseJobType(type),
   inPixels: 0n,
   maxPrice: undefined,
-  decodeCapabilities: () => undefined,
+  capabilities: { ok: true, value: undefined },
   headers: {},
   authIdHeader: "",
   ...over,
 });
+
+/** A call that signs tickets. */
+async function paid(deps: PaymentDeps, req: PaymentRequest): Promise<Paid> {
+  const r = await generatePayment(deps, req);
+  if (r.kind !== "paid") throw new Error(`expected tickets, got ${r.kind}`);
+  return r;
+}
+
+/** The PaymentError a call fails with. */
+async function failure(p: Promise<unknown>): Promise<PaymentError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof PaymentError)) throw new Error(`expected a PaymentError, got ${String(err)}`);
+  return err;
+}
 
 // VECTORS.md section 8: type, elapsed s, inPixels, price, faceValue, winProb divisor, existing,
 // units, fee, n, status, exact balance after.
@@ -73,7 +92,7 @@ describe("fee, ticket count and balance (VECTORS.md section 8)", () => {
       const signsBefore = signer.signCount();
       clock.set(T0);
       if (status === 200) {
-        const r = await generatePayment(deps, req);
+        const r = await paid(deps, req);
         expect(r.units).toBe(units);
         expect(r.fee.toString()).toBe(fee);
         expect(r.numTickets).toBe(n);
@@ -93,14 +112,16 @@ describe("fee, ticket count and balance (VECTORS.md section 8)", () => {
           Array.from({ length: n }, (_, i) => (withState ? 42 : 1) + i),
         );
       } else if (status === 400) {
-        await expect(generatePayment(deps, req)).rejects.toThrow(new InvalidRequestError(`numTickets ${n} exceeds maximum of 100`));
+        const err = await failure(generatePayment(deps, req));
+        expect(err.kind).toBe("invalid-argument");
+        expect(err.message).toBe(`numTickets ${n} exceeds maximum of 100`);
         expect(signer.signCount()).toBe(signsBefore);
       } else {
-        const err = await generatePayment(deps, req).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(NoTicketsNeededError);
+        const r = await generatePayment(deps, req);
+        if (r.kind !== "nothing-due") throw new Error("expected nothing due");
         // Only the advanced state is signed (issue 7): fee debited, no ticket.
         expect(signer.signCount() - signsBefore).toBe(1);
-        const advanced = openState((err as NoTicketsNeededError).state!, signer.address);
+        const advanced = openState(r.state, signer.address);
         expect(rat(advanced.balance).cmp(rat(existing).sub(rat(fee)))).toBe(0);
         expect(advanced.senderNonce).toBe(41);
       }
@@ -109,38 +130,37 @@ describe("fee, ticket count and balance (VECTORS.md section 8)", () => {
 });
 
 describe("refusals change nothing and sign nothing", () => {
-  const cases: [string, (o: ReturnType<typeof testOrchestrator>) => Partial<PaymentRequest>, RegExp | (new (...a: never[]) => Error)][] = [
+  const cases: [string, (o: ReturnType<typeof testOrchestrator>) => RequestInit, RegExp | PaymentError["kind"]][] = [
     ["missing price", () => ({ orchestrator: orchestratorInfo({ pricePerUnit: 0n }) }), /missing or zero priceInfo/],
-    ["expired auth token", () => ({ orchestrator: orchestratorInfo({ authExpiration: T0 / 1_000_000_000n + 179n }) }), RefreshSessionError],
-    ["expired params", () => ({ orchestrator: orchestratorInfo({ expirationBlock: 1001n }) }), RefreshSessionError],
+    ["expired auth token", () => ({ orchestrator: orchestratorInfo({ authExpiration: T0 / 1_000_000_000n + 179n }) }), "refresh-session"],
+    ["expired params", () => ({ orchestrator: orchestratorInfo({ expirationBlock: 1001n }) }), "refresh-session"],
     ["faceValue too low (winProb max)", () => ({ orchestrator: orchestratorInfo({ winProb: MAX_WIN_PROB }) }), /faceValue too low/],
     ["invalid job type", () => ({ type: "video" }), /invalid job type/],
     ["no units", () => ({ type: "", inPixels: 0n }), /missing billable unit or job type/],
-    ["request maxPrice exceeded", () => ({ maxPrice: { price: "0.5", currency: "wei", unit: "720p-pixel-seconds" } }), PriceExceededError],
+    ["request maxPrice exceeded", () => ({ maxPrice: { price: "0.5", currency: "wei", unit: "720p-pixel-seconds" } }), "price-exceeded"],
     ["maxPrice wrong unit", () => ({ maxPrice: { price: "5", currency: "wei", unit: "seconds" } }), /maxPrice.unit must be 720p-pixel-seconds/],
     ["manifest id too long", () => ({ manifestId: "x".repeat(300) }), /ManifestID: longer than 256/],
   ];
   test.each(cases)("%s", async (_name, make, expected) => {
     const { deps, signer } = testDeps();
     const orch = testOrchestrator();
-    const err = await generatePayment(deps, request(make(orch))).catch((e: unknown) => e);
-    if (expected instanceof RegExp) expect((err as Error).message).toMatch(expected);
-    else expect(err).toBeInstanceOf(expected);
+    const err = await failure(generatePayment(deps, request(make(orch))));
+    if (expected instanceof RegExp) expect(err.message).toMatch(expected);
+    else expect(err.kind).toBe(expected);
     expect(signer.signCount()).toBe(0);
   });
 
   test("refresh carries the orchestrator URL", async () => {
     const { deps } = testDeps();
-    const err = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ authExpiration: 0n, transcoder: "https://o.example:1" }) })).catch((e) => e);
-    expect(err).toBeInstanceOf(RefreshSessionError);
-    expect((err as RefreshSessionError).orchestratorUrl).toBe("https://o.example:1");
+    const err = await failure(generatePayment(deps, request({ orchestrator: orchestratorInfo({ authExpiration: 0n, transcoder: "https://o.example:1" }) })));
+    expect(err.failure).toEqual({ kind: "refresh-session", orchestratorUrl: "https://o.example:1", reason: "auth token expired" });
   });
 
   test("state from another signer, another orchestrator or app is refused", async () => {
     const { deps, signer } = testDeps();
     const other = testDeps();
     const orch = testOrchestrator();
-    const first = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch }) }));
+    const first = await paid(deps, request({ orchestrator: orchestratorInfo({ orch }) }));
     const count = signer.signCount();
     await expect(generatePayment(other.deps, request({ orchestrator: orchestratorInfo({ orch }), state: first.state }))).rejects.toThrow("invalid sig");
     await expect(generatePayment(deps, request({ orchestrator: orchestratorInfo(), state: first.state }))).rejects.toThrow("orchestratorAddress mismatch");
@@ -155,10 +175,10 @@ describe("refusals change nothing and sign nothing", () => {
   test("a price rise above the session's initial price is refused", async () => {
     const { deps } = testDeps();
     const orch = testOrchestrator();
-    const first = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch, pricePerUnit: 10n }) }));
-    const err = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch, pricePerUnit: 11n }), state: first.state })).catch((e) => e);
-    expect(err).toBeInstanceOf(PriceExceededError);
-    expect((err as Error).message).toBe("orchestrator price 11.000 exceeds initial session price ceiling 10.000");
+    const first = await paid(deps, request({ orchestrator: orchestratorInfo({ orch, pricePerUnit: 10n }) }));
+    const err = await failure(generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch, pricePerUnit: 11n }), state: first.state })));
+    expect(err.kind).toBe("price-exceeded");
+    expect(err.message).toBe("orchestrator price 11.000 exceeds initial session price ceiling 10.000");
   });
 });
 
@@ -166,24 +186,24 @@ describe("sessions", () => {
   test("new ticket params restart the nonce sequence; same params continue it", async () => {
     const { deps, clock } = testDeps();
     const orch = testOrchestrator();
-    const a = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch }) }));
+    const a = await paid(deps, request({ orchestrator: orchestratorInfo({ orch }) }));
     expect(a.payment.ticketSenderParams.map((t) => t.senderNonce)).toEqual([1, 2]);
     clock.advance(30);
-    const b = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch }), state: a.state }));
+    const b = await paid(deps, request({ orchestrator: orchestratorInfo({ orch }), state: a.state }));
     expect(b.payment.ticketSenderParams[0]!.senderNonce).toBe(3);
     // Same orchestrator address, new recipientRandHash: a new PM session.
     const refreshed = { ...testOrchestrator(), recipient: orch.recipient };
     clock.advance(30);
-    const c = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch: refreshed }), state: b.state }));
+    const c = await paid(deps, request({ orchestrator: orchestratorInfo({ orch: refreshed }), state: b.state }));
     expect(c.payment.ticketSenderParams[0]!.senderNonce).toBe(1);
   });
 
   test("concurrent requests for the same params never share nonces or balances", async () => {
     const { deps, signer } = testDeps();
     const orch = testOrchestrator();
-    const first = await generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch }) }));
+    const first = await paid(deps, request({ orchestrator: orchestratorInfo({ orch }) }));
     const results = await Promise.all(
-      Array.from({ length: 50 }, () => generatePayment(deps, request({ orchestrator: orchestratorInfo({ orch }), state: first.state }))),
+      Array.from({ length: 50 }, () => paid(deps, request({ orchestrator: orchestratorInfo({ orch }), state: first.state }))),
     );
     // Each request is computed from the same state alone: identical accounting, nonces from 3.
     for (const r of results) {
@@ -197,7 +217,6 @@ describe("sessions", () => {
 describe("chain view and observers", () => {
   test("a stale chain view refuses payments (nothing signed) and the batch is reported once signed", async () => {
     const { ChainUnavailableError } = await import("../chain/chain-view.js");
-    const { SignerUnavailableError } = await import("./errors.js");
     const stale = testDeps({
       chain: {
         current: () => {
@@ -208,12 +227,12 @@ describe("chain view and observers", () => {
         close: async () => {},
       },
     });
-    await expect(generatePayment(stale.deps, request({}))).rejects.toBeInstanceOf(SignerUnavailableError);
+    expect((await failure(generatePayment(stale.deps, request({})))).kind).toBe("unavailable");
     expect(stale.signer.signCount()).toBe(0);
 
     const batches: { numTickets: number; faceValue: bigint }[] = [];
     const { deps } = testDeps({ onTicketsSigned: (b) => batches.push(b) });
-    const r = await generatePayment(deps, request({}));
+    const r = await paid(deps, request({}));
     expect(batches).toEqual([{ numTickets: r.numTickets, faceValue: 1_000_000_000_000n, ev: expect.anything() }]);
   });
 });

@@ -54,3 +54,13 @@ export function decodeTicketParams(p: NetTicketParams): TicketParams {
     },
   };
 }
+
+/** decodeTicketParams as a result: the params, or the field and reason they were refused for. */
+export function readTicketParams(p: NetTicketParams): { ok: true; params: TicketParams } | { ok: false; message: string } {
+  try {
+    return { ok: true, params: decodeTicketParams(p) };
+  } catch (err) {
+    if (err instanceof TicketParamsError) return { ok: false, message: err.message };
+    throw err;
+  }
+}

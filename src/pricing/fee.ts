@@ -1,9 +1,6 @@
 import { INT64_MAX, INT64_MIN } from "../go/int64.js";
 import { Rat } from "../math/rat.js";
-
-export const JOB_TYPE_LV2V = "lv2v";
-export const JOB_TYPE_LIVE = "live";
-export const JOB_TYPE_FIXED = "fixed";
+import type { JobType } from "./job-type.js";
 
 /** lv2v bills the reference's default segment: 1280x720 at 30 fps. */
 const LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30;
@@ -18,34 +15,26 @@ function float64ToInt64(x: number): bigint {
   return BigInt(Math.trunc(x));
 }
 
-export class InvalidJobTypeError extends Error {
-  override name = "InvalidJobTypeError";
-  constructor() {
-    super("invalid job type");
-  }
-}
-
 /**
  * Billable units for one call, as the reference computes them from the seconds elapsed
  * since the state's LastUpdate (0 on a new session): lv2v pixels with a 60 s preload,
  * live whole seconds with a 10 s preload, fixed 1, and raw inPixels when no type is given.
+ * The preload is charged whenever elapsed <= 0, as the reference does (a clock stepped back too).
  */
-export function billableUnits({ type, elapsedSeconds, inPixels }: { type: string; elapsedSeconds: number; inPixels: bigint }): bigint {
+export function billableUnits({ type, elapsedSeconds, inPixels }: { type: JobType; elapsedSeconds: number; inPixels: bigint }): bigint {
   switch (type) {
-    case JOB_TYPE_LV2V: {
+    case "lv2v": {
       const secs = elapsedSeconds <= 0 ? LV2V_PRELOAD_SECONDS : elapsedSeconds;
       return float64ToInt64(LV2V_PIXELS_PER_SECOND * secs);
     }
-    case JOB_TYPE_LIVE: {
+    case "live": {
       const secs = elapsedSeconds <= 0 ? LIVE_PRELOAD_SECONDS : elapsedSeconds;
       return float64ToInt64(Math.ceil(secs));
     }
-    case JOB_TYPE_FIXED:
+    case "fixed":
       return 1n;
     case "":
       return inPixels;
-    default:
-      throw new InvalidJobTypeError();
   }
 }
 

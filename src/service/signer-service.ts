@@ -5,25 +5,16 @@ import {
   GetSignerStatusResponseSchema,
   JobType,
   NoTicketsNeededDetailSchema,
-  PriceExceededDetailSchema,
-  RefreshSessionDetailSchema,
   SignerService,
   type DiscoverOrchestratorsResponseSchema,
   type GenerateLivePaymentRequest,
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import { canonicalHeaderKey } from "../go/headers.js";
-import {
-  AuthBadPriceError,
-  AuthRejectedError,
-  InvalidRequestError,
-  NoTicketsNeededError,
-  PaymentError,
-  PriceExceededError,
-  RefreshSessionError,
-  SignerUnavailableError,
-} from "../payment/errors.js";
+import { PaymentError } from "../payment/errors.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
-import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "../pricing/fee.js";
+import { boundCapabilities } from "../payment/request-capabilities.js";
+import type { JobType as WireJobType } from "../pricing/job-type.js";
+import { toConnectError } from "./payment-errors.js";
 import type { ActivityRecorder } from "../activity/recorder.js";
 import { trackPayment } from "../activity/outcome.js";
 import { activityHandlers } from "./activity-service.js";
@@ -43,11 +34,12 @@ export interface SignerServiceDeps {
   activity?: ActivityRecorder;
 }
 
-const JOB_TYPES: Record<number, string> = {
+/** The Connect enum, parsed once at the edge into the domain's job type. */
+const JOB_TYPES: Record<number, WireJobType> = {
   [JobType.UNSPECIFIED]: "",
-  [JobType.LV2V]: JOB_TYPE_LV2V,
-  [JobType.LIVE]: JOB_TYPE_LIVE,
-  [JobType.FIXED]: JOB_TYPE_FIXED,
+  [JobType.LV2V]: "lv2v",
+  [JobType.LIVE]: "live",
+  [JobType.FIXED]: "fixed",
 };
 
 function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext): PaymentRequest {
@@ -64,47 +56,13 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
     state: hasState ? { state: req.state!.state, sig: req.state!.sig } : undefined,
     manifestId: req.manifestId,
     app: req.app,
-    type,
+    type: { known: type },
     inPixels: req.inPixels,
     maxPrice: req.maxPrice ? { price: req.maxPrice.price, currency: req.maxPrice.currency, unit: req.maxPrice.unit } : undefined,
-    decodeCapabilities: () => req.capabilities,
+    capabilities: boundCapabilities(req.capabilities),
     headers,
     authIdHeader: ctx.requestHeader.get("signer-auth-id")?.split(",")[0]?.trim() ?? "",
   };
-}
-
-/** The one table from domain errors to Connect codes and typed details. */
-export function toConnectError(err: PaymentError): ConnectError {
-  if (err instanceof InvalidRequestError) return new ConnectError(err.message, Code.InvalidArgument, undefined, undefined, err);
-  if (err instanceof RefreshSessionError) {
-    return new ConnectError(`${err.message}: ${err.reason}`, Code.FailedPrecondition, undefined, [
-      { desc: RefreshSessionDetailSchema, value: { orchestratorUrl: err.orchestratorUrl, reason: err.reason } },
-    ]);
-  }
-  if (err instanceof PriceExceededError) {
-    return new ConnectError(err.message, Code.ResourceExhausted, undefined, [
-      { desc: PriceExceededDetailSchema, value: { source: err.source, price: err.price.toString(), ceiling: err.ceiling.toString() } },
-    ]);
-  }
-  if (err instanceof NoTicketsNeededError) {
-    if (!err.state) {
-      return new ConnectError("no tickets: the ticket params carry no value (faceValue or winProb is 0)", Code.FailedPrecondition);
-    }
-    return new ConnectError("no tickets needed: existing credit covers this call", Code.AlreadyExists, undefined, [
-      {
-        desc: NoTicketsNeededDetailSchema,
-        value: { state: { state: err.state.state, sig: err.state.sig }, balance: err.accounting?.balance.toString() ?? "" },
-      },
-    ]);
-  }
-  if (err instanceof AuthRejectedError) {
-    const code = err.status === 401 ? Code.Unauthenticated : err.status === 429 ? Code.ResourceExhausted : Code.PermissionDenied;
-    return new ConnectError(err.message, code);
-  }
-  if (err instanceof AuthBadPriceError) return new ConnectError("auth webhook returned an invalid maxPrice", Code.Internal);
-  if (err instanceof SignerUnavailableError) return new ConnectError(err.message, Code.Unavailable);
-  // Internal failures: the cause goes to the log, not to the client.
-  return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 
 export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter) =>
@@ -117,34 +75,41 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
     },
 
     async generateLivePayment(req, ctx) {
+      let r;
       try {
-        const r = await trackPayment(deps.activity, () => generatePayment(deps.payments, toPaymentRequest(req, ctx)));
+        r = await trackPayment(deps.activity, () => generatePayment(deps.payments, toPaymentRequest(req, ctx)));
+      } catch (err) {
+        if (err instanceof PaymentError) throw toConnectError(err);
+        throw err;
+      }
+      if (r.kind === "nothing-due") {
+        if (req.strictNoTickets) {
+          // The reference's behaviour, on request: fail, with the advanced state in the detail.
+          throw new ConnectError("no tickets needed: existing credit covers this call", Code.AlreadyExists, undefined, [
+            { desc: NoTicketsNeededDetailSchema, value: { state: { state: r.state.state, sig: r.state.sig }, balance: r.balance.toString() } },
+          ]);
+        }
         return create(GenerateLivePaymentResponseSchema, {
-          payment: r.payment,
-          segCreds: r.segCreds,
           state: { state: r.state.state, sig: r.state.sig },
-          paymentHeader: r.paymentHeader,
-          segmentHeader: r.segmentHeader,
-          paymentRequired: true,
-          numTickets: r.numTickets,
+          paymentRequired: false,
+          numTickets: 0,
           billableUnits: r.units,
           fee: r.fee.toString(),
           balance: r.balance.toString(),
         });
-      } catch (err) {
-        if (err instanceof NoTicketsNeededError && err.state && !req.strictNoTickets) {
-          return create(GenerateLivePaymentResponseSchema, {
-            state: { state: err.state.state, sig: err.state.sig },
-            paymentRequired: false,
-            numTickets: 0,
-            billableUnits: err.accounting?.units ?? 0n,
-            fee: err.accounting?.fee.toString() ?? "",
-            balance: err.accounting?.balance.toString() ?? "",
-          });
-        }
-        if (err instanceof PaymentError) throw toConnectError(err);
-        throw err;
       }
+      return create(GenerateLivePaymentResponseSchema, {
+        payment: r.payment,
+        segCreds: r.segCreds,
+        state: { state: r.state.state, sig: r.state.sig },
+        paymentHeader: r.paymentHeader,
+        segmentHeader: r.segmentHeader,
+        paymentRequired: true,
+        numTickets: r.numTickets,
+        billableUnits: r.units,
+        fee: r.fee.toString(),
+        balance: r.balance.toString(),
+      });
     },
 
     discoverOrchestrators(req) {

@@ -1,5 +1,5 @@
 import { verifySignature, type EthSigner } from "../crypto/eth-sign.js";
-import { decodeState, encodeState, type PaymentState } from "../wire/payment-state.js";
+import { decodeState, encodeState, InvalidStateError, type PaymentState } from "../wire/payment-state.js";
 
 // The JSON form lives in wire/; the state's users import it from here with signing and opening.
 export { decodeState, encodeState, InvalidStateError, type PaymentState } from "../wire/payment-state.js";
@@ -26,4 +26,18 @@ export class InvalidStateSignatureError extends Error {
 export function openState(signed: SignedState, signerAddress: Uint8Array): PaymentState {
   if (!verifySignature(signerAddress, signed.state, signed.sig)) throw new InvalidStateSignatureError();
   return decodeState(signed.state);
+}
+
+/** openState as a result: the state, or the reference's reason ("invalid sig" / "invalid state"). */
+export function readSignedState(
+  signed: SignedState,
+  signerAddress: Uint8Array,
+): { ok: true; state: PaymentState } | { ok: false; message: "invalid sig" | "invalid state"; cause: Error } {
+  try {
+    return { ok: true, state: openState(signed, signerAddress) };
+  } catch (err) {
+    if (err instanceof InvalidStateSignatureError) return { ok: false, message: "invalid sig", cause: err };
+    if (err instanceof InvalidStateError) return { ok: false, message: "invalid state", cause: err };
+    throw err;
+  }
 }

@@ -1,7 +1,7 @@
 import { goNumber, goString, goStruct, type GoValue } from "../go/struct.js";
 import { goTrimSpace } from "../go/trim-space.js";
 import { DecimalSizeError, Rat } from "../math/rat.js";
-import { JOB_TYPE_FIXED, JOB_TYPE_LIVE, JOB_TYPE_LV2V } from "../pricing/fee.js";
+import type { JobType } from "../pricing/job-type.js";
 
 /** A ceiling in the reference's LiveRunnerPriceInfo form. */
 export interface MaxPriceInput {
@@ -22,33 +22,33 @@ export function toMaxPriceInput(p: GoValue<typeof LiveRunnerPriceInfo> | undefin
   return p && { price: p.price ?? "", currency: p.currency ?? "", unit: p.unit ?? "" };
 }
 
-export class InvalidMaxPriceError extends Error {
-  override name = "InvalidMaxPriceError";
-}
-
-const UNIT_FOR_TYPE: Record<string, string> = {
-  [JOB_TYPE_LIVE]: "seconds",
-  [JOB_TYPE_LV2V]: "720p-pixel-seconds",
-  [JOB_TYPE_FIXED]: "fixed",
+const UNIT_FOR_TYPE: Partial<Record<JobType, string>> = {
+  live: "seconds",
+  lv2v: "720p-pixel-seconds",
+  fixed: "fixed",
 };
 
-/** Validates a request or webhook maxPrice for the job type; returns the ceiling in wei per unit. */
-export function parseMaxPrice(maxPrice: MaxPriceInput, type: string): Rat {
+/** A request or webhook maxPrice checked for the job type: the ceiling in wei per unit, or why not. */
+export type MaxPriceCheck = { ok: true; price: Rat } | { ok: false; message: string };
+
+/** Validates a request or webhook maxPrice for the job type (the reference's parseRemotePaymentMaxPrice). */
+export function parseMaxPrice(maxPrice: MaxPriceInput, type: JobType): MaxPriceCheck {
+  const fail = (message: string): MaxPriceCheck => ({ ok: false, message });
   let price: Rat | undefined;
   try {
     price = Rat.parseBounded(goTrimSpace(maxPrice.price));
   } catch (err) {
-    if (err instanceof DecimalSizeError) throw new InvalidMaxPriceError(`maxPrice.price ${err.message}`);
+    if (err instanceof DecimalSizeError) return fail(`maxPrice.price ${err.message}`);
     throw err;
   }
-  if (!price || price.sign() <= 0) throw new InvalidMaxPriceError("maxPrice.price must be a positive decimal");
-  if (goTrimSpace(maxPrice.currency).toLowerCase() !== "wei") throw new InvalidMaxPriceError("maxPrice.currency must be wei");
+  if (!price || price.sign() <= 0) return fail("maxPrice.price must be a positive decimal");
+  if (goTrimSpace(maxPrice.currency).toLowerCase() !== "wei") return fail("maxPrice.currency must be wei");
   const expectedUnit = UNIT_FOR_TYPE[type];
-  if (expectedUnit === undefined) throw new InvalidMaxPriceError("maxPrice requires payment type live, lv2v, or fixed");
+  if (expectedUnit === undefined) return fail("maxPrice requires payment type live, lv2v, or fixed");
   if (goTrimSpace(maxPrice.unit).toLowerCase() !== expectedUnit) {
-    throw new InvalidMaxPriceError(`maxPrice.unit must be ${expectedUnit} for payment type ${type}`);
+    return fail(`maxPrice.unit must be ${expectedUnit} for payment type ${type}`);
   }
-  return price;
+  return { ok: true, price };
 }
 
 export interface PriceCeiling {
