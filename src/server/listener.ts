@@ -158,6 +158,9 @@ function sniff(socket: Socket, firstByteMs: number, route: (isH2: boolean) => vo
   // A reset before the first byte must not become an unhandled 'error' event.
   const ignore = () => {};
   socket.on("error", ignore);
+  // The listening server allows half-open sockets: one that ends before any byte is done.
+  const ended = () => socket.destroy();
+  socket.once("end", ended);
   const timer = setTimeout(() => socket.destroy(), firstByteMs);
   socket.once("close", () => clearTimeout(timer));
   socket.once("readable", function read() {
@@ -168,6 +171,7 @@ function sniff(socket: Socket, firstByteMs: number, route: (isH2: boolean) => vo
     }
     clearTimeout(timer);
     socket.off("error", ignore);
+    socket.off("end", ended);
     const prefix = chunk.subarray(0, Math.min(chunk.length, PREFACE.length));
     // A prefix shorter than the preface that matches so far is treated as h2: clients send it whole.
     socket.unshift(chunk);

@@ -8,7 +8,13 @@ import {
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import type { OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
-import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "../../src/server/create-server.js";
+import {
+  createSignerMetrics,
+  createSignerServer,
+  type ServerOptions,
+  type SignerMetrics,
+  type SignerServer,
+} from "../../src/server/create-server.js";
 import { createActivityRecorder, type ActivityRecorder } from "../../src/activity/recorder.js";
 import { signOrchestratorInfo } from "../../src/crypto/eth-sign.js";
 import { VERSION } from "../../src/start-signer.js";
@@ -46,7 +52,13 @@ export function testStatus(t: TestDeps): () => MessageInitShape<typeof GetSigner
 
 /** createSignerServer on 127.0.0.1, port 0, with testDeps() (or the given ones). */
 export async function startTestServer(
-  opts: { overrides?: Partial<PaymentDeps>; deps?: TestDeps; maxRequestBytes?: number } = {},
+  opts: {
+    overrides?: Partial<PaymentDeps>;
+    deps?: TestDeps;
+    maxRequestBytes?: number;
+    /** Other server options (limits, corsOrigins, chain, logger, …); corsOrigins defaults to ["*"] here. */
+    server?: Partial<Omit<ServerOptions, "service" | "legacy" | "metrics">>;
+  } = {},
 ): Promise<RunningTestServer> {
   const t = opts.deps ?? testDeps(opts.overrides);
   const metrics = createSignerMetrics();
@@ -64,6 +76,7 @@ export async function startTestServer(
     metrics,
     corsOrigins: ["*"],
     ...(opts.maxRequestBytes === undefined ? {} : { maxRequestBytes: opts.maxRequestBytes }),
+    ...opts.server,
   });
   const { port } = await server.listen("127.0.0.1", 0);
   return { ...t, server, metrics, activity, port, url: `http://127.0.0.1:${port}`, close: (graceMs) => server.close(graceMs) };
