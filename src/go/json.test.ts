@@ -138,6 +138,14 @@ describe("parseGoJson: numbers and syntax, as Go's scanner", () => {
   test.each(cases)("%s", (_name, json, expected) => {
     expect(message(() => parseGoJson(json, "unmarshal"))).toBe(expected);
   });
+  test("nesting: Go's 10,000 levels parse without overflowing the stack; one more is refused", () => {
+    const nest = (n: number, open = "[", close = "]") => open.repeat(n) + close.repeat(n);
+    expect(parseGoJson(nest(10_000)).kind).toBe("array");
+    expect(parseGoJson(nest(5_000, '{"a":[', "]}")).kind).toBe("object"); // 10,000 levels
+    expect(message(() => parseGoJson(nest(10_001)))).toBe("invalid character '[' exceeded max depth");
+    expect(message(() => parseGoJson(`{"a":${nest(10_000)}}`))).toBe("invalid character '[' exceeded max depth");
+    expect(read(Outer, `{"zzz":${nest(9_999)},"s":"x"}`)).toEqual({ s: "x" });
+  });
   test("the Decoder reads the first value and ignores the rest", () => {
     expect(read(Outer, '{"s":"a"} trailing', "decoder")).toEqual({ s: "a" });
     expect(message(() => parseGoJson("", "decoder"))).toBe("EOF");

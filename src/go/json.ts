@@ -55,60 +55,63 @@ export function parseGoJson(input: string, mode: "decoder" | "unmarshal" = "deco
     if (pos >= input.length) throw new JsonSyntaxError(mode === "decoder" ? "unexpected EOF" : "unexpected end of JSON input");
     throw new JsonSyntaxError(`invalid character ${quoteChar(input[pos]!)} ${what}`);
   };
-  const value = (depth: number): JsonValue => {
-    if (depth > MAX_DEPTH) fail("exceeded max depth");
+  const key = (): string => {
     ws();
-    const c = input[pos];
-    if (c === "{") {
-      pos++;
-      const entries: [string, JsonValue][] = [];
+    if (input[pos] !== '"') fail("looking for beginning of object key string");
+    const k = string();
+    ws();
+    if (input[pos] !== ":") fail("after object key");
+    pos++;
+    return k;
+  };
+  /**
+   * One value, with an explicit stack of the open arrays and objects rather than recursion, so
+   * nesting to Go's limit cannot overflow the call stack.
+   */
+  const value = (): JsonValue => {
+    const open: { container: JsonValue & { kind: "array" | "object" }; key: string }[] = [];
+    for (;;) {
       ws();
-      if (input[pos] === "}") {
+      const c = input[pos];
+      let v: JsonValue;
+      if (c === "[" || c === "{") {
+        // Go's scanner allows 10,000 nested arrays and objects.
+        if (open.length >= MAX_DEPTH) fail("exceeded max depth");
         pos++;
-        return { kind: "object", entries };
+        ws();
+        const container: JsonValue & { kind: "array" | "object" } = c === "[" ? { kind: "array", items: [] } : { kind: "object", entries: [] };
+        if (input[pos] !== (c === "[" ? "]" : "}")) {
+          open.push({ container, key: c === "{" ? key() : "" });
+          continue;
+        }
+        pos++;
+        v = container;
+      } else {
+        v = scalar(c);
       }
+      // v is complete: add it to the innermost container, closing those that end here.
       for (;;) {
-        ws();
-        if (input[pos] !== '"') fail("looking for beginning of object key string");
-        const key = string();
-        ws();
-        if (input[pos] !== ":") fail("after object key");
-        pos++;
-        entries.push([key, value(depth + 1)]);
+        const top = open[open.length - 1];
+        if (!top) return v;
+        const { container } = top;
+        if (container.kind === "array") container.items.push(v);
+        else container.entries.push([top.key, v]);
         ws();
         if (input[pos] === ",") {
           pos++;
-          continue;
+          if (container.kind === "object") top.key = key();
+          break;
         }
-        if (input[pos] === "}") {
-          pos++;
-          return { kind: "object", entries };
+        if (input[pos] !== (container.kind === "array" ? "]" : "}")) {
+          fail(container.kind === "array" ? "after array element" : "after object key:value pair");
         }
-        fail("after object key:value pair");
-      }
-    }
-    if (c === "[") {
-      pos++;
-      const items: JsonValue[] = [];
-      ws();
-      if (input[pos] === "]") {
         pos++;
-        return { kind: "array", items };
-      }
-      for (;;) {
-        items.push(value(depth + 1));
-        ws();
-        if (input[pos] === ",") {
-          pos++;
-          continue;
-        }
-        if (input[pos] === "]") {
-          pos++;
-          return { kind: "array", items };
-        }
-        fail("after array element");
+        open.pop();
+        v = container;
       }
     }
+  };
+  const scalar = (c: string | undefined): JsonValue => {
     if (c === '"') return { kind: "string", value: string() };
     if (input.startsWith("true", pos)) {
       pos += 4;
@@ -185,7 +188,7 @@ export function parseGoJson(input: string, mode: "decoder" | "unmarshal" = "deco
   };
   ws();
   if (pos >= input.length) throw new JsonSyntaxError(mode === "decoder" ? "EOF" : "unexpected end of JSON input");
-  const result = value(0);
+  const result = value();
   if (mode === "unmarshal") {
     ws();
     if (pos < input.length) fail("after top-level value");
