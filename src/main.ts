@@ -1,30 +1,22 @@
 import { pino } from "pino";
-import { ConfigError, parseFlags, usage } from "./config.js";
-import { startSigner } from "./start-signer.js";
+import { ConfigError, loadConfig, parseFlags, usage, type Config } from "./config.js";
+import { StartupError } from "./startup.js";
+import { startSigner, type RunningSigner } from "./start-signer.js";
 
-async function main(): Promise<void> {
-  let flags;
-  try {
-    flags = parseFlags(process.argv.slice(2));
-  } catch (err) {
-    console.error(`lpsigner: ${(err as Error).message}\n\n${usage()}`);
+/** Startup failures are one line on stderr: exit 2 for a configuration mistake, 1 otherwise. */
+function fail(err: unknown, debug: boolean): never {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof ConfigError) {
+    console.error(`lpsigner: ${message}`);
     process.exit(2);
   }
-  if (!flags) {
-    console.log(usage());
-    return;
-  }
-  const logger = pino({ level: flags.logLevel });
-  let signer;
-  try {
-    signer = await startSigner(flags, logger);
-  } catch (err) {
-    if (err instanceof ConfigError || (err as Error).name.endsWith("ConfigError")) {
-      console.error(`lpsigner: ${(err as Error).message}`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const expected = err instanceof StartupError;
+  console.error(`lpsigner: failed to start: ${message}`);
+  if (!expected && debug && err instanceof Error && err.stack) console.error(err.stack);
+  process.exit(1);
+}
+
+function banner(signer: RunningSigner): string {
   const lines = [
     `lpsigner ${signer.devChain ? "on a DEVELOPMENT CHAIN (local, throwaway, not a real network)" : "started"}`,
     `  signer address: ${signer.address}`,
@@ -33,7 +25,34 @@ async function main(): Promise<void> {
     `  try:            npx buf curl --schema proto --http2-prior-knowledge --protocol grpc ${signer.url}/livepeer.signer.v1.SignerService/GetSignerStatus`,
     `  or:             curl -X POST ${signer.url}/sign-orchestrator-info`,
   ];
-  console.log(lines.join("\n"));
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    const flags = parseFlags(process.argv.slice(2));
+    if (!flags) {
+      console.log(usage());
+      return;
+    }
+    config = loadConfig(flags);
+  } catch (err) {
+    if (err instanceof ConfigError && /unknown flag|unexpected argument|needs a value/.test(err.message)) {
+      console.error(`lpsigner: ${err.message}\n\n${usage()}`);
+      process.exit(2);
+    }
+    fail(err, false);
+  }
+  const logger = pino({ level: config.logLevel });
+  const debug = logger.isLevelEnabled("debug");
+  let signer: RunningSigner;
+  try {
+    signer = await startSigner(config, logger);
+  } catch (err) {
+    fail(err, debug);
+  }
+  console.log(banner(signer));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -51,7 +70,4 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
-main().catch((err) => {
-  console.error("lpsigner: failed to start:", err);
-  process.exit(1);
-});
+main().catch((err) => fail(err, true));

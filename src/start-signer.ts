@@ -1,37 +1,27 @@
+/**
+ * Wiring only: a Config (or raw flags, loaded here) → key, chain, payments, discovery, server →
+ * listening. Checks live in config/; GetSignerStatus in service/signer-status.ts; discovery's
+ * transport adapters in discovery/service-adapters.ts. The dev chain is imported only when it is
+ * used, so a real deployment never loads EDR.
+ */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { pino, type Logger } from "pino";
-import { createChainView, networkControllers } from "./chain/chain-client.js";
-import type { ChainView } from "./chain/chain-view.js";
-import { startDevChain, type DevChain } from "./dev-chain/dev-chain.js";
-import {
-  ConfigError,
-  flagBool,
-  isLoopbackHost,
-  parseDuration,
-  parseHeaderList,
-  parseListenAddr,
-  parseWei,
-  type RawFlags,
-} from "./config.js";
+import { createChainView } from "./chain/chain-client.js";
+import { ChainUnavailableError, type ChainView } from "./chain/chain-view.js";
+import { fundingWarnings } from "./chain/funding.js";
+import { ConfigError, loadConfig, type Config, type KeySource, type RawFlags } from "./config.js";
 import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/eth-sign.js";
-import { loadKeystoreKey, parseRawKey, resolvePassword } from "./keys/load-key.js";
+import type { DevChain } from "./dev-chain/dev-chain.js";
+import { createDiscovery, selectSource, type Discovery } from "./discovery/index.js";
+import { legacyDiscover, typedDiscovery } from "./discovery/service-adapters.js";
+import { systemClock } from "./clock.js";
+import { loadKeystoreKey, parseRawKey } from "./keys/load-key.js";
 import { createActivityRecorder } from "./activity/recorder.js";
 import { createAuthWebhook } from "./payment/auth-webhook.js";
 import type { PaymentDeps } from "./payment/generate-payment.js";
-import { Rat } from "./math/rat.js";
-import type { SenderLimits } from "./pm/sender-validation.js";
-import { createPriceLimits } from "./pricing/price-limits.js";
 import { createSignerMetrics, createSignerServer, type SignerMetrics } from "./server/create-server.js";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import {
-  createDiscovery,
-  selectSource,
-  toDiscoveredOrchestrator,
-  toLegacyDiscoveryJson,
-  type Discovery,
-} from "./discovery/index.js";
-import { systemClock } from "./clock.js";
+import { createSignerStatus } from "./service/signer-status.js";
+import { checkPortFree, StartupError, toListenError } from "./startup.js";
 
 export const VERSION = "0.1.0";
 
@@ -46,154 +36,113 @@ export interface RunningSigner {
   close(): Promise<void>;
 }
 
-async function loadSigner(flags: RawFlags, dev: boolean, logger: Logger): Promise<EthSigner> {
-  if (flags.ethKeystorePath !== "") {
-    const key = await loadKeystoreKey({
-      path: flags.ethKeystorePath,
-      address: flags.ethAcctAddr,
-      password: resolvePassword(flags.ethPassword),
-    });
-    return createEthSigner(key);
+async function loadSigner(key: KeySource, logger: Logger): Promise<EthSigner> {
+  switch (key.kind) {
+    case "keystore":
+      return createEthSigner(await loadKeystoreKey(key));
+    case "raw":
+      logger.warn("using LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: a raw key from the environment, for development only");
+      return createEthSigner(parseRawKey(key.hex));
+    case "throwaway":
+      logger.warn("no key configured: generated a throwaway key for the development chain");
+      return createEthSigner(randomBytes(32));
   }
-  const raw = process.env.LPSIGNER_UNSAFE_DEV_PRIVATE_KEY;
-  if (raw) {
-    logger.warn("using LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: a raw key from the environment, for development only");
-    return createEthSigner(parseRawKey(raw));
-  }
-  if (dev) {
-    logger.warn("no key configured: generated a throwaway key for the development chain");
-    return createEthSigner(randomBytes(32));
-  }
-  throw new ConfigError("-ethKeystorePath is required with -ethUrl (or set LPSIGNER_UNSAFE_DEV_PRIVATE_KEY for development)");
 }
 
-/** flags → config → chain, key, server → listening. Fails fast with a ConfigError naming the flag. */
-export async function startSigner(flags: RawFlags, logger: Logger = pino({ level: flags.logLevel })): Promise<RunningSigner> {
-  if (flags.network === "offchain") throw new ConfigError("-network offchain: a remote signer needs a chain");
-  const listen = parseListenAddr(flags.httpAddr, "httpAddr");
-  const webhookUrl = flags.remoteSignerWebhookUrl.trim();
-  if (webhookUrl !== "" && !/^https?:\/\//.test(webhookUrl)) {
-    throw new ConfigError(`-remoteSignerWebhookUrl must be an http(s) URL, got ${JSON.stringify(webhookUrl)}`);
+/** The development chain with the signer funded; the place to add more dev-only setup. */
+async function startDevelopmentChain(signerAddress: string): Promise<DevChain> {
+  const { startDevChain } = await import("./dev-chain/dev-chain.js");
+  const devChain = await startDevChain({ port: 0 });
+  try {
+    await devChain.fundSender({ address: signerAddress });
+  } catch (err) {
+    await devChain.close();
+    throw err;
   }
-  if (!isLoopbackHost(listen.host) && webhookUrl === "" && !flagBool(flags.remoteSignerAllowNoAuth)) {
-    throw new ConfigError(
-      `-httpAddr ${flags.httpAddr} is not loopback and no -remoteSignerWebhookUrl is set: anyone reaching it could spend ` +
-        `this signer's deposit. Set a webhook, bind to loopback, or pass -remoteSignerAllowNoAuth if access is restricted elsewhere`,
-    );
-  }
-  const depositMultiplier = parseWei(flags.depositMultiplier, "depositMultiplier");
-  if (depositMultiplier === 0n) throw new ConfigError("-depositMultiplier must be > 0");
-  const limits: SenderLimits = {
-    maxTicketEV: new Rat(parseWei(flags.maxTicketEV, "maxTicketEV")),
-    maxTotalEV: new Rat(parseWei(flags.maxTotalEV, "maxTotalEV")),
-    depositMultiplier,
-  };
-  const prices = createPriceLimits(flags);
-  const refreshIntervalMs = parseDuration(flags.chainRefreshInterval, "chainRefreshInterval");
-  const maxStalenessMs = parseDuration(flags.chainMaxStaleness, "chainMaxStaleness");
-  const webhookHeaders = parseHeaderList(flags.remoteSignerWebhookHeaders, "remoteSignerWebhookHeaders");
-  const tls =
-    flags.tlsCert !== "" || flags.tlsKey !== ""
-      ? { cert: readFileSync(flags.tlsCert, "utf8"), key: readFileSync(flags.tlsKey, "utf8") }
-      : undefined;
+  return devChain;
+}
 
-  const dev = flags.ethUrl === "";
-  if (dev && flags.network !== "") throw new ConfigError(`-network ${flags.network} needs -ethUrl`);
-  const signer = await loadSigner(flags, dev, logger);
+function isConfig(input: Config | RawFlags): input is Config {
+  return typeof (input as Config).listen === "object";
+}
+
+/** config → key, chain, server → listening. Fails fast: ConfigError (the operator's mistake) or StartupError. */
+export async function startSigner(input: Config | RawFlags, logger?: Logger): Promise<RunningSigner> {
+  const config = isConfig(input) ? input : loadConfig(input);
+  logger ??= pino({ level: config.logLevel });
+  for (const warning of config.warnings) logger.warn(warning);
+  const signer = await loadSigner(config.key, logger);
+  const { host, port } = config.listen;
+  const dev = config.chain.kind === "dev";
+  // Before the dev chain starts: a used port fails in milliseconds, not after a chain deployment.
+  if (dev) await checkPortFree(host, port);
 
   let devChain: DevChain | undefined;
-  let ethUrl = flags.ethUrl;
-  let controllerAddress = flags.ethController;
-  if (dev) {
-    devChain = await startDevChain({ port: 0 });
-    await devChain.fundSender({ address: signer.addressHex });
-    ethUrl = devChain.url;
-    controllerAddress = devChain.controllerAddress;
-  } else if (controllerAddress === "") {
-    const known = (networkControllers as Record<string, string>)[flags.network];
-    if (!known) throw new ConfigError(`-ethController is required for -network ${JSON.stringify(flags.network)}`);
-    controllerAddress = known;
-  }
-
   let chain: ChainView | undefined;
   let discovery: Discovery | undefined;
   try {
+    if (dev) devChain = await startDevelopmentChain(signer.addressHex);
+    const rpc = config.chain.kind === "rpc" ? config.chain : { ethUrl: devChain!.url, controllerAddress: devChain!.controllerAddress };
     chain = await createChainView({
-      ethUrl,
-      controllerAddress,
+      ...rpc,
       signerAddress: signer.addressHex,
-      refreshIntervalMs,
-      maxStalenessMs,
+      refreshIntervalMs: config.chainRefreshIntervalMs,
+      maxStalenessMs: config.chainMaxStalenessMs,
       devChain: dev,
       logger: logger.child({ component: "chain" }),
+    }).catch((err: unknown) => {
+      throw err instanceof ChainUnavailableError ? new StartupError(err.message) : err;
     });
+    for (const warning of fundingWarnings(chain.status().snapshot, signer.addressHex)) logger.warn(warning);
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
     const payments: PaymentDeps = {
       signer,
       chain,
-      limits,
-      prices,
+      limits: config.limits,
+      prices: config.prices,
       clock: systemClock,
-      webhook: webhookUrl === "" ? undefined : createAuthWebhook({ url: webhookUrl, headers: webhookHeaders }),
+      webhook: config.webhook && createAuthWebhook(config.webhook),
       onTicketsSigned: (batch) => activity.ticketsSigned(batch),
     };
-    const chainView = chain;
-    discovery = flagBool(flags.remoteDiscovery) ? startDiscovery(flags, chain, signer, prices, metrics, logger) : undefined;
+    discovery = config.discovery && startDiscovery(config, chain, signer, metrics, logger);
     const server = createSignerServer({
       service: {
         payments,
         orchInfoSignature: signOrchestratorInfo(signer),
-        status: () => {
-          const st = chainView.status();
-          const snap = st.snapshot;
-          return {
-            address: signer.address,
-            addressHex: signer.addressHex,
-            version: VERSION,
-            chain: {
-              chainId: snap?.chainId ?? 0n,
-              round: snap?.lastInitializedRound ?? 0n,
-              roundBlockHash: snap?.lastInitializedBlockHash,
-              l1Block: snap?.lastSeenL1Block ?? 0n,
-              deposit: snap?.sender.deposit.toString() ?? "",
-              reserve: snap?.sender.reserve.toString() ?? "",
-              withdrawRound: snap?.sender.withdrawRound ?? 0n,
-              ageMs: BigInt(Math.max(0, Math.round(st.ageMs))),
-              stale: st.stale,
-              ethUrl: st.ethUrl,
-              devChain: st.devChain,
-            },
-            limits: {
-              maxTicketEv: limits.maxTicketEV.toString(),
-              maxTotalEv: limits.maxTotalEV.toString(),
-              depositMultiplier: Number(limits.depositMultiplier),
-              maxPricePerUnit: prices.maxPrice?.toString() ?? "",
-              webhookConfigured: payments.webhook !== undefined,
-            },
-          };
-        },
+        status: createSignerStatus({
+          signer,
+          chain,
+          limits: config.limits,
+          prices: config.prices,
+          webhookConfigured: payments.webhook !== undefined,
+          version: VERSION,
+        }),
         discovery: discovery && typedDiscovery(discovery),
         activity,
       },
       legacy: { discover: discovery && legacyDiscover(discovery) },
       logger,
       metrics,
-      corsOrigins: flags.corsOrigins.split(",").map((s) => s.trim()).filter(Boolean),
-      tls,
+      corsOrigins: config.corsOrigins,
+      tls: config.tls,
     });
-    const bound = await server.listen(listen.host, listen.port);
+    const bound = await server.listen(host, port).catch((err: unknown) => {
+      throw toListenError(err, host, port);
+    });
     const shownHost = bound.host === "" ? "127.0.0.1" : bound.host.includes(":") ? `[${bound.host}]` : bound.host;
+    const chainView = chain;
+    const running = discovery;
     return {
       address: signer.addressHex,
-      url: `${tls ? "https" : "http"}://${shownHost}:${bound.port}`,
+      url: `${config.tls ? "https" : "http"}://${shownHost}:${bound.port}`,
       host: bound.host,
       port: bound.port,
       devChain,
       chain,
       signer,
       async close() {
-        discovery?.close();
+        running?.close();
         await server.close();
         await chainView.close();
         await devChain?.close();
@@ -208,21 +157,18 @@ export async function startSigner(flags: RawFlags, logger: Logger = pino({ level
 }
 
 /** -remoteDiscovery: the reference's sources in its precedence (webhook, -orchAddr, chain). */
-function startDiscovery(
-  flags: RawFlags,
-  chain: ChainView,
-  signer: EthSigner,
-  prices: ReturnType<typeof createPriceLimits>,
-  metrics: SignerMetrics,
-  logger: Logger,
-): Discovery {
-  const source = selectSource({ webhookUrl: flags.orchWebhookUrl, orchAddr: flags.orchAddr, chain });
+function startDiscovery(config: Config, chain: ChainView, signer: EthSigner, metrics: SignerMetrics, logger: Logger): Discovery {
+  const opts = config.discovery!;
+  const source = selectSource({ webhookUrl: opts.webhookUrl, orchAddr: opts.orchAddr, chain });
   if (!source) throw new ConfigError("-remoteDiscovery is set but no orchestrator source could be configured");
   const discovery = createDiscovery({
     source,
     signer,
-    prices,
-    intervalMs: parseDuration(flags.liveAICapReportInterval, "liveAICapReportInterval"),
+    prices: config.prices,
+    intervalMs: opts.intervalMs,
+    timeoutMs: opts.timeoutMs,
+    extraNodes: opts.extraNodes,
+    blocklist: opts.blocklist,
     logger: logger.child({ component: "discovery" }),
     metrics: {
       pollLatency: (seconds, ok) => metrics.pollLatency.observe({ ok: String(ok) }, seconds),
@@ -232,26 +178,4 @@ function startDiscovery(
   });
   discovery.start();
   return discovery;
-}
-
-/** GET /discover-orchestrators: the reference's JSON array, 503 "cache empty" before the first snapshot. */
-function legacyDiscover(discovery: Discovery) {
-  return (caps: string[]) =>
-    discovery.snapshot().orchestrators.length === 0
-      ? ({ status: 503, message: "cache empty" } as const)
-      : ({ status: 200, body: toLegacyDiscoveryJson(discovery.select(caps)) } as const);
-}
-
-function typedDiscovery(discovery: Discovery) {
-  return {
-    select(caps: string[]) {
-      const snapshot = discovery.snapshot();
-      if (snapshot.orchestrators.length === 0) return undefined;
-      return {
-        orchestrators: discovery.select(caps).map(toDiscoveredOrchestrator),
-        snapshotTime: timestampFromMs(snapshot.builtAt),
-      };
-    },
-    subscribe: (listener: () => void) => discovery.subscribe(() => listener()),
-  };
 }

@@ -13,6 +13,7 @@ import { ConfigError, FLAGS, parseDuration, parseFlags, parseHeaderList, type Ra
 import { fromHex, keccak256, toHex, utf8 } from "../src/crypto/bytes.js";
 import { createEthSigner, verifySignature } from "../src/crypto/eth-sign.js";
 import { KeyConfigError, loadKeystoreKey, resolvePassword } from "../src/keys/load-key.js";
+import { startDevChain } from "../src/dev-chain/dev-chain.js";
 import { startSigner } from "../src/start-signer.js";
 
 const NO_ENV = {};
@@ -213,25 +214,44 @@ describe("keystore keys", () => {
     expect(resolvePassword(PASSWORD)).toBe(PASSWORD);
     expect(resolvePassword("")).toBe("");
     expect(resolvePassword(dir)).toBe(dir); // a directory is not a password file
+    // A path-like value that names nothing is a mistake, not a password (and is not quoted back).
+    for (const missing of [join(dir, "no-such-password-file"), "~/pw.txt", "./pw.txt", "secrets/pw"]) {
+      expect(() => resolvePassword(missing), missing).toThrow(KeyConfigError);
+      expect(() => resolvePassword(missing)).toThrow(/^-ethPassword looks like a file path, but no such file exists/);
+    }
   });
 
-  test("startSigner with a keystore file and a password file serves that key (dev chain)", async () => {
+  test("startSigner with a keystore file and a password file serves that key (against -ethUrl)", async () => {
     const file = join(dir, "password-start.txt");
     writeFileSync(file, `${PASSWORD}\n`);
-    const running = await startSigner(
-      { ...parseFlags([], NO_ENV)!, ethKeystorePath: oneFile, ethPassword: file, httpAddr: "127.0.0.1:0", logLevel: "silent" },
-      pino({ level: "silent" }),
-    );
+    const chain = await startDevChain({ port: 0 });
     try {
-      expect(running.address).toBe(one.address);
-      const res = await fetch(`${running.url}/sign-orchestrator-info`, { method: "POST" });
-      expect(res.status).toBe(200);
-      const body = (await res.json()) as { address: string; signature: string };
-      expect(body.address).toBe(one.address);
-      expect(body.signature).toMatch(/^0x[0-9a-f]{130}$/);
-      expect(verifySignature(fromHex(one.address), keccak256(utf8.encode(one.address)), fromHex(body.signature))).toBe(true);
+      const running = await startSigner(
+        {
+          ...parseFlags([], NO_ENV)!,
+          ethUrl: chain.url,
+          ethController: chain.controllerAddress,
+          ethKeystorePath: oneFile,
+          ethPassword: file,
+          httpAddr: "127.0.0.1:0",
+          logLevel: "silent",
+        },
+        pino({ level: "silent" }),
+      );
+      try {
+        expect(running.address).toBe(one.address);
+        expect(running.devChain).toBeUndefined();
+        const res = await fetch(`${running.url}/sign-orchestrator-info`, { method: "POST" });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { address: string; signature: string };
+        expect(body.address).toBe(one.address);
+        expect(body.signature).toMatch(/^0x[0-9a-f]{130}$/);
+        expect(verifySignature(fromHex(one.address), keccak256(utf8.encode(one.address)), fromHex(body.signature))).toBe(true);
+      } finally {
+        await running.close();
+      }
     } finally {
-      await running.close();
+      await chain.close();
     }
   });
 
@@ -248,11 +268,13 @@ describe("startSigner refuses unsafe or impossible configurations before anythin
   /** Defaults, then overrides; a keystore path that cannot load shows whether start got that far. */
   const flags = (over: Partial<RawFlags>): RawFlags => ({
     ...parseFlags([], NO_ENV)!,
+    ethUrl: "http://127.0.0.1:9",
+    ethController: "0x0000000000000000000000000000000000000001",
     ethKeystorePath: join(tmpdir(), "lpsigner-no-such-keystore"),
     ...over,
   });
 
-  test.each(["0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:0"])(
+  test.each(["0.0.0.0:0", "[::]:0", "192.0.2.1:0", "0.0.0.0"])(
     "-httpAddr %s without a webhook or -remoteSignerAllowNoAuth: ConfigError",
     async (httpAddr) => {
       const err = await startSigner(flags({ httpAddr }), silent).catch((e: unknown) => e);
@@ -287,7 +309,8 @@ describe("startSigner refuses unsafe or impossible configurations before anythin
   });
 
   test("bad numbers and durations name their flag", async () => {
-    await expect(startSigner(flags({ maxTicketEV: "1e12" }), silent)).rejects.toThrow(/-maxTicketEV/);
+    await expect(startSigner(flags({ maxTicketEV: "12 wei" }), silent)).rejects.toThrow(/-maxTicketEV/);
+    await expect(startSigner(flags({ maxTotalEV: "-1" }), silent)).rejects.toThrow(/-maxTotalEV must not be negative/);
     await expect(startSigner(flags({ depositMultiplier: "0" }), silent)).rejects.toThrow(/-depositMultiplier/);
     await expect(startSigner(flags({ chainRefreshInterval: "5" }), silent)).rejects.toThrow(/-chainRefreshInterval/);
     await expect(startSigner(flags({ remoteSignerWebhookHeaders: "oops" }), silent)).rejects.toThrow(/-remoteSignerWebhookHeaders/);

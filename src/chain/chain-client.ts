@@ -5,6 +5,7 @@
  * reads a cached snapshot and never waits on the chain.
  */
 import { Interface, ZeroAddress, getAddress, getBytes, id, toBeHex, type Result } from "ethers";
+import { parseEthEndpoint, redactEthUrl, scrubEthUrl } from "./eth-url.js";
 import { ChainUnavailableError, type ChainSnapshot, type ChainStatus, type ChainView } from "./chain-view.js";
 import { systemClock, type Clock } from "../clock.js";
 
@@ -80,32 +81,26 @@ export class ChainRpcError extends Error {
   }
 }
 
-/** The URL without credentials, path or query (RPC URLs often carry an API key). */
-export function redactEthUrl(ethUrl: string): string {
-  try {
-    const url = new URL(ethUrl);
-    return `${url.protocol}//${url.host}${url.pathname !== "/" || url.search ? "/…" : ""}`;
-  } catch {
-    return "(invalid URL)";
-  }
-}
+export { redactEthUrl };
 
 type RpcCall = (method: string, params: unknown[]) => Promise<unknown>;
 
 function createRpc(params: { ethUrl: string; timeoutMs: number }): RpcCall {
   let nextId = 1;
+  const endpoint = parseEthEndpoint(params.ethUrl);
   return async (method, rpcParams) => {
     let response: Response;
     try {
-      response = await fetch(params.ethUrl, {
+      response = await fetch(endpoint.url, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { ...endpoint.headers, "content-type": "application/json" },
         body: JSON.stringify({ jsonrpc: "2.0", id: nextId++, method, params: rpcParams }),
         signal: AbortSignal.timeout(params.timeoutMs),
       });
     } catch (err) {
       const reason = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
-      throw new ChainRpcError(method, `request failed: ${reason}`, { cause: err });
+      // No cause kept: fetch errors may quote the URL, which may hold secrets.
+      throw new ChainRpcError(method, `request failed: ${scrubEthUrl(reason, params.ethUrl)}`);
     }
     if (!response.ok) throw new ChainRpcError(method, `HTTP ${response.status}`);
     let body: { result?: unknown; error?: { code?: number; message?: string } };

@@ -1,3 +1,4 @@
+import { ConfigError } from "../config/errors.js";
 import type { ChainView } from "../chain/chain-view.js";
 import { readWebhookReplyJson } from "../wire/discovery-json.js";
 import { isRequestUri } from "./build-snapshot.js";
@@ -51,7 +52,7 @@ export function parseWebhookReply(body: string): string[] {
 }
 
 /** A discovery flag that cannot be used (the reference exits at start). */
-export class DiscoveryConfigError extends Error {
+export class DiscoveryConfigError extends ConfigError {
   override name = "DiscoveryConfigError";
 }
 

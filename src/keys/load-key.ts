@@ -1,16 +1,25 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Wallet, getAddress } from "ethers";
+import { ConfigError } from "../config/errors.js";
 import { fromHex } from "../crypto/bytes.js";
 
-export class KeyConfigError extends Error {
+export class KeyConfigError extends ConfigError {
   override name = "KeyConfigError";
 }
 
-/** -ethPassword is a password or a path to a file holding it, as the reference accepts. */
+/**
+ * -ethPassword is a password or a path to a file holding it, as the reference accepts. A value
+ * that looks like a path (has a "/", or starts with "~" or ".") but names nothing is a mistake
+ * (a typo, an unexpanded ~, a missing Secret mount), not a password.
+ */
 export function resolvePassword(value: string): string {
   if (value !== "" && existsSync(value) && statSync(value).isFile()) {
     return readFileSync(value, "utf8").replace(/\r?\n$/, "");
+  }
+  if (/\/|^[~.]/.test(value) && !existsSync(value)) {
+    // The value is not quoted: it might be a password after all.
+    throw new KeyConfigError("-ethPassword looks like a file path, but no such file exists; give an existing file or the password itself");
   }
   return value;
 }

@@ -1,3 +1,4 @@
+import { ConfigError } from "../config/errors.js";
 import { readFileSync } from "node:fs";
 import type { Capabilities } from "../../gen/net/lp_rpc_pb.js";
 import { DecimalSizeError, Rat } from "../math/rat.js";
@@ -13,7 +14,7 @@ export interface PriceLimits {
 
 export const NO_PRICE_LIMITS: PriceLimits = { maxPrice: undefined, perCapability: new Map() };
 
-export class PriceConfigError extends Error {
+export class PriceConfigError extends ConfigError {
   override name = "PriceConfigError";
 }
 

@@ -1,0 +1,129 @@
+/**
+ * The flag table and Go-style flag parsing, with go-livepeer's names and defaults where the
+ * concept is the same. Go flag syntax: -name value, -name=value or --name; boolean flags take no
+ * separate value. Each flag may also come from the environment as LP_<NAME> (upper case), as
+ * go-livepeer's ff parser allows; the command line wins.
+ */
+import { ConfigError } from "./errors.js";
+
+type FlagKind = "string" | "bool" | "duration";
+interface FlagSpec {
+  kind: FlagKind;
+  default: string;
+  help: string;
+  /** go-livepeer flags for a subsystem lpsigner does not have: accepted, and a WARNING says they do nothing. */
+  unsupported?: true;
+}
+
+const unsupported = (kind: FlagKind, what: string): FlagSpec => ({
+  kind,
+  default: kind === "bool" ? "false" : "",
+  help: `Ignored, with a warning: lpsigner has no ${what}`,
+  unsupported: true,
+});
+
+export const FLAGS = {
+  network: { kind: "string", default: "", help: "Network: arbitrum-one-mainnet, mainnet, … (offchain is refused); empty with no -ethUrl starts the dev chain" },
+  ethUrl: { kind: "string", default: "", help: "Ethereum JSON-RPC URL (http(s), may carry user:password); empty starts an embedded development chain" },
+  ethController: { kind: "string", default: "", help: "Livepeer Controller address (default: the -network's)" },
+  ethKeystorePath: { kind: "string", default: "", help: "Keystore file or directory (go-ethereum format); default <dataDir>/keystore" },
+  ethAcctAddr: { kind: "string", default: "", help: "Account to use from the keystore directory" },
+  ethPassword: { kind: "string", default: "", help: "Keystore password, or a path to a file holding it (a path-like value must exist)" },
+  dataDir: { kind: "string", default: "", help: "Data directory; its keystore/ is used when -ethKeystorePath is empty (default ~/.lpData/<network>)" },
+  datadir: { kind: "string", default: "", help: "Deprecated spelling of -dataDir" },
+  httpAddr: { kind: "string", default: "127.0.0.1:8935", help: "Address to serve the signer on (Connect, gRPC, gRPC-web and legacy HTTP); ':port' and a bare host default to 127.0.0.1 and 8935" },
+  cliAddr: { kind: "string", default: "127.0.0.1:3935", help: "Accepted for compatibility; lpsigner serves everything on -httpAddr" },
+  maxTicketEV: { kind: "string", default: "3000000000000", help: "Maximum EV of one ticket, wei (a rational: 3000000000000, 1.5e12, 3/2)" },
+  maxTotalEV: { kind: "string", default: "20000000000000", help: "Maximum EV of one batch of tickets, wei (a rational)" },
+  depositMultiplier: { kind: "string", default: "1", help: "faceValue may be at most deposit / depositMultiplier" },
+  maxPricePerUnit: { kind: "string", default: "0", help: "Maximum orchestrator price, wei per -pixelsPerUnit units (0 = no limit)" },
+  pixelsPerUnit: { kind: "string", default: "1", help: "Units that -maxPricePerUnit is for" },
+  maxPricePerCapability: { kind: "string", default: "", help: "JSON or path: {\"capabilities_prices\":[{pipeline, model_id, price_per_unit, pixels_per_unit}]}" },
+  remoteSigner: { kind: "bool", default: "true", help: "Accepted for compatibility; lpsigner is always a remote signer" },
+  remoteSignerWebhookUrl: { kind: "string", default: "", help: "Auth webhook called by GenerateLivePayment" },
+  remoteSignerWebhookHeaders: { kind: "string", default: "", help: "Headers for the auth webhook: 'k:v,k2:v2'" },
+  remoteSignerAllowNoAuth: { kind: "bool", default: "false", help: "Allow a non-loopback -httpAddr without a webhook (UNSAFE)" },
+  remoteDiscovery: { kind: "bool", default: "false", help: "Serve DiscoverOrchestrators and GET /discover-orchestrators" },
+  orchWebhookUrl: { kind: "string", default: "", help: "Orchestrator discovery webhook URL" },
+  orchAddr: { kind: "string", default: "", help: "Comma-separated orchestrator URLs for discovery" },
+  orchBlocklist: { kind: "string", default: "", help: "Comma-separated orchestrator addresses discovery never returns" },
+  extraNodes: { kind: "string", default: "0", help: "Advertised extra nodes followed per orchestrator by discovery" },
+  discoveryTimeout: { kind: "duration", default: "500ms", help: "Time allowed for one orchestrator's discovery answer" },
+  liveAICapReportInterval: { kind: "duration", default: "25m", help: "Discovery refresh interval, e.g. 30s, 25m" },
+  tlsCert: { kind: "string", default: "", help: "TLS certificate (PEM) to serve HTTPS/h2; with -tlsKey" },
+  tlsKey: { kind: "string", default: "", help: "TLS private key (PEM)" },
+  corsOrigins: { kind: "string", default: "", help: "Comma-separated origins (https://app.example) allowed for browser calls; empty = no cross-origin access; * = any" },
+  chainRefreshInterval: { kind: "duration", default: "5s", help: "How often the chain view is refreshed" },
+  chainMaxStaleness: { kind: "duration", default: "60s", help: "Refuse payments when the chain view is older than this" },
+  monitor: { kind: "bool", default: "false", help: "Accepted for compatibility; Prometheus metrics are always served on /metrics" },
+  logLevel: { kind: "string", default: "info", help: "Log level: trace, debug, info, warn, error" },
+  v: { kind: "string", default: "", help: "Accepted for compatibility (go-livepeer verbosity)" },
+  kafkaBootstrapServers: unsupported("string", "Kafka event publishing"),
+  kafkaUser: unsupported("string", "Kafka event publishing"),
+  kafkaPassword: unsupported("string", "Kafka event publishing"),
+  kafkaGatewayTopic: unsupported("string", "Kafka event publishing"),
+  metadataQueueUri: unsupported("string", "AMQP event publishing"),
+  metadataAmqpExchange: unsupported("string", "AMQP event publishing"),
+  metadataPublishTimeout: unsupported("duration", "AMQP event publishing"),
+  metricsPerStream: unsupported("bool", "per-stream metrics"),
+  metricsClientIP: unsupported("bool", "per-client metrics"),
+  blockPollingInterval: unsupported("string", "block watcher (the chain view refreshes every -chainRefreshInterval)"),
+  gasLimit: unsupported("string", "transactions (it never sends one)"),
+  minGasPrice: unsupported("string", "transactions (it never sends one)"),
+  maxGasPrice: unsupported("string", "transactions (it never sends one)"),
+  transactionTimeout: unsupported("duration", "transactions (it never sends one)"),
+  maxTransactionReplacements: unsupported("string", "transactions (it never sends one)"),
+} satisfies Record<string, FlagSpec>;
+
+export type FlagName = keyof typeof FLAGS;
+export type RawFlags = Record<FlagName, string>;
+
+const specs = FLAGS as Record<string, FlagSpec>;
+
+/** Parses Go-style flags; throws ConfigError naming the flag. Returns undefined for -help. */
+export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RawFlags | undefined {
+  const values = {} as RawFlags;
+  for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+    values[name] = env[`LP_${name.toUpperCase()}`] ?? spec.default;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "-h" || arg === "-help" || arg === "--help") return undefined;
+    const m = /^--?([A-Za-z][A-Za-z0-9]*)(?:=([\s\S]*))?$/.exec(arg);
+    if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; flags look like -name value`);
+    const name = m[1] as FlagName;
+    const spec: FlagSpec | undefined = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (!spec) throw new ConfigError(`unknown flag -${m[1]} (see --help)`);
+    let value = m[2];
+    if (spec.kind === "bool") {
+      value ??= "true";
+      if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False)$/.test(value)) throw new ConfigError(`-${name}: invalid boolean ${JSON.stringify(value)}`);
+    } else if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(`-${name} needs a value`);
+    }
+    values[name] = value;
+  }
+  return values;
+}
+
+export function flagBool(value: string): boolean {
+  return /^(true|1|t)$/i.test(value);
+}
+
+/** One WARNING per unsupported go-livepeer flag that was set (never silently ignored). */
+export function unsupportedFlagWarnings(flags: RawFlags): string[] {
+  return (Object.entries(specs) as [FlagName, FlagSpec][])
+    .filter(([name, spec]) => spec.unsupported && flags[name] !== spec.default && !(spec.kind === "bool" && !flagBool(flags[name])))
+    .map(([name, spec]) => `-${name} is ignored: ${spec.help.replace(/^Ignored, with a warning: /, "")}`);
+}
+
+export function usage(): string {
+  const lines = ["Usage: npm start -- [flags]", "", "Flags (also from the environment as LP_<NAME>):"];
+  for (const [name, spec] of Object.entries(specs)) {
+    const def = spec.default === "" ? "" : ` (default ${JSON.stringify(spec.default)})`;
+    lines.push(`  -${name}${spec.kind === "bool" ? "" : " value"}`, `      ${spec.help}${def}`);
+  }
+  lines.push("", "Development only: LPSIGNER_UNSAFE_DEV_PRIVATE_KEY=0x… uses a raw key instead of a keystore (still needs -ethUrl).");
+  return lines.join("\n");
+}

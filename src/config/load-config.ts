@@ -1,0 +1,196 @@
+/**
+ * Flags → a typed Config (bigint/Rat wei, ms durations, parsed addresses and URLs), with every
+ * check that needs no network done here, so a bad configuration fails before anything starts.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { getAddress } from "ethers";
+import { networkControllers } from "../chain/chain-client.js";
+import { parseEthEndpoint } from "../chain/eth-url.js";
+import { resolvePassword } from "../keys/load-key.js";
+import type { SenderLimits } from "../pm/sender-validation.js";
+import { createPriceLimits, type PriceLimits } from "../pricing/price-limits.js";
+import { ConfigError } from "./errors.js";
+import { flagBool, unsupportedFlagWarnings, type RawFlags } from "./flags.js";
+import {
+  defaultAddr,
+  isLoopbackHost,
+  parseAddressList,
+  parseCorsOrigins,
+  parseCount,
+  parseDuration,
+  parseHeaderList,
+  parseHttpUrl,
+  parseListenAddr,
+  parseNonNegativeRat,
+  parseWei,
+} from "./values.js";
+
+/** go-livepeer's warning, logged at start when payments are signed for any caller that reaches the port. */
+export const NO_WEBHOOK_WARNING =
+  "WARNING: remote signer has no webhook auth. /generate-live-payment is UNAUTHENTICATED and signs payments from this node's deposit. Set -remoteSignerWebhookUrl.";
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+export type KeySource =
+  | { kind: "keystore"; path: string; address: string; password: string }
+  /** LPSIGNER_UNSAFE_DEV_PRIVATE_KEY */
+  | { kind: "raw"; hex: string }
+  /** Dev chain only: a fresh key for this run. */
+  | { kind: "throwaway" };
+
+export type ChainConfig =
+  | { kind: "dev" }
+  /** ethUrl may hold secrets: pass it only to the chain client; print chain/eth-url's redacted form. */
+  | { kind: "rpc"; ethUrl: string; controllerAddress: string };
+
+export interface DiscoveryConfig {
+  webhookUrl: string;
+  orchAddr: string;
+  intervalMs: number;
+  timeoutMs: number;
+  extraNodes: number;
+  /** Lowercase 0x-hex addresses. */
+  blocklist: string[];
+}
+
+export interface Config {
+  network: string;
+  chain: ChainConfig;
+  key: KeySource;
+  listen: { host: string; port: number };
+  tls: { cert: string; key: string } | undefined;
+  limits: SenderLimits;
+  prices: PriceLimits;
+  webhook: { url: string; headers: Record<string, string> } | undefined;
+  corsOrigins: string[];
+  chainRefreshIntervalMs: number;
+  chainMaxStalenessMs: number;
+  discovery: DiscoveryConfig | undefined;
+  logLevel: string;
+  /** Startup WARNING lines (ignored flags, no webhook). */
+  warnings: string[];
+}
+
+function readPem(path: string, flag: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`-${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function chainConfig(flags: RawFlags): ChainConfig {
+  if (flags.network === "offchain") throw new ConfigError("-network offchain: a remote signer needs a chain");
+  if (flags.ethUrl === "") {
+    if (flags.network !== "") throw new ConfigError(`-network ${flags.network} needs -ethUrl`);
+    return { kind: "dev" };
+  }
+  try {
+    parseEthEndpoint(flags.ethUrl);
+  } catch (err) {
+    // The value is not quoted: it may hold credentials.
+    throw new ConfigError(`-ethUrl: ${(err as Error).message}`);
+  }
+  let controller = flags.ethController;
+  if (controller === "") {
+    const known = (networkControllers as Record<string, string>)[flags.network];
+    if (!known) throw new ConfigError(`-ethController is required for -network ${JSON.stringify(flags.network)}`);
+    controller = known;
+  }
+  try {
+    return { kind: "rpc", ethUrl: flags.ethUrl, controllerAddress: getAddress(controller) };
+  } catch {
+    throw new ConfigError(`-ethController: not an Ethereum address: ${JSON.stringify(controller)}`);
+  }
+}
+
+/**
+ * The key, as go-livepeer finds it: -ethKeystorePath, else <dataDir>/keystore (dataDir defaults to
+ * ~/.lpData/<network>). A real key never runs against the throwaway development chain.
+ */
+function keySource(flags: RawFlags, dev: boolean, env: NodeJS.ProcessEnv): KeySource {
+  const dataDir = flags.dataDir || flags.datadir;
+  const raw = env.LPSIGNER_UNSAFE_DEV_PRIVATE_KEY;
+  if (dev) {
+    const named = flags.ethKeystorePath !== "" ? "-ethKeystorePath" : raw ? "LPSIGNER_UNSAFE_DEV_PRIVATE_KEY" : dataDir !== "" ? "-dataDir" : "";
+    if (named !== "") {
+      throw new ConfigError(
+        `${named} names a key but there is no -ethUrl: lpsigner would run that key against a throwaway development chain. ` +
+          `Pass -ethUrl (with -network or -ethController), or drop ${named} to use the development chain with a throwaway key`,
+      );
+    }
+    return { kind: "throwaway" };
+  }
+  let path = flags.ethKeystorePath;
+  if (path === "") {
+    if (raw) return { kind: "raw", hex: raw };
+    path = join(dataDir !== "" ? dataDir : join(env.HOME || homedir(), ".lpData", flags.network), "keystore");
+    if (!existsSync(path)) {
+      throw new ConfigError(`-ethKeystorePath is required with -ethUrl: no keystore at ${path} (set -ethKeystorePath or -dataDir)`);
+    }
+  }
+  return { kind: "keystore", path, address: flags.ethAcctAddr, password: resolvePassword(flags.ethPassword) };
+}
+
+/** Validates and converts every flag; throws a ConfigError naming the flag. */
+export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!LOG_LEVELS.includes(flags.logLevel)) throw new ConfigError(`-logLevel must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(flags.logLevel)}`);
+  const warnings = unsupportedFlagWarnings(flags);
+  const httpAddr = defaultAddr(flags.httpAddr, "127.0.0.1", "8935");
+  const listen = parseListenAddr(httpAddr, "httpAddr");
+  const webhookUrl = flags.remoteSignerWebhookUrl.trim();
+  if (webhookUrl !== "") parseHttpUrl(webhookUrl, "remoteSignerWebhookUrl");
+  if (webhookUrl === "") {
+    if (!isLoopbackHost(listen.host) && !flagBool(flags.remoteSignerAllowNoAuth)) {
+      throw new ConfigError(
+        `-httpAddr ${flags.httpAddr} is not loopback and no -remoteSignerWebhookUrl is set: anyone reaching it could spend ` +
+          `this signer's deposit. Set a webhook, bind to loopback, or pass -remoteSignerAllowNoAuth if access is restricted elsewhere`,
+      );
+    }
+    warnings.push(NO_WEBHOOK_WARNING);
+  }
+  const depositMultiplier = parseWei(flags.depositMultiplier, "depositMultiplier");
+  if (depositMultiplier === 0n) throw new ConfigError("-depositMultiplier must be > 0");
+  const limits: SenderLimits = {
+    maxTicketEV: parseNonNegativeRat(flags.maxTicketEV, "maxTicketEV"),
+    maxTotalEV: parseNonNegativeRat(flags.maxTotalEV, "maxTotalEV"),
+    depositMultiplier,
+  };
+  const prices = createPriceLimits(flags);
+  const chainRefreshIntervalMs = parseDuration(flags.chainRefreshInterval, "chainRefreshInterval");
+  const chainMaxStalenessMs = parseDuration(flags.chainMaxStaleness, "chainMaxStaleness");
+  const webhookHeaders = parseHeaderList(flags.remoteSignerWebhookHeaders, "remoteSignerWebhookHeaders");
+  if ((flags.tlsCert === "") !== (flags.tlsKey === "")) throw new ConfigError("-tlsCert and -tlsKey go together");
+  const tls = flags.tlsCert !== "" ? { cert: readPem(flags.tlsCert, "tlsCert"), key: readPem(flags.tlsKey, "tlsKey") } : undefined;
+  const corsOrigins = parseCorsOrigins(flags.corsOrigins, "corsOrigins");
+  const discovery: DiscoveryConfig | undefined = flagBool(flags.remoteDiscovery)
+    ? {
+        webhookUrl: flags.orchWebhookUrl,
+        orchAddr: flags.orchAddr,
+        intervalMs: parseDuration(flags.liveAICapReportInterval, "liveAICapReportInterval"),
+        timeoutMs: parseDuration(flags.discoveryTimeout, "discoveryTimeout"),
+        extraNodes: parseCount(flags.extraNodes, "extraNodes"),
+        blocklist: parseAddressList(flags.orchBlocklist, "orchBlocklist"),
+      }
+    : undefined;
+  const chain = chainConfig(flags);
+  const key = keySource(flags, chain.kind === "dev", env);
+  return {
+    network: flags.network,
+    chain,
+    key,
+    listen,
+    tls,
+    limits,
+    prices,
+    webhook: webhookUrl === "" ? undefined : { url: webhookUrl, headers: webhookHeaders },
+    corsOrigins,
+    chainRefreshIntervalMs,
+    chainMaxStalenessMs,
+    discovery,
+    logLevel: flags.logLevel,
+    warnings,
+  };
+}

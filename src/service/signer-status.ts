@@ -1,0 +1,49 @@
+/** GetSignerStatus's answer, built from the live chain view and the configured limits. */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { GetSignerStatusResponseSchema } from "../../gen/livepeer/signer/v1/signer_pb.js";
+import type { ChainView } from "../chain/chain-view.js";
+import type { EthSigner } from "../crypto/eth-sign.js";
+import type { SenderLimits } from "../pm/sender-validation.js";
+import type { PriceLimits } from "../pricing/price-limits.js";
+
+export interface SignerStatusSource {
+  signer: Pick<EthSigner, "address" | "addressHex">;
+  chain: ChainView;
+  limits: SenderLimits;
+  prices: PriceLimits;
+  webhookConfigured: boolean;
+  version: string;
+}
+
+export function createSignerStatus(src: SignerStatusSource): () => MessageInitShape<typeof GetSignerStatusResponseSchema> {
+  const { signer, chain, limits, prices } = src;
+  return () => {
+    const st = chain.status();
+    const snap = st.snapshot;
+    return {
+      address: signer.address,
+      addressHex: signer.addressHex,
+      version: src.version,
+      chain: {
+        chainId: snap?.chainId ?? 0n,
+        round: snap?.lastInitializedRound ?? 0n,
+        roundBlockHash: snap?.lastInitializedBlockHash,
+        l1Block: snap?.lastSeenL1Block ?? 0n,
+        deposit: snap?.sender.deposit.toString() ?? "",
+        reserve: snap?.sender.reserve.toString() ?? "",
+        withdrawRound: snap?.sender.withdrawRound ?? 0n,
+        ageMs: BigInt(Math.max(0, Math.round(st.ageMs))),
+        stale: st.stale,
+        ethUrl: st.ethUrl,
+        devChain: st.devChain,
+      },
+      limits: {
+        maxTicketEv: limits.maxTicketEV.toString(),
+        maxTotalEv: limits.maxTotalEV.toString(),
+        depositMultiplier: Number(limits.depositMultiplier),
+        maxPricePerUnit: prices.maxPrice?.toString() ?? "",
+        webhookConfigured: src.webhookConfigured,
+      },
+    };
+  };
+}
