@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { Capabilities_CapabilityConstraintsSchema } from "../gen/net/lp_rpc_pb.js";
 import { startDevChain, type DevChain } from "../src/dev-chain/dev-chain.js";
-import { parseFlags } from "../src/config.js";
+import { loadConfig, parseFlags } from "../src/config.js";
 import { startSigner, type RunningSigner } from "../src/start-signer.js";
 import { startFakeOrchestrator, type FakeOrchestrator } from "./discovery/fake-orchestrator.js";
 
@@ -97,5 +97,33 @@ describe("discovery through the running signer", () => {
 
     // A cap nobody offers: an empty list, not an error.
     expect(await (await fetch(`${signer.url}/discover-orchestrators?caps=text-to-image/none`)).text()).toBe("[]\n");
+  });
+
+  test("-orchBlocklist (go-livepeer's flag) leaves the listed orchestrator out; -discoveryTimeout and -extraNodes are accepted", async () => {
+    const blocked = "0x" + "0A".repeat(20);
+    const flags = parseFlags([
+      "-ethUrl", chain.url,
+      "-ethController", chain.controllerAddress,
+      "-httpAddr", "127.0.0.1:0",
+      "-remoteDiscovery",
+      "-orchAddr", fakes.map((f) => f.url).join(","),
+      "-orchBlocklist", blocked,
+      "-discoveryTimeout", "2s",
+      "-extraNodes", "1",
+      "-maxPricePerUnit", "1000",
+    ], { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + "43".repeat(32) })!;
+    const other = await startSigner(loadConfig(flags, { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + "43".repeat(32) }), pino({ level: "silent" }));
+    try {
+      let res = await fetch(`${other.url}/discover-orchestrators?caps=${encodeURIComponent(CAP)}`);
+      for (let i = 0; i < 100 && res.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        res = await fetch(`${other.url}/discover-orchestrators?caps=${encodeURIComponent(CAP)}`);
+      }
+      expect(res.status).toBe(200);
+      const legacy = (await res.json()) as { address: string }[];
+      expect(legacy.map((o) => o.address)).toEqual([fakes[1]!.url]);
+    } finally {
+      await other.close();
+    }
   });
 });
