@@ -35,18 +35,21 @@ const orchestrator = (address: number, price: bigint) =>
     }),
   });
 
+/** The signer's flags: the dev chain as -ethUrl, the three fakes as -orchAddr. */
+const discoveryArgs = () => [
+  "-ethUrl", chain.url,
+  "-ethController", chain.controllerAddress,
+  "-httpAddr", "127.0.0.1:0",
+  "-remoteDiscovery",
+  "-orchAddr", fakes.map((f) => f.url).join(","),
+  "-maxPricePerUnit", "1000",
+];
+
 beforeAll(async () => {
   chain = await startDevChain({ port: 0 });
   fakes.push(await orchestrator(0x0a, 100n), await orchestrator(0x0b, 900n), await orchestrator(0x0c, 5000n));
   process.env.LPSIGNER_UNSAFE_DEV_PRIVATE_KEY = "0x" + "42".repeat(32); // test-only key
-  const flags = parseFlags([
-    "-ethUrl", chain.url,
-    "-ethController", chain.controllerAddress,
-    "-httpAddr", "127.0.0.1:0",
-    "-remoteDiscovery",
-    "-orchAddr", fakes.map((f) => f.url).join(","),
-    "-maxPricePerUnit", "1000",
-  ])!;
+  const flags = parseFlags(discoveryArgs())!;
   signer = await startSigner(flags, pino({ level: "silent" }));
   delete process.env.LPSIGNER_UNSAFE_DEV_PRIVATE_KEY;
   await chain.fundSender({ address: signer.address });
@@ -101,17 +104,7 @@ describe("discovery through the running signer", () => {
 
   test("-orchBlocklist (go-livepeer's flag) leaves the listed orchestrator out; -discoveryTimeout and -extraNodes are accepted", async () => {
     const blocked = "0x" + "0A".repeat(20);
-    const flags = parseFlags([
-      "-ethUrl", chain.url,
-      "-ethController", chain.controllerAddress,
-      "-httpAddr", "127.0.0.1:0",
-      "-remoteDiscovery",
-      "-orchAddr", fakes.map((f) => f.url).join(","),
-      "-orchBlocklist", blocked,
-      "-discoveryTimeout", "2s",
-      "-extraNodes", "1",
-      "-maxPricePerUnit", "1000",
-    ], { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + "43".repeat(32) })!;
+    const flags = parseFlags([...discoveryArgs(), "-orchBlocklist", blocked, "-discoveryTimeout", "2s", "-extraNodes", "1"], {})!;
     const other = await startSigner(loadConfig(flags, { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + "43".repeat(32) }), pino({ level: "silent" }));
     try {
       let res = await fetch(`${other.url}/discover-orchestrators?caps=${encodeURIComponent(CAP)}`);
