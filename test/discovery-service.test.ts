@@ -43,6 +43,8 @@ const discoveryArgs = () => [
   "-remoteDiscovery",
   "-orchAddr", fakes.map((f) => f.url).join(","),
   "-maxPricePerUnit", "1000",
+  // go-livepeer's 500ms default is for real networks; loopback fakes under a loaded test run need longer.
+  "-discoveryTimeout", "5s",
 ];
 
 beforeAll(async () => {
@@ -104,7 +106,7 @@ describe("discovery through the running signer", () => {
 
   test("-orchBlocklist (go-livepeer's flag) leaves the listed orchestrator out; -discoveryTimeout and -extraNodes are accepted", async () => {
     const blocked = "0x" + "0A".repeat(20);
-    const flags = parseFlags([...discoveryArgs(), "-orchBlocklist", blocked, "-discoveryTimeout", "2s", "-extraNodes", "1"], {})!;
+    const flags = parseFlags([...discoveryArgs(), "-orchBlocklist", blocked, "-discoveryTimeout", "4s", "-extraNodes", "1"], {})!;
     const other = await startSigner(loadConfig(flags, { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + "43".repeat(32) }), pino({ level: "silent" }));
     try {
       let res = await fetch(`${other.url}/discover-orchestrators?caps=${encodeURIComponent(CAP)}`);
