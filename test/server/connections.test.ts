@@ -6,8 +6,10 @@
 import { once } from "node:events";
 import { connect as h2connect } from "node:http2";
 import { connect as netConnect, type Socket } from "node:net";
-import { afterEach, expect, test } from "vitest";
+import { connect as tlsConnect } from "node:tls";
+import { afterEach, describe, expect, test } from "vitest";
 import type { ConnectionLimits } from "../../src/server/create-server.js";
+import { TLS } from "../discovery/fake-orchestrator.js";
 import { rawRequest, startTestServer, type RunningTestServer } from "../support/net-server.js";
 
 const servers: RunningTestServer[] = [];
@@ -133,4 +135,30 @@ test("shutdown force-closes what remains after the drain deadline", async () => 
   await srv.close(300);
   expect(Date.now() - started).toBeLessThan(2000);
   for (const s of [silent, slowHeaders, stuck]) await closedWithin(s, 1000);
+});
+
+describe("over TLS", () => {
+  const startTls = async (limits: Partial<ConnectionLimits>) => {
+    const srv = await startTestServer({ server: { limits, tls: { cert: TLS.cert.toString(), key: TLS.key.toString() } } });
+    servers.push(srv);
+    return srv;
+  };
+
+  test("a connection that never starts its handshake is closed after firstByteMs", async () => {
+    const srv = await startTls({ firstByteMs: 200 });
+    const { ms } = await closedWithin(await open(srv.port), 2000);
+    expect(ms).toBeGreaterThanOrEqual(150);
+  });
+
+  test("HTTPS/1.1: headers that never finish are cut at headersMs", async () => {
+    const srv = await startTls({ headersMs: 300, requestMs: 5000 });
+    const s = tlsConnect({ port: srv.port, host: "127.0.0.1", rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
+    sockets.push(s);
+    s.on("error", () => {});
+    await once(s, "secureConnect");
+    s.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+    const { ms, received } = await closedWithin(s, 3000);
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+  });
 });
