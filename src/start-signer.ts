@@ -143,6 +143,7 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
       signer,
       async close() {
         running?.close();
+        activity.close(); // ends dashboard streams, so they do not wait out the drain
         await server.close();
         await chainView.close();
         await devChain?.close();

@@ -6,13 +6,13 @@
 import { createClient, Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Agent } from "node:http";
-import { Registry, Counter } from "prom-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SignerService, type WatchSignerActivityResponse } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { outcomeOfError, stateIdOf, trackPayment } from "../src/activity/outcome.js";
 import { latencyBin, latencyQuantile, LATENCY_BINS } from "../src/activity/latency.js";
 import { createActivityRecorder } from "../src/activity/recorder.js";
 import { Rat } from "../src/math/rat.js";
+import { createSignerMetrics } from "../src/server/metrics.js";
 import {
   authBadPrice,
   authRejected,
@@ -31,11 +31,8 @@ import { GO_ZERO_TIME_NS } from "../src/go/time.js";
 import { T0, orchestratorInfo, testOrchestrator } from "./support/fixtures.js";
 import { gatewayPaymentBody, paymentRequest, rawRequest, startTestServer, type RunningTestServer } from "./support/net-server.js";
 
-function ticketCounters() {
-  const registry = new Registry();
-  const c = (name: string) => new Counter({ name, help: name, registers: [registry] });
-  return { registry, ticketsSigned: c("t"), faceValue: c("f"), expectedValue: c("e") };
-}
+/** The signer's metrics, as the server makes them; the recorder feeds their series. */
+const ticketCounters = () => createSignerMetrics();
 
 function state(stateId: string): PaymentState {
   return {
@@ -108,9 +105,9 @@ describe("the activity recorder", () => {
     expect(text).toContain('lpsigner_payments_total{outcome="price_exceeded"} 1');
     expect(text).toContain('lpsigner_payments_total{outcome="unavailable"} 0');
     expect(text).toContain("lpsigner_payment_duration_seconds_count 2");
-    expect(text).toMatch(/^t 3$/m);
-    expect(text).toMatch(/^f 3000$/m);
-    expect(text).toMatch(/^e 7.5$/m);
+    expect(text).toMatch(/^lpsigner_tickets_signed_total 3$/m);
+    expect(text).toMatch(/^lpsigner_ticket_face_value_wei_total 3000$/m);
+    expect(text).toMatch(/^lpsigner_ticket_ev_wei_total 7.5$/m);
   });
 
   test("latency quantiles are within a bin (about 9 %) of the true value", () => {
@@ -270,5 +267,26 @@ describe("WatchSignerActivity over gRPC-web", () => {
     }
     expect(times).toHaveLength(3);
     expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(450);
+  });
+});
+
+describe("WatchSignerActivity and shutdown", () => {
+  test("the stream ends when the recorder is closed, so a shutdown does not wait out the drain", async () => {
+    const srv = await startTestServer();
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const c = createClient(SignerService, createGrpcWebTransport({ baseUrl: srv.url, httpVersion: "1.1", nodeOptions: { agent } }));
+      let n = 0;
+      const read = (async () => {
+        for await (const _ of c.watchSignerActivity({ intervalMs: 250 })) if (++n === 1) srv.activity.close();
+      })();
+      const started = performance.now();
+      await read;
+      expect(n).toBe(1);
+      expect(performance.now() - started).toBeLessThan(2000);
+    } finally {
+      agent.destroy();
+      await srv.close(200);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import type { Counter, Histogram } from "prom-client";
 import { Rat } from "../math/rat.js";
 import { LATENCY_BINS, latencyBin, latencyQuantile } from "./latency.js";
 import { PAYMENT_OUTCOMES, type PaymentOutcome } from "./outcome.js";
@@ -29,9 +29,10 @@ export interface ActivitySnapshot {
   latencyP99Ms: number;
 }
 
-/** The Prometheus counters the signer already had for signed tickets. */
-export interface TicketCounters {
-  registry: Registry;
+/** The Prometheus series this recorder feeds (src/server/metrics.ts defines them). */
+export interface ActivityMetrics {
+  payments: Counter<"outcome">;
+  paymentDuration: Histogram;
   ticketsSigned: Counter;
   faceValue: Counter;
   expectedValue: Counter;
@@ -57,7 +58,7 @@ const zeroCounts = (): OutcomeCounts =>
 
 export type ActivityRecorder = ReturnType<typeof createActivityRecorder>;
 
-export function createActivityRecorder(metrics: TicketCounters, opts: ActivityOptions = {}) {
+export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityOptions = {}) {
   const now = opts.now ?? Date.now;
   const bucketMs = (opts.bucketSeconds ?? 10) * 1000;
   const size = opts.buckets ?? 30;
@@ -65,18 +66,7 @@ export function createActivityRecorder(metrics: TicketCounters, opts: ActivityOp
   const maxSessions = opts.maxSessions ?? 100_000;
   const startedAtMs = now();
 
-  const payments = new Counter({
-    name: "lpsigner_payments_total",
-    help: "GenerateLivePayment calls (Connect and legacy) by outcome",
-    labelNames: ["outcome"],
-    registers: [metrics.registry],
-  });
-  const duration = new Histogram({
-    name: "lpsigner_payment_duration_seconds",
-    help: "Time the signer spent on a GenerateLivePayment call, all outcomes",
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-    registers: [metrics.registry],
-  });
+  const { payments, paymentDuration: duration } = metrics;
   // Every outcome is exported from the start, at 0, so a dashboard's series exist before traffic.
   for (const o of PAYMENT_OUTCOMES) payments.inc({ outcome: o }, 0);
 
@@ -107,8 +97,15 @@ export function createActivityRecorder(metrics: TicketCounters, opts: ActivityOp
     }
   }
 
+  const closing = new AbortController();
+
   return {
     startedAtMs,
+    /** Aborted by close(): activity streams end, so they do not hold up a graceful shutdown. */
+    closed: closing.signal,
+    close(): void {
+      closing.abort();
+    },
 
     /** One GenerateLivePayment call: its outcome, the time it took, and its session, if any. */
     payment(outcome: PaymentOutcome, seconds: number, stateId?: string): void {

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { SignerService } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import type { ChainView } from "../chain/chain-view.js";
+import { createDashboardHandler } from "../dashboard/serve-dashboard.js";
 import { createLegacyHandler, type LegacyDeps } from "../legacy/legacy-routes.js";
 import { signerRoutes, type SignerServiceDeps } from "../service/signer-service.js";
 import { createCors, hostAllowedOnLoopback, isLoopbackHost } from "./cors.js";
@@ -58,7 +59,9 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
   });
 
   const maxRequestBytes = opts.maxRequestBytes ?? 1 << 20;
+  const dashboard = createDashboardHandler();
   const fallback = async (req: AnyRequest, res: AnyResponse) => {
+    if (dashboard(req, res)) return;
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (req.method === "GET" && serveProbe(readiness, path, res)) return;
     if (req.method === "GET" && path === "/metrics") return serveMetrics(metrics, res);

@@ -45,6 +45,19 @@ export function createSignerMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers: [registry],
     }),
+    /** Fed by src/activity's recorder, which streams the same events to the dashboard. */
+    payments: new Counter({
+      name: "lpsigner_payments_total",
+      help: "GenerateLivePayment calls (Connect and legacy) by outcome",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    paymentDuration: new Histogram({
+      name: "lpsigner_payment_duration_seconds",
+      help: "Time the signer spent on a GenerateLivePayment call, all outcomes",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
     ticketsSigned: new Counter({ name: "lpsigner_tickets_signed_total", help: "Tickets signed", registers: [registry] }),
     faceValue: new Counter({ name: "lpsigner_ticket_face_value_wei_total", help: "Face value of signed tickets, wei", registers: [registry] }),
     expectedValue: new Counter({ name: "lpsigner_ticket_ev_wei_total", help: "Expected value of signed tickets, wei", registers: [registry] }),

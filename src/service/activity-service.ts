@@ -82,9 +82,11 @@ export const activityHandlers = (deps: ActivityServiceDeps) => ({
     if (!activity) throw new ConnectError("activity is not recorded by this signer", Code.Unimplemented);
     const interval =
       req.intervalMs === 0 ? DEFAULT_INTERVAL_MS : Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, req.intervalMs));
-    while (!ctx.signal.aborted) {
+    // Ends when the client goes away or the signer shuts down (the client reconnects elsewhere).
+    const done = AbortSignal.any([ctx.signal, activity.closed]);
+    while (!done.aborted) {
       yield activitySnapshot({ ...deps, activity });
-      await sleep(interval, ctx.signal);
+      await sleep(interval, done);
     }
   },
 });

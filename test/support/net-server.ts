@@ -50,12 +50,14 @@ export function testStatus(t: TestDeps): () => MessageInitShape<typeof GetSigner
   });
 }
 
-/** createSignerServer on 127.0.0.1, port 0, with testDeps() (or the given ones). */
+/** createSignerServer on 127.0.0.1 (port 0 unless given), with testDeps() (or the given ones). */
 export async function startTestServer(
   opts: {
     overrides?: Partial<PaymentDeps>;
     deps?: TestDeps;
     maxRequestBytes?: number;
+    /** Listen on this port (0: any free one), e.g. to restart a signer where it was. */
+    port?: number;
     /** Other server options (limits, corsOrigins, chain, logger, …); corsOrigins defaults to ["*"] here. */
     server?: Partial<Omit<ServerOptions, "service" | "legacy" | "metrics">>;
   } = {},
@@ -64,13 +66,15 @@ export async function startTestServer(
   const metrics = createSignerMetrics();
   // Wired as start-signer wires it: one recorder behind /metrics and WatchSignerActivity.
   const activity = createActivityRecorder(metrics);
-  const onTicketsSigned = t.deps.onTicketsSigned;
-  t.deps.onTicketsSigned = (batch) => {
-    onTicketsSigned?.(batch);
-    activity.ticketsSigned(batch);
+  const payments: PaymentDeps = {
+    ...t.deps,
+    onTicketsSigned: (batch) => {
+      t.deps.onTicketsSigned?.(batch);
+      activity.ticketsSigned(batch);
+    },
   };
   const server = createSignerServer({
-    service: { payments: t.deps, orchInfoSignature: signOrchestratorInfo(t.signer), status: testStatus(t), activity },
+    service: { payments, orchInfoSignature: signOrchestratorInfo(t.signer), status: testStatus(t), activity },
     legacy: {},
     logger: pino({ level: "silent" }),
     metrics,
@@ -78,8 +82,11 @@ export async function startTestServer(
     ...(opts.maxRequestBytes === undefined ? {} : { maxRequestBytes: opts.maxRequestBytes }),
     ...opts.server,
   });
-  const { port } = await server.listen("127.0.0.1", 0);
-  return { ...t, server, metrics, activity, port, url: `http://127.0.0.1:${port}`, close: (graceMs) => server.close(graceMs) };
+  const { port } = await server.listen("127.0.0.1", opts.port ?? 0);
+  return { ...t, server, metrics, activity, port, url: `http://127.0.0.1:${port}`, close: (graceMs) => {
+    activity.close();
+    return server.close(graceMs);
+  } };
 }
 
 export interface RawResponse {

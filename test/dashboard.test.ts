@@ -1,0 +1,110 @@
+/**
+ * The operator dashboard in a real browser (playwright-core driving Debian's Chromium) against
+ * a signer on loopback: it shows the signer's address, follows legacy and Connect payments
+ * within seconds, talks gRPC-web only, keeps to its CSP, survives a narrow window, and shows
+ * "disconnected, retrying" while the signer is down, then recovers by itself.
+ */
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
+import { DASHBOARD_CSP } from "../src/dashboard/serve-dashboard.js";
+import { launchChromium } from "./support/browser.js";
+import { orchestratorInfo, testDeps } from "./support/fixtures.js";
+import { gatewayPaymentBody, paymentRequest, rawRequest, startTestServer, type RunningTestServer } from "./support/net-server.js";
+
+let srv: RunningTestServer;
+let browser: Browser;
+let page: Page;
+const deps = testDeps();
+/** Content types of the page's SignerService calls. */
+const rpcContentTypes: string[] = [];
+const consoleErrors: string[] = [];
+
+beforeAll(async () => {
+  srv = await startTestServer({ deps });
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("request", (r) => {
+    if (r.url().includes("/livepeer.signer.v1.SignerService/")) rpcContentTypes.push(r.headers()["content-type"] ?? "");
+  });
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await srv?.close(200);
+});
+
+const text = (testId: string) => page.getByTestId(testId).textContent();
+const outcome = (key: string) => page.locator(`[data-outcome="${key}"] .count`).textContent();
+
+describe("the dashboard in Chromium", () => {
+  test("/ redirects to /dashboard/, served with a strict CSP; the address shown is SignOrchestratorInfo's", async () => {
+    const res = await page.goto(`${srv.url}/`);
+    expect(page.url()).toBe(`${srv.url}/dashboard/`);
+    expect(res?.headers()["content-security-policy"]).toBe(DASHBOARD_CSP);
+    const client = createClient(SignerService, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }));
+    const { addressHex } = await client.signOrchestratorInfo({});
+    await expect.poll(() => text("signer-address"), { timeout: 5000 }).toBe(addressHex);
+    await expect.poll(() => text("connection")).toBe("live");
+    expect(await text("tickets-signed")).toBe("0");
+  });
+
+  test("legacy and Connect payments show up within 5 s", async () => {
+    const legacy = await rawRequest(`${srv.url}/generate-live-payment`, { method: "POST", body: gatewayPaymentBody(orchestratorInfo()) });
+    expect(legacy.status).toBe(200);
+    const client = createClient(SignerService, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }));
+    const paid = await client.generateLivePayment(paymentRequest(orchestratorInfo()));
+    await expect(
+      client.generateLivePayment(
+        paymentRequest(orchestratorInfo({ pricePerUnit: 3n }), { maxPrice: { price: "1", currency: "wei", unit: "720p-pixel-seconds" } }),
+      ),
+    ).rejects.toThrow(/exceeds/);
+    const tickets = srv.activity.snapshot().ticketsSigned;
+    expect(tickets).toBeGreaterThanOrEqual(paid.numTickets + 1);
+    const started = Date.now();
+    await expect.poll(() => text("tickets-signed"), { timeout: 5000 }).toBe(String(tickets));
+    await expect.poll(() => outcome("paid"), { timeout: 5000 }).toBe("2");
+    await expect.poll(() => outcome("priceExceeded"), { timeout: 5000 }).toBe("1");
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await outcome("refresh")).toBe("0");
+    expect(await text("active-sessions")).toBe("2");
+    // The chart drew the calls: bars in the current bucket.
+    expect(await page.locator("#chart rect.o-paid").count()).toBeGreaterThan(0);
+    // Face value with its exact value on hover.
+    const face = page.locator('[data-field="faceValue"]');
+    expect(await face.getAttribute("title")).toMatch(/^[\d,]+ wei$/);
+  });
+
+  test("every RPC the page made was gRPC-web, and nothing broke the CSP", () => {
+    expect(rpcContentTypes.length).toBeGreaterThan(0);
+    for (const ct of rpcContentTypes) expect(ct).toMatch(/^application\/grpc-web(\+proto)?$/);
+    expect(consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e))).toEqual([]);
+  });
+
+  test("fits a narrow window without sideways scrolling", async () => {
+    await page.setViewportSize({ width: 360, height: 800 });
+    // Runs in the page (a string: this file is type-checked without the DOM library).
+    await expect.poll(() => page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")).toBe(true);
+    expect(await page.getByTestId("signer-address").isVisible()).toBe(true);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  test("shows disconnected while the signer is down, and recovers by itself when it is back", async () => {
+    const port = srv.port;
+    await srv.close(200);
+    await expect.poll(() => page.getByTestId("offline").isVisible(), { timeout: 5000 }).toBe(true);
+    expect(await text("offline")).toMatch(/^Disconnected from the signer, retrying in \d+ s/);
+    expect(await text("connection")).toBe("disconnected");
+    srv = await startTestServer({ deps, port });
+    await expect.poll(() => page.getByTestId("offline").isVisible(), { timeout: 12_000 }).toBe(false);
+    expect(await text("connection")).toBe("live");
+    // A new signer process: its counters start again.
+    await expect.poll(() => text("tickets-signed"), { timeout: 5000 }).toBe("0");
+    expect(await text("signer-address")).toBe(deps.signer.addressHex);
+  });
+});

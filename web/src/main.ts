@@ -1,0 +1,204 @@
+/**
+ * The operator dashboard: two server streams from this signer over gRPC-web (same origin, so
+ * the default no-cross-origin policy applies), rendered into the static page. Plain DOM updates
+ * of fixed elements: nothing is built from strings, so the strict CSP needs no exceptions.
+ */
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import {
+  SignerService,
+  type WatchOrchestratorsResponse,
+  type WatchSignerActivityResponse,
+} from "../../gen/livepeer/signer/v1/signer_pb.js";
+import { OUTCOMES, drawChart } from "./chart.js";
+import { count, duration, latency, networkName, ratio, wei, type Shown } from "./format.js";
+
+const client: Client<typeof SignerService> = createClient(
+  SignerService,
+  createGrpcWebTransport({ baseUrl: window.location.origin }),
+);
+
+function field(name: string): HTMLElement {
+  const e = document.querySelector<HTMLElement>(`[data-field="${name}"]`);
+  if (!e) throw new Error(`no field ${name}`);
+  return e;
+}
+
+function show(name: string, value: string | Shown, title?: string): void {
+  const e = field(name);
+  const text = typeof value === "string" ? value : value.text;
+  const tip = typeof value === "string" ? title : value.exact;
+  if (e.textContent !== text) e.textContent = text;
+  if (tip) e.title = tip;
+  else e.removeAttribute("title");
+}
+
+// ---- connection state -------------------------------------------------------------------------
+
+const conn = document.getElementById("conn")!;
+const offline = document.getElementById("offline")!;
+
+function setOnline(): void {
+  conn.dataset.state = "live";
+  conn.textContent = "live";
+  offline.hidden = true;
+  document.body.classList.remove("is-offline");
+}
+
+function setOffline(err: unknown, retryMs: number): void {
+  conn.dataset.state = "offline";
+  conn.textContent = "disconnected";
+  const reason = err instanceof Error ? err.message : String(err);
+  offline.textContent = `Disconnected from the signer, retrying in ${Math.ceil(retryMs / 1000)} s… (${reason})`;
+  offline.hidden = false;
+  document.body.classList.add("is-offline");
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs one server stream for ever: on any end or error, waits (1 s, doubling to 8 s) and
+ * reconnects. A snapshot received resets the wait.
+ */
+async function keepWatching<T>(open: () => AsyncIterable<T>, onMessage: (m: T) => void, onError?: (err: unknown, retryMs: number) => void) {
+  let retryMs = 1000;
+  for (;;) {
+    try {
+      for await (const m of open()) {
+        retryMs = 1000;
+        onMessage(m);
+      }
+      throw new Error("stream ended");
+    } catch (err) {
+      onError?.(err, retryMs);
+      await sleep(retryMs);
+      retryMs = Math.min(8000, retryMs * 2);
+    }
+  }
+}
+
+// ---- activity ---------------------------------------------------------------------------------
+
+const legend = document.getElementById("legend")!;
+const legendCounts = new Map<string, HTMLElement>();
+for (const o of OUTCOMES) {
+  const li = document.createElement("li");
+  li.dataset.outcome = o.key;
+  const swatch = document.createElement("span");
+  swatch.className = `swatch o-${o.key}`;
+  const label = document.createElement("span");
+  label.textContent = o.label;
+  const n = document.createElement("strong");
+  n.className = "count";
+  n.textContent = "0";
+  li.append(swatch, label, n);
+  legend.append(li);
+  legendCounts.set(o.key, n);
+}
+
+let discoveryStarted = false;
+let lastActivity: WatchSignerActivityResponse | undefined;
+const chart = document.getElementById("chart") as unknown as SVGSVGElement;
+new ResizeObserver(() => lastActivity && drawChart(chart, lastActivity.buckets, lastActivity.bucketSeconds)).observe(chart);
+
+function renderActivity(a: WatchSignerActivityResponse): void {
+  setOnline();
+  const st = a.status;
+  const chain = st?.chain;
+  const limits = st?.limits;
+  show("version", st ? `v${st.version}` : "");
+  show("address", st?.addressHex ?? "—");
+  show("network", chain ? networkName(chain.chainId, chain.devChain) : "—", chain?.ethUrl || undefined);
+  show(
+    "webhook",
+    limits?.webhookConfigured ? "on" : "off",
+    limits?.webhookConfigured ? "every payment is authorized by the webhook" : "no webhook: any caller that reaches this port can spend",
+  );
+  field("webhook").classList.toggle("warn-text", !limits?.webhookConfigured);
+  show("maxPrice", limits?.maxPricePerUnit ? wei(limits.maxPricePerUnit) : "none", limits?.maxPricePerUnit ? undefined : "no -maxPricePerUnit");
+  if (limits?.maxPricePerUnit) field("maxPrice").textContent += " / unit";
+  show("maxTicketEv", wei(limits?.maxTicketEv ?? ""));
+  show("maxTotalEv", wei(limits?.maxTotalEv ?? ""));
+  show("depositMultiplier", limits ? String(limits.depositMultiplier) : "—");
+  const now = a.time ? timestampDate(a.time).getTime() : Date.now();
+  const started = a.started ? timestampDate(a.started).getTime() : now;
+  show("uptime", duration(now - started), `since ${new Date(started).toLocaleString()}`);
+
+  show("deposit", wei(chain?.deposit ?? ""));
+  show("reserve", wei(chain?.reserve ?? ""));
+  show("depositHeadroom", ratio(chain?.deposit ?? "", limits?.maxTotalEv ?? ""));
+  show("reserveHeadroom", ratio(chain?.reserve ?? "", limits?.maxTotalEv ?? ""));
+  const maxFace = chain?.deposit && limits?.depositMultiplier ? BigInt(chain.deposit) / BigInt(limits.depositMultiplier) : undefined;
+  show("maxFaceValue", maxFace === undefined ? "—" : wei(maxFace));
+  show("round", chain ? count(chain.round).exact : "—");
+  show("block", chain ? count(chain.l1Block).exact : "—");
+  show("age", chain ? duration(Number(chain.ageMs)) : "—");
+  const stale = document.getElementById("stale")!;
+  stale.hidden = !chain?.stale;
+  if (chain?.stale) stale.textContent = `Chain view is stale (${duration(Number(chain.ageMs))} old): payments are refused until it refreshes.`;
+  field("age").classList.toggle("warn-text", !!chain?.stale);
+
+  const p = a.payments;
+  for (const o of OUTCOMES) {
+    const n = count(p?.[o.key] ?? 0n);
+    const e = legendCounts.get(o.key)!;
+    e.textContent = n.text;
+    e.title = `${n.exact} since start`;
+  }
+  const perMinute = Math.max(1, Math.round(60 / Math.max(1, a.bucketSeconds)));
+  const recent = a.buckets.slice(-perMinute);
+  const calls = recent.reduce((s, b) => s + OUTCOMES.reduce((n, o) => n + (b.payments?.[o.key] ?? 0n), 0n), 0n);
+  show("callsPerMin", count(calls).text, "GenerateLivePayment calls in the last minute (Connect and legacy)");
+  show("tickets", count(a.ticketsSigned));
+  show("faceValue", wei(a.faceValueWei));
+  show("ev", wei(a.evWei));
+  show("sessions", count(a.activeSessions).text, `distinct sessions that called in the last ${duration(a.windowSeconds * 1000)}`);
+  show("latency", `${latency(a.latencyP50Ms)} / ${latency(a.latencyP99Ms)}`, `time in the signer over the last ${duration(a.windowSeconds * 1000)}`);
+  show("window", `last ${Math.round(a.windowSeconds / 60)} min · ${a.bucketSeconds} s bars`);
+  lastActivity = a;
+  drawChart(chart, a.buckets, a.bucketSeconds);
+
+  if (a.discoveryEnabled && !discoveryStarted) {
+    discoveryStarted = true;
+    document.getElementById("discovery")!.hidden = false;
+    void keepWatching((/* reconnects */) => client.watchOrchestrators({}), renderDiscovery);
+  }
+}
+
+// ---- discovery --------------------------------------------------------------------------------
+
+function renderDiscovery(d: WatchOrchestratorsResponse): void {
+  const body = document.getElementById("orchestrators")!;
+  const rows = d.orchestrators.map((o) => {
+    const tr = document.createElement("tr");
+    const url = document.createElement("td");
+    url.className = "mono";
+    url.textContent = o.url;
+    url.title = "0x" + Array.from(o.ethAddress, (b) => b.toString(16).padStart(2, "0")).join("");
+    const price = document.createElement("td");
+    const pi = o.priceInfo;
+    const perUnit = pi && pi.pixelsPerUnit > 0n ? wei(`${pi.pricePerUnit}/${pi.pixelsPerUnit}`) : undefined;
+    price.textContent = perUnit ? `${perUnit.text} / unit` : "—";
+    if (perUnit) price.title = perUnit.exact;
+    const caps = document.createElement("td");
+    caps.textContent = o.capabilities.map((c) => c.key + (c.pixelsPerUnit > 0n ? ` (${wei(`${c.pricePerUnit}/${c.pixelsPerUnit}`).text})` : "")).join(", ") || "—";
+    const seen = document.createElement("td");
+    seen.textContent = o.lastSeen ? timestampDate(o.lastSeen).toLocaleTimeString() : "—";
+    tr.append(url, price, caps, seen);
+    return tr;
+  });
+  if (rows.length === 0) {
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = 4;
+    td.className = "muted";
+    td.textContent = "no orchestrator within the price ceilings yet";
+    tr.append(td);
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+  show("discoveryTime", d.snapshotTime ? `snapshot ${timestampDate(d.snapshotTime).toLocaleTimeString()}` : "");
+}
+
+void keepWatching(() => client.watchSignerActivity({ intervalMs: 1000 }), renderActivity, setOffline);
