@@ -93,7 +93,7 @@ type DashboardResponse = ServerResponse | Http2ServerResponse;
  * for any other path, so the caller's routing goes on. Unknown files under /dashboard/ are 404.
  */
 export function createDashboardHandler(root: string | undefined = findDashboardDir()) {
-  const assets = root ? loadAssets(root) : new Map<string, Asset>();
+  const assets = root && existsSync(root) ? loadAssets(root) : new Map<string, Asset>();
   return (req: DashboardRequest, res: DashboardResponse): boolean => {
     const path = (req.url ?? "").split("?")[0]!;
     if (path !== "/" && path !== "/dashboard" && !path.startsWith(DASHBOARD_PATH)) return false;
