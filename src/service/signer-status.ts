@@ -3,7 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GetSignerStatusResponseSchema } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import type { ChainView } from "../chain/chain-view.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
-import type { SenderLimits } from "../pm/sender-validation.js";
+import { fundingProblem, type SenderLimits } from "../pm/sender-validation.js";
 import type { PriceLimits } from "../pricing/price-limits.js";
 
 export interface SignerStatusSource {
@@ -24,6 +24,8 @@ export function createSignerStatus(src: SignerStatusSource): () => MessageInitSh
       address: signer.address,
       addressHex: signer.addressHex,
       version: src.version,
+      // The same check that refuses payments with FAILED_PRECONDITION.
+      fundingProblem: snap ? (fundingProblem(snap) ?? "") : "",
       chain: {
         chainId: snap?.chainId ?? 0n,
         round: snap?.lastInitializedRound ?? 0n,
