@@ -22,6 +22,9 @@ import type { PaymentErrorKind } from "../../src/payment/errors.js";
 import type { PaymentDeps } from "../../src/payment/generate-payment.js";
 import { toConnectError } from "../../src/service/payment-errors.js";
 import { signerRoutes } from "../../src/service/signer-service.js";
+import { createSignerStatus } from "../../src/service/signer-status.js";
+import { NO_PRICE_LIMITS } from "../../src/pricing/price-limits.js";
+import { DEFAULT_SENDER_LIMITS } from "../../src/pm/sender-validation.js";
 import { signState } from "../../src/state/payment-state.js";
 import { CHAIN, orchestratorInfo, T0, testDeps, testOrchestrator } from "../support/fixtures.js";
 import { paymentRequest, testStatus } from "../support/net-server.js";
@@ -243,6 +246,33 @@ describe("every PaymentError over Connect (in-memory router transport)", () => {
     expect(detail?.state?.state.length).toBeGreaterThan(0);
     expect(detail?.balance).toBe(Rat.parse(first.balance)!.sub(new Rat(1n)).toString());
     expect(d.signer.signCount() - before).toBe(1);
+  });
+});
+
+describe("GetSignerStatus says when the signer's funds refuse payments", () => {
+  const cases: [string, Partial<typeof CHAIN.sender>, string][] = [
+    ["funded", {}, ""],
+    ["no reserve", { reserve: 0n }, "no sender reserve"],
+    ["no deposit", { deposit: 0n }, "no sender deposit"],
+    ["unlocking", { withdrawRound: CHAIN.lastInitializedRound }, "unable to validate sender: deposit and reserve is set to unlock soon"],
+  ];
+  test.each(cases)("%s", async (_name, sender, problem) => {
+    const d = testDeps({ chain: createStaticChainView({ ...CHAIN, sender: { ...CHAIN.sender, ...sender } }) });
+    const status = createSignerStatus({
+      signer: d.signer,
+      chain: d.deps.chain,
+      limits: DEFAULT_SENDER_LIMITS,
+      prices: NO_PRICE_LIMITS,
+      webhookConfigured: false,
+      version: "test",
+    });
+    const client = createClient(SignerService, createRouterTransport(signerRoutes({ payments: d.deps, orchInfoSignature: new Uint8Array(65), status })));
+    expect((await client.getSignerStatus({})).fundingProblem).toBe(problem);
+    const paid = await client.generateLivePayment(paymentRequest(orchestratorInfo())).then(
+      () => "paid",
+      (e: unknown) => ConnectError.from(e).code,
+    );
+    expect(paid).toBe(problem === "" ? "paid" : Code.FailedPrecondition);
   });
 });
 
