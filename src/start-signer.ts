@@ -51,7 +51,16 @@ async function loadSigner(key: KeySource, logger: Logger): Promise<EthSigner> {
 
 /** The development chain with the signer funded; the place to add more dev-only setup. */
 async function startDevelopmentChain(signerAddress: string): Promise<DevChain> {
-  const { startDevChain } = await import("./dev-chain/dev-chain.js");
+  let startDevChain: typeof import("./dev-chain/dev-chain.js").startDevChain;
+  try {
+    ({ startDevChain } = await import("./dev-chain/dev-chain.js"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw err;
+    throw new StartupError(
+      "the development chain needs the optional dependency @nomicfoundation/edr, which is not installed " +
+        "(run npm install on a supported platform), or pass -ethUrl to use a real chain",
+    );
+  }
   const devChain = await startDevChain({ port: 0 });
   try {
     await devChain.fundSender({ address: signerAddress });

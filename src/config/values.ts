@@ -68,9 +68,8 @@ export function parseListenAddr(text: string, flag: string): { host: string; por
   return { host: m[1] ?? m[2] ?? "", port };
 }
 
-export function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
+/** The same loopback judgment the server's Host check uses. */
+export { isLoopbackHost } from "../server/cors.js";
 
 /** A comma-separated list of Ethereum addresses → lowercase 0x-hex (as the reference lowercases -orchBlocklist). */
 export function parseAddressList(text: string, flag: string): string[] {
