@@ -8,6 +8,7 @@ interface IController {
 
 interface IRoundsManager {
     function currentRound() external view returns (uint256);
+    function lastInitializedRound() external view returns (uint256);
     function currentRoundInitialized() external view returns (bool);
     function blockHashForRound(uint256 _round) external view returns (bytes32);
 }

@@ -6,6 +6,7 @@
  */
 import { Interface, ZeroAddress, getAddress, getBytes, id, toBeHex, type Result } from "ethers";
 import { parseEthEndpoint, redactEthUrl, scrubEthUrl } from "./eth-url.js";
+import { createActiveOrchestratorReader } from "./orchestrator-pool.js";
 import { ChainUnavailableError, type ChainSnapshot, type ChainStatus, type ChainView } from "./chain-view.js";
 import { systemClock, type Clock } from "../clock.js";
 
@@ -60,14 +61,6 @@ const roundsManagerAbi = new Interface([
 const ticketBrokerAbi = new Interface([
   "function getSenderInfo(address _sender) view returns (tuple(uint256 deposit, uint256 withdrawRound) sender, tuple(uint256 fundsRemaining, uint256 claimedInCurrentRound) reserve)",
 ]);
-const bondingManagerAbi = new Interface([
-  "function getFirstTranscoderInPool() view returns (address)",
-  "function getNextTranscoderInPool(address _transcoder) view returns (address)",
-]);
-const serviceRegistryAbi = new Interface(["function getServiceURI(address _addr) view returns (string)"]);
-
-/** The pool is walked at most this far, so a broken list cannot loop forever. */
-const maxPoolWalk = 1000;
 
 /** A JSON-RPC request failed or the node answered with an error. */
 export class ChainRpcError extends Error {
@@ -83,7 +76,7 @@ export class ChainRpcError extends Error {
 
 export { redactEthUrl };
 
-type RpcCall = (method: string, params: unknown[]) => Promise<unknown>;
+export type RpcCall = (method: string, params: unknown[]) => Promise<unknown>;
 
 function createRpc(params: { ethUrl: string; timeoutMs: number }): RpcCall {
   let nextId = 1;
@@ -115,7 +108,7 @@ function createRpc(params: { ethUrl: string; timeoutMs: number }): RpcCall {
   };
 }
 
-async function callContract(params: {
+export async function callContract(params: {
   rpc: RpcCall;
   to: string;
   abi: Interface;
@@ -292,30 +285,7 @@ export async function createChainView(opts: ChainViewOptions): Promise<ChainView
       const age = ageMs();
       return { snapshot, ageMs: age, stale: age > maxStalenessMs, ethUrl, devChain: opts.devChain ?? false };
     },
-    async registeredOrchestrators() {
-      const found: { address: string; serviceUri: string }[] = [];
-      const [first] = await callContract({ rpc, to: contracts.BondingManager, abi: bondingManagerAbi, method: "getFirstTranscoderInPool" });
-      let address = first as string;
-      while (address !== ZeroAddress && found.length < maxPoolWalk) {
-        const [serviceUri] = await callContract({
-          rpc,
-          to: contracts.ServiceRegistry,
-          abi: serviceRegistryAbi,
-          method: "getServiceURI",
-          args: [address],
-        });
-        found.push({ address: getAddress(address), serviceUri: serviceUri as string });
-        const [next] = await callContract({
-          rpc,
-          to: contracts.BondingManager,
-          abi: bondingManagerAbi,
-          method: "getNextTranscoderInPool",
-          args: [address],
-        });
-        address = next as string;
-      }
-      return found;
-    },
+    registeredOrchestrators: createActiveOrchestratorReader({ rpc, contracts }),
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);

@@ -36,7 +36,11 @@ export interface ChainView {
   /** The cached snapshot; throws ChainUnavailableError when it is missing or older than the staleness bound. */
   current(): ChainSnapshot;
   status(): ChainStatus;
-  /** Service URIs of the registered orchestrators in the active transcoder pool (for discovery). */
+  /**
+   * Service URIs of the orchestrators active in the last initialized round (activationRound <=
+   * round < deactivationRound), as the reference's on-chain discovery polls them: the transcoder
+   * pool's members and, until their deactivation round, those seen in it before.
+   */
   registeredOrchestrators(): Promise<{ address: string; serviceUri: string }[]>;
   close(): Promise<void>;
 }

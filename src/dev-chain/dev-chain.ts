@@ -82,8 +82,13 @@ export interface DevChain {
   mineBlocks(params: { count: number }): Promise<void>;
   /** Moves to the next round and initializes it; returns the new round. */
   advanceRound(): Promise<bigint>;
-  /** Adds address to the active transcoder pool and publishes its service URI. */
-  registerOrchestrator(params: { address: string; serviceUri: string }): Promise<void>;
+  /**
+   * Adds address to the transcoder pool and publishes its service URI. It is active from the next
+   * round, as on Livepeer, or (activeNow, the default) from the last initialized round.
+   */
+  registerOrchestrator(params: { address: string; serviceUri: string; activeNow?: boolean }): Promise<void>;
+  /** Removes address from the pool; as on Livepeer it stays active until the current round ends. */
+  resignOrchestrator(params: { address: string }): Promise<void>;
   /** Sends ETH to an address and adds to its TicketBroker deposit and reserve. */
   fundSender(params: FundSenderParameters): Promise<void>;
   /** Stops serving; in-flight requests are dropped. */
@@ -248,7 +253,7 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
   const deployed: Record<ContractName, Contract> = {
     Controller: controller,
     RoundsManager: await deploy("RoundsManager", [controllerAddress, roundLength]),
-    BondingManager: await deploy("BondingManager"),
+    BondingManager: await deploy("BondingManager", [controllerAddress]),
     ServiceRegistry: await deploy("ServiceRegistry"),
     TicketBroker: await deploy("TicketBroker", [controllerAddress, unlockPeriod, ticketValidityPeriod]),
   };
@@ -278,21 +283,29 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
     return (await rounds.getFunction("lastInitializedRound")()) as bigint;
   };
 
-  const registerOrchestrator = async ({ address, serviceUri }: { address: string; serviceUri: string }) => {
+  /** Sends transactions as `address` without its key: the chain accepts impersonated accounts. */
+  const asAccount = async (address: string, act: (signer: JsonRpcSigner) => Promise<void>) => {
     const from = getAddress(address);
-    // Act as the orchestrator without its key: the chain accepts transactions from impersonated accounts.
     const balance = await provider.getBalance(from);
     if (balance < parseEther("1")) await provider.send("hardhat_setBalance", [from, toBeHex(parseEther("10"))]);
     await provider.send("hardhat_impersonateAccount", [from]);
     try {
-      const signer = new JsonRpcSigner(provider, from);
-      const bonding = deployed.BondingManager.connect(signer) as Contract;
-      await send(bonding, "transcoder", [0n, 0n]);
-      const registry = deployed.ServiceRegistry.connect(signer) as Contract;
-      await send(registry, "setServiceURI", [serviceUri]);
+      await act(new JsonRpcSigner(provider, from));
     } finally {
       await provider.send("hardhat_stopImpersonatingAccount", [from]);
     }
+  };
+
+  const registerOrchestrator = async ({ address, serviceUri, activeNow = true }: { address: string; serviceUri: string; activeNow?: boolean }) => {
+    await asAccount(address, async (signer) => {
+      await send(deployed.BondingManager.connect(signer) as Contract, "transcoder", [0n, 0n]);
+      await send(deployed.ServiceRegistry.connect(signer) as Contract, "setServiceURI", [serviceUri]);
+    });
+    if (activeNow) await send(deployed.BondingManager, "devActivateNow", [getAddress(address)]);
+  };
+
+  const resignOrchestrator = async ({ address }: { address: string }) => {
+    await asAccount(address, (signer) => send(deployed.BondingManager.connect(signer) as Contract, "resignTranscoder", []));
   };
 
   const fundSender = async (params: FundSenderParameters) => {
@@ -323,6 +336,7 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
     mineBlocks,
     advanceRound,
     registerOrchestrator,
+    resignOrchestrator,
     fundSender,
     close: async () => {
       provider.destroy();

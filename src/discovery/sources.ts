@@ -99,7 +99,7 @@ export function createWebhookSource({ url, timeoutMs = WEBHOOK_TIMEOUT_MS, fetch
   };
 }
 
-/** Registered orchestrators from the chain (ServiceRegistry service URIs of the transcoder pool). */
+/** Orchestrators from the chain: ServiceRegistry service URIs of those active in the current round. */
 export function createChainSource(chain: Pick<ChainView, "registeredOrchestrators">): OrchestratorSource {
   return {
     kind: "chain",

@@ -78,6 +78,29 @@ describe("chain view against the dev chain", () => {
     ]);
   });
 
+  test("registeredOrchestrators lists only those active in the last initialized round (activationRound <= round < deactivationRound)", async () => {
+    const bonding = new Contract(chain.contracts.BondingManager, chain.abis.BondingManager, chain.provider);
+    const before = await view.registeredOrchestrators();
+    const pending = Wallet.createRandom().address;
+    const leaving = Wallet.createRandom().address;
+    await chain.registerOrchestrator({ address: leaving, serviceUri: "https://leaving.example:8935" });
+    await chain.registerOrchestrator({ address: pending, serviceUri: "https://pending.example:8935", activeNow: false });
+    const round = (await rounds.getFunction("currentRound")()) as bigint;
+    expect((await bonding.getFunction("getTranscoder")(pending)).activationRound).toBe(round + 1n);
+    expect(await bonding.getFunction("isActiveTranscoder")(pending)).toBe(false);
+    expect(await view.registeredOrchestrators()).toEqual([...before, { address: leaving, serviceUri: "https://leaving.example:8935" }]);
+
+    // Resigning leaves the pool at once, but the orchestrator stays active until the round ends.
+    await chain.resignOrchestrator({ address: leaving });
+    expect(await bonding.getFunction("isRegisteredTranscoder")(leaving)).toBe(false);
+    expect((await bonding.getFunction("getTranscoder")(leaving)).deactivationRound).toBe(round + 1n);
+    expect(await view.registeredOrchestrators()).toEqual([...before, { address: leaving, serviceUri: "https://leaving.example:8935" }]);
+
+    await chain.advanceRound();
+    expect(await view.registeredOrchestrators()).toEqual([...before, { address: pending, serviceUri: "https://pending.example:8935" }]);
+    expect(await bonding.getFunction("isActiveTranscoder")(leaving)).toBe(false);
+  });
+
   test("an unfunded signer reads as zero funds", async () => {
     const other = await createChainView({
       ethUrl: chain.url,
