@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { createChainView } from "./chain/chain-client.js";
 import { ChainUnavailableError, type ChainView } from "./chain/chain-view.js";
-import { fundingWarnings } from "./chain/funding.js";
 import { ConfigError, loadConfig, type Config, type KeySource, type RawFlags } from "./config.js";
 import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/eth-sign.js";
 import type { DevChain } from "./dev-chain/dev-chain.js";
@@ -19,6 +18,7 @@ import { loadKeystoreKey, parseRawKey } from "./keys/load-key.js";
 import { createActivityRecorder } from "./activity/recorder.js";
 import { createAuthWebhook } from "./payment/auth-webhook.js";
 import type { PaymentDeps } from "./payment/generate-payment.js";
+import { fundingProblem } from "./pm/sender-validation.js";
 import { createSignerMetrics, createSignerServer, type SignerMetrics } from "./server/create-server.js";
 import { createSignerStatus } from "./service/signer-status.js";
 import { checkPortFree, StartupError, toListenError } from "./startup.js";
@@ -102,7 +102,11 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
     }).catch((err: unknown) => {
       throw err instanceof ChainUnavailableError ? new StartupError(err.message) : err;
     });
-    for (const warning of fundingWarnings(chain.status().snapshot, signer.addressHex)) logger.warn(warning);
+    const snapshot = chain.status().snapshot;
+    const unfunded = snapshot && fundingProblem(snapshot);
+    if (unfunded) {
+      logger.warn(`WARNING: ${signer.addressHex} cannot back tickets (${unfunded}): payments fail until its TicketBroker deposit and reserve are funded`);
+    }
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
     const payments: PaymentDeps = {

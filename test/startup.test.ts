@@ -94,7 +94,7 @@ describe("-ethUrl with user:password", () => {
       const everything = log.text() + JSON.stringify(status);
       for (const secret of [PASSWORD, encodeURIComponent(PASSWORD), PATH_SECRET, QUERY_SECRET, USER]) expect(everything).not.toContain(secret);
       expect(log.text()).toContain(NO_WEBHOOK_WARNING);
-      expect(log.text()).not.toContain("no TicketBroker deposit");
+      expect(log.text()).not.toContain("cannot back tickets");
     } finally {
       await running.close();
     }
@@ -110,15 +110,22 @@ describe("-ethUrl with user:password", () => {
   });
 });
 
-test("zero deposit and zero reserve: a startup WARNING for each", async () => {
-  const log = capture();
-  const running = await startSigner(rpcConfig(chain.url, "0x" + "44".repeat(32)), log.logger);
-  try {
-    expect(log.text()).toContain(`WARNING: ${running.address} has no TicketBroker deposit`);
-    expect(log.text()).toContain(`WARNING: ${running.address} has no TicketBroker reserve`);
-  } finally {
-    await running.close();
-  }
+describe("an unfunded signer: a startup WARNING with the reason payments will fail", () => {
+  test.each([
+    ["nothing funded", undefined, "no sender reserve"],
+    ["a reserve but no deposit", { deposit: 0n, reserve: 10n ** 18n }, "no sender deposit"],
+    ["a deposit but no reserve", { deposit: 10n ** 18n, reserve: 0n }, "no sender reserve"],
+  ])("%s", async (_name, funds, reason) => {
+    const wallet = Wallet.createRandom();
+    if (funds) await chain.fundSender({ address: wallet.address, ...funds });
+    const log = capture();
+    const running = await startSigner(rpcConfig(chain.url, wallet.privateKey), log.logger);
+    try {
+      expect(log.text()).toContain(`WARNING: ${running.address} cannot back tickets (${reason}): payments fail until`);
+    } finally {
+      await running.close();
+    }
+  });
 });
 
 test("a used port fails with a StartupError before the development chain is started", async () => {
