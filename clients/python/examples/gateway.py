@@ -1,0 +1,48 @@
+"""The smallest gateway payment loop against lpsigner: fetch the orchestrator's info with the
+signer's credentials, then pay once per cycle, carrying the signer's state between calls."""
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+
+from lpsigner_client.gen.livepeer.signer.v1.signer_connect import SignerServiceClientSync
+from lpsigner_client.gen.livepeer.signer.v1.signer_pb import (
+    GenerateLivePaymentRequest, JobType, SignerState, SignOrchestratorInfoRequest)
+from lpsigner_client.gen.net.lp_rpc_pb import OrchestratorInfo, OrchestratorRequest
+
+
+class Orchestrator(Protocol):
+    """In a real gateway, get_orchestrator is the orchestrator's GetOrchestrator gRPC call (over
+    TLS) and pay is POST {orchestrator}/payment with the Livepeer-Payment and Livepeer-Segment
+    headers."""
+
+    def get_orchestrator(self, req: OrchestratorRequest) -> OrchestratorInfo: ...
+    def pay(self, payment_header: str, segment_header: str) -> None: ...
+
+
+def run(signer: SignerServiceClientSync, orch: Orchestrator, manifest_id: str,
+        cycles: int, interval: float) -> SignerState | None:
+    """Pays orch for `cycles` cycles, `interval` seconds apart; returns the last state."""
+    creds = signer.sign_orchestrator_info(SignOrchestratorInfoRequest())
+    info_req = OrchestratorRequest(address=creds.address, sig=creds.signature)
+    info = orch.get_orchestrator(info_req)
+    state: SignerState | None = None  # None on the first call of a session
+    cycle = 0
+    while cycle < cycles:
+        try:
+            res = signer.generate_live_payment(GenerateLivePaymentRequest(
+                orchestrator=info, state=state, manifest_id=manifest_id, type=JobType.LIVE))
+        except ConnectError as err:
+            if err.code != Code.FAILED_PRECONDITION:  # e.g. RESOURCE_EXHAUSTED: price too high
+                raise
+            info = orch.get_orchestrator(info_req)  # ticket params or auth token expired
+            continue  # same cycle again, with fresh info
+        state = res.state  # always carried, even when nothing was due
+        if res.payment_required:
+            orch.pay(res.payment_header, res.segment_header)
+        cycle += 1
+        time.sleep(interval)
+    return state

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the pinned tools for the Go and Python clients into .tools/ (gitignored):
+#   .tools/bin   protoc-gen-go, protoc-gen-connect-go  (go install module@version)
+#   .tools/venv  protoc-gen-py, protoc-gen-connectrpc, the Python runtime, pytest, clients/python
+# Idempotent and quick when already installed. Usage: scripts/clients-tools.sh [go|python|all]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+# Keep these in step with clients/go/go.mod and clients/python/pyproject.toml.
+PROTOC_GEN_GO=google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_CONNECT_GO=connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
+PY_PLUGINS=(protoc-gen-py==0.7.0 protoc-gen-connectrpc==0.13.0)
+
+if [[ "$what" == go || "$what" == all ]]; then
+  GOBIN="$PWD/.tools/bin" go install "$PROTOC_GEN_GO"
+  GOBIN="$PWD/.tools/bin" go install "$PROTOC_GEN_CONNECT_GO"
+fi
+if [[ "$what" == python || "$what" == all ]]; then
+  [[ -x .tools/venv/bin/python ]] || python3 -m venv .tools/venv
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check "${PY_PLUGINS[@]}" -e 'clients/python[test]'
+fi
