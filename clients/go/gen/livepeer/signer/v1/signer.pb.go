@@ -1395,6 +1395,374 @@ func (x *GetSignerStatusResponse) GetVersion() string {
 	return ""
 }
 
+type WatchSignerActivityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Milliseconds between snapshots; 0 means 1000. Values are clamped to [250, 60000].
+	IntervalMs    uint32 `protobuf:"varint,1,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSignerActivityRequest) Reset() {
+	*x = WatchSignerActivityRequest{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSignerActivityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSignerActivityRequest) ProtoMessage() {}
+
+func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSignerActivityRequest.ProtoReflect.Descriptor instead.
+func (*WatchSignerActivityRequest) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WatchSignerActivityRequest) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+// GenerateLivePayment calls (Connect and legacy together) by outcome.
+type PaymentOutcomeCounts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tickets were signed (legacy 200 with a payment).
+	Paid uint64 `protobuf:"varint,1,opt,name=paid,proto3" json:"paid,omitempty"`
+	// Existing credit covered the call: state advanced, no tickets (legacy 482).
+	NothingDue uint64 `protobuf:"varint,2,opt,name=nothing_due,json=nothingDue,proto3" json:"nothing_due,omitempty"`
+	// The orchestrator's ticket params or auth token must be refreshed (legacy 480).
+	Refresh uint64 `protobuf:"varint,3,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	// A price ceiling was hit (legacy 481).
+	PriceExceeded uint64 `protobuf:"varint,4,opt,name=price_exceeded,json=priceExceeded,proto3" json:"price_exceeded,omitempty"`
+	// Refused for the caller's input or by the auth webhook (legacy 400, 401, 403, 429).
+	ClientError uint64 `protobuf:"varint,5,opt,name=client_error,json=clientError,proto3" json:"client_error,omitempty"`
+	// The chain view was too stale to sign (legacy 503).
+	Unavailable uint64 `protobuf:"varint,6,opt,name=unavailable,proto3" json:"unavailable,omitempty"`
+	// The signer failed (legacy 500, 502); the cause is in the signer's log.
+	InternalError uint64 `protobuf:"varint,7,opt,name=internal_error,json=internalError,proto3" json:"internal_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentOutcomeCounts) Reset() {
+	*x = PaymentOutcomeCounts{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentOutcomeCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentOutcomeCounts) ProtoMessage() {}
+
+func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentOutcomeCounts.ProtoReflect.Descriptor instead.
+func (*PaymentOutcomeCounts) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PaymentOutcomeCounts) GetPaid() uint64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+func (x *PaymentOutcomeCounts) GetNothingDue() uint64 {
+	if x != nil {
+		return x.NothingDue
+	}
+	return 0
+}
+
+func (x *PaymentOutcomeCounts) GetRefresh() uint64 {
+	if x != nil {
+		return x.Refresh
+	}
+	return 0
+}
+
+func (x *PaymentOutcomeCounts) GetPriceExceeded() uint64 {
+	if x != nil {
+		return x.PriceExceeded
+	}
+	return 0
+}
+
+func (x *PaymentOutcomeCounts) GetClientError() uint64 {
+	if x != nil {
+		return x.ClientError
+	}
+	return 0
+}
+
+func (x *PaymentOutcomeCounts) GetUnavailable() uint64 {
+	if x != nil {
+		return x.Unavailable
+	}
+	return 0
+}
+
+func (x *PaymentOutcomeCounts) GetInternalError() uint64 {
+	if x != nil {
+		return x.InternalError
+	}
+	return 0
+}
+
+// One time bucket of activity.
+type ActivityBucket struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Payments      *PaymentOutcomeCounts  `protobuf:"bytes,2,opt,name=payments,proto3" json:"payments,omitempty"`
+	TicketsSigned uint64                 `protobuf:"varint,3,opt,name=tickets_signed,json=ticketsSigned,proto3" json:"tickets_signed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivityBucket) Reset() {
+	*x = ActivityBucket{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivityBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivityBucket) ProtoMessage() {}
+
+func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivityBucket.ProtoReflect.Descriptor instead.
+func (*ActivityBucket) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ActivityBucket) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ActivityBucket) GetPayments() *PaymentOutcomeCounts {
+	if x != nil {
+		return x.Payments
+	}
+	return nil
+}
+
+func (x *ActivityBucket) GetTicketsSigned() uint64 {
+	if x != nil {
+		return x.TicketsSigned
+	}
+	return 0
+}
+
+type WatchSignerActivityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When this snapshot was taken.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Identity, chain view, funds and limits, as GetSignerStatus answers (eth_url without
+	// credentials, path or query).
+	Status *GetSignerStatusResponse `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// Totals since the signer started: lpsigner_payments_total{outcome}.
+	Payments *PaymentOutcomeCounts `protobuf:"bytes,3,opt,name=payments,proto3" json:"payments,omitempty"`
+	// lpsigner_tickets_signed_total.
+	TicketsSigned uint64 `protobuf:"varint,4,opt,name=tickets_signed,json=ticketsSigned,proto3" json:"tickets_signed,omitempty"`
+	// Total face value of the signed tickets, wei, exact decimal.
+	FaceValueWei string `protobuf:"bytes,5,opt,name=face_value_wei,json=faceValueWei,proto3" json:"face_value_wei,omitempty"`
+	// Total expected value of the signed tickets, wei, exact rational ("num" or "num/den").
+	EvWei string `protobuf:"bytes,6,opt,name=ev_wei,json=evWei,proto3" json:"ev_wei,omitempty"`
+	// The last window_seconds in buckets of bucket_seconds, oldest first; the last one is
+	// the bucket in progress.
+	Buckets       []*ActivityBucket `protobuf:"bytes,7,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	BucketSeconds uint32            `protobuf:"varint,8,opt,name=bucket_seconds,json=bucketSeconds,proto3" json:"bucket_seconds,omitempty"`
+	WindowSeconds uint32            `protobuf:"varint,9,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	// Distinct payment sessions (state ids) that called within window_seconds. A count only.
+	ActiveSessions uint32 `protobuf:"varint,10,opt,name=active_sessions,json=activeSessions,proto3" json:"active_sessions,omitempty"`
+	// GenerateLivePayment latency over the window (time spent in the signer, all outcomes),
+	// milliseconds; 0 when there were no calls.
+	LatencyP50Ms float64 `protobuf:"fixed64,11,opt,name=latency_p50_ms,json=latencyP50Ms,proto3" json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms float64 `protobuf:"fixed64,12,opt,name=latency_p99_ms,json=latencyP99Ms,proto3" json:"latency_p99_ms,omitempty"`
+	// True when discovery is enabled (WatchOrchestrators streams its snapshot).
+	DiscoveryEnabled bool `protobuf:"varint,13,opt,name=discovery_enabled,json=discoveryEnabled,proto3" json:"discovery_enabled,omitempty"`
+	// When the signer started.
+	Started       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=started,proto3" json:"started,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSignerActivityResponse) Reset() {
+	*x = WatchSignerActivityResponse{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSignerActivityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSignerActivityResponse) ProtoMessage() {}
+
+func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSignerActivityResponse.ProtoReflect.Descriptor instead.
+func (*WatchSignerActivityResponse) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WatchSignerActivityResponse) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *WatchSignerActivityResponse) GetStatus() *GetSignerStatusResponse {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *WatchSignerActivityResponse) GetPayments() *PaymentOutcomeCounts {
+	if x != nil {
+		return x.Payments
+	}
+	return nil
+}
+
+func (x *WatchSignerActivityResponse) GetTicketsSigned() uint64 {
+	if x != nil {
+		return x.TicketsSigned
+	}
+	return 0
+}
+
+func (x *WatchSignerActivityResponse) GetFaceValueWei() string {
+	if x != nil {
+		return x.FaceValueWei
+	}
+	return ""
+}
+
+func (x *WatchSignerActivityResponse) GetEvWei() string {
+	if x != nil {
+		return x.EvWei
+	}
+	return ""
+}
+
+func (x *WatchSignerActivityResponse) GetBuckets() []*ActivityBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *WatchSignerActivityResponse) GetBucketSeconds() uint32 {
+	if x != nil {
+		return x.BucketSeconds
+	}
+	return 0
+}
+
+func (x *WatchSignerActivityResponse) GetWindowSeconds() uint32 {
+	if x != nil {
+		return x.WindowSeconds
+	}
+	return 0
+}
+
+func (x *WatchSignerActivityResponse) GetActiveSessions() uint32 {
+	if x != nil {
+		return x.ActiveSessions
+	}
+	return 0
+}
+
+func (x *WatchSignerActivityResponse) GetLatencyP50Ms() float64 {
+	if x != nil {
+		return x.LatencyP50Ms
+	}
+	return 0
+}
+
+func (x *WatchSignerActivityResponse) GetLatencyP99Ms() float64 {
+	if x != nil {
+		return x.LatencyP99Ms
+	}
+	return 0
+}
+
+func (x *WatchSignerActivityResponse) GetDiscoveryEnabled() bool {
+	if x != nil {
+		return x.DiscoveryEnabled
+	}
+	return false
+}
+
+func (x *WatchSignerActivityResponse) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
 var File_livepeer_signer_v1_signer_proto protoreflect.FileDescriptor
 
 const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
@@ -1499,18 +1867,51 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"addressHex\x123\n" +
 	"\x05chain\x18\x03 \x01(\v2\x1d.livepeer.signer.v1.ChainViewR\x05chain\x128\n" +
 	"\x06limits\x18\x04 \x01(\v2 .livepeer.signer.v1.SignerLimitsR\x06limits\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion*]\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\"=\n" +
+	"\x1aWatchSignerActivityRequest\x12\x1f\n" +
+	"\vinterval_ms\x18\x01 \x01(\rR\n" +
+	"intervalMs\"\xf8\x01\n" +
+	"\x14PaymentOutcomeCounts\x12\x12\n" +
+	"\x04paid\x18\x01 \x01(\x04R\x04paid\x12\x1f\n" +
+	"\vnothing_due\x18\x02 \x01(\x04R\n" +
+	"nothingDue\x12\x18\n" +
+	"\arefresh\x18\x03 \x01(\x04R\arefresh\x12%\n" +
+	"\x0eprice_exceeded\x18\x04 \x01(\x04R\rpriceExceeded\x12!\n" +
+	"\fclient_error\x18\x05 \x01(\x04R\vclientError\x12 \n" +
+	"\vunavailable\x18\x06 \x01(\x04R\vunavailable\x12%\n" +
+	"\x0einternal_error\x18\a \x01(\x04R\rinternalError\"\xaf\x01\n" +
+	"\x0eActivityBucket\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12D\n" +
+	"\bpayments\x18\x02 \x01(\v2(.livepeer.signer.v1.PaymentOutcomeCountsR\bpayments\x12%\n" +
+	"\x0etickets_signed\x18\x03 \x01(\x04R\rticketsSigned\"\xa0\x05\n" +
+	"\x1bWatchSignerActivityResponse\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12C\n" +
+	"\x06status\x18\x02 \x01(\v2+.livepeer.signer.v1.GetSignerStatusResponseR\x06status\x12D\n" +
+	"\bpayments\x18\x03 \x01(\v2(.livepeer.signer.v1.PaymentOutcomeCountsR\bpayments\x12%\n" +
+	"\x0etickets_signed\x18\x04 \x01(\x04R\rticketsSigned\x12$\n" +
+	"\x0eface_value_wei\x18\x05 \x01(\tR\ffaceValueWei\x12\x15\n" +
+	"\x06ev_wei\x18\x06 \x01(\tR\x05evWei\x12<\n" +
+	"\abuckets\x18\a \x03(\v2\".livepeer.signer.v1.ActivityBucketR\abuckets\x12%\n" +
+	"\x0ebucket_seconds\x18\b \x01(\rR\rbucketSeconds\x12%\n" +
+	"\x0ewindow_seconds\x18\t \x01(\rR\rwindowSeconds\x12'\n" +
+	"\x0factive_sessions\x18\n" +
+	" \x01(\rR\x0eactiveSessions\x12$\n" +
+	"\x0elatency_p50_ms\x18\v \x01(\x01R\flatencyP50Ms\x12$\n" +
+	"\x0elatency_p99_ms\x18\f \x01(\x01R\flatencyP99Ms\x12+\n" +
+	"\x11discovery_enabled\x18\r \x01(\bR\x10discoveryEnabled\x124\n" +
+	"\astarted\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\astarted*]\n" +
 	"\aJobType\x12\x18\n" +
 	"\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rJOB_TYPE_LV2V\x10\x01\x12\x11\n" +
 	"\rJOB_TYPE_LIVE\x10\x02\x12\x12\n" +
-	"\x0eJOB_TYPE_FIXED\x10\x032\xf3\x04\n" +
+	"\x0eJOB_TYPE_FIXED\x10\x032\xed\x05\n" +
 	"\rSignerService\x12~\n" +
 	"\x14SignOrchestratorInfo\x12/.livepeer.signer.v1.SignOrchestratorInfoRequest\x1a0.livepeer.signer.v1.SignOrchestratorInfoResponse\"\x03\x90\x02\x01\x12v\n" +
 	"\x13GenerateLivePayment\x12..livepeer.signer.v1.GenerateLivePaymentRequest\x1a/.livepeer.signer.v1.GenerateLivePaymentResponse\x12\x81\x01\n" +
 	"\x15DiscoverOrchestrators\x120.livepeer.signer.v1.DiscoverOrchestratorsRequest\x1a1.livepeer.signer.v1.DiscoverOrchestratorsResponse\"\x03\x90\x02\x01\x12u\n" +
 	"\x12WatchOrchestrators\x12-.livepeer.signer.v1.WatchOrchestratorsRequest\x1a..livepeer.signer.v1.WatchOrchestratorsResponse0\x01\x12o\n" +
-	"\x0fGetSignerStatus\x12*.livepeer.signer.v1.GetSignerStatusRequest\x1a+.livepeer.signer.v1.GetSignerStatusResponse\"\x03\x90\x02\x01B\xd8\x01\n" +
+	"\x0fGetSignerStatus\x12*.livepeer.signer.v1.GetSignerStatusRequest\x1a+.livepeer.signer.v1.GetSignerStatusResponse\"\x03\x90\x02\x01\x12x\n" +
+	"\x13WatchSignerActivity\x12..livepeer.signer.v1.WatchSignerActivityRequest\x1a/.livepeer.signer.v1.WatchSignerActivityResponse0\x01B\xd8\x01\n" +
 	"\x16com.livepeer.signer.v1B\vSignerProtoP\x01ZGgithub.com/lpsigner/lpsigner/clients/go/gen/livepeer/signer/v1;signerv1\xa2\x02\x03LSX\xaa\x02\x12Livepeer.Signer.V1\xca\x02\x12Livepeer\\Signer\\V1\xe2\x02\x1eLivepeer\\Signer\\V1\\GPBMetadata\xea\x02\x14Livepeer::Signer::V1b\x06proto3"
 
 var (
@@ -1526,7 +1927,7 @@ func file_livepeer_signer_v1_signer_proto_rawDescGZIP() []byte {
 }
 
 var file_livepeer_signer_v1_signer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(JobType)(0),                          // 0: livepeer.signer.v1.JobType
 	(*SignOrchestratorInfoRequest)(nil),   // 1: livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -1548,49 +1949,62 @@ var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(*ChainView)(nil),                     // 17: livepeer.signer.v1.ChainView
 	(*SignerLimits)(nil),                  // 18: livepeer.signer.v1.SignerLimits
 	(*GetSignerStatusResponse)(nil),       // 19: livepeer.signer.v1.GetSignerStatusResponse
-	(*lpnet.OrchestratorInfo)(nil),        // 20: net.OrchestratorInfo
-	(*lpnet.Capabilities)(nil),            // 21: net.Capabilities
-	(*lpnet.Payment)(nil),                 // 22: net.Payment
-	(*lpnet.SegData)(nil),                 // 23: net.SegData
-	(*structpb.Struct)(nil),               // 24: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
-	(*lpnet.PriceInfo)(nil),               // 26: net.PriceInfo
+	(*WatchSignerActivityRequest)(nil),    // 20: livepeer.signer.v1.WatchSignerActivityRequest
+	(*PaymentOutcomeCounts)(nil),          // 21: livepeer.signer.v1.PaymentOutcomeCounts
+	(*ActivityBucket)(nil),                // 22: livepeer.signer.v1.ActivityBucket
+	(*WatchSignerActivityResponse)(nil),   // 23: livepeer.signer.v1.WatchSignerActivityResponse
+	(*lpnet.OrchestratorInfo)(nil),        // 24: net.OrchestratorInfo
+	(*lpnet.Capabilities)(nil),            // 25: net.Capabilities
+	(*lpnet.Payment)(nil),                 // 26: net.Payment
+	(*lpnet.SegData)(nil),                 // 27: net.SegData
+	(*structpb.Struct)(nil),               // 28: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),         // 29: google.protobuf.Timestamp
+	(*lpnet.PriceInfo)(nil),               // 30: net.PriceInfo
 }
 var file_livepeer_signer_v1_signer_proto_depIdxs = []int32{
-	20, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
+	24, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
 	3,  // 1: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
 	0,  // 2: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
 	4,  // 3: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
-	21, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
-	22, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
-	23, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
+	25, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
+	26, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
+	27, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
 	3,  // 7: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
 	3,  // 8: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
 	11, // 9: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
-	24, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
-	25, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
-	26, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
+	28, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
+	29, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
+	30, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
 	12, // 13: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	25, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	29, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
 	12, // 15: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	25, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	29, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
 	17, // 17: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
 	18, // 18: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
-	1,  // 19: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
-	5,  // 20: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
-	10, // 21: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
-	14, // 22: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
-	16, // 23: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
-	2,  // 24: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
-	6,  // 25: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
-	13, // 26: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
-	15, // 27: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
-	19, // 28: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	29, // 19: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
+	21, // 20: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	29, // 21: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
+	19, // 22: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
+	21, // 23: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	22, // 24: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
+	29, // 25: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
+	1,  // 26: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
+	5,  // 27: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
+	10, // 28: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
+	14, // 29: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
+	16, // 30: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
+	20, // 31: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
+	2,  // 32: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
+	6,  // 33: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
+	13, // 34: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
+	15, // 35: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
+	19, // 36: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
+	23, // 37: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
+	32, // [32:38] is the sub-list for method output_type
+	26, // [26:32] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_livepeer_signer_v1_signer_proto_init() }
@@ -1604,7 +2018,7 @@ func file_livepeer_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livepeer_signer_v1_signer_proto_rawDesc), len(file_livepeer_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -55,6 +55,9 @@ const (
 	// SignerServiceGetSignerStatusProcedure is the fully-qualified name of the SignerService's
 	// GetSignerStatus RPC.
 	SignerServiceGetSignerStatusProcedure = "/livepeer.signer.v1.SignerService/GetSignerStatus"
+	// SignerServiceWatchSignerActivityProcedure is the fully-qualified name of the SignerService's
+	// WatchSignerActivity RPC.
+	SignerServiceWatchSignerActivityProcedure = "/livepeer.signer.v1.SignerService/WatchSignerActivity"
 )
 
 // SignerServiceClient is a client for the livepeer.signer.v1.SignerService service.
@@ -80,6 +83,11 @@ type SignerServiceClient interface {
 	WatchOrchestrators(context.Context, *connect.Request[v1.WatchOrchestratorsRequest]) (*connect.ServerStreamForClient[v1.WatchOrchestratorsResponse], error)
 	// The signer's address, chain view, funds and configured limits.
 	GetSignerStatus(context.Context, *connect.Request[v1.GetSignerStatusRequest]) (*connect.Response[v1.GetSignerStatusResponse], error)
+	// What the signer is doing, for operator dashboards: a snapshot at once, then one every
+	// interval until the client goes away. The counters are the ones /metrics exports
+	// (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
+	// two always agree. Counts only: no client identifiers, no request contents, no secrets.
+	WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest]) (*connect.ServerStreamForClient[v1.WatchSignerActivityResponse], error)
 }
 
 // NewSignerServiceClient constructs a client for the livepeer.signer.v1.SignerService service. By
@@ -126,6 +134,12 @@ func NewSignerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		watchSignerActivity: connect.NewClient[v1.WatchSignerActivityRequest, v1.WatchSignerActivityResponse](
+			httpClient,
+			baseURL+SignerServiceWatchSignerActivityProcedure,
+			connect.WithSchema(signerServiceMethods.ByName("WatchSignerActivity")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -136,6 +150,7 @@ type signerServiceClient struct {
 	discoverOrchestrators *connect.Client[v1.DiscoverOrchestratorsRequest, v1.DiscoverOrchestratorsResponse]
 	watchOrchestrators    *connect.Client[v1.WatchOrchestratorsRequest, v1.WatchOrchestratorsResponse]
 	getSignerStatus       *connect.Client[v1.GetSignerStatusRequest, v1.GetSignerStatusResponse]
+	watchSignerActivity   *connect.Client[v1.WatchSignerActivityRequest, v1.WatchSignerActivityResponse]
 }
 
 // SignOrchestratorInfo calls livepeer.signer.v1.SignerService.SignOrchestratorInfo.
@@ -163,6 +178,11 @@ func (c *signerServiceClient) GetSignerStatus(ctx context.Context, req *connect.
 	return c.getSignerStatus.CallUnary(ctx, req)
 }
 
+// WatchSignerActivity calls livepeer.signer.v1.SignerService.WatchSignerActivity.
+func (c *signerServiceClient) WatchSignerActivity(ctx context.Context, req *connect.Request[v1.WatchSignerActivityRequest]) (*connect.ServerStreamForClient[v1.WatchSignerActivityResponse], error) {
+	return c.watchSignerActivity.CallServerStream(ctx, req)
+}
+
 // SignerServiceHandler is an implementation of the livepeer.signer.v1.SignerService service.
 type SignerServiceHandler interface {
 	// The signer's address and its signature over keccak256(checksummed address),
@@ -186,6 +206,11 @@ type SignerServiceHandler interface {
 	WatchOrchestrators(context.Context, *connect.Request[v1.WatchOrchestratorsRequest], *connect.ServerStream[v1.WatchOrchestratorsResponse]) error
 	// The signer's address, chain view, funds and configured limits.
 	GetSignerStatus(context.Context, *connect.Request[v1.GetSignerStatusRequest]) (*connect.Response[v1.GetSignerStatusResponse], error)
+	// What the signer is doing, for operator dashboards: a snapshot at once, then one every
+	// interval until the client goes away. The counters are the ones /metrics exports
+	// (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
+	// two always agree. Counts only: no client identifiers, no request contents, no secrets.
+	WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest], *connect.ServerStream[v1.WatchSignerActivityResponse]) error
 }
 
 // NewSignerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -228,6 +253,12 @@ func NewSignerServiceHandler(svc SignerServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	signerServiceWatchSignerActivityHandler := connect.NewServerStreamHandler(
+		SignerServiceWatchSignerActivityProcedure,
+		svc.WatchSignerActivity,
+		connect.WithSchema(signerServiceMethods.ByName("WatchSignerActivity")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/livepeer.signer.v1.SignerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SignerServiceSignOrchestratorInfoProcedure:
@@ -240,6 +271,8 @@ func NewSignerServiceHandler(svc SignerServiceHandler, opts ...connect.HandlerOp
 			signerServiceWatchOrchestratorsHandler.ServeHTTP(w, r)
 		case SignerServiceGetSignerStatusProcedure:
 			signerServiceGetSignerStatusHandler.ServeHTTP(w, r)
+		case SignerServiceWatchSignerActivityProcedure:
+			signerServiceWatchSignerActivityHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -267,4 +300,8 @@ func (UnimplementedSignerServiceHandler) WatchOrchestrators(context.Context, *co
 
 func (UnimplementedSignerServiceHandler) GetSignerStatus(context.Context, *connect.Request[v1.GetSignerStatusRequest]) (*connect.Response[v1.GetSignerStatusResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("livepeer.signer.v1.SignerService.GetSignerStatus is not implemented"))
+}
+
+func (UnimplementedSignerServiceHandler) WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest], *connect.ServerStream[v1.WatchSignerActivityResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("livepeer.signer.v1.SignerService.WatchSignerActivity is not implemented"))
 }

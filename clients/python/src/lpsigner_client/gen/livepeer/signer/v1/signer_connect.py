@@ -19,7 +19,7 @@ from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DE
 from protobuf import DescService
 
 from . import signer_pb
-from .signer_pb import DiscoverOrchestratorsRequest, DiscoverOrchestratorsResponse, GenerateLivePaymentRequest, GenerateLivePaymentResponse, GetSignerStatusRequest, GetSignerStatusResponse, SignOrchestratorInfoRequest, SignOrchestratorInfoResponse, WatchOrchestratorsRequest, WatchOrchestratorsResponse
+from .signer_pb import DiscoverOrchestratorsRequest, DiscoverOrchestratorsResponse, GenerateLivePaymentRequest, GenerateLivePaymentResponse, GetSignerStatusRequest, GetSignerStatusResponse, SignOrchestratorInfoRequest, SignOrchestratorInfoResponse, WatchOrchestratorsRequest, WatchOrchestratorsResponse, WatchSignerActivityRequest, WatchSignerActivityResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -69,6 +69,15 @@ class SignerService(Protocol):
     async def get_signer_status(self, request: GetSignerStatusRequest, ctx: RequestContext[GetSignerStatusRequest, GetSignerStatusResponse], /) -> GetSignerStatusResponse:
         """
         The signer's address, chain view, funds and configured limits.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def watch_signer_activity(self, request: WatchSignerActivityRequest, ctx: RequestContext[WatchSignerActivityRequest, WatchSignerActivityResponse], /) -> AsyncIterator[WatchSignerActivityResponse]:
+        """
+        What the signer is doing, for operator dashboards: a snapshot at once, then one every
+        interval until the client goes away. The counters are the ones /metrics exports
+        (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
+        two always agree. Counts only: no client identifiers, no request contents, no secrets.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -144,6 +153,17 @@ class SignerServiceASGIApplication(ConnectASGIApplication[SignerService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.get_signer_status,
+                ),
+                "/livepeer.signer.v1.SignerService/WatchSignerActivity": Endpoint.server_stream(
+                    method=MethodInfo(
+                        name="WatchSignerActivity",
+                        service_name="livepeer.signer.v1.SignerService",
+                        input=WatchSignerActivityRequest,
+                        output=WatchSignerActivityResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.SERVER_STREAM,
+                    ),
+                    function=svc.watch_signer_activity,
                 ),
             },
             interceptors=interceptors,
@@ -291,6 +311,32 @@ class SignerServiceClient(ConnectClient):
             timeout_ms=timeout_ms,
             use_get=use_get,
         )
+    def watch_signer_activity(
+        self,
+        request: WatchSignerActivityRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> AsyncIterator[WatchSignerActivityResponse]:
+        """
+        What the signer is doing, for operator dashboards: a snapshot at once, then one every
+        interval until the client goes away. The counters are the ones /metrics exports
+        (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
+        two always agree. Counts only: no client identifiers, no request contents, no secrets.
+        """
+        return self.execute_server_stream(
+            request=request,
+            method=MethodInfo(
+                name="WatchSignerActivity",
+                service_name="livepeer.signer.v1.SignerService",
+                input=WatchSignerActivityRequest,
+                output=WatchSignerActivityResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.SERVER_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
 
 class SignerServiceSync(Protocol):
     def sign_orchestrator_info(self, request: SignOrchestratorInfoRequest, ctx: RequestContext[SignOrchestratorInfoRequest, SignOrchestratorInfoResponse], /) -> SignOrchestratorInfoResponse:
@@ -331,6 +377,15 @@ class SignerServiceSync(Protocol):
     def get_signer_status(self, request: GetSignerStatusRequest, ctx: RequestContext[GetSignerStatusRequest, GetSignerStatusResponse], /) -> GetSignerStatusResponse:
         """
         The signer's address, chain view, funds and configured limits.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def watch_signer_activity(self, request: WatchSignerActivityRequest, ctx: RequestContext[WatchSignerActivityRequest, WatchSignerActivityResponse], /) -> Iterator[WatchSignerActivityResponse]:
+        """
+        What the signer is doing, for operator dashboards: a snapshot at once, then one every
+        interval until the client goes away. The counters are the ones /metrics exports
+        (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
+        two always agree. Counts only: no client identifiers, no request contents, no secrets.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -404,6 +459,17 @@ class SignerServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.get_signer_status,
+                ),
+                "/livepeer.signer.v1.SignerService/WatchSignerActivity": EndpointSync.server_stream(
+                    method=MethodInfo(
+                        name="WatchSignerActivity",
+                        service_name="livepeer.signer.v1.SignerService",
+                        input=WatchSignerActivityRequest,
+                        output=WatchSignerActivityResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.SERVER_STREAM,
+                    ),
+                    function=service.watch_signer_activity,
                 ),
             },
             interceptors=interceptors,
@@ -550,4 +616,30 @@ class SignerServiceClientSync(ConnectClientSync):
             headers=headers,
             timeout_ms=timeout_ms,
             use_get=use_get,
+        )
+    def watch_signer_activity(
+        self,
+        request: WatchSignerActivityRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> Iterator[WatchSignerActivityResponse]:
+        """
+        What the signer is doing, for operator dashboards: a snapshot at once, then one every
+        interval until the client goes away. The counters are the ones /metrics exports
+        (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
+        two always agree. Counts only: no client identifiers, no request contents, no secrets.
+        """
+        return self.execute_server_stream(
+            request=request,
+            method=MethodInfo(
+                name="WatchSignerActivity",
+                service_name="livepeer.signer.v1.SignerService",
+                input=WatchSignerActivityRequest,
+                output=WatchSignerActivityResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.SERVER_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
         )
