@@ -4,18 +4,24 @@
 #   .tools/venv  protoc-gen-py, protoc-gen-connectrpc, the Python runtime, pytest, clients/python
 # Idempotent and quick when already installed. Usage: scripts/clients-tools.sh [go|python|all]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$self")/.."
 what="${1:-all}"
 # Keep these in step with clients/go/go.mod and clients/python/pyproject.toml.
 PROTOC_GEN_GO=google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_CONNECT_GO=connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
 PY_PLUGINS=(protoc-gen-py==0.7.0 protoc-gen-connectrpc==0.13.0)
 
-if [[ "$what" == go || "$what" == all ]]; then
+# A stamp per part, keyed by this script's contents: skip what is already installed at these pins.
+stamp() { echo ".tools/installed-$1-$(sha256sum "$self" clients/python/pyproject.toml | sha256sum | cut -c1-16)"; }
+
+if [[ ( "$what" == go || "$what" == all ) && ! -e "$(stamp go)" ]]; then
   GOBIN="$PWD/.tools/bin" go install "$PROTOC_GEN_GO"
   GOBIN="$PWD/.tools/bin" go install "$PROTOC_GEN_CONNECT_GO"
+  touch "$(stamp go)"
 fi
-if [[ "$what" == python || "$what" == all ]]; then
+if [[ ( "$what" == python || "$what" == all ) && ! -e "$(stamp python)" ]]; then
   [[ -x .tools/venv/bin/python ]] || python3 -m venv .tools/venv
   .tools/venv/bin/pip install --quiet --disable-pip-version-check "${PY_PLUGINS[@]}" -e 'clients/python[test]'
+  touch "$(stamp python)"
 fi

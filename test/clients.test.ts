@@ -5,8 +5,9 @@
  * `go test` or `pytest` fails `npm test`.
  */
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { describe, expect, test } from "vitest";
 
 const root = join(import.meta.dirname, "..");
@@ -25,6 +26,49 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; 
     });
   });
 }
+
+/** Every file under dir (relative path → contents), skipping Python's caches. */
+function tree(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.name === "__pycache__") continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else files.set(relative(dir, p), readFileSync(p, "utf8"));
+    }
+  };
+  walk(dir);
+  return files;
+}
+
+// Run here as well as in CI so a proto change without `npm run generate:clients` fails before landing.
+describe("client stubs", () => {
+  test.skipIf(!hasGo || !hasPython)("match what buf.gen.clients.yaml generates from proto/", async () => {
+    const tools = await run("bash", ["scripts/clients-tools.sh"], root);
+    expect(tools.code, tools.output).toBe(0);
+    const out = mkdtempSync(join(tmpdir(), "lpsigner-stubs-"));
+    try {
+      const goGen = "clients/go/gen";
+      const pyGen = "clients/python/src/lpsigner_client/gen";
+      const template = readFileSync(join(root, "buf.gen.clients.yaml"), "utf8")
+        .replaceAll(`out: ${goGen}\n`, `out: ${join(out, "go")}\n`)
+        .replaceAll(`out: ${pyGen}\n`, `out: ${join(out, "py")}\n`);
+      expect(template).not.toContain("out: clients/");
+      writeFileSync(join(out, "buf.gen.yaml"), template);
+      const gen = await run("npx", ["buf", "generate", "--template", join(out, "buf.gen.yaml")], root);
+      expect(gen.code, gen.output).toBe(0);
+      for (const [fresh, committed] of [["go", goGen], ["py", pyGen]] as const) {
+        const want = tree(join(out, fresh));
+        const have = tree(join(root, committed));
+        expect([...have.keys()].sort(), `${committed}: run npm run generate:clients`).toEqual([...want.keys()].sort());
+        for (const [path, text] of want) expect(have.get(path) === text, `${committed}/${path} is stale: run npm run generate:clients`).toBe(true);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
 
 describe("Go client (clients/go)", () => {
   test.skipIf(!hasGo)("go test: the example gateway loop pays for 5 cycles against a live signer", async () => {
