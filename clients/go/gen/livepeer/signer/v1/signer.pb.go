@@ -849,12 +849,17 @@ type DiscoveredOrchestrator struct {
 	EthAddress   []byte                  `protobuf:"bytes,2,opt,name=eth_address,json=ethAddress,proto3" json:"eth_address,omitempty"`
 	Capabilities []*DiscoveredCapability `protobuf:"bytes,3,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// Runner discovery data as the orchestrator reported it.
-	Runners  []*structpb.Struct     `protobuf:"bytes,4,rep,name=runners,proto3" json:"runners,omitempty"`
+	Runners []*structpb.Struct `protobuf:"bytes,4,rep,name=runners,proto3" json:"runners,omitempty"`
+	// When the orchestrator last answered (GetOrchestrator, or a /discovery reply naming this URL).
 	LastSeen *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// The orchestrator's global price.
-	PriceInfo     *lpnet.PriceInfo `protobuf:"bytes,6,opt,name=price_info,json=priceInfo,proto3" json:"price_info,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PriceInfo *lpnet.PriceInfo `protobuf:"bytes,6,opt,name=price_info,json=priceInfo,proto3" json:"price_info,omitempty"`
+	// When the runner data came from a /discovery reply naming this URL: the legacy JSON's
+	// "last_seen". Older than last_seen when /discovery failed and its last runners were kept;
+	// unset when no /discovery reply ever named this URL.
+	RunnersLastSeen *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=runners_last_seen,json=runnersLastSeen,proto3" json:"runners_last_seen,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DiscoveredOrchestrator) Reset() {
@@ -925,6 +930,13 @@ func (x *DiscoveredOrchestrator) GetLastSeen() *timestamppb.Timestamp {
 func (x *DiscoveredOrchestrator) GetPriceInfo() *lpnet.PriceInfo {
 	if x != nil {
 		return x.PriceInfo
+	}
+	return nil
+}
+
+func (x *DiscoveredOrchestrator) GetRunnersLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RunnersLastSeen
 	}
 	return nil
 }
@@ -1822,7 +1834,7 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12\x19\n" +
 	"\bmodel_id\x18\x03 \x01(\tR\amodelId\x12$\n" +
 	"\x0eprice_per_unit\x18\x04 \x01(\x03R\fpricePerUnit\x12&\n" +
-	"\x0fpixels_per_unit\x18\x05 \x01(\x03R\rpixelsPerUnit\"\xb4\x02\n" +
+	"\x0fpixels_per_unit\x18\x05 \x01(\x03R\rpixelsPerUnit\"\xfc\x02\n" +
 	"\x16DiscoveredOrchestrator\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
 	"\veth_address\x18\x02 \x01(\fR\n" +
@@ -1831,7 +1843,8 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\arunners\x18\x04 \x03(\v2\x17.google.protobuf.StructR\arunners\x127\n" +
 	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12-\n" +
 	"\n" +
-	"price_info\x18\x06 \x01(\v2\x0e.net.PriceInfoR\tpriceInfo\"\xb2\x01\n" +
+	"price_info\x18\x06 \x01(\v2\x0e.net.PriceInfoR\tpriceInfo\x12F\n" +
+	"\x11runners_last_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0frunnersLastSeen\"\xb2\x01\n" +
 	"\x1dDiscoverOrchestratorsResponse\x12P\n" +
 	"\rorchestrators\x18\x01 \x03(\v2*.livepeer.signer.v1.DiscoveredOrchestratorR\rorchestrators\x12?\n" +
 	"\rsnapshot_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fsnapshotTime\"/\n" +
@@ -1975,36 +1988,37 @@ var file_livepeer_signer_v1_signer_proto_depIdxs = []int32{
 	28, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
 	29, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
 	30, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
-	12, // 13: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	29, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	12, // 15: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	29, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	17, // 17: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
-	18, // 18: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
-	29, // 19: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
-	21, // 20: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	29, // 21: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
-	19, // 22: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
-	21, // 23: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	22, // 24: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
-	29, // 25: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
-	1,  // 26: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
-	5,  // 27: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
-	10, // 28: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
-	14, // 29: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
-	16, // 30: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
-	20, // 31: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
-	2,  // 32: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
-	6,  // 33: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
-	13, // 34: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
-	15, // 35: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
-	19, // 36: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
-	23, // 37: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
-	32, // [32:38] is the sub-list for method output_type
-	26, // [26:32] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	29, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
+	12, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	29, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	12, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	29, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	17, // 18: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
+	18, // 19: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
+	29, // 20: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
+	21, // 21: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	29, // 22: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
+	19, // 23: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
+	21, // 24: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	22, // 25: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
+	29, // 26: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
+	1,  // 27: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
+	5,  // 28: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
+	10, // 29: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
+	14, // 30: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
+	16, // 31: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
+	20, // 32: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
+	2,  // 33: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
+	6,  // 34: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
+	13, // 35: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
+	15, // 36: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
+	19, // 37: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
+	23, // 38: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
+	33, // [33:39] is the sub-list for method output_type
+	27, // [27:33] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_livepeer_signer_v1_signer_proto_init() }
