@@ -1332,14 +1332,18 @@ func (x *SignerLimits) GetWebhookConfigured() bool {
 }
 
 type GetSignerStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       []byte                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	AddressHex    string                 `protobuf:"bytes,2,opt,name=address_hex,json=addressHex,proto3" json:"address_hex,omitempty"`
-	Chain         *ChainView             `protobuf:"bytes,3,opt,name=chain,proto3" json:"chain,omitempty"`
-	Limits        *SignerLimits          `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
-	Version       string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Address    []byte                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	AddressHex string                 `protobuf:"bytes,2,opt,name=address_hex,json=addressHex,proto3" json:"address_hex,omitempty"`
+	Chain      *ChainView             `protobuf:"bytes,3,opt,name=chain,proto3" json:"chain,omitempty"`
+	Limits     *SignerLimits          `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	Version    string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// Why the signer's TicketBroker funds cannot back tickets, as GenerateLivePayment refuses
+	// with FAILED_PRECONDITION: "no sender deposit", "no sender reserve", or "unable to validate
+	// sender: deposit and reserve is set to unlock soon". Empty when funded (or no chain view yet).
+	FundingProblem string `protobuf:"bytes,6,opt,name=funding_problem,json=fundingProblem,proto3" json:"funding_problem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetSignerStatusResponse) Reset() {
@@ -1403,6 +1407,13 @@ func (x *GetSignerStatusResponse) GetLimits() *SignerLimits {
 func (x *GetSignerStatusResponse) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *GetSignerStatusResponse) GetFundingProblem() string {
+	if x != nil {
+		return x.FundingProblem
 	}
 	return ""
 }
@@ -1873,14 +1884,15 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"maxTotalEv\x12-\n" +
 	"\x12deposit_multiplier\x18\x03 \x01(\rR\x11depositMultiplier\x12+\n" +
 	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12-\n" +
-	"\x12webhook_configured\x18\x05 \x01(\bR\x11webhookConfigured\"\xdd\x01\n" +
+	"\x12webhook_configured\x18\x05 \x01(\bR\x11webhookConfigured\"\x86\x02\n" +
 	"\x17GetSignerStatusResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x1f\n" +
 	"\vaddress_hex\x18\x02 \x01(\tR\n" +
 	"addressHex\x123\n" +
 	"\x05chain\x18\x03 \x01(\v2\x1d.livepeer.signer.v1.ChainViewR\x05chain\x128\n" +
 	"\x06limits\x18\x04 \x01(\v2 .livepeer.signer.v1.SignerLimitsR\x06limits\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion\"=\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12'\n" +
+	"\x0ffunding_problem\x18\x06 \x01(\tR\x0efundingProblem\"=\n" +
 	"\x1aWatchSignerActivityRequest\x12\x1f\n" +
 	"\vinterval_ms\x18\x01 \x01(\rR\n" +
 	"intervalMs\"\xf8\x01\n" +

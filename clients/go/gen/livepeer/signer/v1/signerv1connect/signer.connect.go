@@ -75,6 +75,9 @@ type SignerServiceClient interface {
 	//   - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
 	//   - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
 	//   - PERMISSION_DENIED: the auth webhook refused the request.
+	//   - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
+	//     tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
+	//     as the reference), or the ticket params carry no value (legacy 482).
 	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely.
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
 	// Orchestrators known to the signer whose prices are within its ceilings.
@@ -198,6 +201,9 @@ type SignerServiceHandler interface {
 	//   - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
 	//   - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
 	//   - PERMISSION_DENIED: the auth webhook refused the request.
+	//   - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
+	//     tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
+	//     as the reference), or the ticket params carry no value (legacy 482).
 	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely.
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
 	// Orchestrators known to the signer whose prices are within its ceilings.

@@ -50,6 +50,9 @@ class SignerService(Protocol):
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
+        - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
+          tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
+          as the reference), or the ticket params carry no value (legacy 482).
         - UNAVAILABLE: the signer's chain view is too stale to sign safely.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
@@ -223,6 +226,9 @@ class SignerServiceClient(ConnectClient):
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
+        - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
+          tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
+          as the reference), or the ticket params carry no value (legacy 482).
         - UNAVAILABLE: the signer's chain view is too stale to sign safely.
         """
         return await self.execute_unary(
@@ -358,6 +364,9 @@ class SignerServiceSync(Protocol):
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
+        - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
+          tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
+          as the reference), or the ticket params carry no value (legacy 482).
         - UNAVAILABLE: the signer's chain view is too stale to sign safely.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
@@ -529,6 +538,9 @@ class SignerServiceClientSync(ConnectClientSync):
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
+        - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
+          tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
+          as the reference), or the ticket params carry no value (legacy 482).
         - UNAVAILABLE: the signer's chain view is too stale to sign safely.
         """
         return self.execute_unary(
