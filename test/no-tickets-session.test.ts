@@ -7,7 +7,7 @@ import { openState, type SignedState } from "../src/state/payment-state.js";
 import { generatePayment } from "../src/payment/generate-payment.js";
 import { Rat } from "../src/math/rat.js";
 import { MAX_WIN_PROB } from "../src/pm/ticket.js";
-import { orchestratorInfo, testDeps, testOrchestrator, T0 } from "./support/fixtures.js";
+import { domainRequest, orchestratorInfo, testDeps, testOrchestrator, T0 } from "./support/fixtures.js";
 import { createPaymentVerifier } from "./support/payment-verifier.js";
 
 describe("a long live session with EV much larger than each call's fee", () => {
@@ -38,7 +38,7 @@ describe("a long live session with EV much larger than each call's fee", () => {
         faceValue /= 10n;
       }
       const info = orchestratorInfo({ orch: current, pricePerUnit: price, faceValue, winProb });
-      const r = await generatePayment(deps, { orchestrator: info, state, manifestId: "m", app: "", type: { known: "live" }, inPixels: 0n, maxPrice: undefined, capabilities: { ok: true, value: undefined }, headers: {}, authIdHeader: "" });
+      const r = await generatePayment(deps, domainRequest({ orchestrator: info, state, manifestId: "m", type: "live" }));
       if (r.kind === "paid") {
         verifier.accept(r.paymentHeader, r.segmentHeader, "m");
         paid++;

@@ -3,26 +3,13 @@ import { toHex } from "../crypto/bytes.js";
 import { MAX_WIN_PROB } from "../pm/ticket.js";
 import { signState, openState, type PaymentState } from "../state/payment-state.js";
 import { GO_ZERO_TIME_NS } from "../go/time.js";
-import { orchestratorInfo, rat, testDeps, testOrchestrator, T0 } from "../../test/support/fixtures.js";
+import { domainRequest, orchestratorInfo, rat, testDeps, testOrchestrator, T0, type DomainRequestInit } from "../../test/support/fixtures.js";
 import { createPaymentVerifier } from "../../test/support/payment-verifier.js";
-import { parseJobType } from "../pricing/job-type.js";
 import { PaymentError } from "./errors.js";
 import { generatePayment, type Paid, type PaymentDeps, type PaymentRequest } from "./generate-payment.js";
 
-type RequestInit = Partial<Omit<PaymentRequest, "type">> & { type?: string };
-const request = ({ type = "lv2v", ...over }: RequestInit): PaymentRequest => ({
-  orchestrator: orchestratorInfo(),
-  state: undefined,
-  manifestId: "manifest-1",
-  app: "",
-  type: parseJobType(type),
-  inPixels: 0n,
-  maxPrice: undefined,
-  capabilities: { ok: true, value: undefined },
-  headers: {},
-  authIdHeader: "",
-  ...over,
-});
+type RequestInit = DomainRequestInit;
+const request = domainRequest;
 
 /** A call that signs tickets. */
 async function paid(deps: PaymentDeps, req: PaymentRequest): Promise<Paid> {

@@ -1,23 +1,11 @@
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import { formatGoTime } from "../../src/go/time.js";
-import { generatePayment, type PaymentRequest } from "../../src/payment/generate-payment.js";
+import { generatePayment } from "../../src/payment/generate-payment.js";
 import { openState } from "../../src/state/payment-state.js";
-import { orchestratorInfo, testDeps, testOrchestrator, T0 } from "../support/fixtures.js";
+import { domainRequest, orchestratorInfo, testDeps, testOrchestrator, T0, type DomainRequestInit } from "../support/fixtures.js";
 
-const request = (over: Partial<PaymentRequest>): PaymentRequest => ({
-  orchestrator: orchestratorInfo(),
-  state: undefined,
-  manifestId: "m",
-  app: "",
-  type: { known: "live" },
-  inPixels: 0n,
-  maxPrice: undefined,
-  capabilities: { ok: true, value: undefined },
-  headers: {},
-  authIdHeader: "",
-  ...over,
-});
+const request = (over: DomainRequestInit) => domainRequest({ type: "live", manifestId: "m", ...over });
 
 /** Enough that every call needs tickets (EV is 1e9 wei). */
 const PRICE = 1_000_000_000n;

@@ -12,7 +12,8 @@ import { createStaticChainView, type ChainSnapshot } from "../../src/chain/chain
 import { bigintToBytes, keccak256, writeUint256 } from "../../src/crypto/bytes.js";
 import { createEthSigner, type EthSigner } from "../../src/crypto/eth-sign.js";
 import type { Clock } from "../../src/clock.js";
-import type { PaymentDeps } from "../../src/payment/generate-payment.js";
+import type { PaymentDeps, PaymentRequest } from "../../src/payment/generate-payment.js";
+import { parseJobType } from "../../src/pricing/job-type.js";
 import { Rat } from "../../src/math/rat.js";
 import { DEFAULT_SENDER_LIMITS } from "../../src/pm/sender-validation.js";
 import { MAX_WIN_PROB } from "../../src/pm/ticket.js";
@@ -133,3 +134,19 @@ export function orchestratorInfo(o: OrchInfoOptions = {}): OrchestratorInfo {
 export const orchestratorInfoBytes = (info: OrchestratorInfo) => toBinary(OrchestratorInfoSchema, info);
 
 export const rat = (s: string) => Rat.parse(s)!;
+
+/** A transport-neutral PaymentRequest (as a transport builds it); type is the wire name. */
+export type DomainRequestInit = Partial<Omit<PaymentRequest, "type">> & { type?: string };
+export const domainRequest = ({ type = "lv2v", ...over }: DomainRequestInit = {}): PaymentRequest => ({
+  orchestrator: orchestratorInfo(),
+  state: undefined,
+  manifestId: "manifest-1",
+  app: "",
+  type: parseJobType(type),
+  inPixels: 0n,
+  maxPrice: undefined,
+  capabilities: { ok: true, value: undefined },
+  headers: {},
+  authIdHeader: "",
+  ...over,
+});
