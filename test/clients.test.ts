@@ -71,15 +71,17 @@ describe("client stubs", () => {
 });
 
 describe("Go client (clients/go)", () => {
-  test.skipIf(!hasGo)("go test: the example gateway loop pays for 5 cycles against a live signer", async () => {
+  test.skipIf(!hasGo)("go test: the example gateway loop pays for 5 cycles against a live signer, refreshes expiring info", async () => {
     const r = await run("go", ["test", "-count=1", "-v", "./..."], join(root, "clients/go"));
     expect(r.code, r.output).toBe(0);
-    expect(r.output).toMatch(/--- PASS: TestExampleGatewayLoopAgainstLiveSigner/);
+    for (const name of ["AgainstLiveSigner", "RefreshesExpiringInfo", "GivesUpAfterThreeRefreshes"]) {
+      expect(r.output).toMatch(new RegExp(`--- PASS: TestExampleGatewayLoop${name}`));
+    }
   }, 300_000);
 });
 
 describe("Python client (clients/python)", () => {
-  test.skipIf(!hasPython)("pytest: the example gateway loop pays for 5 cycles against a live signer", async () => {
+  test.skipIf(!hasPython)("pytest: the example gateway loop pays for 5 cycles against a live signer, refreshes expiring info", async () => {
     const python = join(root, ".tools/venv/bin/python");
     if (!existsSync(python) || (await run(python, ["-c", "import lpsigner_client, connectrpc, pytest"], root)).code !== 0) {
       // A clean clone: install the pinned runtime and pytest (PyPI) into .tools/venv.
@@ -88,6 +90,8 @@ describe("Python client (clients/python)", () => {
     }
     const r = await run(python, ["-m", "pytest", "-v", "-p", "no:cacheprovider"], join(root, "clients/python"));
     expect(r.code, r.output).toBe(0);
-    expect(r.output).toMatch(/test_example_gateway_loop_against_live_signer PASSED/);
+    for (const name of ["against_live_signer", "refreshes_expiring_info", "gives_up_after_three_refreshes"]) {
+      expect(r.output).toMatch(new RegExp(`test_example_gateway_loop_${name} PASSED`));
+    }
   }, 300_000);
 });

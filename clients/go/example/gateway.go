@@ -4,6 +4,7 @@ package example
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"connectrpc.com/connect"
@@ -12,10 +13,8 @@ import (
 	"github.com/lpsigner/lpsigner/clients/go/gen/lpnet"
 )
 
-// Orchestrator is what a gateway needs from one orchestrator. In a real gateway GetOrchestrator
-// is the orchestrator's gRPC call (lpnetconnect.NewOrchestratorClient with connect.WithGRPC(),
-// over TLS) and Pay is POST {orchestrator}/payment with the Livepeer-Payment and
-// Livepeer-Segment headers.
+// Orchestrator: in a real gateway GetOrchestrator is its gRPC call (lpnetconnect, WithGRPC, TLS)
+// and Pay is POST {orchestrator}/payment with the Livepeer-Payment and Livepeer-Segment headers.
 type Orchestrator interface {
 	GetOrchestrator(ctx context.Context, req *lpnet.OrchestratorRequest) (*lpnet.OrchestratorInfo, error)
 	Pay(ctx context.Context, paymentHeader, segmentHeader string) error
@@ -30,31 +29,32 @@ func Run(ctx context.Context, signer signerv1connect.SignerServiceClient, orch O
 	}
 	infoReq := &lpnet.OrchestratorRequest{Address: creds.Msg.Address, Sig: creds.Msg.Signature}
 	info, err := orch.GetOrchestrator(ctx, infoReq)
-	if err != nil {
-		return nil, err
-	}
 	var state *signerv1.SignerState // nil on the first call of a session
-	for i := 0; i < cycles; i++ {
-		res, err := signer.GenerateLivePayment(ctx, connect.NewRequest(&signerv1.GenerateLivePaymentRequest{
+	for cycle, refreshes := 0, 0; cycle < cycles && err == nil; {
+		var res *connect.Response[signerv1.GenerateLivePaymentResponse]
+		res, err = signer.GenerateLivePayment(ctx, connect.NewRequest(&signerv1.GenerateLivePaymentRequest{
 			Orchestrator: info, State: state, ManifestId: manifestID, Type: signerv1.JobType_JOB_TYPE_LIVE,
 		}))
-		if connect.CodeOf(err) == connect.CodeFailedPrecondition { // ticket params or auth token expired
-			if info, err = orch.GetOrchestrator(ctx, infoReq); err != nil {
-				return state, err
+		if refresh := new(connect.Error); errors.As(err, &refresh) && len(refresh.Details()) > 0 && refreshes < 3 {
+			if d, _ := refresh.Details()[0].Value(); isRefresh(d) { // ticket params or auth token expired
+				info, err = orch.GetOrchestrator(ctx, infoReq) // an error here ends the loop
+				refreshes++                                    // same cycle again, with fresh info
+				continue
 			}
-			i-- // same cycle again, with fresh info
-			continue
 		}
 		if err != nil {
-			return state, err // e.g. CodeResourceExhausted: the price is above a ceiling
+			return state, err // e.g. CodeResourceExhausted + PriceExceededDetail: price above a ceiling
 		}
-		state = res.Msg.State // always carried, even when nothing was due
+		state, refreshes = res.Msg.State, 0 // always carried, even when nothing was due
 		if res.Msg.PaymentRequired {
 			if err := orch.Pay(ctx, res.Msg.PaymentHeader, res.Msg.SegmentHeader); err != nil {
 				return state, err
 			}
 		}
+		cycle++
 		time.Sleep(interval)
 	}
-	return state, nil
+	return state, err
 }
+
+func isRefresh(d any) bool { _, ok := d.(*signerv1.RefreshSessionDetail); return ok }

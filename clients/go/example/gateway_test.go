@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -50,24 +52,41 @@ func decode(header string, m proto.Message) error {
 	return proto.Unmarshal(raw, m)
 }
 
-func TestExampleGatewayLoopAgainstLiveSigner(t *testing.T) {
-	ctx := context.Background()
+var s *devsigner.Signer // one live development signer for the tests in this file
+
+func TestMain(m *testing.M) {
 	root, _ := filepath.Abs("../../..")
-	s, err := devsigner.Start(ctx, root)
+	var err error
+	if s, err = devsigner.Start(context.Background(), root); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	s.Close()
+	os.Exit(code)
+}
+
+// EV per ticket = 1e12 × 1/1000 = 1e9 wei; live at 2e9 wei/s: every call needs tickets.
+// authLeft is how long the orchestrator's auth token stays valid.
+func orchInfo(t *testing.T, orch *devsigner.Orch, authLeft time.Duration) *lpnet.OrchestratorInfo {
+	status, err := s.Client.GetSignerStatus(context.Background(), connect.NewRequest(&signerv1.GetSignerStatusRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	maxWinProb := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	info := orch.Info(2_000_000_000, big.NewInt(1_000_000_000_000), new(big.Int).Div(maxWinProb, big.NewInt(1000)), status.Msg.Chain.L1Block+1000, 7)
+	info.AuthToken.Expiration = time.Now().Add(authLeft).Unix()
+	return info
+}
+
+func TestExampleGatewayLoopAgainstLiveSigner(t *testing.T) {
+	ctx := context.Background()
 	status, err := s.Client.GetSignerStatus(ctx, connect.NewRequest(&signerv1.GetSignerStatusRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	orch := devsigner.NewOrch()
-	maxWinProb := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
-	// EV per ticket = 1e12 × 1/1000 = 1e9 wei; live at 2e9 wei/s: every call needs tickets.
-	f := &fakeOrch{info: func() *lpnet.OrchestratorInfo {
-		return orch.Info(2_000_000_000, big.NewInt(1_000_000_000_000), new(big.Int).Div(maxWinProb, big.NewInt(1000)), status.Msg.Chain.L1Block+1000, 7)
-	}}
+	f := &fakeOrch{info: func() *lpnet.OrchestratorInfo { return orchInfo(t, orch, 30*time.Minute) }}
 
 	const cycles = 5
 	state, err := example.Run(ctx, s.Client, f, "go-example-stream", cycles, 100*time.Millisecond)
@@ -112,5 +131,34 @@ func TestExampleGatewayLoopAgainstLiveSigner(t *testing.T) {
 	}
 	if b, ok := new(big.Rat).SetString(st.Balance); !ok || b.Sign() < 0 {
 		t.Fatalf("final balance %q", st.Balance)
+	}
+}
+
+// An auth token in its last 3 minutes: the signer asks for fresh info (RefreshSessionDetail) and
+// the loop fetches it once, then pays every cycle.
+func TestExampleGatewayLoopRefreshesExpiringInfo(t *testing.T) {
+	orch := devsigner.NewOrch()
+	f := &fakeOrch{}
+	f.info = func() *lpnet.OrchestratorInfo {
+		if len(f.requests) == 1 {
+			return orchInfo(t, orch, time.Minute)
+		}
+		return orchInfo(t, orch, 30*time.Minute)
+	}
+	if _, err := example.Run(context.Background(), s.Client, f, "go-refresh", 3, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.requests) != 2 || len(f.payments) != 3 {
+		t.Fatalf("%d info requests, %d payments; want 2 and 3", len(f.requests), len(f.payments))
+	}
+}
+
+// Info that never gets fresh: three refreshes, then the signer's error is returned.
+func TestExampleGatewayLoopGivesUpAfterThreeRefreshes(t *testing.T) {
+	orch := devsigner.NewOrch()
+	f := &fakeOrch{info: func() *lpnet.OrchestratorInfo { return orchInfo(t, orch, time.Minute) }}
+	_, err := example.Run(context.Background(), s.Client, f, "go-stale", 3, 10*time.Millisecond)
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || len(f.requests) != 4 || len(f.payments) != 0 {
+		t.Fatalf("err %v after %d info requests and %d payments; want FailedPrecondition after 4 and 0", err, len(f.requests), len(f.payments))
 	}
 }

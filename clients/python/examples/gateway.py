@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 
 from lpsigner_client.gen.livepeer.signer.v1.signer_connect import SignerServiceClientSync
 from lpsigner_client.gen.livepeer.signer.v1.signer_pb import (
-    GenerateLivePaymentRequest, JobType, SignerState, SignOrchestratorInfoRequest)
+    GenerateLivePaymentRequest, JobType, RefreshSessionDetail, SignerState, SignOrchestratorInfoRequest)
 from lpsigner_client.gen.net.lp_rpc_pb import OrchestratorInfo, OrchestratorRequest
 
 
@@ -30,17 +29,18 @@ def run(signer: SignerServiceClientSync, orch: Orchestrator, manifest_id: str,
     info_req = OrchestratorRequest(address=creds.address, sig=creds.signature)
     info = orch.get_orchestrator(info_req)
     state: SignerState | None = None  # None on the first call of a session
-    cycle = 0
+    cycle = refreshes = 0
     while cycle < cycles:
         try:
             res = signer.generate_live_payment(GenerateLivePaymentRequest(
                 orchestrator=info, state=state, manifest_id=manifest_id, type=JobType.LIVE))
-        except ConnectError as err:
-            if err.code != Code.FAILED_PRECONDITION:  # e.g. RESOURCE_EXHAUSTED: price too high
+        except ConnectError as err:  # e.g. RESOURCE_EXHAUSTED + PriceExceededDetail: price too high
+            if refreshes == 3 or not any(d.value(RefreshSessionDetail) is not None for d in err.details):
                 raise
             info = orch.get_orchestrator(info_req)  # ticket params or auth token expired
+            refreshes += 1
             continue  # same cycle again, with fresh info
-        state = res.state  # always carried, even when nothing was due
+        state, refreshes = res.state, 0  # always carried, even when nothing was due
         if res.payment_required:
             orch.pay(res.payment_header, res.segment_header)
         cycle += 1

@@ -7,6 +7,10 @@ import os
 import time
 from fractions import Fraction
 
+import pytest
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+
 from gateway import run
 from lpsigner_client.gen.livepeer.signer.v1.signer_connect import SignerServiceClientSync
 from lpsigner_client.gen.livepeer.signer.v1.signer_pb import GetSignerStatusRequest
@@ -23,9 +27,10 @@ def be(n: int) -> bytes:
 class FakeOrchestrator:
     """Serves OrchestratorInfo and records what the gateway pays it."""
 
-    def __init__(self, l1_block: int):
+    def __init__(self, l1_block: int, auth_left: list[int] | None = None):
         self.address = os.urandom(20)
         self.l1_block = l1_block
+        self.auth_left = auth_left or [1800]  # seconds of auth token validity, per request (last repeats)
         self.requests: list[OrchestratorRequest] = []
         self.payments: list[Payment] = []
         self.segments: list[SegData] = []
@@ -40,7 +45,8 @@ class FakeOrchestrator:
             ticket_params=TicketParams(
                 recipient=self.address, face_value=be(10**12), win_prob=be(MAX_WIN_PROB // 1000),
                 recipient_rand_hash=os.urandom(32), seed=be(7), expiration_block=be(self.l1_block + 1000)),
-            auth_token=AuthToken(token=b"dev-token", session_id="dev-session", expiration=int(time.time()) + 1800))
+            auth_token=AuthToken(token=b"dev-token", session_id="dev-session",
+                                 expiration=int(time.time()) + self.auth_left[min(len(self.requests), len(self.auth_left)) - 1]))
 
     def pay(self, payment_header: str, segment_header: str) -> None:
         self.payments.append(Payment.from_binary(base64.b64decode(payment_header, validate=True)))
@@ -71,3 +77,24 @@ def test_example_gateway_loop_against_live_signer(signer_url):
     assert st["SenderNonce"] == last_nonce  # the last nonce used
     assert len(state.sig) == 65
     assert Fraction(st["Balance"]) >= 0
+
+
+def test_example_gateway_loop_refreshes_expiring_info(signer_url):
+    """An auth token in its last 3 minutes: the signer asks for fresh info (RefreshSessionDetail)
+    and the loop fetches it once, then pays every cycle."""
+    with SignerServiceClientSync(signer_url) as signer:
+        status = signer.get_signer_status(GetSignerStatusRequest())
+        orch = FakeOrchestrator(status.chain.l1_block, auth_left=[60, 1800])
+        run(signer, orch, "py-refresh", 3, 0.01)
+    assert len(orch.requests) == 2 and len(orch.payments) == 3
+
+
+def test_example_gateway_loop_gives_up_after_three_refreshes(signer_url):
+    """Info that never gets fresh: three refreshes, then the signer's error is raised."""
+    with SignerServiceClientSync(signer_url) as signer:
+        status = signer.get_signer_status(GetSignerStatusRequest())
+        orch = FakeOrchestrator(status.chain.l1_block, auth_left=[60])
+        with pytest.raises(ConnectError) as err:
+            run(signer, orch, "py-stale", 3, 0.01)
+    assert err.value.code == Code.FAILED_PRECONDITION
+    assert len(orch.requests) == 4 and len(orch.payments) == 0
