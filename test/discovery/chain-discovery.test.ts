@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 test("registered but not yet active is not polled; deactivated stops being polled after its last round", async () => {
-  const discovery = createDiscovery({ source: createChainSource(view), signer, prices: createPriceLimits({ maxPricePerUnit: "0", pixelsPerUnit: "1", maxPricePerCapability: "" }), timeoutMs: 2_000 });
+  const discovery = createDiscovery({ source: createChainSource(view), signer, prices: createPriceLimits({ maxPricePerUnit: "0", pixelsPerUnit: "1", maxPricePerCapability: "" }), timeoutMs: 5_000 });
   const polledNow = async () => {
     const before = [active, pending, leaving].map((o) => o.accepted.length);
     await discovery.refresh();

@@ -26,7 +26,8 @@ const signer = createEthSigner(fromHex("0x" + "11".repeat(32)));
 const otherSigner = createEthSigner(fromHex("0x" + "22".repeat(32)));
 const LV2V = 35;
 const TEXT_TO_IMAGE = 27;
-const TIMEOUT_MS = 1_000;
+// Generous for TLS handshakes on a loaded machine; the slow orchestrator (10 s) is still cut.
+const TIMEOUT_MS = 3_000;
 
 // Global ceiling 1000 wei/pixel; live-video-to-video/capped is limited to 50.
 const prices = createPriceLimits({
@@ -478,7 +479,7 @@ describe("-orchBlocklist", () => {
   });
 });
 
-test("timeoutMs bounds each poll: a 300 ms orchestrator is in with 2 s and out with 100 ms", async () => {
+test("timeoutMs bounds each poll: a 300 ms orchestrator is in with 5 s and out with 100 ms", async () => {
   const lagging = await startFakeOrchestrator({
     delayMs: 300,
     info: () => ({
@@ -488,7 +489,7 @@ test("timeoutMs bounds each poll: a 300 ms orchestrator is in with 2 s and out w
     }),
   });
   try {
-    const patient = createDiscovery({ source: createFixedSource([lagging.url]), signer, prices, timeoutMs: 2_000 });
+    const patient = createDiscovery({ source: createFixedSource([lagging.url]), signer, prices, timeoutMs: 5_000 });
     await patient.refresh();
     expect(patient.snapshot().orchestrators.map((x) => x.url)).toEqual([lagging.url]);
     patient.close();
