@@ -1,6 +1,16 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
 export default defineConfig({
+  // Tests import the client package by its public name, from source (test/client/package.test.ts checks the build).
+  resolve: {
+    alias: [
+      { find: /^lpsigner\/client\/node$/, replacement: src("./src/client/node.ts") },
+      { find: /^lpsigner\/client$/, replacement: src("./src/client/index.ts") },
+    ],
+  },
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,

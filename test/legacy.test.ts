@@ -7,7 +7,7 @@ import { signOrchestratorInfo } from "../src/crypto/eth-sign.js";
 import { openState } from "../src/state/payment-state.js";
 import { Rat } from "../src/math/rat.js";
 import { orchestratorInfo, orchestratorInfoBytes, testDeps, testOrchestrator, T0 } from "./support/fixtures.js";
-import { createPaymentVerifier } from "./support/payment-verifier.js";
+import { createPaymentVerifier } from "../src/dev-orchestrator/payment-verifier.js";
 
 const { deps, signer, clock } = testDeps();
 let server: SignerServer;

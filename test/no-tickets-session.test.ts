@@ -8,7 +8,7 @@ import { generatePayment } from "../src/payment/generate-payment.js";
 import { Rat } from "../src/math/rat.js";
 import { MAX_WIN_PROB } from "../src/pm/ticket.js";
 import { domainRequest, orchestratorInfo, testDeps, testOrchestrator, T0 } from "./support/fixtures.js";
-import { createPaymentVerifier } from "./support/payment-verifier.js";
+import { createPaymentVerifier } from "../src/dev-orchestrator/payment-verifier.js";
 
 describe("a long live session with EV much larger than each call's fee", () => {
   test("always advances, debits exactly price × units, and the orchestrator is never owed more than one ticket", async () => {

@@ -31,7 +31,7 @@ import {
   startTestWebhook,
   type RunningTestServer,
 } from "./support/net-server.js";
-import { createPaymentVerifier } from "./support/payment-verifier.js";
+import { createPaymentVerifier } from "../src/dev-orchestrator/payment-verifier.js";
 
 const execFileAsync = promisify(execFile);
 const REPO_ROOT = join(import.meta.dirname, "..");

@@ -24,7 +24,7 @@ import {
   type RunningTestServer,
   type TestWebhook,
 } from "./support/net-server.js";
-import { createPaymentVerifier } from "./support/payment-verifier.js";
+import { createPaymentVerifier } from "../src/dev-orchestrator/payment-verifier.js";
 
 const NOW_S = T0 / 1_000_000_000n;
 const CONFIGURED_HEADERS = { Authorization: "Bearer webhook-secret", "X-Signer-Name": "lpsigner-test" };

@@ -4,7 +4,7 @@ import { MAX_WIN_PROB } from "../pm/ticket.js";
 import { signState, openState, type PaymentState } from "../state/payment-state.js";
 import { GO_ZERO_TIME_NS } from "../go/time.js";
 import { domainRequest, orchestratorInfo, rat, testDeps, testOrchestrator, T0, type DomainRequestInit } from "../../test/support/fixtures.js";
-import { createPaymentVerifier } from "../../test/support/payment-verifier.js";
+import { createPaymentVerifier } from "../dev-orchestrator/payment-verifier.js";
 import { PaymentError } from "./errors.js";
 import { generatePayment, type Paid, type PaymentDeps, type PaymentRequest } from "./generate-payment.js";
 
