@@ -22,7 +22,13 @@ function banner(signer: RunningSigner): string {
     `  signer address: ${signer.address}`,
     `  serving:        ${signer.url} (gRPC, gRPC-web, Connect and go-livepeer HTTP/JSON)`,
     ...(signer.devChain ? [`  dev chain:      ${signer.devChain.url} (controller ${signer.devChain.controllerAddress})`] : []),
-    `  try:            npx buf curl --schema proto --http2-prior-knowledge --protocol grpc ${signer.url}/livepeer.signer.v1.SignerService/GetSignerStatus`,
+    ...(signer.devOrchestrator
+      ? [
+          `  orchestrator:   ${signer.devOrchestrator.url} (development; registered on the dev chain, discovery on)`,
+          `  gateway:        npx tsx examples/gateway.ts ${signer.url}`,
+        ]
+      : []),
+    `  try:            npx buf curl --http2-prior-knowledge ${signer.url}/livepeer.signer.v1.SignerService/GetSignerStatus`,
     `  or:             curl -X POST ${signer.url}/sign-orchestrator-info`,
   ];
   return lines.join("\n");

@@ -11,6 +11,7 @@ import { ChainUnavailableError, type ChainView } from "./chain/chain-view.js";
 import { ConfigError, loadConfig, type Config, type KeySource, type RawFlags } from "./config.js";
 import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/eth-sign.js";
 import type { DevChain } from "./dev-chain/dev-chain.js";
+import type { DevOrchestrator } from "./dev-orchestrator/dev-orchestrator.js";
 import { createDiscovery, selectSource, type Discovery } from "./discovery/index.js";
 import { legacyDiscover, typedDiscovery } from "./discovery/service-adapters.js";
 import { systemClock } from "./clock.js";
@@ -31,6 +32,8 @@ export interface RunningSigner {
   host: string;
   port: number;
   devChain: DevChain | undefined;
+  /** On the dev chain: the development orchestrator, registered there and found by discovery. */
+  devOrchestrator: DevOrchestrator | undefined;
   chain: ChainView;
   signer: EthSigner;
   close(): Promise<void>;
@@ -49,8 +52,8 @@ async function loadSigner(key: KeySource, logger: Logger): Promise<EthSigner> {
   }
 }
 
-/** The development chain with the signer funded; the place to add more dev-only setup. */
-async function startDevelopmentChain(signerAddress: string): Promise<DevChain> {
+/** The development chain with the signer funded and a development orchestrator registered on it. */
+async function startDevelopmentChain(signerAddress: string) {
   let startDevChain: typeof import("./dev-chain/dev-chain.js").startDevChain;
   try {
     ({ startDevChain } = await import("./dev-chain/dev-chain.js"));
@@ -61,14 +64,15 @@ async function startDevelopmentChain(signerAddress: string): Promise<DevChain> {
         "(run npm install on a supported platform), or pass -ethUrl to use a real chain",
     );
   }
+  const { startDevOrchestrator, DEV_DISCOVERY } = await import("./dev-orchestrator/dev-orchestrator.js");
   const devChain = await startDevChain({ port: 0 });
   try {
     await devChain.fundSender({ address: signerAddress });
+    return { devChain, devOrchestrator: await startDevOrchestrator({ chain: devChain }), discovery: DEV_DISCOVERY };
   } catch (err) {
     await devChain.close();
     throw err;
   }
-  return devChain;
 }
 
 function isConfig(input: Config | RawFlags): input is Config {
@@ -87,10 +91,16 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
   if (dev) await checkPortFree(host, port);
 
   let devChain: DevChain | undefined;
+  let devOrchestrator: DevOrchestrator | undefined;
   let chain: ChainView | undefined;
   let discovery: Discovery | undefined;
   try {
-    if (dev) devChain = await startDevelopmentChain(signer.addressHex);
+    let discoveryConfig = config.discovery;
+    if (dev) {
+      const development = await startDevelopmentChain(signer.addressHex);
+      ({ devChain, devOrchestrator } = development);
+      discoveryConfig ??= development.discovery; // on by default, finding the dev orchestrator on chain
+    }
     const rpc = config.chain.kind === "rpc" ? config.chain : { ethUrl: devChain!.url, controllerAddress: devChain!.controllerAddress };
     chain = await createChainView({
       ...rpc,
@@ -118,7 +128,7 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
       webhook: config.webhook && createAuthWebhook(config.webhook),
       onTicketsSigned: (batch) => activity.ticketsSigned(batch),
     };
-    discovery = config.discovery && startDiscovery(config, chain, signer, metrics, logger);
+    discovery = discoveryConfig && startDiscovery({ ...config, discovery: discoveryConfig }, chain, signer, metrics, logger);
     const server = createSignerServer({
       service: {
         payments,
@@ -152,6 +162,7 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
       host: bound.host,
       port: bound.port,
       devChain,
+      devOrchestrator,
       chain,
       signer,
       async close() {
@@ -159,12 +170,14 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
         activity.close(); // ends dashboard streams, so they do not wait out the drain
         await server.close();
         await chainView.close();
+        await devOrchestrator?.close();
         await devChain?.close();
       },
     };
   } catch (err) {
     discovery?.close();
     await chain?.close();
+    await devOrchestrator?.close();
     await devChain?.close();
     throw err;
   }

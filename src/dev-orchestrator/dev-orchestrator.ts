@@ -31,6 +31,12 @@ import { MAX_WIN_PROB } from "../pm/ticket.js";
 import { CAPABILITY_LIVE_VIDEO_TO_VIDEO } from "../pricing/capabilities.js";
 import { createTicketRecipient, decodePaymentHeader, PaymentRefusedError, uint256Bytes, verifySegmentHeader } from "./payment-verifier.js";
 
+/**
+ * Discovery on the dev chain when -remoteDiscovery is not given: the chain's registered
+ * orchestrators (the dev orchestrator), with a timeout that holds on a loaded machine.
+ */
+export const DEV_DISCOVERY = { webhookUrl: "", orchAddr: "", intervalMs: 60_000, timeoutMs: 3_000, extraNodes: 0, blocklist: [] as string[] };
+
 /** Billable units per second of live video-to-video: 1280x720 pixels at 30 fps. */
 export const LV2V_UNITS_PER_SECOND = 1280n * 720n * 30n;
 const AUTH_TOKEN_TTL_S = 30 * 60;

@@ -19,7 +19,7 @@ import {
 } from "lpsigner/client/node";
 import { runGateway } from "../../examples/gateway.js";
 import { parseFlags } from "../../src/config.js";
-import { startDevOrchestrator, type DevOrchestrator } from "../../src/dev-orchestrator/dev-orchestrator.js";
+import type { DevOrchestrator } from "../../src/dev-orchestrator/dev-orchestrator.js";
 import { startSigner, type RunningSigner } from "../../src/start-signer.js";
 
 let signer: RunningSigner;
@@ -28,11 +28,10 @@ let client: SignerClient;
 
 beforeAll(async () => {
   signer = await startSigner(parseFlags(["-httpAddr", "127.0.0.1:0", "-chainRefreshInterval", "100ms"])!, pino({ level: "silent" }));
-  orch = await startDevOrchestrator({ chain: signer.devChain! });
+  orch = signer.devOrchestrator!; // started with the dev chain
   client = createSignerClient({ baseUrl: signer.url });
 });
 afterAll(async () => {
-  await orch?.close();
   await signer?.close();
 });
 

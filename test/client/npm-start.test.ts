@@ -1,0 +1,52 @@
+/**
+ * What a new user runs: `npm start` (the real entry point) prints its dev orchestrator, discovery
+ * finds it with no flags, and the example gateway, given only the signer's URL, pays it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { runGateway } from "../../examples/gateway.js";
+
+let child: ChildProcess;
+let banner = "";
+
+beforeAll(async () => {
+  child = spawn("npx", ["tsx", "src/main.ts", "-httpAddr", "127.0.0.1:0", "-logLevel", "warn"], {
+    cwd: new URL("../../", import.meta.url),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (chunk: Buffer) => (banner += chunk.toString()));
+  child.stderr!.resume();
+  const started = Date.now();
+  while (!/gateway:/.test(banner)) {
+    if (child.exitCode !== null || Date.now() - started > 90_000) throw new Error(`npm start did not come up:\n${banner}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  }
+});
+
+const line = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(banner)?.[1];
+
+test("discovery finds the dev orchestrator and the example gateway pays it", async () => {
+  const signerUrl = line("serving")!;
+  const orchestratorUrl = line("orchestrator")!;
+  expect(orchestratorUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+  // The README's discovery example: the first snapshot is built in the background at start.
+  let body: { address: string }[] = [];
+  for (let i = 0; i < 100 && body.length === 0; i++) {
+    const res = await fetch(`${signerUrl}/discover-orchestrators?caps=live-video-to-video/streamdiffusion`);
+    if (res.status === 200) body = (await res.json()) as { address: string }[];
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(body.map((o) => o.address)).toEqual([orchestratorUrl]);
+
+  const results = await runGateway({ signerUrl, cycles: 3, intervalMs: 200 });
+  expect(results.map((r) => r.kind)[0]).toBe("pay");
+  expect(results.every((r) => r.kind === "pay" || r.kind === "nothing-due")).toBe(true);
+});
