@@ -73,14 +73,6 @@ export function count(n: bigint | number): Shown {
   return { text: exact, exact };
 }
 
-/** Milliseconds as "850 µs", "12.3 ms", "1.20 s". */
-export function latency(ms: number): string {
-  if (ms <= 0) return "—";
-  if (ms < 1) return `${Math.round(ms * 1000)} µs`;
-  if (ms < 1000) return `${ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : Math.round(ms)} ms`;
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
 /** A duration for humans: "4 s", "3 min 20 s", "2 h 5 min", "3 d 4 h". */
 export function duration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -112,4 +104,16 @@ export function ratio(a: string, b: string): Shown {
   const num = x.num * y.den;
   const den = x.den * y.num;
   return { text: `${decimal(num, den, num / den >= 100n ? 0 : 1)}×`, exact: `${decimal(num, den, 6)} times` };
+}
+
+/** Two latencies in the unit of the larger, two or three digits: "0.67 / 21 ms", "850 / 990 µs". */
+export function latencyPair(a: number, b: number): string {
+  if (a <= 0 && b <= 0) return "—";
+  const top = Math.max(a, b);
+  const [scale, unit] = top < 1 ? [1000, "µs"] : top < 1000 ? [1, "ms"] : [0.001, "s"];
+  const fmt = (ms: number) => {
+    const v = ms * scale;
+    return v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(1) : String(Math.round(v));
+  };
+  return `${fmt(a)} / ${fmt(b)} ${unit}`;
 }

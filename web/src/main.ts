@@ -12,7 +12,7 @@ import {
   type WatchSignerActivityResponse,
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import { OUTCOMES, drawChart } from "./chart.js";
-import { count, duration, latency, networkName, ratio, wei, type Shown } from "./format.js";
+import { count, duration, latencyPair, networkName, ratio, wei, type Shown } from "./format.js";
 
 const client: Client<typeof SignerService> = createClient(
   SignerService,
@@ -154,7 +154,7 @@ function renderActivity(a: WatchSignerActivityResponse): void {
   show("faceValue", wei(a.faceValueWei));
   show("ev", wei(a.evWei));
   show("sessions", count(a.activeSessions).text, `distinct sessions that called in the last ${duration(a.windowSeconds * 1000)}`);
-  show("latency", `${latency(a.latencyP50Ms)} / ${latency(a.latencyP99Ms)}`, `time in the signer over the last ${duration(a.windowSeconds * 1000)}`);
+  show("latency", latencyPair(a.latencyP50Ms, a.latencyP99Ms), `time in the signer over the last ${duration(a.windowSeconds * 1000)}`);
   show("window", `last ${Math.round(a.windowSeconds / 60)} min · ${a.bucketSeconds} s bars`);
   lastActivity = a;
   drawChart(chart, a.buckets, a.bucketSeconds);
