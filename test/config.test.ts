@@ -137,12 +137,12 @@ describe("-maxTicketEV / -maxTotalEV as Go big.Rat rationals", () => {
 });
 
 describe("discovery flags", () => {
-  test("defaults as go-livepeer: 500ms timeout, no extra nodes, empty blocklist, 25m interval", () => {
+  test("defaults: discovery's 3s poll bound (go-livepeer's discovery cache), no extra nodes, no extra nodes, empty blocklist, 25m interval", () => {
     expect(load(["-remoteDiscovery"]).discovery).toEqual({
       webhookUrl: "",
       orchAddr: "",
       intervalMs: 1_500_000,
-      timeoutMs: 500,
+      timeoutMs: 3000,
       extraNodes: 0,
       blocklist: [],
     });

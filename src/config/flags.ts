@@ -48,7 +48,7 @@ export const FLAGS = {
   orchAddr: { kind: "string", default: "", help: "Comma-separated orchestrator URLs for discovery" },
   orchBlocklist: { kind: "string", default: "", help: "Comma-separated orchestrator addresses discovery never returns" },
   extraNodes: { kind: "string", default: "0", help: "Advertised extra nodes followed per orchestrator by discovery" },
-  discoveryTimeout: { kind: "duration", default: "500ms", help: "Time allowed for one orchestrator's discovery answer" },
+  discoveryTimeout: { kind: "duration", default: "", help: "Time allowed for one orchestrator's discovery answer (default 3s: go-livepeer's 500ms default bounds its job selection, its discovery cache allows 3s)" },
   liveAICapReportInterval: { kind: "duration", default: "25m", help: "Discovery refresh interval, e.g. 30s, 25m" },
   tlsCert: { kind: "string", default: "", help: "TLS certificate (PEM) to serve HTTPS/h2; with -tlsKey" },
   tlsKey: { kind: "string", default: "", help: "TLS private key (PEM)" },

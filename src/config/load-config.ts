@@ -11,6 +11,7 @@ import { parseEthEndpoint } from "../chain/eth-url.js";
 import { resolvePassword } from "../keys/load-key.js";
 import type { SenderLimits } from "../pm/sender-validation.js";
 import { createPriceLimits, type PriceLimits } from "../pricing/price-limits.js";
+import { DEFAULT_POLL_TIMEOUT_MS } from "../discovery/poll-orchestrator.js";
 import { ConfigError } from "./errors.js";
 import { flagBool, unsupportedFlagWarnings, type RawFlags } from "./flags.js";
 import {
@@ -170,7 +171,8 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
         webhookUrl: flags.orchWebhookUrl,
         orchAddr: flags.orchAddr,
         intervalMs: parseDuration(flags.liveAICapReportInterval, "liveAICapReportInterval"),
-        timeoutMs: parseDuration(flags.discoveryTimeout, "discoveryTimeout"),
+        // Unset: discovery's own bound (the reference's 3 s), not the 500ms go-livepeer gives job selection.
+        timeoutMs: flags.discoveryTimeout === "" ? DEFAULT_POLL_TIMEOUT_MS : parseDuration(flags.discoveryTimeout, "discoveryTimeout"),
         extraNodes: parseCount(flags.extraNodes, "extraNodes"),
         blocklist: parseAddressList(flags.orchBlocklist, "orchBlocklist"),
       }
