@@ -72,6 +72,9 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
         res.end("404 page not found\n");
       }
     } catch (err) {
+      // A client that went away (or was cut by a timeout) mid-body is not a server error; the
+      // observer records it as "aborted".
+      if (!req.complete && req.destroyed) return;
       log.error({ err }, "legacy request failed");
       if (!res.headersSent) {
         res.writeHead(500, { "Content-Type": "application/json" });

@@ -78,7 +78,14 @@ export function createListener(handler: Handler, opts: { limits: ConnectionLimit
   const sniffing = new Set<Socket>();
   if (opts.tls) {
     const secure = createSecureServer(
-      { ...h2Options, cert: opts.tls.cert, key: opts.tls.key, allowHTTP1: true, Http1ServerResponse: Http1Response, handshakeTimeout: limits.firstByteMs },
+      {
+        ...h2Options,
+        cert: opts.tls.cert,
+        key: opts.tls.key,
+        allowHTTP1: true,
+        Http1ServerResponse: Http1Response,
+        handshakeTimeout: limits.firstByteMs,
+      },
       handler,
     );
     trackH2(secure);

@@ -6,7 +6,9 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { Writable } from "node:stream";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { once } from "node:events";
+import { connect as netConnect } from "node:net";
+import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { SignerService } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import { legacyRouteLabel } from "../../src/server/observe.js";
 import { orchestratorInfo } from "../support/fixtures.js";
@@ -62,6 +64,19 @@ test("Connect and legacy calls are counted and timed by the same observer, each 
   ]);
   for (const l of logged) expect(l.requestId).toMatch(/^[0-9a-f-]{36}$/);
   expect(new Set(logged.map((l) => l.requestId)).size).toBe(3);
+});
+
+test("a client that goes away mid-body is counted as aborted and not logged as a server error", async () => {
+  const s = netConnect(srv.port, "127.0.0.1");
+  await once(s, "connect");
+  s.write("POST /generate-live-payment HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"a\":1");
+  await new Promise((r) => setTimeout(r, 50));
+  s.destroy();
+  await vi.waitFor(async () => expect(await metricsText()).toMatch(/^lpsigner_requests_total\{rpc="legacy:generate-live-payment",code="aborted"\} 1$/m), {
+    timeout: 2000,
+    interval: 20,
+  });
+  expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
 });
 
 test("legacy route labels", () => {
