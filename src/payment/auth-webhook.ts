@@ -21,6 +21,8 @@ export interface AuthWebhookOptions {
   url: string;
   headers: Record<string, string>;
   timeoutMs?: number;
+  /** The timer that aborts a slow call (default AbortSignal.timeout); tests fire it by hand. */
+  timeoutSignal?: (ms: number) => AbortSignal;
   /** Largest reply read (the reply is a few hundred bytes); a longer one is an error. */
   maxResponseBytes?: number;
 }
@@ -52,14 +54,20 @@ export function parseAuthReply(text: string): AuthDecision {
 }
 
 /** The reference's auth webhook client: POST JSON, configured headers, 5 s timeout, status 200 required. */
-export function createAuthWebhook({ url, headers, timeoutMs = 5000, maxResponseBytes = MAX_REPLY_BYTES }: AuthWebhookOptions): AuthWebhook {
+export function createAuthWebhook({
+  url,
+  headers,
+  timeoutMs = 5000,
+  timeoutSignal = (ms) => AbortSignal.timeout(ms),
+  maxResponseBytes = MAX_REPLY_BYTES,
+}: AuthWebhookOptions): AuthWebhook {
   return {
     async authorize({ headers: requestHeaders, stateJson }) {
       const body = `{"headers":${encodeHeaders(requestHeaders)},"state":${Buffer.from(stateJson).toString("utf8")}}`;
       // Redirects are not followed (unlike Go's default client): a 3xx would re-send the body and
       // the configured secret headers to another host and trust its verdict. It is an error status.
       const abort = new AbortController();
-      const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), abort.signal]);
+      const signal = AbortSignal.any([timeoutSignal(timeoutMs), abort.signal]);
       let res: Response;
       try {
         res = await fetch(url, {

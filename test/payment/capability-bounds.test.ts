@@ -50,16 +50,14 @@ const OVERSIZED: [string, Capabilities, string][] = [
 ];
 
 describe("capabilities are bounded at decode time", () => {
-  test.each(OVERSIZED)("legacy: %s is a 400 naming the field, fast, nothing signed", async (_name, c, message) => {
+  test.each(OVERSIZED)("legacy: %s is a 400 naming the field, nothing signed", async (_name, c, message) => {
     const before = srv.signer.signCount();
-    const started = performance.now();
     const res = await rawRequest(srv.url + "/generate-live-payment", {
       method: "POST",
       body: gatewayPaymentBody(orchestratorInfo(), { extra: { capabilities: Buffer.from(toBinary(CapabilitiesSchema, c)).toString("base64") } }),
     });
     expect(res.status).toBe(400);
     expect(res.body).toBe(`{"error":{"message":${JSON.stringify(message)}}}\n`);
-    expect(performance.now() - started).toBeLessThan(2_000);
     expect(srv.signer.signCount()).toBe(before);
   });
 
