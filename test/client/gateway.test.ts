@@ -19,7 +19,9 @@ import {
 } from "lpsigner/client/node";
 import { runGateway } from "../../examples/gateway.js";
 import { parseFlags } from "../../src/config.js";
-import type { DevOrchestrator } from "../../src/dev-orchestrator/dev-orchestrator.js";
+import { Contract } from "ethers";
+import { LV2V_UNITS_PER_SECOND, startDevOrchestrator, type DevOrchestrator } from "../../src/dev-orchestrator/dev-orchestrator.js";
+import { Rat } from "../../src/math/rat.js";
 import { startSigner, type RunningSigner } from "../../src/start-signer.js";
 
 let signer: RunningSigner;
@@ -90,6 +92,56 @@ describe("the development orchestrator verifies as go-livepeer does", () => {
     const refused = orch.stats().infoRefused;
     await expect(getOrchestratorInfo(orch.url, { address, signature: new Uint8Array(65) })).rejects.toThrow(/invalid signature/);
     expect(orch.stats().infoRefused).toBe(refused + 1);
+  });
+});
+
+describe("the development orchestrator on the dev chain", () => {
+  test("is registered and active, and quotes its price, capabilities and the chain's round in its ticket params", async () => {
+    const chain = signer.devChain!;
+    const registry = new Contract(chain.contracts.ServiceRegistry, chain.abis.ServiceRegistry, chain.provider);
+    const bonding = new Contract(chain.contracts.BondingManager, chain.abis.BondingManager, chain.provider);
+    const rounds = new Contract(chain.contracts.RoundsManager, chain.abis.RoundsManager, chain.provider);
+    expect(await registry.getFunction("getServiceURI")(orch.address)).toBe(orch.url);
+    expect(await bonding.getFunction("isActiveTranscoder")(orch.address)).toBe(true);
+    const info = await getOrchestratorInfo(orch.url, client);
+    expect(info.transcoder).toBe(orch.url);
+    expect(`0x${Buffer.from(info.address).toString("hex")}`).toBe(orch.address.toLowerCase());
+    expect(info.priceInfo).toMatchObject({ pricePerUnit: 1n, pixelsPerUnit: 1n });
+    expect(Object.keys(info.capabilities!.constraints!.PerCapability[35]!.models)).toEqual(["streamdiffusion"]);
+    const round = (await rounds.getFunction("lastInitializedRound")()) as bigint;
+    expect(info.ticketParams!.expirationParams!.creationRound).toBe(round);
+    expect(`0x${Buffer.from(info.ticketParams!.expirationParams!.creationRoundBlockHash).toString("hex")}`).toBe(
+      await rounds.getFunction("blockHashForRound")(round),
+    );
+  });
+
+  test("fees accrue at its price per second of stream from the first payment", async () => {
+    let now = Date.now();
+    const priced = await startDevOrchestrator({ chain: signer.devChain!, pricePerUnit: 3n, pixelsPerUnit: 2n, clock: () => now });
+    try {
+      const session = new PaymentSession({ signer: client, orchestrator: await getOrchestratorInfo(priced.url, client), manifestId: "accrual" });
+      const pay = await session.next();
+      if (pay.kind !== "pay") throw new Error(`expected pay, got ${pay.kind}`);
+      expect(await sendPayment(priced.url, pay)).toMatchObject({ ok: true });
+      const [start] = priced.balances();
+      now += 10_000;
+      const [later] = priced.balances();
+      expect(start!.balance.sub(later!.balance).toString()).toBe(new Rat(3n * LV2V_UNITS_PER_SECOND * 10n, 2n).toString());
+      expect(start!.manifestId).toBe("accrual");
+    } finally {
+      await priced.close();
+    }
+  });
+
+  test("ticket params changed by the gateway are refused (recipientRand no longer matches)", async () => {
+    const info = await getOrchestratorInfo(orch.url, client);
+    const tampered = create(OrchestratorInfoSchema, {
+      ...info,
+      ticketParams: { ...info.ticketParams!, expirationBlock: new Uint8Array([...info.ticketParams!.expirationBlock, 0]) },
+    });
+    const pay = await new PaymentSession({ signer: client, orchestrator: tampered, manifestId: "tampered" }).next();
+    if (pay.kind !== "pay") throw new Error(`expected pay, got ${pay.kind}`);
+    expect(await sendPayment(orch.url, pay)).toMatchObject({ ok: false, status: 400, message: expect.stringMatching(/recipientRand/) });
   });
 });
 

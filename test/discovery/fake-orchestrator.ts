@@ -6,8 +6,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Orchestrator, OrchestratorInfoSchema, type OrchestratorRequest } from "../../gen/net/lp_rpc_pb.js";
-import { keccak256, utf8 } from "../../src/crypto/bytes.js";
-import { checksumAddress, verifySignature } from "../../src/crypto/eth-sign.js";
+import { orchestratorRequestValid } from "../../src/dev-orchestrator/dev-orchestrator.js";
 
 const fixtures = new URL("./fixtures/", import.meta.url);
 /** A self-signed certificate for 127.0.0.1 (test only), as orchestrators usually have. */
@@ -36,13 +35,6 @@ export interface FakeOrchestrator {
   close(): Promise<void>;
 }
 
-/** The orchestrator's check of a gateway's OrchestratorRequest (address + sig over keccak256(checksum(address))). */
-function requestSignatureValid(req: OrchestratorRequest): boolean {
-  if (req.address.length !== 20) return false;
-  const message = keccak256(utf8.encode(checksumAddress(req.address)));
-  return verifySignature(req.address, message, req.sig);
-}
-
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -69,7 +61,7 @@ export async function startFakeOrchestrator(opts: FakeOrchestratorOptions): Prom
   const routes = (router: ConnectRouter) =>
     router.service(Orchestrator, {
       async getOrchestrator(req, ctx) {
-        if (!requestSignatureValid(req)) {
+        if (!orchestratorRequestValid(req)) {
           fake.refused++;
           throw new ConnectError("invalid signature", Code.PermissionDenied);
         }
