@@ -119,3 +119,18 @@ test("a stream whose request half never ends is cancelled after requestMs, nothi
     session.close();
   }
 });
+
+test("a flood of streams on one connection ends that connection; the server keeps answering", async () => {
+  const srv = await start({ maxConcurrentStreams: 10 });
+  const { socket, frames } = await openStreams(srv.port, 2000);
+  try {
+    const deadline = Date.now() + 3000;
+    while (!socket.destroyed && !socket.readableEnded && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Refused streams past Node's rejected-stream budget end the session (GOAWAY, then close).
+    expect(frames.some((f) => f.type === FRAME.GOAWAY)).toBe(true);
+    expect(socket.destroyed || socket.readableEnded).toBe(true);
+    expect((await rawRequest(`${srv.url}/healthz`)).status).toBe(200);
+  } finally {
+    socket.destroy();
+  }
+});
