@@ -22,12 +22,10 @@ function banner(signer: RunningSigner): string {
     `  signer address: ${signer.address}`,
     `  serving:        ${signer.url} (gRPC, gRPC-web, Connect and go-livepeer HTTP/JSON)`,
     ...(signer.devChain ? [`  dev chain:      ${signer.devChain.url} (controller ${signer.devChain.controllerAddress})`] : []),
-    ...(signer.devOrchestrator
-      ? [
-          `  orchestrator:   ${signer.devOrchestrator.url} (development; registered on the dev chain, discovery on)`,
-          `  gateway:        npx tsx examples/gateway.ts ${signer.url}`,
-        ]
-      : []),
+    ...signer.devOrchestrators.map(
+      (o, n) => `  orchestrator:   ${o.url} (development, ${n + 1} wei per unit; registered on the dev chain, discovery on)`,
+    ),
+    ...(signer.devOrchestrators.length > 0 ? [`  gateway:        npx tsx examples/gateway.ts ${signer.url}`] : []),
     `  try:            npx buf curl --http2-prior-knowledge ${signer.url}/livepeer.signer.v1.SignerService/GetSignerStatus`,
     `  or:             curl -X POST ${signer.url}/sign-orchestrator-info`,
   ];

@@ -32,8 +32,8 @@ export interface RunningSigner {
   host: string;
   port: number;
   devChain: DevChain | undefined;
-  /** On the dev chain: the development orchestrator, registered there and found by discovery. */
-  devOrchestrator: DevOrchestrator | undefined;
+  /** On the dev chain: the development orchestrators (-devOrchestrators), registered there and found by discovery. */
+  devOrchestrators: DevOrchestrator[];
   chain: ChainView;
   signer: EthSigner;
   close(): Promise<void>;
@@ -52,8 +52,8 @@ async function loadSigner(key: KeySource, logger: Logger): Promise<EthSigner> {
   }
 }
 
-/** The development chain with the signer funded and a development orchestrator registered on it. */
-async function startDevelopmentChain(signerAddress: string) {
+/** The development chain with the signer funded and `orchestrators` development orchestrators registered on it. */
+async function startDevelopmentChain(signerAddress: string, orchestrators: number) {
   let startDevChain: typeof import("./dev-chain/dev-chain.js").startDevChain;
   try {
     ({ startDevChain } = await import("./dev-chain/dev-chain.js"));
@@ -64,11 +64,12 @@ async function startDevelopmentChain(signerAddress: string) {
         "(run npm install on a supported platform), or pass -ethUrl to use a real chain",
     );
   }
-  const { startDevOrchestrator, DEV_DISCOVERY } = await import("./dev-orchestrator/dev-orchestrator.js");
+  const { startDevOrchestrators, DEV_DISCOVERY } = await import("./dev-orchestrator/dev-orchestrator.js");
   const devChain = await startDevChain({ port: 0 });
   try {
     await devChain.fundSender({ address: signerAddress });
-    return { devChain, devOrchestrator: await startDevOrchestrator({ chain: devChain }), discovery: DEV_DISCOVERY };
+    const devOrchestrators = await startDevOrchestrators({ chain: devChain, count: orchestrators });
+    return { devChain, devOrchestrators, discovery: orchestrators > 0 ? DEV_DISCOVERY : undefined };
   } catch (err) {
     await devChain.close();
     throw err;
@@ -91,14 +92,14 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
   if (dev) await checkPortFree(host, port);
 
   let devChain: DevChain | undefined;
-  let devOrchestrator: DevOrchestrator | undefined;
+  let devOrchestrators: DevOrchestrator[] = [];
   let chain: ChainView | undefined;
   let discovery: Discovery | undefined;
   try {
     let discoveryConfig = config.discovery;
-    if (dev) {
-      const development = await startDevelopmentChain(signer.addressHex);
-      ({ devChain, devOrchestrator } = development);
+    if (config.chain.kind === "dev") {
+      const development = await startDevelopmentChain(signer.addressHex, config.chain.orchestrators);
+      ({ devChain, devOrchestrators } = development);
       discoveryConfig ??= development.discovery; // on by default, finding the dev orchestrator on chain
     }
     const rpc = config.chain.kind === "rpc" ? config.chain : { ethUrl: devChain!.url, controllerAddress: devChain!.controllerAddress };
@@ -162,7 +163,7 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
       host: bound.host,
       port: bound.port,
       devChain,
-      devOrchestrator,
+      devOrchestrators,
       chain,
       signer,
       async close() {
@@ -170,14 +171,14 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
         activity.close(); // ends dashboard streams, so they do not wait out the drain
         await server.close();
         await chainView.close();
-        await devOrchestrator?.close();
+        for (const o of devOrchestrators) await o.close();
         await devChain?.close();
       },
     };
   } catch (err) {
     discovery?.close();
     await chain?.close();
-    await devOrchestrator?.close();
+    for (const o of devOrchestrators) await o.close();
     await devChain?.close();
     throw err;
   }

@@ -35,7 +35,7 @@ function loadError(argv: string[], env: NodeJS.ProcessEnv = { HOME: tmp }): Erro
 describe("defaults", () => {
   test("dev chain, throwaway key, loopback 8935, no CORS, go-livepeer EV limits, the no-webhook warning", () => {
     const c = load([]);
-    expect(c.chain).toEqual({ kind: "dev" });
+    expect(c.chain).toEqual({ kind: "dev", orchestrators: 1 });
     expect(c.key).toEqual({ kind: "throwaway" });
     expect(c.listen).toEqual({ host: "127.0.0.1", port: 8935 });
     expect(c.corsOrigins).toEqual([]);
@@ -146,6 +146,16 @@ describe("discovery flags", () => {
       extraNodes: 0,
       blocklist: [],
     });
+  });
+
+  test("-devOrchestrators: 0 to 10 on the dev chain, refused with -ethUrl", () => {
+    expect(load(["-devOrchestrators", "0"]).chain).toEqual({ kind: "dev", orchestrators: 0 });
+    expect(load(["-devOrchestrators", "3"]).chain).toEqual({ kind: "dev", orchestrators: 3 });
+    expect(loadError(["-devOrchestrators", "11"]).message).toMatch(/-devOrchestrators must be at most 10/);
+    expect(loadError(["-devOrchestrators", "two"]).message).toMatch(/-devOrchestrators must be a whole number/);
+    expect(loadError(["-ethUrl", "http://127.0.0.1:8545", "-network", "arbitrum-one-mainnet", "-devOrchestrators", "2"]).message).toMatch(
+      /-devOrchestrators is for the development chain/,
+    );
   });
 
   test("-orchBlocklist (lowercased, with or without 0x), -extraNodes, -discoveryTimeout, -orchAddr", () => {

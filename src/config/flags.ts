@@ -26,6 +26,7 @@ export const FLAGS = {
   network: { kind: "string", default: "", help: "Network: arbitrum-one-mainnet, mainnet, … (offchain is refused); empty with no -ethUrl starts the dev chain" },
   ethUrl: { kind: "string", default: "", help: "Ethereum JSON-RPC URL (http(s), may carry user:password); empty starts an embedded development chain" },
   ethController: { kind: "string", default: "", help: "Livepeer Controller address (default: the -network's)" },
+  devOrchestrators: { kind: "string", default: "1", help: "Development orchestrators started with the dev chain (0 to 10; each at a higher price)" },
   ethKeystorePath: { kind: "string", default: "", help: "Keystore file or directory (go-ethereum format); default <dataDir>/keystore" },
   ethAcctAddr: { kind: "string", default: "", help: "Account to use from the keystore directory" },
   ethPassword: { kind: "string", default: "", help: "Keystore password, or a path to a file holding it (a path-like value must exist)" },

@@ -42,7 +42,8 @@ export type KeySource =
   | { kind: "throwaway" };
 
 export type ChainConfig =
-  | { kind: "dev" }
+  /** orchestrators: how many development orchestrators to start on it. */
+  | { kind: "dev"; orchestrators: number }
   /** ethUrl may hold secrets: pass it only to the chain client; print chain/eth-url's redacted form. */
   | { kind: "rpc"; ethUrl: string; controllerAddress: string };
 
@@ -86,8 +87,11 @@ function chainConfig(flags: RawFlags): ChainConfig {
   if (flags.network === "offchain") throw new ConfigError("-network offchain: a remote signer needs a chain");
   if (flags.ethUrl === "") {
     if (flags.network !== "") throw new ConfigError(`-network ${flags.network} needs -ethUrl`);
-    return { kind: "dev" };
+    const orchestrators = parseCount(flags.devOrchestrators, "devOrchestrators");
+    if (orchestrators > 10) throw new ConfigError(`-devOrchestrators must be at most 10, got ${orchestrators}`);
+    return { kind: "dev", orchestrators };
   }
+  if (flags.devOrchestrators !== "1") throw new ConfigError("-devOrchestrators is for the development chain: it cannot be used with -ethUrl");
   try {
     parseEthEndpoint(flags.ethUrl);
   } catch (err) {

@@ -6,14 +6,13 @@
  * tickets, 200 with a net.PaymentResult). It does no work: fees accrue with wall time at its price,
  * as a live video stream's would, from the first payment of each (sender, manifest).
  */
-import { createHmac, randomBytes, X509Certificate } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Contract, Wallet } from "ethers";
-import { generate as generateCertificate } from "selfsigned";
 import {
   Orchestrator,
   OrchestratorInfoSchema,
@@ -29,6 +28,7 @@ import type { DevChain } from "../dev-chain/dev-chain.js";
 import { Rat } from "../math/rat.js";
 import { MAX_WIN_PROB } from "../pm/ticket.js";
 import { CAPABILITY_LIVE_VIDEO_TO_VIDEO } from "../pricing/capabilities.js";
+import { selfSignedCertificate } from "./self-signed-certificate.js";
 import { createTicketRecipient, decodePaymentHeader, PaymentRefusedError, uint256Bytes, verifySegmentHeader } from "./payment-verifier.js";
 
 /**
@@ -82,16 +82,22 @@ export function orchestratorRequestValid(req: OrchestratorRequest): boolean {
   return verifySignature(req.address, keccak256(utf8.encode(checksumAddress(req.address))), req.sig);
 }
 
-/** A throwaway self-signed certificate for `host` (an IP address or a DNS name), valid for a week. */
-export async function selfSignedCertificate(host: string): Promise<{ cert: string; key: string; sha256: string }> {
-  const isIp = /^[\d.]+$/.test(host) || host.includes(":");
-  const pems = await generateCertificate([{ name: "commonName", value: host }], {
-    keyType: "ec",
-    curve: "P-256",
-    notAfterDate: new Date(Date.now() + 7 * 24 * 3600 * 1000),
-    extensions: [{ name: "subjectAltName", altNames: [isIp ? { type: 7, ip: host } : { type: 2, value: host }] }],
-  });
-  return { cert: pems.cert, key: pems.private, sha256: new X509Certificate(pems.cert).fingerprint256 };
+/**
+ * `count` development orchestrators, each at a higher price (n + 1 wei per unit) and every other
+ * one offering a second model, so discovery and price ceilings have something to choose from.
+ */
+export async function startDevOrchestrators(opts: { chain: DevOrchestratorOptions["chain"]; count: number }): Promise<DevOrchestrator[]> {
+  const started: DevOrchestrator[] = [];
+  try {
+    for (let n = 0; n < opts.count; n++) {
+      const models = n % 2 === 0 ? ["streamdiffusion"] : ["streamdiffusion", "comfystream"];
+      started.push(await startDevOrchestrator({ chain: opts.chain, pricePerUnit: BigInt(n + 1), models }));
+    }
+    return started;
+  } catch (err) {
+    for (const o of started) await o.close();
+    throw err;
+  }
 }
 
 export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promise<DevOrchestrator> {

@@ -30,7 +30,7 @@ let client: SignerClient;
 
 beforeAll(async () => {
   signer = await startSigner(parseFlags(["-httpAddr", "127.0.0.1:0", "-chainRefreshInterval", "100ms"])!, pino({ level: "silent" }));
-  orch = signer.devOrchestrator!; // started with the dev chain
+  orch = signer.devOrchestrators[0]!; // started with the dev chain
   client = createSignerClient({ baseUrl: signer.url });
 });
 afterAll(async () => {

@@ -10,7 +10,7 @@ let child: ChildProcess;
 let banner = "";
 
 beforeAll(async () => {
-  child = spawn("npx", ["tsx", "src/main.ts", "-httpAddr", "127.0.0.1:0", "-logLevel", "warn"], {
+  child = spawn("npx", ["tsx", "src/main.ts", "-httpAddr", "127.0.0.1:0", "-logLevel", "warn", "-devOrchestrators", "2"], {
     cwd: new URL("../../", import.meta.url),
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -31,7 +31,8 @@ afterAll(async () => {
   }
 });
 
-const line = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(banner)?.[1];
+const lines = (label: string) => [...banner.matchAll(new RegExp(`${label}:\\s+(\\S+)`, "g"))].map((m) => m[1]!);
+const line = (label: string) => lines(label)[0];
 
 test("discovery finds the dev orchestrator and the example gateway pays it", async () => {
   const signerUrl = line("serving")!;
@@ -44,7 +45,12 @@ test("discovery finds the dev orchestrator and the example gateway pays it", asy
     if (res.status === 200) body = (await res.json()) as { address: string }[];
     else await new Promise((r) => setTimeout(r, 100));
   }
-  expect(body.map((o) => o.address)).toEqual([orchestratorUrl]);
+  const orchestrators = lines("orchestrator");
+  expect(orchestrators).toHaveLength(2);
+  expect(body.map((o) => o.address).sort()).toEqual([...orchestrators].sort());
+  // -devOrchestrators 2: the second also offers comfystream, at 2 wei per unit.
+  const comfy = (await (await fetch(`${signerUrl}/discover-orchestrators?caps=live-video-to-video/comfystream`)).json()) as { address: string }[];
+  expect(comfy.map((o) => o.address)).toEqual([orchestrators[1]]);
 
   const results = await runGateway({ signerUrl, cycles: 3, intervalMs: 200 });
   expect(results.map((r) => r.kind)[0]).toBe("pay");
