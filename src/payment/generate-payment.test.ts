@@ -226,7 +226,7 @@ describe("chain view and observers", () => {
 
 describe("Go time arithmetic", () => {
   test("auth token refresh point, with time.Unix's int64 overflow", async () => {
-    const { authTokenNeedsRefresh } = await import("./generate-payment.js");
+    const { authTokenNeedsRefresh } = await import("./check-refresh.js");
     const now = 1_800_000_000n * 1_000_000_000n;
     expect(authTokenNeedsRefresh(1_800_000_180n, now)).toBe(false); // exactly at the refresh point: not after it
     expect(authTokenNeedsRefresh(1_800_000_180n, now + 1n)).toBe(true);

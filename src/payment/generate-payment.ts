@@ -93,7 +93,3 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
   const state = await authorize(deps, req, session, usage, orchPrice, count, now);
   return sign(deps, req.orchestrator, session, count, state, chain);
 }
-
-export { MAX_TICKETS_PER_CALL } from "./count-tickets.js";
-export { authTokenNeedsRefresh, NONCE_REFRESH_AT } from "./check-refresh.js";
-export { MAX_ID_LENGTH } from "./open-session.js";
