@@ -1,4 +1,5 @@
 import type { Counter, Histogram } from "prom-client";
+import { systemClock, type Clock } from "../clock.js";
 import { Rat } from "../math/rat.js";
 import { LATENCY_BINS, latencyBin, latencyQuantile } from "./latency.js";
 import { PAYMENT_OUTCOMES, type PaymentOutcome } from "./outcome.js";
@@ -43,7 +44,7 @@ export interface ActivityOptions {
   buckets?: number;
   /** Most state ids remembered for the active-session count; the oldest are forgotten first. */
   maxSessions?: number;
-  now?: () => number;
+  now?: Clock;
 }
 
 interface Bucket {
@@ -59,7 +60,7 @@ const zeroCounts = (): OutcomeCounts =>
 export type ActivityRecorder = ReturnType<typeof createActivityRecorder>;
 
 export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityOptions = {}) {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? systemClock;
   const bucketMs = (opts.bucketSeconds ?? 10) * 1000;
   const size = opts.buckets ?? 30;
   const windowMs = bucketMs * size;
