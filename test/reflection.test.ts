@@ -3,6 +3,7 @@
  * client drives both protocol versions and gets descriptors that rebuild the real schema.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
@@ -47,6 +48,21 @@ describe("buf curl with reflection (no --schema)", () => {
     const out = JSON.parse(stdout) as { addressHex: string; signature: string };
     expect(out.addressHex).toBe(srv.signer.addressHex);
     expect(Buffer.from(out.signature, "base64")).toHaveLength(65);
+  });
+});
+
+// Installed by scripts/clients-tools.sh (CI runs it before the tests).
+const grpcurl = new URL("../.tools/bin/grpcurl", import.meta.url).pathname;
+
+describe.skipIf(!existsSync(grpcurl))("grpcurl with reflection", () => {
+  test("lists the services, describes a message and calls a method", async () => {
+    const host = srv.url.replace("http://", "");
+    const list = await execFileAsync(grpcurl, ["-plaintext", host, "list"]);
+    expect(list.stdout.trim().split("\n").sort()).toEqual([...SERVICES].sort());
+    const described = await execFileAsync(grpcurl, ["-plaintext", host, "describe", "net.OrchestratorInfo"]);
+    expect(described.stdout).toContain(".net.TicketParams ticket_params = 2;");
+    const call = await execFileAsync(grpcurl, ["-plaintext", host, "livepeer.signer.v1.SignerService/SignOrchestratorInfo"]);
+    expect((JSON.parse(call.stdout) as { addressHex: string }).addressHex).toBe(srv.signer.addressHex);
   });
 });
 
