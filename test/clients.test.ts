@@ -1,8 +1,8 @@
 /**
  * The Go and Python clients (clients/go, clients/python) run their own tests: the example
  * gateway loops against a live development signer (`npx tsx src/main.ts`), and the Go interop
- * test. A test here is skipped only when its toolchain is missing, and says so; a failing
- * `go test` or `pytest` fails `npm test`.
+ * test (test/interop-go: go-livepeer's rules with go-ethereum). A test here is skipped only
+ * when its toolchain is missing, and says so; a failing `go test` or `pytest` fails `npm test`.
  */
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -78,6 +78,16 @@ describe("Go client (clients/go)", () => {
       expect(r.output).toMatch(new RegExp(`--- PASS: TestExampleGatewayLoop${name}`));
     }
   }, 300_000);
+});
+
+describe("go-livepeer's rules (test/interop-go)", () => {
+  test.skipIf(!hasGo)("go test: a live session's tickets, segment credentials and states verified with go-ethereum", async () => {
+    const r = await run("go", ["test", "-count=1", "-v", "./..."], join(root, "test/interop-go"));
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toMatch(/--- PASS: TestOrchestratorRequestSignature/);
+    expect(r.output).toMatch(/--- PASS: TestLiveSessionUnderGoLivepeerRules/);
+    expect(r.output).toMatch(/\d+ tickets verified, [1-9]\d* winning/);
+  }, 400_000);
 });
 
 describe("Python client (clients/python)", () => {
