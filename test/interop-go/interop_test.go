@@ -190,7 +190,7 @@ func TestLiveSessionUnderGoLivepeerRules(t *testing.T) {
 	tk := &ticket{
 		Recipient: r.addr, Sender: sender, FaceValue: faceValue, WinProb: winProb, SenderNonce: tsp.SenderNonce,
 		RecipientRandHash: common.BytesToHash(orch.RecipientRandHash()),
-		CreationRound: p.ExpirationParams.CreationRound, CreationRoundBlockHash: common.BytesToHash(p.ExpirationParams.CreationRoundBlockHash),
+		CreationRound:     p.ExpirationParams.CreationRound, CreationRoundBlockHash: common.BytesToHash(p.ExpirationParams.CreationRoundBlockHash),
 	}
 	if _, err := r.receive(tk, tsp.Sig); err == nil || err.Error() != "invalid ticket senderNonce: already seen" {
 		t.Fatalf("a replayed nonce %d: %v", tsp.SenderNonce, err)
