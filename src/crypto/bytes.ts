@@ -1,7 +1,14 @@
-import { keccak_256 } from "@noble/hashes/sha3";
+import { createKeccak } from "hash-wasm";
+
+// WASM Keccak: about 10x faster than pure JS (@noble/hashes) and as fast as the native addon
+// (whose four N-API calls per hash cost more than the hashing), with no build step. Created once:
+// every use is synchronous, so calls never interleave.
+const hasher = await createKeccak(256);
 
 export function keccak256(data: Uint8Array): Uint8Array {
-  return keccak_256(data);
+  hasher.init();
+  hasher.update(data);
+  return hasher.digest("binary");
 }
 
 export function toHex(bytes: Uint8Array): string {
