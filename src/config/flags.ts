@@ -57,6 +57,7 @@ export const FLAGS = {
   chainRefreshInterval: { kind: "duration", default: "5s", help: "How often the chain view is refreshed" },
   chainMaxStaleness: { kind: "duration", default: "60s", help: "Refuse payments when the chain view is older than this" },
   monitor: { kind: "bool", default: "false", help: "Accepted for compatibility; Prometheus metrics are always served on /metrics" },
+  workers: { kind: "string", default: "", help: "Processes serving the port (1 = a single process); default: the available parallelism (cores)" },
   logLevel: { kind: "string", default: "info", help: "Log level: trace, debug, info, warn, error" },
   v: { kind: "string", default: "", help: "Accepted for compatibility (go-livepeer verbosity)" },
   kafkaBootstrapServers: unsupported("string", "Kafka event publishing"),

@@ -3,7 +3,7 @@
  * check that needs no network done here, so a bad configuration fails before anything starts.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { availableParallelism, homedir } from "node:os";
 import { join } from "node:path";
 import { getAddress } from "ethers";
 import { networkControllers } from "../chain/chain-client.js";
@@ -31,6 +31,9 @@ import {
 /** go-livepeer's warning, logged at start when payments are signed for any caller that reaches the port. */
 export const NO_WEBHOOK_WARNING =
   "WARNING: remote signer has no webhook auth. /generate-live-payment is UNAUTHENTICATED and signs payments from this node's deposit. Set -remoteSignerWebhookUrl.";
+
+/** More processes than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
@@ -71,6 +74,8 @@ export interface Config {
   chainMaxStalenessMs: number;
   discovery: DiscoveryConfig | undefined;
   logLevel: string;
+  /** Worker processes sharing the listening port (-workers); 1 serves from the main process. */
+  workers: number;
   /** Startup WARNING lines (ignored flags, no webhook). */
   warnings: string[];
 }
@@ -182,6 +187,8 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
       }
     : undefined;
   const chain = chainConfig(flags);
+  const workers = flags.workers.trim() === "" ? availableParallelism() : parseCount(flags.workers, "workers");
+  if (workers < 1 || workers > MAX_WORKERS) throw new ConfigError(`-workers must be between 1 and ${MAX_WORKERS}, got ${workers}`);
   const key = keySource(flags, chain.kind === "dev", env);
   return {
     network: flags.network,
@@ -197,6 +204,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     chainMaxStalenessMs,
     discovery,
     logLevel: flags.logLevel,
+    workers,
     warnings,
   };
 }

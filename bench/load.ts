@@ -1,0 +1,234 @@
+/**
+ * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--url URL --pid PID] [--soak SECONDS]
+ *
+ * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
+ * Without --url it starts a development chain and, for each --workers value, a signer
+ * (`-workers N`) against it. Each signer gets closed-loop levels (N sessions each calling as fast
+ * as answers come) and one open-loop level at half the best closed-loop rate: constant arrivals,
+ * latency measured from each call's intended send time, so a stall counts against every call it
+ * delays (no coordinated omission). It prints req/s, p50/p99, errors, the signer's CPU (its
+ * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run.
+ * A benchmark, not a test: it asserts nothing.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
+import { createEthSigner } from "../src/crypto/eth-sign.js";
+import { measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
+import { GatewayClient, type Session } from "./load/gateway.js";
+import { treeCpuSeconds, treeRssMiB } from "./load/proc.js";
+
+interface Options {
+  url?: string;
+  pid?: number;
+  workers: number[];
+  durationS: number;
+  levels: number[];
+  soakS: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0 };
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i]!.replace(/^--?/, "").split("=", 2) as [string, string | undefined];
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    const list = () => value.split(",").map((v) => Number(v));
+    if (name === "url") o.url = value;
+    else if (name === "pid") o.pid = Number(value);
+    else if (name === "workers") o.workers = list();
+    else if (name === "duration") o.durationS = Number(value);
+    else if (name === "levels") o.levels = list();
+    else if (name === "soak") o.soakS = Number(value);
+    else throw new Error(`unknown option --${name}`);
+  }
+  return o;
+}
+
+/** Starts a process and resolves with its child and the first stdout match of `pattern`. */
+function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = pattern.exec(out);
+      if (match) {
+        child.stdout!.off("data", onData);
+        child.stdout!.resume();
+        resolve({ child, match });
+      }
+    };
+    child.stdout!.on("data", onData);
+    let err = "";
+    child.stderr!.on("data", (c: Buffer) => (err += c.toString()).length > 4000 && (err = err.slice(-2000)));
+    child.once("exit", (code) => reject(new Error(`${args[0]} exited (${code}): ${err.slice(-1000)}`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+interface LevelResult {
+  label: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cores: number;
+  rssMiB: number;
+}
+
+function quantile(sorted: Float64Array, q: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Runs `drive` for the level's duration, measuring the signer's CPU over the same window. */
+async function measure(label: string, pid: number | undefined, durationMs: number, drive: (endAt: number, record: (ms: number, ok: boolean) => void) => Promise<void>): Promise<LevelResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const cpu0 = pid ? treeCpuSeconds(pid) : 0;
+  const t0 = performance.now();
+  await drive(t0 + durationMs, (ms, ok) => {
+    if (ok) latencies.push(ms);
+    else errors++;
+  });
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = pid ? (treeCpuSeconds(pid) - cpu0) / elapsed : NaN;
+  const sorted = Float64Array.from(latencies).sort();
+  return { label, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, rssMiB: pid ? treeRssMiB(pid) : NaN };
+}
+
+/** N sessions, each calling again as soon as it is answered. */
+function closedLoop(client: GatewayClient, sessions: number) {
+  return async (endAt: number, record: (ms: number, ok: boolean) => void) => {
+    await Promise.all(
+      Array.from({ length: sessions }, async () => {
+        const s = client.session();
+        while (performance.now() < endAt) {
+          const t = performance.now();
+          const r = await s.call();
+          record(performance.now() - t, r.ok);
+        }
+      }),
+    );
+  };
+}
+
+/** Calls at a constant rate, each on an idle session (a new one if all are busy); latency from the intended send time. */
+function openLoop(client: GatewayClient, rate: number) {
+  return (endAt: number, record: (ms: number, ok: boolean) => void) =>
+    new Promise<void>((resolve) => {
+      const idle: Session[] = [];
+      const interval = 1000 / rate;
+      const start = performance.now();
+      let sent = 0;
+      let inFlight = 0;
+      let done = false;
+      const fire = (intended: number) => {
+        const s = idle.pop() ?? client.session();
+        inFlight++;
+        void s.call().then((r) => {
+          record(performance.now() - intended, r.ok);
+          idle.push(s);
+          if (--inFlight === 0 && done) resolve();
+        });
+      };
+      const tick = () => {
+        const now = performance.now();
+        while (start + sent * interval <= now && start + sent * interval < endAt) fire(start + sent++ * interval);
+        const next = start + sent * interval;
+        if (next < endAt) setTimeout(tick, Math.max(0, next - performance.now()));
+        else if (inFlight === 0) resolve();
+        else done = true;
+      };
+      tick();
+    });
+}
+
+const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
+
+function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores: number): void {
+  console.log(`\n${title}`);
+  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %machine-bound  rss MiB");
+  for (const r of rows) {
+    const perCore = r.rps / r.cores;
+    console.log(
+      `${r.label.padEnd(15)}${f(r.rps).padStart(7)}${f(r.p50, 2).padStart(10)}${f(r.p99, 2).padStart(9)}${String(r.errors).padStart(8)}` +
+        `${f(r.cores, 2).padStart(7)}${f(perCore).padStart(12)}${f((100 * perCore) / bound.perCore, 1).padStart(13)}` +
+        `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}`,
+    );
+  }
+}
+
+async function runAgainst(url: string, pid: number | undefined, opts: Options, title: string, bound: EcdsaBound): Promise<LevelResult[]> {
+  const client = new GatewayClient(url, 256);
+  const ms = opts.durationS * 1000;
+  await measure("warm-up", pid, 2000, closedLoop(client, 4));
+  const rows: LevelResult[] = [];
+  for (const n of opts.levels) rows.push(await measure(`closed ${n}`, pid, ms, closedLoop(client, n)));
+  const best = Math.max(...rows.map((r) => r.rps));
+  rows.push(await measure(`open ${f(best / 2)}/s`, pid, ms, openLoop(client, best / 2)));
+  if (opts.soakS > 0) {
+    for (let t = 0; t < opts.soakS; t += 60) {
+      rows.push(await measure(`soak ${t / 60 + 1}m`, pid, Math.min(60, opts.soakS - t) * 1000, openLoop(client, best / 2)));
+    }
+  }
+  client.close();
+  printTable(title, rows, bound, availableParallelism());
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const cores = availableParallelism();
+  const bound = measureEcdsaBound();
+  console.log(
+    `ECDSA bound (native libsecp256k1, WASM keccak): sign ${f(bound.signUs, 1)} µs, recover ${f(bound.recoverUs, 1)} µs, ` +
+      `keccak ${f(bound.keccakUs, 2)} µs → ${f(bound.perCore)} calls/s per core, ${f(bound.perCore * cores)} on ${cores} cores`,
+  );
+  if (opts.url) {
+    await runAgainst(opts.url, opts.pid, opts, `signer at ${opts.url}`, bound);
+    return;
+  }
+  const key = randomBytes(32); // throwaway, funded on the throwaway chain
+  const address = createEthSigner(key).addressHex;
+  const chain = await startProcess(["src/dev-chain/main.ts", "-port", "0", "-fund", address], {}, /url:\s+(\S+)[\s\S]*controller:\s+(\S+)[\s\S]*\n={20,}\n/);
+  const [, ethUrl, controller] = chain.match;
+  const summary: { workers: number; best: number; open: LevelResult }[] = [];
+  try {
+    for (const workers of opts.workers) {
+      const signer = await startProcess(
+        ["src/main.ts", "-ethUrl", ethUrl!, "-ethController", controller!, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn"],
+        { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") },
+        /serving:\s+(http:\/\/\S+)/,
+      );
+      try {
+        const rows = await runAgainst(signer.match[1]!, signer.child.pid, opts, `-workers ${workers}`, bound);
+        const closed = rows.filter((r) => r.label.startsWith("closed"));
+        summary.push({ workers, best: Math.max(...closed.map((r) => r.rps)), open: rows.find((r) => r.label.startsWith("open"))! });
+      } finally {
+        await stop(signer.child);
+      }
+    }
+  } finally {
+    await stop(chain.child);
+  }
+  console.log("\nsummary");
+  const base = summary[0]!.best;
+  for (const s of summary) {
+    console.log(
+      `-workers ${s.workers}: best ${f(s.best)} req/s (${f(s.best / base, 2)}x -workers ${summary[0]!.workers}), ` +
+        `open ${s.open.label.slice(5)}: p99 ${f(s.open.p99, 2)} ms, errors ${s.open.errors}`,
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
