@@ -1,4 +1,7 @@
+import cluster from "node:cluster";
 import { pino } from "pino";
+import { startCluster } from "./cluster/primary.js";
+import { runWorker } from "./cluster/worker.js";
 import { ConfigError, loadConfig, parseFlags, usage, type Config } from "./config.js";
 import { StartupError } from "./startup.js";
 import { startSigner, type RunningSigner } from "./start-signer.js";
@@ -33,6 +36,7 @@ function banner(signer: RunningSigner): string {
 }
 
 async function main(): Promise<void> {
+  if (cluster.isWorker) return runWorker();
   let config: Config;
   try {
     const flags = parseFlags(process.argv.slice(2));
@@ -52,7 +56,7 @@ async function main(): Promise<void> {
   const debug = logger.isLevelEnabled("debug");
   let signer: RunningSigner;
   try {
-    signer = await startSigner(config, logger);
+    signer = config.workers > 1 ? await startCluster(config, logger) : await startSigner(config, logger);
   } catch (err) {
     fail(err, debug);
   }

@@ -1,26 +1,26 @@
 /**
  * Wiring only: a Config (or raw flags, loaded here) → key, chain, payments, discovery, server →
- * listening. Checks live in config/; GetSignerStatus in service/signer-status.ts; discovery's
- * transport adapters in discovery/service-adapters.ts. The dev chain is imported only when it is
+ * listening, in one process; cluster/ composes the same parts for -workers N. Checks live in
+ * config/; GetSignerStatus in service/signer-status.ts; discovery's transport adapters in discovery/service-adapters.ts. The dev chain is imported only when it is
  * used, so a real deployment never loads EDR.
  */
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { createChainView } from "./chain/chain-client.js";
 import { ChainUnavailableError, type ChainView } from "./chain/chain-view.js";
-import { ConfigError, loadConfig, type Config, type KeySource, type RawFlags } from "./config.js";
+import { ConfigError, loadConfig, type Config, type DiscoveryConfig, type KeySource, type RawFlags } from "./config.js";
 import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/eth-sign.js";
 import type { DevChain } from "./dev-chain/dev-chain.js";
 import type { DevOrchestrator } from "./dev-orchestrator/dev-orchestrator.js";
 import { createDiscovery, selectSource, type Discovery } from "./discovery/index.js";
-import { legacyDiscover, typedDiscovery } from "./discovery/service-adapters.js";
+import { legacyDiscover, typedDiscovery, type DiscoveryView } from "./discovery/service-adapters.js";
 import { systemClock } from "./clock.js";
 import { loadKeystoreKey, parseRawKey } from "./keys/load-key.js";
-import { createActivityRecorder } from "./activity/recorder.js";
+import { createActivityRecorder, type ActivityRecorder } from "./activity/recorder.js";
 import { createAuthWebhook } from "./payment/auth-webhook.js";
 import type { PaymentDeps } from "./payment/generate-payment.js";
 import { fundingProblem } from "./pm/sender-validation.js";
-import { createSignerMetrics, createSignerServer, type SignerMetrics } from "./server/create-server.js";
+import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "./server/create-server.js";
 import { createSignerStatus } from "./service/signer-status.js";
 import { checkPortFree, StartupError, toListenError } from "./startup.js";
 
@@ -39,16 +39,21 @@ export interface RunningSigner {
   close(): Promise<void>;
 }
 
-async function loadSigner(key: KeySource, logger: Logger): Promise<EthSigner> {
+/**
+ * The signer's private key. The -workers primary loads it once and hands the bytes to its workers
+ * over their IPC channels (a private socketpair), so a keystore is decrypted once and a throwaway
+ * dev key is the same in every worker.
+ */
+export async function loadKey(key: KeySource, logger: Logger): Promise<Uint8Array> {
   switch (key.kind) {
     case "keystore":
-      return createEthSigner(await loadKeystoreKey(key));
+      return loadKeystoreKey(key);
     case "raw":
       logger.warn("using LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: a raw key from the environment, for development only");
-      return createEthSigner(parseRawKey(key.hex));
+      return parseRawKey(key.hex);
     case "throwaway":
       logger.warn("no key configured: generated a throwaway key for the development chain");
-      return createEthSigner(randomBytes(32));
+      return randomBytes(32);
   }
 }
 
@@ -80,30 +85,33 @@ function isConfig(input: Config | RawFlags): input is Config {
   return typeof (input as Config).listen === "object";
 }
 
-/** config → key, chain, server → listening. Fails fast: ConfigError (the operator's mistake) or StartupError. */
-export async function startSigner(input: Config | RawFlags, logger?: Logger): Promise<RunningSigner> {
-  const config = isConfig(input) ? input : loadConfig(input);
-  logger ??= pino({ level: config.logLevel });
-  for (const warning of config.warnings) logger.warn(warning);
-  const signer = await loadSigner(config.key, logger);
+/** The chain side of a signer, one per signer whatever the worker count. */
+export interface ChainParts {
+  chain: ChainView;
+  devChain: DevChain | undefined;
+  devOrchestrators: DevOrchestrator[];
+  /** config.discovery, or on the dev chain the discovery of its development orchestrator. */
+  discovery: DiscoveryConfig | undefined;
+  close(): Promise<void>;
+}
+
+/** The dev chain and orchestrator (when there is no -ethUrl) and the cached chain view. */
+export async function openChain(config: Config, signer: EthSigner, logger: Logger): Promise<ChainParts> {
   const { host, port } = config.listen;
   const dev = config.chain.kind === "dev";
   // Before the dev chain starts: a used port fails in milliseconds, not after a chain deployment.
   if (dev) await checkPortFree(host, port);
-
   let devChain: DevChain | undefined;
   let devOrchestrators: DevOrchestrator[] = [];
-  let chain: ChainView | undefined;
-  let discovery: Discovery | undefined;
   try {
-    let discoveryConfig = config.discovery;
+    let discovery = config.discovery;
     if (config.chain.kind === "dev") {
       const development = await startDevelopmentChain(signer.addressHex, config.chain.orchestrators);
       ({ devChain, devOrchestrators } = development);
-      discoveryConfig ??= development.discovery; // on by default, finding the dev orchestrator on chain
+      discovery ??= development.discovery; // on by default, finding the dev orchestrator on chain
     }
     const rpc = config.chain.kind === "rpc" ? config.chain : { ethUrl: devChain!.url, controllerAddress: devChain!.controllerAddress };
-    chain = await createChainView({
+    const chain = await createChainView({
       ...rpc,
       signerAddress: signer.addressHex,
       refreshIntervalMs: config.chainRefreshIntervalMs,
@@ -118,50 +126,99 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
     if (unfunded) {
       logger.warn(`WARNING: ${signer.addressHex} cannot back tickets (${unfunded}): payments fail until its TicketBroker deposit and reserve are funded`);
     }
+    return {
+      chain,
+      devChain,
+      devOrchestrators,
+      discovery,
+      async close() {
+        await chain.close();
+        for (const o of devOrchestrators) await o.close();
+        await devChain?.close();
+      },
+    };
+  } catch (err) {
+    for (const o of devOrchestrators) await o.close();
+    await devChain?.close();
+    throw err;
+  }
+}
+
+/** What serveSigner needs: in a -workers worker the chain view and discovery are the primary's, relayed. */
+export interface ServeParts {
+  config: Config;
+  signer: EthSigner;
+  chain: ChainView;
+  discovery: DiscoveryView | undefined;
+  logger: Logger;
+  metrics: SignerMetrics;
+  activity: ActivityRecorder;
+  /** /metrics text; default: this process's registry. */
+  metricsText?: () => Promise<string>;
+}
+
+/** Payments and the server on config.listen: the part of a signer every worker runs. */
+export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer; host: string; port: number; url: string }> {
+  const { config, signer, chain, discovery, activity } = p;
+  const { host, port } = config.listen;
+  const payments: PaymentDeps = {
+    signer,
+    chain,
+    limits: config.limits,
+    prices: config.prices,
+    clock: systemClock,
+    webhook: config.webhook && createAuthWebhook(config.webhook),
+    onTicketsSigned: (batch) => activity.ticketsSigned(batch),
+  };
+  const server = createSignerServer({
+    service: {
+      payments,
+      orchInfoSignature: signOrchestratorInfo(signer),
+      status: createSignerStatus({
+        signer,
+        chain,
+        limits: config.limits,
+        prices: config.prices,
+        webhookConfigured: payments.webhook !== undefined,
+        version: VERSION,
+      }),
+      discovery: discovery && typedDiscovery(discovery),
+      activity,
+    },
+    legacy: { discover: discovery && legacyDiscover(discovery) },
+    logger: p.logger,
+    metrics: p.metrics,
+    ...(p.metricsText ? { metricsText: p.metricsText } : {}),
+    corsOrigins: config.corsOrigins,
+    tls: config.tls,
+  });
+  const bound = await server.listen(host, port).catch((err: unknown) => {
+    throw toListenError(err, host, port);
+  });
+  const shownHost = bound.host === "" ? "127.0.0.1" : bound.host.includes(":") ? `[${bound.host}]` : bound.host;
+  return { server, host: bound.host, port: bound.port, url: `${config.tls ? "https" : "http"}://${shownHost}:${bound.port}` };
+}
+
+/** config → key, chain, server → listening, in this process. Fails fast: ConfigError (the operator's mistake) or StartupError. */
+export async function startSigner(input: Config | RawFlags, logger?: Logger): Promise<RunningSigner> {
+  const config = isConfig(input) ? input : loadConfig(input);
+  logger ??= pino({ level: config.logLevel });
+  for (const warning of config.warnings) logger.warn(warning);
+  const signer = createEthSigner(await loadKey(config.key, logger));
+  const chainParts = await openChain(config, signer, logger);
+  const { chain, devChain, devOrchestrators } = chainParts;
+  let discovery: Discovery | undefined;
+  try {
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
-    const payments: PaymentDeps = {
-      signer,
-      chain,
-      limits: config.limits,
-      prices: config.prices,
-      clock: systemClock,
-      webhook: config.webhook && createAuthWebhook(config.webhook),
-      onTicketsSigned: (batch) => activity.ticketsSigned(batch),
-    };
-    discovery = discoveryConfig && startDiscovery({ ...config, discovery: discoveryConfig }, chain, signer, metrics, logger);
-    const server = createSignerServer({
-      service: {
-        payments,
-        orchInfoSignature: signOrchestratorInfo(signer),
-        status: createSignerStatus({
-          signer,
-          chain,
-          limits: config.limits,
-          prices: config.prices,
-          webhookConfigured: payments.webhook !== undefined,
-          version: VERSION,
-        }),
-        discovery: discovery && typedDiscovery(discovery),
-        activity,
-      },
-      legacy: { discover: discovery && legacyDiscover(discovery) },
-      logger,
-      metrics,
-      corsOrigins: config.corsOrigins,
-      tls: config.tls,
-    });
-    const bound = await server.listen(host, port).catch((err: unknown) => {
-      throw toListenError(err, host, port);
-    });
-    const shownHost = bound.host === "" ? "127.0.0.1" : bound.host.includes(":") ? `[${bound.host}]` : bound.host;
-    const chainView = chain;
+    discovery = chainParts.discovery && startDiscovery({ ...config, discovery: chainParts.discovery }, chain, signer, metrics, logger);
+    const served = await serveSigner({ config, signer, chain, discovery, logger, metrics, activity });
     const running = discovery;
     return {
       address: signer.addressHex,
-      url: `${config.tls ? "https" : "http"}://${shownHost}:${bound.port}`,
-      host: bound.host,
-      port: bound.port,
+      url: served.url,
+      host: served.host,
+      port: served.port,
       devChain,
       devOrchestrators,
       chain,
@@ -169,23 +226,19 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
       async close() {
         running?.close();
         activity.close(); // ends dashboard streams, so they do not wait out the drain
-        await server.close();
-        await chainView.close();
-        for (const o of devOrchestrators) await o.close();
-        await devChain?.close();
+        await served.server.close();
+        await chainParts.close();
       },
     };
   } catch (err) {
     discovery?.close();
-    await chain?.close();
-    for (const o of devOrchestrators) await o.close();
-    await devChain?.close();
+    await chainParts.close();
     throw err;
   }
 }
 
 /** -remoteDiscovery: the reference's sources in its precedence (webhook, -orchAddr, chain). */
-function startDiscovery(config: Config, chain: ChainView, signer: EthSigner, metrics: SignerMetrics, logger: Logger): Discovery {
+export function startDiscovery(config: Config, chain: ChainView, signer: EthSigner, metrics: SignerMetrics, logger: Logger): Discovery {
   const opts = config.discovery!;
   const source = selectSource({ webhookUrl: opts.webhookUrl, orchAddr: opts.orchAddr, chain });
   if (!source) throw new ConfigError("-remoteDiscovery is set but no orchestrator source could be configured");

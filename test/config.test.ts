@@ -4,7 +4,7 @@
  * one ConfigError class naming the flag.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { ConfigError, loadConfig, NO_WEBHOOK_WARNING, parseFlags, type Config } from "../src/config.js";
@@ -80,6 +80,17 @@ describe("-httpAddr as go-livepeer's defaultAddr", () => {
 
   test.each(["1.2.3.4:99999", "host:port", "::1"])("%j is refused naming the flag", (httpAddr) => {
     expect(loadError(["-httpAddr", httpAddr, "-remoteSignerAllowNoAuth"]).message).toMatch(/^-httpAddr/);
+  });
+});
+
+describe("-workers", () => {
+  test("defaults to the available parallelism; 1 keeps a single process", () => {
+    expect(load([]).workers).toBe(availableParallelism());
+    expect(load(["-workers", "1"]).workers).toBe(1);
+    expect(load(["-workers", "3"]).workers).toBe(3);
+  });
+  test.each(["0", "-1", "two", "1.5", "257"])("%j is refused naming the flag", (value) => {
+    expect(loadError(["-workers", value]).message).toMatch(/^-workers/);
   });
 });
 

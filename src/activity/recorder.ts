@@ -45,6 +45,18 @@ export interface ActivityOptions {
   /** Most state ids remembered for the active-session count; the oldest are forgotten first. */
   maxSessions?: number;
   now?: Clock;
+  /** -workers: the other workers' latest exportState(), added into snapshot(). */
+  peers?: () => ActivityState[];
+}
+
+/** A recorder's counts as plain data, for a -workers worker to send to the others (structured-clone safe). */
+export interface ActivityState {
+  totals: OutcomeCounts;
+  ticketsSigned: number;
+  faceValue: bigint;
+  ev: { num: bigint; den: bigint };
+  buckets: { index: number; payments: OutcomeCounts; ticketsSigned: number; latency: Uint32Array }[];
+  activeSessions: number;
 }
 
 interface Bucket {
@@ -135,32 +147,55 @@ export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityO
       current().ticketsSigned += n;
     },
 
-    snapshot(): ActivitySnapshot {
-      const t = now();
-      const last = current().index;
-      const buckets: ActivitySnapshot["buckets"] = [];
-      const histograms: Uint32Array[] = [];
-      for (let index = last - size + 1; index <= last; index++) {
-        const b = ring[index % size];
-        if (b && b.index === index) {
-          buckets.push({ startMs: index * bucketMs, payments: { ...b.payments }, ticketsSigned: b.ticketsSigned });
-          histograms.push(b.latency);
-        } else {
-          buckets.push({ startMs: index * bucketMs, payments: zeroCounts(), ticketsSigned: 0 });
-        }
-      }
+    exportState(): ActivityState {
       pruneSessions();
+      const last = current().index;
       return {
-        timeMs: t,
-        startedAtMs,
         totals: { ...totals },
         ticketsSigned,
         faceValue,
-        ev,
+        ev: { num: ev.num, den: ev.den },
+        buckets: ring.filter((b): b is Bucket => b !== undefined && b.index > last - size).map((b) => ({ ...b, payments: { ...b.payments } })),
+        activeSessions: sessions.size,
+      };
+    },
+
+    /** This recorder's counts plus the peers' (-workers): totals and buckets add up; sessions are summed (a session that moved between workers counts in each). */
+    snapshot(): ActivitySnapshot {
+      const t = now();
+      const last = current().index;
+      const peers = opts.peers?.() ?? [];
+      const sum = { totals: { ...totals }, ticketsSigned, faceValue, ev, activeSessions: (pruneSessions(), sessions.size) };
+      const byIndex = new Map<number, Bucket[]>();
+      const add = (b: Bucket) => byIndex.set(b.index, [...(byIndex.get(b.index) ?? []), b]);
+      for (const b of ring) if (b) add(b);
+      for (const p of peers) {
+        for (const o of PAYMENT_OUTCOMES) sum.totals[o] += p.totals[o];
+        sum.ticketsSigned += p.ticketsSigned;
+        sum.faceValue += p.faceValue;
+        sum.ev = sum.ev.add(new Rat(p.ev.num, p.ev.den));
+        sum.activeSessions += p.activeSessions;
+        for (const b of p.buckets) add(b);
+      }
+      const buckets: ActivitySnapshot["buckets"] = [];
+      const histograms: Uint32Array[] = [];
+      for (let index = last - size + 1; index <= last; index++) {
+        const payments = zeroCounts();
+        let signed = 0;
+        for (const b of byIndex.get(index) ?? []) {
+          for (const o of PAYMENT_OUTCOMES) payments[o] += b.payments[o];
+          signed += b.ticketsSigned;
+          histograms.push(b.latency);
+        }
+        buckets.push({ startMs: index * bucketMs, payments, ticketsSigned: signed });
+      }
+      return {
+        timeMs: t,
+        startedAtMs,
+        ...sum,
         bucketSeconds: bucketMs / 1000,
         windowSeconds: windowMs / 1000,
         buckets,
-        activeSessions: sessions.size,
         latencyP50Ms: latencyQuantile(histograms, 0.5),
         latencyP99Ms: latencyQuantile(histograms, 0.99),
       };

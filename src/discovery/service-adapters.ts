@@ -4,8 +4,11 @@ import type { Discovery } from "./discovery.js";
 import { toDiscoveredOrchestrator } from "./discovered-orchestrator.js";
 import { toLegacyDiscoveryJson } from "./legacy-json.js";
 
+/** What the transports read: a live Discovery, or a -workers worker's copy of the primary's snapshot. */
+export type DiscoveryView = Pick<Discovery, "snapshot" | "select" | "subscribe">;
+
 /** GET /discover-orchestrators: the reference's JSON array, 503 "cache empty" before the first snapshot. */
-export function legacyDiscover(discovery: Discovery) {
+export function legacyDiscover(discovery: DiscoveryView) {
   return (caps: string[]) =>
     discovery.snapshot().orchestrators.length === 0
       ? ({ status: 503, message: "cache empty" } as const)
@@ -13,7 +16,7 @@ export function legacyDiscover(discovery: Discovery) {
 }
 
 /** DiscoverOrchestrators: undefined before the first snapshot. */
-export function typedDiscovery(discovery: Discovery) {
+export function typedDiscovery(discovery: DiscoveryView) {
   return {
     select(caps: string[]) {
       const snapshot = discovery.snapshot();

@@ -22,6 +22,8 @@ export interface ServerOptions {
   legacy: Omit<LegacyDeps, "payments" | "orchInfoSignature">;
   logger: Logger;
   metrics: SignerMetrics;
+  /** GET /metrics text; default: the metrics' registry (a -workers worker asks the primary for all workers' sum). */
+  metricsText?: () => Promise<string>;
   /** Origins allowed for browser (Connect, gRPC-web) calls; ["*"] allows any but "null". Default: none. */
   corsOrigins?: string[];
   /** The chain view behind readiness and the chain gauges; default: the payment path's. */
@@ -64,7 +66,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
     if (dashboard(req, res)) return;
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (req.method === "GET" && serveProbe(readiness, path, res)) return;
-    if (req.method === "GET" && path === "/metrics") return serveMetrics(metrics, res);
+    if (req.method === "GET" && path === "/metrics") return serveMetrics(metrics, res, opts.metricsText);
     const log = observer.http(req, res);
     try {
       if (!(await legacy(req as IncomingMessage, res as ServerResponse))) {

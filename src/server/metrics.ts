@@ -19,6 +19,8 @@ export function createSignerMetrics() {
         name,
         help,
         registers: [registry],
+        // Every -workers worker reports the same chain view: summing would multiply it.
+        aggregator: "first",
         collect() {
           if (chain) this.set(read(chain.status()));
         },
@@ -84,8 +86,19 @@ export function createSignerMetrics() {
 export type SignerMetrics = ReturnType<typeof createSignerMetrics>;
 
 /** GET /metrics in Prometheus' text format. */
-export async function serveMetrics(metrics: SignerMetrics, res: ServerResponse | Http2ServerResponse): Promise<void> {
-  const body = await metrics.registry.metrics();
+export async function serveMetrics(
+  metrics: SignerMetrics,
+  res: ServerResponse | Http2ServerResponse,
+  text: () => Promise<string> = () => metrics.registry.metrics(),
+): Promise<void> {
+  let body: string;
+  try {
+    body = await text();
+  } catch {
+    res.writeHead(503, { "Content-Type": "text/plain; charset=utf-8" });
+    res.end("metrics unavailable\n");
+    return;
+  }
   res.writeHead(200, { "Content-Type": metrics.registry.contentType });
   res.end(body);
 }

@@ -1,0 +1,167 @@
+/**
+ * -workers 2 as an operator runs it: `src/main.ts` in its own process against the dev chain,
+ * gateways calling over fresh connections. Payments come from both workers, /metrics and
+ * WatchSignerActivity sum them, a killed worker is replaced (and logged), SIGTERM drains.
+ */
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { SignerService, WatchSignerActivityRequestSchema } from "../gen/livepeer/signer/v1/signer_pb.js";
+import { createEthSigner } from "../src/crypto/eth-sign.js";
+import { startDevChain, type DevChain } from "../src/dev-chain/dev-chain.js";
+import { MAX_WIN_PROB } from "../src/pm/ticket.js";
+import { orchestratorInfo, orchestratorInfoBytes } from "./support/fixtures.js";
+
+const key = randomBytes(32); // throwaway, funded on the throwaway chain
+let chain: DevChain;
+let webhook: Server;
+let webhookUrl: string;
+let webhookDelayMs = 0;
+
+beforeAll(async () => {
+  chain = await startDevChain({ port: 0 });
+  await chain.fundSender({ address: createEthSigner(key).addressHex });
+  webhook = createServer((req, res) => {
+    req.resume();
+    setTimeout(() => res.end('{"status":200}'), webhookDelayMs);
+  });
+  await new Promise<void>((r) => webhook.listen(0, "127.0.0.1", r));
+  webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await new Promise((r) => webhook?.close(r));
+  await chain?.close();
+});
+
+interface Signer {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startSigner(): Promise<Signer> {
+  const args = ["--import", "tsx", "src/main.ts", "-ethUrl", chain.url, "-ethController", chain.controllerAddress];
+  args.push("-httpAddr", "127.0.0.1:0", "-workers", "2", "-remoteSignerWebhookUrl", webhookUrl);
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  for (let i = 0; i < 600 && !/serving:\s+http/.test(out); i++) {
+    if (child.exitCode !== null) throw new Error(`signer exited: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const url = /serving:\s+(http:\/\/\S+)/.exec(out)?.[1];
+  if (!url) throw new Error(`signer did not start: ${out}`);
+  return { child, url, output: () => out, exited };
+}
+
+const info = orchestratorInfo({
+  pricePerUnit: 999_999_999n,
+  faceValue: 1_000_000_000_000n,
+  winProb: MAX_WIN_PROB / 1000n,
+  expirationBlock: 1n << 40n,
+  authExpiration: BigInt(Math.floor(Date.now() / 1000)) + 3600n,
+});
+const orchestrator = Buffer.from(orchestratorInfoBytes(info)).toString("base64");
+
+/** One first-call payment on a fresh connection (so connections spread over the workers). */
+function pay(url: string): Promise<number> {
+  const body = JSON.stringify({ orchestrator, ManifestID: randomBytes(4).toString("hex"), type: "fixed" });
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/generate-live-payment`, { method: "POST", agent: false, headers: { "Content-Type": "application/json" } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function metrics(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+const workerPids = (text: string) => [...text.matchAll(/^lpsigner_worker_payments\{worker="\d+",pid="(\d+)"\} (\d+)/gm)].map((m) => ({ pid: Number(m[1]), paid: Number(m[2]) }));
+const sample = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+
+async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  let v = await read();
+  while (!ok(v) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    v = await read();
+  }
+  return v;
+}
+
+describe("-workers 2", () => {
+  let signer: Signer;
+  beforeAll(async () => {
+    webhookDelayMs = 0;
+    signer = await startSigner();
+  }, 90_000);
+  afterAll(async () => {
+    signer?.child.kill("SIGKILL");
+  });
+
+  test("payments come from both workers; /metrics and WatchSignerActivity sum them", async () => {
+    const statuses = await Promise.all(Array.from({ length: 40 }, () => pay(signer.url)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const text = await metrics(signer.url);
+    const workers = workerPids(text);
+    expect(workers).toHaveLength(2);
+    expect(workers.every((w) => w.paid > 0)).toBe(true);
+    expect(workers.reduce((a, w) => a + w.paid, 0)).toBe(40);
+    expect(sample(text, 'lpsigner_payments_total\\{outcome="paid"\\}')).toBe(40);
+    expect(sample(text, "lpsigner_tickets_signed_total")).toBe(40);
+    // Not multiplied by the worker count: one chain view.
+    expect(sample(text, "lpsigner_chain_round")).toBeGreaterThan(0);
+
+    // The dashboard stream, from whichever worker answers, counts every worker's payments.
+    const client = createClient(SignerService, createConnectTransport({ baseUrl: signer.url, httpVersion: "1.1" }));
+    const paid = await eventually(
+      async () => {
+        for await (const snap of client.watchSignerActivity(create(WatchSignerActivityRequestSchema, {}))) return Number(snap.payments?.paid);
+        return 0;
+      },
+      (n) => n === 40,
+    );
+    expect(paid).toBe(40);
+  }, 60_000);
+
+  test("a worker that dies is replaced and logged; payments go on", async () => {
+    const before = workerPids(await metrics(signer.url)).map((w) => w.pid);
+    process.kill(before[0]!, "SIGKILL");
+    const after = await eventually(
+      async () => workerPids(await metrics(signer.url)).map((w) => w.pid),
+      (pids) => pids.length === 2 && !pids.includes(before[0]!),
+      30_000,
+    );
+    expect(after).toHaveLength(2);
+    expect(after).not.toContain(before[0]);
+    expect(signer.output()).toMatch(/worker died; starting a replacement/);
+    const statuses = await Promise.all(Array.from({ length: 6 }, () => pay(signer.url)));
+    expect(statuses).toEqual(Array(6).fill(200));
+  }, 60_000);
+
+  test("SIGTERM drains in-flight payments on every worker, then exits 0", async () => {
+    webhookDelayMs = 1500; // each payment waits on the auth webhook, so they are in flight
+    const inFlight = Array.from({ length: 6 }, () => pay(signer.url));
+    await new Promise((r) => setTimeout(r, 500));
+    signer.child.kill("SIGTERM");
+    expect(await Promise.all(inFlight)).toEqual(Array(6).fill(200));
+    expect(await signer.exited).toBe(0);
+    await expect(pay(signer.url)).rejects.toThrow();
+  }, 60_000);
+});
