@@ -71,11 +71,11 @@ describe("client stubs", () => {
 });
 
 describe("Go client (clients/go)", () => {
-  test.skipIf(!hasGo)("go test: the example gateway loop pays for 5 cycles against a live signer, refreshes expiring info", async () => {
+  test.skipIf(!hasGo)("go test: the example gateway loop pays for 5 cycles against a live signer and the dev orchestrator, refreshes expiring info", async () => {
     const r = await run("go", ["test", "-count=1", "-v", "./..."], join(root, "clients/go"));
     expect(r.code, r.output).toBe(0);
-    for (const name of ["AgainstLiveSigner", "RefreshesExpiringInfo", "GivesUpAfterThreeRefreshes"]) {
-      expect(r.output).toMatch(new RegExp(`--- PASS: TestExampleGatewayLoop${name}`));
+    for (const name of ["LoopAgainstLiveSigner", "LoopRefreshesExpiringInfo", "LoopGivesUpAfterThreeRefreshes", "PaysTheDevOrchestrator"]) {
+      expect(r.output).toMatch(new RegExp(`--- PASS: TestExampleGateway${name}`));
     }
   }, 300_000);
 });

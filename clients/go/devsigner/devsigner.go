@@ -26,13 +26,20 @@ import (
 
 // Signer is a running development signer.
 type Signer struct {
-	URL    string
-	Client signerv1connect.SignerServiceClient
-	cmd    *exec.Cmd
-	done   chan struct{}
+	URL string
+	// Orchestrators are the development orchestrators' URLs (npm start runs one by default;
+	// -devOrchestrators N sets how many).
+	Orchestrators []string
+	Client        signerv1connect.SignerServiceClient
+	cmd           *exec.Cmd
+	done          chan struct{}
 }
 
-var servingLine = regexp.MustCompile(`serving:\s+(http://\S+)`)
+var (
+	servingLine      = regexp.MustCompile(`serving:\s+(http://\S+)`)
+	orchestratorLine = regexp.MustCompile(`orchestrator:\s+(https://\S+)`)
+	tryLine          = regexp.MustCompile(`^\s+try:\s`)
+)
 
 // Start runs the signer from repoRoot on a free loopback port and waits until it answers
 // GetSignerStatus with a fresh chain view. extraFlags are appended to the command line.
@@ -53,12 +60,23 @@ func Start(ctx context.Context, repoRoot string, extraFlags ...string) (*Signer,
 		return nil, fmt.Errorf("devsigner: starting npx tsx src/main.ts: %w", err)
 	}
 	s := &Signer{cmd: cmd, done: make(chan struct{})}
-	urls := make(chan string, 1)
+	// The banner: "serving:" then the dev orchestrators' URLs, ended by the "try:" line.
+	type banner struct {
+		url   string
+		orchs []string
+	}
+	banners := make(chan banner, 1)
 	go func() {
+		var b banner
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
+			line := sc.Text()
+			if m := servingLine.FindStringSubmatch(line); m != nil {
+				b.url = m[1]
+			} else if m := orchestratorLine.FindStringSubmatch(line); m != nil {
+				b.orchs = append(b.orchs, m[1])
+			} else if tryLine.MatchString(line) && b.url != "" {
+				banners <- b
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
@@ -67,13 +85,14 @@ func Start(ctx context.Context, repoRoot string, extraFlags ...string) (*Signer,
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	select {
-	case s.URL = <-urls:
+	case b := <-banners:
+		s.URL, s.Orchestrators = b.url, b.orchs
 	case <-s.done:
 		s.Close()
 		return nil, fmt.Errorf("devsigner: the signer exited before serving")
 	case <-ctx.Done():
 		s.Close()
-		return nil, fmt.Errorf("devsigner: no 'serving:' line: %w", ctx.Err())
+		return nil, fmt.Errorf("devsigner: no banner ('serving:' ... 'try:'): %w", ctx.Err())
 	}
 	s.Client = signerv1connect.NewSignerServiceClient(http.DefaultClient, s.URL)
 	for {

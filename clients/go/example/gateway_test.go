@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/lpsigner/lpsigner/clients/go/example"
 	signerv1 "github.com/lpsigner/lpsigner/clients/go/gen/livepeer/signer/v1"
 	"github.com/lpsigner/lpsigner/clients/go/gen/lpnet"
+	"github.com/lpsigner/lpsigner/clients/go/orchestrator"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -160,5 +162,32 @@ func TestExampleGatewayLoopGivesUpAfterThreeRefreshes(t *testing.T) {
 	_, err := example.Run(context.Background(), s.Client, f, "go-stale", 3, 10*time.Millisecond)
 	if connect.CodeOf(err) != connect.CodeFailedPrecondition || len(f.requests) != 4 || len(f.payments) != 0 {
 		t.Fatalf("err %v after %d info requests and %d payments; want FailedPrecondition after 4 and 0", err, len(f.requests), len(f.payments))
+	}
+}
+
+// The example loop as a real gateway: the development orchestrator that npm start runs (TLS gRPC
+// GetOrchestrator with a self-signed certificate, pinned on first use; POST /payment that verifies
+// every ticket, the segment credentials and the auth token) accepts every payment.
+func TestExampleGatewayPaysTheDevOrchestrator(t *testing.T) {
+	if len(s.Orchestrators) == 0 {
+		t.Fatal("the development signer printed no orchestrator URL")
+	}
+	orch := orchestrator.New(s.Orchestrators[0], nil)
+	state, err := example.Run(context.Background(), s.Client, orch, "go-dev-orchestrator", 5, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ SequenceNumber int64 }
+	if err := json.Unmarshal(state.State, &st); err != nil || st.SequenceNumber != 4 {
+		t.Fatalf("final state %s (%v)", state.State, err)
+	}
+	// And it does check: a payment that is not one of the signer's is refused (4xx).
+	if err := orch.Pay(context.Background(), "bm90IGEgcGF5bWVudA==", ""); err == nil || !strings.Contains(err.Error(), "refused the payment: 4") {
+		t.Fatalf("a bogus payment: %v", err)
+	}
+	// A different certificate than the pinned one is refused before anything is sent.
+	other := orchestrator.New(s.Orchestrators[0], make([]byte, 32))
+	if _, err := other.GetOrchestrator(context.Background(), &lpnet.OrchestratorRequest{}); err == nil || !strings.Contains(err.Error(), "is not the pinned") {
+		t.Fatalf("a wrong pin: %v", err)
 	}
 }
