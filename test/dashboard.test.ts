@@ -13,6 +13,14 @@ import { DASHBOARD_CSP } from "../src/dashboard/serve-dashboard.js";
 import { launchChromium } from "./support/browser.js";
 import { orchestratorInfo, testDeps } from "./support/fixtures.js";
 import { gatewayPaymentBody, paymentRequest, rawRequest, startTestServer, type RunningTestServer } from "./support/net-server.js";
+import { pino } from "pino";
+import { createActivityRecorder } from "../src/activity/recorder.js";
+import { createStaticChainView } from "../src/chain/chain-view.js";
+import { signOrchestratorInfo } from "../src/crypto/eth-sign.js";
+import { createSignerServer } from "../src/server/create-server.js";
+import { createSignerMetrics } from "../src/server/metrics.js";
+import { createSignerStatus } from "../src/service/signer-status.js";
+import { CHAIN } from "./support/fixtures.js";
 
 let srv: RunningTestServer;
 let browser: Browser;
@@ -106,5 +114,42 @@ describe("the dashboard in Chromium", () => {
     // A new signer process: its counters start again.
     await expect.poll(() => text("tickets-signed"), { timeout: 5000 }).toBe("0");
     expect(await text("signer-address")).toBe(deps.signer.addressHex);
+  });
+});
+
+describe("the dashboard's warnings", () => {
+  test("a stale chain view and an unfunded signer are shown as such", async () => {
+    // A chain view that has gone stale, for a signer whose reserve is empty, and the status the
+    // signer builds from it (startTestServer's status is a fixed one).
+    const base = createStaticChainView({ ...CHAIN, sender: { ...CHAIN.sender, reserve: 0n } });
+    const chain = { ...base, status: () => ({ ...base.status(), ageMs: 125_000, stale: true }) };
+    const t = testDeps({ chain });
+    const metrics = createSignerMetrics();
+    const activity = createActivityRecorder(metrics);
+    const server = createSignerServer({
+      service: {
+        payments: t.deps,
+        orchInfoSignature: signOrchestratorInfo(t.signer),
+        status: createSignerStatus({ signer: t.signer, chain, limits: t.deps.limits, prices: t.deps.prices, webhookConfigured: false, version: "test" }),
+        activity,
+      },
+      legacy: {},
+      logger: pino({ level: "silent" }),
+      metrics,
+    });
+    const { port } = await server.listen("127.0.0.1", 0);
+    const warnPage = await browser.newPage();
+    try {
+      await warnPage.goto(`http://127.0.0.1:${port}/dashboard/`);
+      await expect.poll(() => warnPage.getByTestId("stale").isVisible(), { timeout: 5000 }).toBe(true);
+      const warning = await warnPage.getByTestId("stale").textContent();
+      expect(warning).toContain("Chain view is stale (2 min 5 s old)");
+      expect(warning).toContain("no sender reserve");
+      expect(await warnPage.locator('[data-field="age"]').getAttribute("class")).toContain("warn-text");
+    } finally {
+      await warnPage.close();
+      activity.close();
+      await server.close(200);
+    }
   });
 });

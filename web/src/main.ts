@@ -135,8 +135,12 @@ function renderActivity(a: WatchSignerActivityResponse): void {
   show("block", chain ? count(chain.l1Block).exact : "—");
   show("age", chain ? duration(Number(chain.ageMs)) : "—");
   const stale = document.getElementById("stale")!;
-  stale.hidden = !chain?.stale;
-  if (chain?.stale) stale.textContent = `Chain view is stale (${duration(Number(chain.ageMs))} old): payments are refused until it refreshes.`;
+  const problems = [
+    ...(chain?.stale ? [`Chain view is stale (${duration(Number(chain.ageMs))} old): payments are refused until it refreshes.`] : []),
+    ...(st?.fundingProblem ? [`Funds cannot back tickets (${st.fundingProblem}): payments are refused.`] : []),
+  ];
+  stale.hidden = problems.length === 0;
+  stale.textContent = problems.join(" ");
   field("age").classList.toggle("warn-text", !!chain?.stale);
 
   const p = a.payments;
