@@ -91,6 +91,18 @@ describe("POST /generate-live-payment as an unmodified gateway calls it", () => 
     expect(verifier.nonces()).toEqual(Array.from({ length: verifier.nonces().length }, (_, i) => i + 1));
   });
 
+  test("replies carry a Content-Length, as Go's net/http sends a small reply, not chunked framing", async () => {
+    for (const [path, body] of [
+      ["/generate-live-payment", gatewayBody({ info: orchestratorInfoBytes(orchestratorInfo()) })],
+      ["/generate-live-payment", "{"],
+      ["/sign-orchestrator-info", undefined],
+    ] as const) {
+      const res = await post(path, body);
+      expect(res.headers.get("content-length"), path).toBe(String(Buffer.byteLength(res.text)));
+      expect(res.headers.get("transfer-encoding")).toBeNull();
+    }
+  });
+
   test("trailing bytes after the JSON object are ignored, as Go's json.Decoder does", async () => {
     const res = await post("/generate-live-payment", gatewayBody({ info: orchestratorInfoBytes(orchestratorInfo()) }) + "garbage");
     expect(res.status).toBe(200);

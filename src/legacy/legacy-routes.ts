@@ -32,11 +32,21 @@ export interface LegacyDeps {
   activity?: ActivityRecorder;
 }
 
+/**
+ * A whole JSON reply with its Content-Length, as Go's net/http sends a small one: no chunked
+ * framing. A Buffer, because Node joins a string body to the header block and encodes both as
+ * UTF-8, which would re-encode header values that carry raw UTF-8 bytes.
+ */
+function sendJson(res: ServerResponse, status: number, body: string): void {
+  const bytes = Buffer.from(body, "utf8");
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": bytes.length });
+  res.end(bytes);
+}
+
 /** Writes the reference's error envelope: {"error":{"message":…}} and a newline. */
 export function writeJsonError(res: ServerResponse, status: number, message: string, extra = ""): void {
   const shown = status === 500 ? "Internal Server Error" : status === 503 ? "Service Unavailable Error" : message;
-  res.writeHead(status, { "Content-Type": "application/json" });
-  res.end(`{"error":{"message":${goJsonString(shown)}}${extra}}\n`);
+  sendJson(res, status, `{"error":{"message":${goJsonString(shown)}}${extra}}\n`);
 }
 
 function stateJson(s: SignedState): string {
@@ -109,8 +119,7 @@ export function createLegacyHandler(deps: LegacyDeps) {
     const path = (req.url ?? "").split("?")[0];
     if (req.method === "POST" && path === "/sign-orchestrator-info") {
       req.resume();
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(orchInfoBody);
+      sendJson(res, 200, orchInfoBody);
       return true;
     }
     if (req.method === "POST" && path === "/generate-live-payment") {
@@ -130,8 +139,7 @@ export function createLegacyHandler(deps: LegacyDeps) {
       const caps = url.searchParams.getAll("caps").filter((c) => c !== "");
       const result = deps.discover(caps);
       if (result.status === 200) {
-        res.writeHead(200, { "Content-Type": "application/json" });
-        res.end(result.body);
+        sendJson(res, 200, result.body);
       } else {
         writeJsonError(res, 503, result.message);
       }
@@ -152,10 +160,7 @@ export function createLegacyHandler(deps: LegacyDeps) {
         writeJsonError(res, HTTP_STATUS_NO_TICKETS, "no tickets", `,"state":${stateJson(result.state)}`);
         return HTTP_STATUS_NO_TICKETS;
       }
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(
-        `{"payment":"${result.paymentHeader}","segCreds":"${result.segmentHeader}","state":${stateJson(result.state)}}\n`,
-      );
+      sendJson(res, 200, `{"payment":"${result.paymentHeader}","segCreds":"${result.segmentHeader}","state":${stateJson(result.state)}}\n`);
       return 200;
     } catch (err) {
       if (!(err instanceof PaymentError)) {

@@ -62,7 +62,14 @@ export function ticketHash(t: Ticket): Uint8Array {
   return keccak256(buf);
 }
 
+let lastEV: { faceValue: bigint; winProb: bigint; ev: Rat } | undefined;
+
 /** EV = faceValue * winProb / (2^256 - 1), exact. */
 export function ticketEV(faceValue: bigint, winProb: bigint): Rat {
-  return new Rat(faceValue).mul(new Rat(winProb).div(MAX_WIN_PROB_RAT));
+  // A call needs it several times and a session's calls share their params: the 256-bit gcds are
+  // worth skipping (a Rat is immutable, so the last result can be handed out again).
+  if (lastEV && lastEV.faceValue === faceValue && lastEV.winProb === winProb) return lastEV.ev;
+  const ev = new Rat(faceValue).mul(new Rat(winProb).div(MAX_WIN_PROB_RAT));
+  lastEV = { faceValue, winProb, ev };
+  return ev;
 }

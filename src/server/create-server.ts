@@ -77,7 +77,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
       // A client that went away (or was cut by a timeout) mid-body is not a server error; the
       // observer records it as "aborted".
       if (!req.complete && req.destroyed) return;
-      log.error({ err }, "legacy request failed");
+      log().error({ err }, "legacy request failed");
       if (!res.headersSent) {
         res.writeHead(500, { "Content-Type": "application/json" });
         res.end('{"error":{"message":"Internal Server Error"}}\n');

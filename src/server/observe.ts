@@ -13,8 +13,8 @@ import type { SignerMetrics } from "./metrics.js";
 export interface RequestObserver {
   /** Observes every Connect RPC (SignerService and grpc.health.v1). */
   interceptor: Interceptor;
-  /** Observes a plain HTTP request (the legacy routes) until its response closes; returns its logger. */
-  http(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Logger;
+  /** Observes a plain HTTP request (the legacy routes) until its response closes; returns its logger's getter. */
+  http(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): () => Logger;
 }
 
 const LEGACY_ROUTES = new Set(["/sign-orchestrator-info", "/generate-live-payment", "/discover-orchestrators"]);
@@ -29,12 +29,16 @@ type Level = "debug" | "info" | "warn" | "error";
 export function createObserver(logger: Logger, metrics: SignerMetrics): RequestObserver {
   const begin = (rpc: string, fields: Record<string, unknown>) => {
     const started = performance.now();
-    const log = logger.child({ requestId: randomUUID(), rpc, ...fields });
+    const requestId = randomUUID();
+    // The child logger is built only when a line is written: a successful call logs at debug,
+    // usually off, and building one per request is a measurable part of a payment's cost.
+    let child: Logger | undefined;
+    const log = () => (child ??= logger.child({ requestId, rpc, ...fields }));
     const end = (code: string, level: Level, msg: string, extra: Record<string, unknown> = {}) => {
       const seconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ rpc, code });
       metrics.latency.observe({ rpc }, seconds);
-      log[level]({ code, ms: Math.round(seconds * 1000), ...extra }, msg);
+      if (logger.isLevelEnabled(level)) log()[level]({ code, ms: Math.round(seconds * 1000), ...extra }, msg);
     };
     return { log, end };
   };
