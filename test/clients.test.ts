@@ -91,7 +91,7 @@ describe("go-livepeer's rules (test/interop-go)", () => {
 });
 
 describe("Python client (clients/python)", () => {
-  test.skipIf(!hasPython)("pytest: the example gateway loop pays for 5 cycles against a live signer, refreshes expiring info", async () => {
+  test.skipIf(!hasPython)("pytest: the example gateway loop pays for 5 cycles against a live signer and the dev orchestrator, refreshes expiring info", async () => {
     const python = join(root, ".tools/venv/bin/python");
     if (!existsSync(python) || (await run(python, ["-c", "import lpsigner_client, connectrpc, pytest"], root)).code !== 0) {
       // A clean clone: install the pinned runtime and pytest (PyPI) into .tools/venv.
@@ -100,8 +100,8 @@ describe("Python client (clients/python)", () => {
     }
     const r = await run(python, ["-m", "pytest", "-v", "-p", "no:cacheprovider"], join(root, "clients/python"));
     expect(r.code, r.output).toBe(0);
-    for (const name of ["against_live_signer", "refreshes_expiring_info", "gives_up_after_three_refreshes"]) {
-      expect(r.output).toMatch(new RegExp(`test_example_gateway_loop_${name} PASSED`));
+    for (const name of ["loop_against_live_signer", "loop_refreshes_expiring_info", "loop_gives_up_after_three_refreshes", "pays_the_dev_orchestrator"]) {
+      expect(r.output).toMatch(new RegExp(`test_example_gateway_${name} PASSED`));
     }
   }, 300_000);
 });

@@ -7,6 +7,8 @@ export async function selfSignedCertificate(host: string): Promise<{ cert: strin
   const isIp = isIP(host) !== 0;
   const pems = await generateCertificate([{ name: "commonName", value: host }], {
     keyType: "ec",
+    // SHA-256: selfsigned defaults to SHA-1, which rustls-based clients (Python connectrpc) refuse.
+    algorithm: "sha256",
     curve: "P-256",
     notAfterDate: new Date(Date.now() + 7 * 24 * 3600 * 1000),
     extensions: [{ name: "subjectAltName", altNames: [isIp ? { type: 7, ip: host } : { type: 2, value: host }] }],

@@ -14,9 +14,8 @@ from lpsigner_client.gen.net.lp_rpc_pb import OrchestratorInfo, OrchestratorRequ
 
 
 class Orchestrator(Protocol):
-    """In a real gateway, get_orchestrator is the orchestrator's GetOrchestrator gRPC call (over
-    TLS) and pay is POST {orchestrator}/payment with the Livepeer-Payment and Livepeer-Segment
-    headers."""
+    """E.g. lpsigner_client.orchestrator.Orchestrator: get_orchestrator is the orchestrator's
+    GetOrchestrator gRPC call over TLS, pay is POST /payment with the two headers."""
 
     def get_orchestrator(self, req: OrchestratorRequest) -> OrchestratorInfo: ...
     def pay(self, payment_header: str, segment_header: str) -> None: ...

@@ -12,6 +12,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 
 from gateway import run
+from lpsigner_client.orchestrator import Orchestrator, PaymentRefused
 from lpsigner_client.gen.livepeer.signer.v1.signer_connect import SignerServiceClientSync
 from lpsigner_client.gen.livepeer.signer.v1.signer_pb import GetSignerStatusRequest
 from lpsigner_client.gen.net.lp_rpc_pb import (
@@ -98,3 +99,19 @@ def test_example_gateway_loop_gives_up_after_three_refreshes(signer_url):
             run(signer, orch, "py-stale", 3, 0.01)
     assert err.value.code == Code.FAILED_PRECONDITION
     assert len(orch.requests) == 4 and len(orch.payments) == 0
+
+
+def test_example_gateway_pays_the_dev_orchestrator(dev_signer):
+    """The example loop as a real gateway: npm start's development orchestrator (TLS gRPC with a
+    self-signed certificate, pinned on first use; POST /payment that verifies every ticket, the
+    segment credentials and the auth token) accepts every payment."""
+    signer_url, orchestrators = dev_signer
+    assert orchestrators, "the development signer printed no orchestrator URL"
+    orch = Orchestrator(orchestrators[0])
+    with SignerServiceClientSync(signer_url) as signer:
+        state = run(signer, orch, "py-dev-orchestrator", 5, 0.2)
+    assert json.loads(state.state)["SequenceNumber"] == 4
+    # And it does check: a payment that is not one of the signer's is refused (4xx).
+    with pytest.raises(PaymentRefused) as refused:
+        orch.pay("bm90IGEgcGF5bWVudA==", "")
+    assert 400 <= refused.value.status < 500
