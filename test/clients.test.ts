@@ -5,6 +5,7 @@
  * when its toolchain is missing, and says so; a failing `go test` or `pytest` fails `npm test`.
  */
 import { execFile, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -14,8 +15,21 @@ const root = join(import.meta.dirname, "..");
 const has = (cmd: string) => spawnSync(cmd, ["--version"], { stdio: "ignore" }).status === 0 || spawnSync(cmd, ["version"], { stdio: "ignore" }).status === 0;
 const hasGo = has("go");
 const hasPython = has("python3");
+
+/** A Python >= 3.12 (the Livepeer gateway SDK needs it): on PATH, or one that pyenv installed. */
+function findPython312(): string | undefined {
+  const pyenvRoot = process.env.PYENV_ROOT ?? join(process.env.HOME ?? "/root", ".pyenv");
+  const pyenv = existsSync(join(pyenvRoot, "versions")) ? readdirSync(join(pyenvRoot, "versions")).map((v) => join(pyenvRoot, "versions", v, "bin", "python3")) : [];
+  for (const cmd of ["python3", "python3.14", "python3.13", "python3.12", ...pyenv]) {
+    const r = spawnSync(cmd, ["-c", "import sys; print(sys.version_info >= (3, 12))"], { encoding: "utf8" });
+    if (r.status === 0 && r.stdout.trim() === "True") return cmd;
+  }
+  return undefined;
+}
+const python312 = findPython312();
 if (!hasGo) console.warn("SKIPPED: the Go client tests need `go` (1.26) on PATH");
 if (!hasPython) console.warn("SKIPPED: the Python client tests need `python3` (3.11+) on PATH");
+if (!python312) console.warn("SKIPPED: the Livepeer gateway SDK test needs Python 3.12+ (python3.12 on PATH or installed by pyenv)");
 
 /** Runs a command to completion; resolves with its exit code and combined output. */
 function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; output: string }> {
@@ -104,4 +118,28 @@ describe("Python client (clients/python)", () => {
       expect(r.output).toMatch(new RegExp(`test_example_gateway_${name} PASSED`));
     }
   }, 300_000);
+});
+
+describe("the Livepeer Python gateway SDK (test/interop-livepeer-gateway)", () => {
+  test.skipIf(!python312)("pytest: livepeer-gateway 1.0.0 gets orchestrator info, pays the dev orchestrator (482 = a skipped cycle), refreshes on 480", async () => {
+    const dir = join(root, "test/interop-livepeer-gateway");
+    const python = join(root, ".tools/venv-lpgw/bin/python");
+    const stamp = join(root, ".tools", `installed-lpgw-${createHash("sha256").update(readFileSync(join(dir, "requirements.txt"))).digest("hex").slice(0, 16)}`);
+    if (!existsSync(stamp)) {
+      // Its own venv (Python 3.12+), with the pinned SDK and pytest from PyPI.
+      for (const [cmd, args] of [
+        [python312!, ["-m", "venv", join(root, ".tools/venv-lpgw")]],
+        [python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", join(dir, "requirements.txt")]],
+      ] as const) {
+        const r = await run(cmd, [...args], root);
+        expect(r.code, r.output).toBe(0);
+      }
+      writeFileSync(stamp, "");
+    }
+    const r = await run(python, ["-m", "pytest", "-v", "-p", "no:cacheprovider"], dir);
+    expect(r.code, r.output).toBe(0);
+    for (const name of ["gets_orchestrator_info_with_the_signers_signature", "payment_session_pays_the_orchestrator", "refreshes_on_480"]) {
+      expect(r.output).toMatch(new RegExp(`test_sdk_${name} PASSED`));
+    }
+  }, 400_000);
 });
