@@ -20,6 +20,7 @@ import { signOrchestratorInfo } from "../src/crypto/eth-sign.js";
 import { createSignerServer } from "../src/server/create-server.js";
 import { createSignerMetrics } from "../src/server/metrics.js";
 import { createSignerStatus } from "../src/service/signer-status.js";
+import { createPriceLimits } from "../src/pricing/price-limits.js";
 import { CHAIN } from "./support/fixtures.js";
 
 let srv: RunningTestServer;
@@ -117,13 +118,20 @@ describe("the dashboard in Chromium", () => {
   });
 });
 
-describe("the dashboard's warnings", () => {
-  test("a stale chain view and an unfunded signer are shown as such", async () => {
+describe("the dashboard's warnings and ceilings", () => {
+  test("a stale chain view and an unfunded signer are shown as such, with the configured price ceilings", async () => {
     // A chain view that has gone stale, for a signer whose reserve is empty, and the status the
     // signer builds from it (startTestServer's status is a fixed one).
     const base = createStaticChainView({ ...CHAIN, sender: { ...CHAIN.sender, reserve: 0n } });
     const chain = { ...base, status: () => ({ ...base.status(), ageMs: 125_000, stale: true }) };
-    const t = testDeps({ chain });
+    const prices = createPriceLimits({
+      maxPricePerUnit: "1200",
+      pixelsPerUnit: "1",
+      maxPricePerCapability: JSON.stringify({
+        capabilities_prices: [{ pipeline: "live-video-to-video", model_id: "streamdiffusion", price_per_unit: 2500, pixels_per_unit: 1 }],
+      }),
+    });
+    const t = testDeps({ chain, prices });
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
     const server = createSignerServer({
@@ -146,6 +154,11 @@ describe("the dashboard's warnings", () => {
       expect(warning).toContain("Chain view is stale (2 min 5 s old)");
       expect(warning).toContain("no sender reserve");
       expect(await warnPage.locator('[data-field="age"]').getAttribute("class")).toContain("warn-text");
+      expect(await warnPage.locator('[data-field="maxPrice"]').textContent()).toBe("1,200 wei / unit");
+      expect(await warnPage.getByTestId("capability-ceilings").textContent()).toBe("live-video-to-video/streamdiffusion ≤ 2,500 wei");
+      expect(await warnPage.getByTestId("capability-ceilings").getAttribute("title")).toBe(
+        "live-video-to-video streamdiffusion: 2,500 wei per unit",
+      );
     } finally {
       await warnPage.close();
       activity.close();

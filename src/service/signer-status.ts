@@ -4,6 +4,7 @@ import type { GetSignerStatusResponseSchema } from "../../gen/livepeer/signer/v1
 import type { ChainView } from "../chain/chain-view.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
 import { fundingProblem, type SenderLimits } from "../pm/sender-validation.js";
+import { capabilityPipeline } from "../pricing/capabilities.js";
 import type { PriceLimits } from "../pricing/price-limits.js";
 
 export interface SignerStatusSource {
@@ -45,6 +46,14 @@ export function createSignerStatus(src: SignerStatusSource): () => MessageInitSh
         depositMultiplier: Number(limits.depositMultiplier),
         maxPricePerUnit: prices.maxPrice?.toString() ?? "",
         webhookConfigured: src.webhookConfigured,
+        capabilityCeilings: [...prices.perCapability].flatMap(([capability, models]) =>
+          [...models].map(([modelId, ceiling]) => ({
+            capability,
+            pipeline: capabilityPipeline(capability) ?? "",
+            modelId,
+            maxPricePerUnit: ceiling.toString(),
+          })),
+        ),
       },
     };
   };

@@ -118,6 +118,14 @@ function renderActivity(a: WatchSignerActivityResponse): void {
   field("webhook").classList.toggle("warn-text", !limits?.webhookConfigured);
   show("maxPrice", limits?.maxPricePerUnit ? wei(limits.maxPricePerUnit) : "none", limits?.maxPricePerUnit ? undefined : "no -maxPricePerUnit");
   if (limits?.maxPricePerUnit) field("maxPrice").textContent += " / unit";
+  const ceilings = limits?.capabilityCeilings ?? [];
+  show(
+    "capabilityCeilings",
+    ceilings.length === 0
+      ? "none"
+      : ceilings.map((c) => `${c.pipeline || `capability ${c.capability}`}${c.modelId === "default" ? "" : `/${c.modelId}`} ≤ ${wei(c.maxPricePerUnit).text}`).join(", "),
+    ceilings.map((c) => `${c.pipeline || c.capability} ${c.modelId}: ${wei(c.maxPricePerUnit).exact} per unit`).join("\n") || "no -maxPricePerCapability",
+  );
   show("maxTicketEv", wei(limits?.maxTicketEv ?? ""));
   show("maxTotalEv", wei(limits?.maxTotalEv ?? ""));
   show("depositMultiplier", limits ? String(limits.depositMultiplier) : "—");

@@ -1262,8 +1262,10 @@ type SignerLimits struct {
 	// Configured global ceiling, wei per unit, exact rational; empty when none.
 	MaxPricePerUnit   string `protobuf:"bytes,4,opt,name=max_price_per_unit,json=maxPricePerUnit,proto3" json:"max_price_per_unit,omitempty"`
 	WebhookConfigured bool   `protobuf:"varint,5,opt,name=webhook_configured,json=webhookConfigured,proto3" json:"webhook_configured,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Configured per-capability ceilings (-maxPricePerCapability).
+	CapabilityCeilings []*CapabilityPriceCeiling `protobuf:"bytes,6,rep,name=capability_ceilings,json=capabilityCeilings,proto3" json:"capability_ceilings,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SignerLimits) Reset() {
@@ -1331,6 +1333,85 @@ func (x *SignerLimits) GetWebhookConfigured() bool {
 	return false
 }
 
+func (x *SignerLimits) GetCapabilityCeilings() []*CapabilityPriceCeiling {
+	if x != nil {
+		return x.CapabilityCeilings
+	}
+	return nil
+}
+
+// A price ceiling for one capability (and model) from -maxPricePerCapability.
+type CapabilityPriceCeiling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The capability id (net.Capability) and its pipeline name ("live-video-to-video") when known.
+	Capability uint32 `protobuf:"varint,1,opt,name=capability,proto3" json:"capability,omitempty"`
+	Pipeline   string `protobuf:"bytes,2,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// The model id, or "default" for every model of the capability.
+	ModelId string `protobuf:"bytes,3,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	// Wei per unit, exact rational ("num" or "num/den").
+	MaxPricePerUnit string `protobuf:"bytes,4,opt,name=max_price_per_unit,json=maxPricePerUnit,proto3" json:"max_price_per_unit,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CapabilityPriceCeiling) Reset() {
+	*x = CapabilityPriceCeiling{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapabilityPriceCeiling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapabilityPriceCeiling) ProtoMessage() {}
+
+func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapabilityPriceCeiling.ProtoReflect.Descriptor instead.
+func (*CapabilityPriceCeiling) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CapabilityPriceCeiling) GetCapability() uint32 {
+	if x != nil {
+		return x.Capability
+	}
+	return 0
+}
+
+func (x *CapabilityPriceCeiling) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *CapabilityPriceCeiling) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *CapabilityPriceCeiling) GetMaxPricePerUnit() string {
+	if x != nil {
+		return x.MaxPricePerUnit
+	}
+	return ""
+}
+
 type GetSignerStatusResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Address    []byte                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
@@ -1348,7 +1429,7 @@ type GetSignerStatusResponse struct {
 
 func (x *GetSignerStatusResponse) Reset() {
 	*x = GetSignerStatusResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1441,7 @@ func (x *GetSignerStatusResponse) String() string {
 func (*GetSignerStatusResponse) ProtoMessage() {}
 
 func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1454,7 @@ func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetSignerStatusResponse) GetAddress() []byte {
@@ -1428,7 +1509,7 @@ type WatchSignerActivityRequest struct {
 
 func (x *WatchSignerActivityRequest) Reset() {
 	*x = WatchSignerActivityRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1521,7 @@ func (x *WatchSignerActivityRequest) String() string {
 func (*WatchSignerActivityRequest) ProtoMessage() {}
 
 func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1534,7 @@ func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityRequest.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchSignerActivityRequest) GetIntervalMs() uint32 {
@@ -1486,7 +1567,7 @@ type PaymentOutcomeCounts struct {
 
 func (x *PaymentOutcomeCounts) Reset() {
 	*x = PaymentOutcomeCounts{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1579,7 @@ func (x *PaymentOutcomeCounts) String() string {
 func (*PaymentOutcomeCounts) ProtoMessage() {}
 
 func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1592,7 @@ func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcomeCounts.ProtoReflect.Descriptor instead.
 func (*PaymentOutcomeCounts) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PaymentOutcomeCounts) GetPaid() uint64 {
@@ -1575,7 +1656,7 @@ type ActivityBucket struct {
 
 func (x *ActivityBucket) Reset() {
 	*x = ActivityBucket{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1668,7 @@ func (x *ActivityBucket) String() string {
 func (*ActivityBucket) ProtoMessage() {}
 
 func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1681,7 @@ func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityBucket.ProtoReflect.Descriptor instead.
 func (*ActivityBucket) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ActivityBucket) GetStart() *timestamppb.Timestamp {
@@ -1660,7 +1741,7 @@ type WatchSignerActivityResponse struct {
 
 func (x *WatchSignerActivityResponse) Reset() {
 	*x = WatchSignerActivityResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1753,7 @@ func (x *WatchSignerActivityResponse) String() string {
 func (*WatchSignerActivityResponse) ProtoMessage() {}
 
 func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1766,7 @@ func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityResponse.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchSignerActivityResponse) GetTime() *timestamppb.Timestamp {
@@ -1877,14 +1958,22 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\x05stale\x18\t \x01(\bR\x05stale\x12\x17\n" +
 	"\aeth_url\x18\n" +
 	" \x01(\tR\x06ethUrl\x12\x1b\n" +
-	"\tdev_chain\x18\v \x01(\bR\bdevChain\"\xdf\x01\n" +
+	"\tdev_chain\x18\v \x01(\bR\bdevChain\"\xbc\x02\n" +
 	"\fSignerLimits\x12\"\n" +
 	"\rmax_ticket_ev\x18\x01 \x01(\tR\vmaxTicketEv\x12 \n" +
 	"\fmax_total_ev\x18\x02 \x01(\tR\n" +
 	"maxTotalEv\x12-\n" +
 	"\x12deposit_multiplier\x18\x03 \x01(\rR\x11depositMultiplier\x12+\n" +
 	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12-\n" +
-	"\x12webhook_configured\x18\x05 \x01(\bR\x11webhookConfigured\"\x86\x02\n" +
+	"\x12webhook_configured\x18\x05 \x01(\bR\x11webhookConfigured\x12[\n" +
+	"\x13capability_ceilings\x18\x06 \x03(\v2*.livepeer.signer.v1.CapabilityPriceCeilingR\x12capabilityCeilings\"\x9c\x01\n" +
+	"\x16CapabilityPriceCeiling\x12\x1e\n" +
+	"\n" +
+	"capability\x18\x01 \x01(\rR\n" +
+	"capability\x12\x1a\n" +
+	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12\x19\n" +
+	"\bmodel_id\x18\x03 \x01(\tR\amodelId\x12+\n" +
+	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\"\x86\x02\n" +
 	"\x17GetSignerStatusResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x1f\n" +
 	"\vaddress_hex\x18\x02 \x01(\tR\n" +
@@ -1952,7 +2041,7 @@ func file_livepeer_signer_v1_signer_proto_rawDescGZIP() []byte {
 }
 
 var file_livepeer_signer_v1_signer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(JobType)(0),                          // 0: livepeer.signer.v1.JobType
 	(*SignOrchestratorInfoRequest)(nil),   // 1: livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -1973,64 +2062,66 @@ var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(*GetSignerStatusRequest)(nil),        // 16: livepeer.signer.v1.GetSignerStatusRequest
 	(*ChainView)(nil),                     // 17: livepeer.signer.v1.ChainView
 	(*SignerLimits)(nil),                  // 18: livepeer.signer.v1.SignerLimits
-	(*GetSignerStatusResponse)(nil),       // 19: livepeer.signer.v1.GetSignerStatusResponse
-	(*WatchSignerActivityRequest)(nil),    // 20: livepeer.signer.v1.WatchSignerActivityRequest
-	(*PaymentOutcomeCounts)(nil),          // 21: livepeer.signer.v1.PaymentOutcomeCounts
-	(*ActivityBucket)(nil),                // 22: livepeer.signer.v1.ActivityBucket
-	(*WatchSignerActivityResponse)(nil),   // 23: livepeer.signer.v1.WatchSignerActivityResponse
-	(*lpnet.OrchestratorInfo)(nil),        // 24: net.OrchestratorInfo
-	(*lpnet.Capabilities)(nil),            // 25: net.Capabilities
-	(*lpnet.Payment)(nil),                 // 26: net.Payment
-	(*lpnet.SegData)(nil),                 // 27: net.SegData
-	(*structpb.Struct)(nil),               // 28: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),         // 29: google.protobuf.Timestamp
-	(*lpnet.PriceInfo)(nil),               // 30: net.PriceInfo
+	(*CapabilityPriceCeiling)(nil),        // 19: livepeer.signer.v1.CapabilityPriceCeiling
+	(*GetSignerStatusResponse)(nil),       // 20: livepeer.signer.v1.GetSignerStatusResponse
+	(*WatchSignerActivityRequest)(nil),    // 21: livepeer.signer.v1.WatchSignerActivityRequest
+	(*PaymentOutcomeCounts)(nil),          // 22: livepeer.signer.v1.PaymentOutcomeCounts
+	(*ActivityBucket)(nil),                // 23: livepeer.signer.v1.ActivityBucket
+	(*WatchSignerActivityResponse)(nil),   // 24: livepeer.signer.v1.WatchSignerActivityResponse
+	(*lpnet.OrchestratorInfo)(nil),        // 25: net.OrchestratorInfo
+	(*lpnet.Capabilities)(nil),            // 26: net.Capabilities
+	(*lpnet.Payment)(nil),                 // 27: net.Payment
+	(*lpnet.SegData)(nil),                 // 28: net.SegData
+	(*structpb.Struct)(nil),               // 29: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),         // 30: google.protobuf.Timestamp
+	(*lpnet.PriceInfo)(nil),               // 31: net.PriceInfo
 }
 var file_livepeer_signer_v1_signer_proto_depIdxs = []int32{
-	24, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
+	25, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
 	3,  // 1: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
 	0,  // 2: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
 	4,  // 3: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
-	25, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
-	26, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
-	27, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
+	26, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
+	27, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
+	28, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
 	3,  // 7: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
 	3,  // 8: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
 	11, // 9: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
-	28, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
-	29, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
-	30, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
-	29, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
+	29, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
+	30, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
+	31, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
+	30, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
 	12, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	29, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	30, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
 	12, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	29, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	17, // 18: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
-	18, // 19: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
-	29, // 20: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
-	21, // 21: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	29, // 22: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
-	19, // 23: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
-	21, // 24: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	22, // 25: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
-	29, // 26: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
-	1,  // 27: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
-	5,  // 28: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
-	10, // 29: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
-	14, // 30: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
-	16, // 31: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
-	20, // 32: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
-	2,  // 33: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
-	6,  // 34: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
-	13, // 35: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
-	15, // 36: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
-	19, // 37: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
-	23, // 38: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
-	33, // [33:39] is the sub-list for method output_type
-	27, // [27:33] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	30, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	19, // 18: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
+	17, // 19: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
+	18, // 20: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
+	30, // 21: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
+	22, // 22: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	30, // 23: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
+	20, // 24: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
+	22, // 25: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	23, // 26: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
+	30, // 27: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
+	1,  // 28: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
+	5,  // 29: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
+	10, // 30: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
+	14, // 31: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
+	16, // 32: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
+	21, // 33: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
+	2,  // 34: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
+	6,  // 35: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
+	13, // 36: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
+	15, // 37: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
+	20, // 38: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
+	24, // 39: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
+	34, // [34:40] is the sub-list for method output_type
+	28, // [28:34] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_livepeer_signer_v1_signer_proto_init() }
@@ -2044,7 +2135,7 @@ func file_livepeer_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livepeer_signer_v1_signer_proto_rawDesc), len(file_livepeer_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
