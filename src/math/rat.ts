@@ -30,10 +30,25 @@ export class Rat {
 
   static readonly ZERO = new Rat(0n);
 
+  /** num/den already in lowest terms, den > 0: no gcd (the payment path adds and scales often). */
+  private static reduced(num: bigint, den: bigint): Rat {
+    const r = Object.create(Rat.prototype) as { num: bigint; den: bigint };
+    r.num = num;
+    r.den = den;
+    return r as Rat;
+  }
+
   add(o: Rat): Rat {
+    // a/b + c = (a + c·b)/b is still in lowest terms; equal denominators need the smaller gcd only.
+    if (o.den === 1n) return Rat.reduced(this.num + o.num * this.den, this.den);
+    if (this.den === 1n) return Rat.reduced(this.num * o.den + o.num, o.den);
+    if (this.den === o.den) return new Rat(this.num + o.num, this.den);
     return new Rat(this.num * o.den + o.num * this.den, this.den * o.den);
   }
   sub(o: Rat): Rat {
+    if (o.den === 1n) return Rat.reduced(this.num - o.num * this.den, this.den);
+    if (this.den === 1n) return Rat.reduced(this.num * o.den - o.num, o.den);
+    if (this.den === o.den) return new Rat(this.num - o.num, this.den);
     return new Rat(this.num * o.den - o.num * this.den, this.den * o.den);
   }
   mul(o: Rat): Rat {
