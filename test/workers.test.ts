@@ -79,17 +79,18 @@ const orchestrator = Buffer.from(orchestratorInfoBytes(info)).toString("base64")
 function pay(url: string): Promise<number> {
   const body = JSON.stringify({ orchestrator, ManifestID: randomBytes(4).toString("hex"), type: "fixed" });
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/generate-live-payment`, { method: "POST", agent: false, headers: { "Content-Type": "application/json" } }, (res) => {
+    const req = request(`${url}/generate-live-payment`, { method: "POST", agent: false, timeout: 20_000, headers: { "Content-Type": "application/json" } }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
     });
     req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error("payment timed out")));
     req.end(body);
   });
 }
 
 async function metrics(url: string): Promise<string> {
-  return (await fetch(`${url}/metrics`)).text();
+  return (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
 }
 
 const workerPids = (text: string) => [...text.matchAll(/^lpsigner_worker_payments\{worker="\d+",pid="(\d+)"\} (\d+)/gm)].map((m) => ({ pid: Number(m[1]), paid: Number(m[2]) }));
@@ -142,9 +143,10 @@ describe("-workers 2", () => {
 
   test("a worker that dies is replaced and logged; payments go on", async () => {
     const before = workerPids(await metrics(signer.url)).map((w) => w.pid);
+    expect(before).toHaveLength(2);
     process.kill(before[0]!, "SIGKILL");
     const after = await eventually(
-      async () => workerPids(await metrics(signer.url)).map((w) => w.pid),
+      async () => workerPids(await metrics(signer.url).catch(() => "")).map((w) => w.pid),
       (pids) => pids.length === 2 && !pids.includes(before[0]!),
       90_000, // a replacement loads the whole signer: slow on a loaded machine
     );
