@@ -75,6 +75,8 @@ async function stop(child: ChildProcess): Promise<void> {
 
 interface LevelResult {
   label: string;
+  /** error count by HTTP status (0: no answer) */
+  statuses: Map<number, number>;
   rps: number;
   p50: number;
   p99: number;
@@ -88,31 +90,37 @@ function quantile(sorted: Float64Array, q: number): number {
 }
 
 /** Runs `drive` for the level's duration, measuring the signer's CPU over the same window. */
-async function measure(label: string, pid: number | undefined, durationMs: number, drive: (endAt: number, record: (ms: number, ok: boolean) => void) => Promise<void>): Promise<LevelResult> {
+type Record = (ms: number, ok: boolean, status: number) => void;
+
+async function measure(label: string, pid: number | undefined, durationMs: number, drive: (endAt: number, record: Record) => Promise<void>): Promise<LevelResult> {
   const latencies: number[] = [];
+  const statuses = new Map<number, number>();
   let errors = 0;
   const cpu0 = pid ? treeCpuSeconds(pid) : 0;
   const t0 = performance.now();
-  await drive(t0 + durationMs, (ms, ok) => {
+  await drive(t0 + durationMs, (ms, ok, status) => {
     if (ok) latencies.push(ms);
-    else errors++;
+    else {
+      errors++;
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
   });
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = pid ? (treeCpuSeconds(pid) - cpu0) / elapsed : NaN;
   const sorted = Float64Array.from(latencies).sort();
-  return { label, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, rssMiB: pid ? treeRssMiB(pid) : NaN };
+  return { label, statuses, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, rssMiB: pid ? treeRssMiB(pid) : NaN };
 }
 
 /** N sessions, each calling again as soon as it is answered. */
 function closedLoop(client: GatewayClient, sessions: number) {
-  return async (endAt: number, record: (ms: number, ok: boolean) => void) => {
+  return async (endAt: number, record: Record) => {
     await Promise.all(
       Array.from({ length: sessions }, async () => {
         const s = client.session();
         while (performance.now() < endAt) {
           const t = performance.now();
           const r = await s.call();
-          record(performance.now() - t, r.ok);
+          record(performance.now() - t, r.ok, r.status);
         }
       }),
     );
@@ -127,7 +135,7 @@ function closedLoop(client: GatewayClient, sessions: number) {
 async function openLoop(client: GatewayClient, rate: number) {
   const idle: Session[] = Array.from({ length: 32 }, () => client.session());
   await Promise.all(idle.map((s) => s.call()));
-  return (endAt: number, record: (ms: number, ok: boolean) => void) =>
+  return (endAt: number, record: Record) =>
     new Promise<void>((resolve) => {
       const interval = 1000 / rate;
       const start = performance.now();
@@ -138,7 +146,7 @@ async function openLoop(client: GatewayClient, rate: number) {
         const s = idle.pop() ?? client.session();
         inFlight++;
         void s.call().then((r) => {
-          record(performance.now() - intended, r.ok);
+          record(performance.now() - intended, r.ok, r.status);
           idle.push(s);
           if (--inFlight === 0 && done) resolve();
         });
@@ -165,7 +173,8 @@ function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores
     console.log(
       `${r.label.padEnd(15)}${f(r.rps).padStart(7)}${f(r.p50, 2).padStart(10)}${f(r.p99, 2).padStart(9)}${String(r.errors).padStart(8)}` +
         `${f(r.cores, 2).padStart(7)}${f(perCore).padStart(12)}${f((100 * perCore) / bound.perCore, 1).padStart(13)}` +
-        `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}`,
+        `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}` +
+        (r.errors > 0 ? `  errors by status: ${[...r.statuses].map(([s, n]) => `${s}×${n}`).join(" ")}` : ""),
     );
   }
 }

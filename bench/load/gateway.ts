@@ -43,7 +43,9 @@ export class GatewayClient {
     const u = new URL(url);
     this.host = u.hostname;
     this.port = Number(u.port);
-    this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    // An idle socket is dropped before the signer's 5 s keep-alive timeout closes it, so a call is
+    // never sent on a connection the server is closing (a reset that no server could answer).
+    this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 4000 });
   }
 
   session(): Session {
