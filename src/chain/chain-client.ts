@@ -275,7 +275,8 @@ export async function createChainView(opts: ChainViewOptions): Promise<ChainView
       const age = ageMs();
       if (age > maxStalenessMs) {
         throw new ChainUnavailableError(
-          `chain view is ${age} ms old (limit ${maxStalenessMs} ms)` + (lastError !== undefined ? `: ${errorMessage(lastError)}` : ""),
+          // Callers see only the age: the RPC error names the chain endpoint, so it stays in the cause (logs).
+          `chain view is ${age} ms old (limit ${maxStalenessMs} ms)`,
           { cause: lastError },
         );
       }

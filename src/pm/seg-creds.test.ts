@@ -8,6 +8,7 @@ import {
   OrchestratorInfoSchema,
   PaymentSchema,
   SegDataSchema,
+  Capabilities_CapabilityConstraints_ModelConstraintSchema,
 } from "../../gen/net/lp_rpc_pb.js";
 import { fromHex, keccak256, toHex } from "../crypto/bytes.js";
 import { createEthSigner, verifySignature } from "../crypto/eth-sign.js";
@@ -70,4 +71,21 @@ describe("protobuf round trips through the generated code", () => {
     const payment = fromBinary(PaymentSchema, Buffer.from(BATCH.paymentBase64, "base64"));
     expect(payment.ticketSenderParams).toHaveLength(3);
   });
+});
+
+test('a model named "__proto__" survives the capabilities round trip into signed credentials', () => {
+  const constraints = create(Capabilities_CapabilityConstraintsSchema);
+  // Decoded protobuf maps hold "__proto__" as an own key; model it the same way here.
+  Object.defineProperty(constraints.models, "__proto__", {
+    value: create(Capabilities_CapabilityConstraints_ModelConstraintSchema, { warm: true, capacity: 3 }),
+    enumerable: true,
+    configurable: true,
+    writable: true,
+  });
+  const wire = create(CapabilitiesSchema, { constraints: create(Capabilities_ConstraintsSchema, { PerCapability: { 35: constraints } }) });
+  const decoded = fromBinary(CapabilitiesSchema, toBinary(CapabilitiesSchema, wire));
+  const normalized = normalizeCapabilities(decoded);
+  const models = normalized.constraints!.PerCapability[35].models;
+  expect(Object.keys(models)).toEqual(["__proto__"]);
+  expect(Object.getOwnPropertyDescriptor(models, "__proto__")?.value).toMatchObject({ warm: true, capacity: 3 });
 });

@@ -47,14 +47,17 @@ export function normalizeCapabilities(caps: Capabilities): Capabilities {
   }
   const perCapability: Record<number, ReturnType<typeof create<typeof Capabilities_CapabilityConstraintsSchema>>> = {};
   for (const [capability, constraints] of Object.entries(caps.constraints?.PerCapability ?? {})) {
-    const models: Record<string, ReturnType<typeof create<typeof Capabilities_CapabilityConstraints_ModelConstraintSchema>>> = {};
-    for (const [modelId, model] of Object.entries(constraints.models)) {
-      models[modelId] = create(Capabilities_CapabilityConstraints_ModelConstraintSchema, {
-        warm: model.warm,
-        capacity: model.capacity,
-        runnerVersion: model.runnerVersion,
-      });
-    }
+    // fromEntries defines own keys, so a model named "__proto__" is kept (assignment would drop it).
+    const models = Object.fromEntries(
+      Object.entries(constraints.models).map(([modelId, model]) => [
+        modelId,
+        create(Capabilities_CapabilityConstraints_ModelConstraintSchema, {
+          warm: model.warm,
+          capacity: model.capacity,
+          runnerVersion: model.runnerVersion,
+        }),
+      ]),
+    );
     perCapability[Number(capability)] = create(Capabilities_CapabilityConstraintsSchema, { models });
   }
   return create(CapabilitiesSchema, {
