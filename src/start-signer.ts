@@ -3,6 +3,9 @@
  * listening, in one process; cluster/ composes the same parts for -workers N. Checks live in
  * config/; GetSignerStatus in service/signer-status.ts; discovery's transport adapters in discovery/service-adapters.ts. The dev chain is imported only when it is
  * used, so a real deployment never loads EDR.
+ *
+ * Over 250 lines: it is the one place where every part is wired, and splitting it would scatter
+ * the order of start-up (and of shutdown) across files.
  */
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";

@@ -3,6 +3,9 @@
  * Controller (as the reference's eth/client.go does), then the round, its block hash, the latest
  * (L1) block and the signer's TicketBroker funds read in the background, so the payment path only
  * reads a cached snapshot and never waits on the chain.
+ *
+ * Over 250 lines: address resolution, the background refresh and the staleness rule share one
+ * snapshot and one RPC client; apart they would need a shared mutable object.
  */
 import { Interface, ZeroAddress, getAddress, getBytes, id, toBeHex, type Result } from "ethers";
 import { parseEthEndpoint, redactEthUrl, scrubEthUrl } from "./eth-url.js";

@@ -3,6 +3,9 @@
  * network) served as Ethereum JSON-RPC over HTTP on loopback, with the Livepeer-shaped contracts
  * from contracts/ deployed and registered in a Controller. For tests and local runs only: its
  * accounts' keys are public test keys.
+ *
+ * Over 250 lines: the EDR provider, its JSON-RPC server and the contract deployment are one
+ * lifecycle (start, deploy, fund, close); development use only.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";

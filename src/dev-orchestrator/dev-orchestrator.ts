@@ -5,6 +5,9 @@
  * as a go-livepeer orchestrator does (402 bad payment, 403 bad segment credentials, 400 refused
  * tickets, 200 with a net.PaymentResult). It does no work: fees accrue with wall time at its price,
  * as a live video stream's would, from the first payment of each (sender, manifest).
+ *
+ * Over 250 lines: one orchestrator's two faces (gRPC GetOrchestrator and POST /payment) share its
+ * ticket params and balances; kept together so the development orchestrator reads as one unit.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import http2 from "node:http2";
