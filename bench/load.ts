@@ -10,12 +10,10 @@
  * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run.
  * A benchmark, not a test: it asserts nothing.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { createEthSigner } from "../src/crypto/eth-sign.js";
 import { measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
 import { GatewayClient, type Session } from "./load/gateway.js";
+import { startDevChainProcess, startSignerProcess, stop } from "./load/spawn.js";
 import { treeCpuSeconds, treeRssMiB } from "./load/proc.js";
 
 interface Options {
@@ -43,34 +41,6 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown option --${name}`);
   }
   return o;
-}
-
-/** Starts a process and resolves with its child and the first stdout match of `pattern`. */
-function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = pattern.exec(out);
-      if (match) {
-        child.stdout!.off("data", onData);
-        child.stdout!.resume();
-        resolve({ child, match });
-      }
-    };
-    child.stdout!.on("data", onData);
-    let err = "";
-    child.stderr!.on("data", (c: Buffer) => (err += c.toString()).length > 4000 && (err = err.slice(-2000)));
-    child.once("exit", (code) => reject(new Error(`${args[0]} exited (${code}): ${err.slice(-1000)}`)));
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
 }
 
 interface LevelResult {
@@ -209,20 +179,13 @@ async function main(): Promise<void> {
     await runAgainst(opts.url, opts.pid, opts, `signer at ${opts.url}`, bound);
     return;
   }
-  const key = randomBytes(32); // throwaway, funded on the throwaway chain
-  const address = createEthSigner(key).addressHex;
-  const chain = await startProcess(["src/dev-chain/main.ts", "-port", "0", "-fund", address], {}, /url:\s+(\S+)[\s\S]*controller:\s+(\S+)[\s\S]*\n={20,}\n/);
-  const [, ethUrl, controller] = chain.match;
+  const chain = await startDevChainProcess();
   const summary: { workers: number; best: number; open: LevelResult }[] = [];
   try {
     for (const workers of opts.workers) {
-      const signer = await startProcess(
-        ["src/main.ts", "-ethUrl", ethUrl!, "-ethController", controller!, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn"],
-        { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") },
-        /serving:\s+(http:\/\/\S+)/,
-      );
+      const signer = await startSignerProcess(chain, workers);
       try {
-        const rows = await runAgainst(signer.match[1]!, signer.child.pid, opts, `-workers ${workers}`, bound);
+        const rows = await runAgainst(signer.url, signer.child.pid, opts, `-workers ${workers}`, bound);
         const closed = rows.filter((r) => r.label.startsWith("closed"));
         summary.push({ workers, best: Math.max(...closed.map((r) => r.rps)), open: rows.find((r) => r.label.startsWith("open"))! });
       } finally {

@@ -13,16 +13,16 @@ const WIN_PROB = MAX_WIN_PROB / 1000n;
 /** floor(EV): the fee stays just under one ticket, so each call needs exactly one. */
 const PRICE = (FACE_VALUE * WIN_PROB) / MAX_WIN_PROB;
 /** A session is renewed before the signer asks for a refresh (sender nonce 500). */
-const CALLS_PER_SESSION = 400;
+export const CALLS_PER_SESSION = 400;
 
 export interface CallResult {
   ok: boolean;
   status: number;
 }
 
-/** One orchestrator's info, shared by sessions (as a gateway's sessions with one orchestrator). */
-function orchestratorJson(): string {
-  const info = orchestratorInfo({
+/** An orchestrator's info priced at one ticket per `fixed` call. */
+export function benchOrchestratorInfo() {
+  return orchestratorInfo({
     pricePerUnit: PRICE,
     pixelsPerUnit: 1n,
     faceValue: FACE_VALUE,
@@ -30,6 +30,11 @@ function orchestratorJson(): string {
     expirationBlock: 1n << 40n,
     authExpiration: BigInt(Math.floor(Date.now() / 1000)) + 24n * 3600n,
   });
+}
+
+/** One orchestrator's info, shared by sessions (as a gateway's sessions with one orchestrator). */
+function orchestratorJson(): string {
+  const info = benchOrchestratorInfo();
   return JSON.stringify(Buffer.from(orchestratorInfoBytes(info)).toString("base64"));
 }
 

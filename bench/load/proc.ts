@@ -51,3 +51,16 @@ export function treeRssMiB(root: number): number {
   }
   return kib / 1024;
 }
+
+/** Open file descriptors of the tree's live processes. */
+export function treeFdCount(root: number): number {
+  let n = 0;
+  for (const pid of processTree(root)) {
+    try {
+      n += readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}

@@ -1,0 +1,57 @@
+/** Starts a development chain and signers against it as child processes (for bench/ scripts). */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createEthSigner } from "../../src/crypto/eth-sign.js";
+
+/** Starts a process and resolves with its child and the first stdout match of `pattern`. */
+export function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = pattern.exec(out);
+      if (match) {
+        child.stdout!.off("data", onData);
+        child.stdout!.resume();
+        resolve({ child, match });
+      }
+    };
+    child.stdout!.on("data", onData);
+    let err = "";
+    child.stderr!.on("data", (c: Buffer) => (err += c.toString()).length > 4000 && (err = err.slice(-2000)));
+    child.once("exit", (code) => reject(new Error(`${args[0]} exited (${code}): ${err.slice(-1000)}`)));
+  });
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+export interface DevChainProcess {
+  child: ChildProcess;
+  ethUrl: string;
+  controller: string;
+  /** The throwaway key funded on the chain, for the signers. */
+  key: Buffer;
+}
+
+export async function startDevChainProcess(): Promise<DevChainProcess> {
+  const key = randomBytes(32); // throwaway, funded on the throwaway chain
+  const address = createEthSigner(key).addressHex;
+  const chain = await startProcess(["src/dev-chain/main.ts", "-port", "0", "-fund", address], {}, /url:\s+(\S+)[\s\S]*controller:\s+(\S+)[\s\S]*\n={20,}\n/);
+  return { child: chain.child, ethUrl: chain.match[1]!, controller: chain.match[2]!, key };
+}
+
+/** A signer (`-workers N`) on a loopback port against the chain; resolves once it is serving. */
+export async function startSignerProcess(chain: DevChainProcess, workers: number): Promise<{ child: ChildProcess; url: string }> {
+  const signer = await startProcess(
+    ["src/main.ts", "-ethUrl", chain.ethUrl, "-ethController", chain.controller, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn"],
+    { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + chain.key.toString("hex") },
+    /serving:\s+(http:\/\/\S+)/,
+  );
+  return { child: signer.child, url: signer.match[1]! };
+}
