@@ -52,6 +52,8 @@ interface LevelResult {
   p99: number;
   errors: number;
   cores: number;
+  /** CPU of this load client over the level, in cores */
+  clientCores: number;
   rssMiB: number;
 }
 
@@ -67,6 +69,7 @@ async function measure(label: string, pid: number | undefined, durationMs: numbe
   const statuses = new Map<number, number>();
   let errors = 0;
   const cpu0 = pid ? treeCpuSeconds(pid) : 0;
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   await drive(t0 + durationMs, (ms, ok, status) => {
     if (ok) latencies.push(ms);
@@ -77,8 +80,10 @@ async function measure(label: string, pid: number | undefined, durationMs: numbe
   });
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = pid ? (treeCpuSeconds(pid) - cpu0) / elapsed : NaN;
+  const client = process.cpuUsage(client0);
+  const clientCores = (client.user + client.system) / 1e6 / elapsed;
   const sorted = Float64Array.from(latencies).sort();
-  return { label, statuses, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, rssMiB: pid ? treeRssMiB(pid) : NaN };
+  return { label, statuses, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, clientCores, rssMiB: pid ? treeRssMiB(pid) : NaN };
 }
 
 /** N sessions, each calling again as soon as it is answered. */
@@ -137,20 +142,20 @@ const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 
 function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores: number): void {
   console.log(`\n${title}`);
-  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %machine-bound  rss MiB");
+  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %machine-bound  rss MiB  client cores");
   for (const r of rows) {
     const perCore = r.rps / r.cores;
     console.log(
       `${r.label.padEnd(15)}${f(r.rps).padStart(7)}${f(r.p50, 2).padStart(10)}${f(r.p99, 2).padStart(9)}${String(r.errors).padStart(8)}` +
         `${f(r.cores, 2).padStart(7)}${f(perCore).padStart(12)}${f((100 * perCore) / bound.perCore, 1).padStart(13)}` +
-        `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}` +
+        `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}${f(r.clientCores, 2).padStart(14)}` +
         (r.errors > 0 ? `  errors by status: ${[...r.statuses].map(([s, n]) => `${s}×${n}`).join(" ")}` : ""),
     );
   }
 }
 
 async function runAgainst(url: string, pid: number | undefined, opts: Options, title: string, bound: EcdsaBound): Promise<LevelResult[]> {
-  const client = new GatewayClient(url, 256);
+  const client = new GatewayClient(url);
   const ms = opts.durationS * 1000;
   await measure("warm-up", pid, 2000, closedLoop(client, 4));
   const rows: LevelResult[] = [];

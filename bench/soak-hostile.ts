@@ -130,7 +130,7 @@ async function main(): Promise<number> {
     const stopped = () => died || Date.now() >= endAt;
     const abort = new AbortController(); // ends attempts still open when the soak ends
     setMaxListeners(0, abort.signal); // one listener per attempt under way
-    const gateway = new GatewayClient(signer.url, 8);
+    const gateway = new GatewayClient(signer.url);
     const ticker = setInterval(() => report(`${Math.round((opts.durationS * 1000 - (endAt - Date.now())) / 1000)} s`, pid, tally), 10_000);
     const work = Promise.all([
       legacySession(gateway, tally, stopped),

@@ -2,8 +2,12 @@
  * Gateway sessions as go-livepeer drives a remote signer: POST /generate-live-payment with the
  * orchestrator's info, job type `fixed` and, after the first call, the state the signer returned.
  * The price is set just under one ticket's EV, so every call pays exactly one ticket.
+ *
+ * Each session owns one keep-alive HTTP/1.1 connection and speaks to it directly over `net`: the
+ * load client shares the machine with the signer, and node:http's client costs about as much per
+ * call as a third of the signer's work, which would cap what two workers can show.
  */
-import { Agent, request } from "node:http";
+import { connect, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { MAX_WIN_PROB } from "../../src/pm/ticket.js";
 import { orchestratorInfo, orchestratorInfoBytes } from "../../test/support/fixtures.js";
@@ -14,6 +18,9 @@ const WIN_PROB = MAX_WIN_PROB / 1000n;
 const PRICE = (FACE_VALUE * WIN_PROB) / MAX_WIN_PROB;
 /** A session is renewed before the signer asks for a refresh (sender nonce 500). */
 export const CALLS_PER_SESSION = 400;
+/** A connection idle this long is replaced before use: the signer closes idle ones after 5 s. */
+const IDLE_REPLACE_MS = 4000;
+const HEADER_END = Buffer.from("\r\n\r\n");
 
 export interface CallResult {
   ok: boolean;
@@ -38,50 +45,112 @@ function orchestratorJson(): string {
   return JSON.stringify(Buffer.from(orchestratorInfoBytes(info)).toString("base64"));
 }
 
-export class GatewayClient {
-  readonly agent: Agent;
-  private readonly host: string;
-  private readonly port: number;
-  private readonly orchestrators = Array.from({ length: 8 }, orchestratorJson);
+interface Reply {
+  status: number;
+  text: string;
+}
 
-  constructor(url: string, maxSockets: number) {
-    const u = new URL(url);
-    this.host = u.hostname;
-    this.port = Number(u.port);
-    // An idle socket is dropped before the signer's 5 s keep-alive timeout closes it, so a call is
-    // never sent on a connection the server is closing (a reset that no server could answer).
-    this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 4000 });
-  }
+/** One keep-alive connection, one request at a time; a reply is framed by its Content-Length. */
+class Connection {
+  private socket: Socket | undefined;
+  private lastUsed = 0;
+  private received: Buffer[] = [];
+  private pending: ((reply: Reply) => void) | undefined;
 
-  session(): Session {
-    return new Session(this, this.orchestrators[Math.floor(Math.random() * this.orchestrators.length)]!);
-  }
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+  ) {}
 
-  post(body: string): Promise<{ status: number; text: string }> {
+  post(path: string, body: string): Promise<Reply> {
+    if (this.socket && performance.now() - this.lastUsed > IDLE_REPLACE_MS) this.drop();
+    const socket = this.socket ?? this.open();
     return new Promise((resolve) => {
-      const req = request(
-        {
-          agent: this.agent,
-          host: this.host,
-          port: this.port,
-          method: "POST",
-          path: "/generate-live-payment",
-          headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-          res.on("error", () => resolve({ status: 0, text: "" }));
-        },
+      this.pending = resolve;
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
-      req.on("error", () => resolve({ status: 0, text: "" }));
-      req.end(body);
     });
   }
 
   close(): void {
-    this.agent.destroy();
+    this.drop();
+  }
+
+  private open(): Socket {
+    const socket = connect({ host: this.host, port: this.port, noDelay: true });
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      // A socket dropped on purpose has already been replaced; its late close is not this call's.
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.finish({ status: 0, text: "" });
+    });
+    this.socket = socket;
+    this.received = [];
+    return socket;
+  }
+
+  private drop(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.received.push(chunk);
+    const data = this.received.length === 1 ? chunk : Buffer.concat(this.received);
+    const headerEnd = data.indexOf(HEADER_END);
+    if (headerEnd < 0) return;
+    const head = data.toString("latin1", 0, headerEnd);
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+    if (!length) {
+      // Every reply of the legacy endpoints has a Content-Length; anything else is a failure.
+      this.drop();
+      this.finish({ status: 0, text: "" });
+      return;
+    }
+    const bodyEnd = headerEnd + 4 + Number(length[1]);
+    if (data.length < bodyEnd) {
+      this.received = [data];
+      return;
+    }
+    this.received = data.length > bodyEnd ? [data.subarray(bodyEnd)] : [];
+    this.lastUsed = performance.now();
+    if (/\r\nconnection:\s*close/i.test(head)) this.drop();
+    this.finish({ status: Number(head.slice(9, 12)), text: data.toString("utf8", headerEnd + 4, bodyEnd) });
+  }
+
+  private finish(reply: Reply): void {
+    const resolve = this.pending;
+    this.pending = undefined;
+    resolve?.(reply);
+  }
+}
+
+export class GatewayClient {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly orchestrators = Array.from({ length: 8 }, orchestratorJson);
+  private readonly connections = new Set<Connection>();
+
+  constructor(url: string) {
+    const u = new URL(url);
+    this.host = u.hostname;
+    this.port = Number(u.port);
+  }
+
+  session(): Session {
+    const connection = new Connection(this.host, this.port);
+    this.connections.add(connection);
+    return new Session(connection, this.orchestrators[Math.floor(Math.random() * this.orchestrators.length)]!);
+  }
+
+  close(): void {
+    for (const c of this.connections) c.close();
+    this.connections.clear();
   }
 }
 
@@ -92,7 +161,7 @@ export class Session {
   private manifestId = "";
 
   constructor(
-    private readonly client: GatewayClient,
+    private readonly connection: Connection,
     private readonly orchestrator: string,
   ) {
     this.renew();
@@ -108,7 +177,7 @@ export class Session {
     if (this.calls >= CALLS_PER_SESSION) this.renew();
     const state = this.state === undefined ? "" : `,"state":${this.state}`;
     const body = `{"orchestrator":${this.orchestrator},"ManifestID":"${this.manifestId}","type":"fixed"${state}}`;
-    const { status, text } = await this.client.post(body);
+    const { status, text } = await this.connection.post("/generate-live-payment", body);
     if (status !== 200) {
       this.renew();
       return { ok: false, status };
