@@ -22,6 +22,7 @@ import { loadKeystoreKey, parseRawKey } from "./keys/load-key.js";
 import { createActivityRecorder, type ActivityRecorder } from "./activity/recorder.js";
 import { createAuthWebhook } from "./payment/auth-webhook.js";
 import type { PaymentDeps } from "./payment/generate-payment.js";
+import { IssuedStates } from "./state/issued-states.js";
 import { fundingProblem } from "./pm/sender-validation.js";
 import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "./server/create-server.js";
 import { createSignerStatus } from "./service/signer-status.js";
@@ -171,6 +172,7 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
     prices: config.prices,
     clock: systemClock,
     webhook: config.webhook && createAuthWebhook(config.webhook),
+    issuedStates: new IssuedStates(),
     onTicketsSigned: (batch) => activity.ticketsSigned(batch),
   };
   const server = createSignerServer({

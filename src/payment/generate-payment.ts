@@ -6,6 +6,7 @@ import type { Rat } from "../math/rat.js";
 import type { SenderLimits } from "../pm/sender-validation.js";
 import type { RequestedJobType } from "../pricing/job-type.js";
 import type { PriceLimits } from "../pricing/price-limits.js";
+import type { IssuedStates } from "../state/issued-states.js";
 import type { SignedState } from "../state/payment-state.js";
 import type { MaxPriceInput } from "../wire/max-price.js";
 import type { AuthWebhook } from "./auth-webhook.js";
@@ -27,6 +28,8 @@ export interface PaymentDeps {
   /** Wall clock: LastUpdate travels in the state between replicas. */
   clock: Clock;
   webhook: AuthWebhook | undefined;
+  /** States this process signed: their return skips the signature recovery and the parse. */
+  issuedStates?: IssuedStates;
   /** Random session ids; the reference uses 8 lowercase hex characters. */
   randomId?: () => string;
   /** Told about each signed batch (for metrics). */

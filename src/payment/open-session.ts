@@ -59,7 +59,7 @@ export function openSession(deps: PaymentDeps, req: PaymentRequest): Session {
   const resumed = req.state !== undefined && (req.state.state.length > 0 || req.state.sig.length > 0);
   let state: PaymentState;
   if (resumed) {
-    const opened = readSignedState(req.state!, deps.signer.address);
+    const opened = readSignedState(req.state!, deps.signer.address, deps.issuedStates);
     if (!opened.ok) throw invalidArgument(opened.message, opened.cause);
     state = opened.state;
     if (!bytesEqual(state.orchestratorAddress, orchAddress)) throw invalidArgument("orchestratorAddress mismatch");

@@ -39,7 +39,7 @@ export function sign(
     segCreds,
     paymentHeader: Buffer.from(toBinary(PaymentSchema, payment)).toString("base64"),
     segmentHeader: Buffer.from(toBinary(SegDataSchema, segCreds)).toString("base64"),
-    state: signState(state, deps.signer),
+    state: signState(state, deps.signer, deps.issuedStates),
     numTickets: count.numTickets,
     units: count.units,
     fee: count.fee,
@@ -50,5 +50,5 @@ export function sign(
 /** The credit covers the call: only the advanced state (elapsed time debited) is signed. */
 export function signNothingDue(deps: PaymentDeps, session: Session, count: TicketCount, now: bigint): NothingDue {
   const state = { ...session.state, balance: count.balance.toString(), lastUpdate: now };
-  return { kind: "nothing-due", state: signState(state, deps.signer), units: count.units, fee: count.fee, balance: count.balance };
+  return { kind: "nothing-due", state: signState(state, deps.signer, deps.issuedStates), units: count.units, fee: count.fee, balance: count.balance };
 }

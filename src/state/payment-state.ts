@@ -1,5 +1,6 @@
 import { verifySignature, type EthSigner } from "../crypto/eth-sign.js";
 import { decodeState, encodeState, InvalidStateError, type PaymentState } from "../wire/payment-state.js";
+import type { IssuedStates } from "./issued-states.js";
 
 // The JSON form lives in wire/; the state's users import it from here with signing and opening.
 export { decodeState, encodeState, InvalidStateError, type PaymentState } from "../wire/payment-state.js";
@@ -9,9 +10,12 @@ export interface SignedState {
   sig: Uint8Array;
 }
 
-export function signState(state: PaymentState, signer: EthSigner): SignedState {
+/** Encodes and signs the state; `issued` remembers it so its return skips the verification. */
+export function signState(state: PaymentState, signer: EthSigner, issued?: IssuedStates): SignedState {
   const bytes = encodeState(state);
-  return { state: bytes, sig: signer.sign(bytes) };
+  const signed = { state: bytes, sig: signer.sign(bytes) };
+  issued?.remember(signed, state);
+  return signed;
 }
 
 /** The state's signature does not verify for the signer's address. */
@@ -32,7 +36,10 @@ export function openState(signed: SignedState, signerAddress: Uint8Array): Payme
 export function readSignedState(
   signed: SignedState,
   signerAddress: Uint8Array,
+  issued?: IssuedStates,
 ): { ok: true; state: PaymentState } | { ok: false; message: "invalid sig" | "invalid state"; cause: Error } {
+  const recalled = issued?.recall(signed);
+  if (recalled) return { ok: true, state: recalled };
   try {
     return { ok: true, state: openState(signed, signerAddress) };
   } catch (err) {

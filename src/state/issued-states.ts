@@ -1,0 +1,75 @@
+import { bytesEqual } from "../crypto/bytes.js";
+import { INT64_MAX, INT64_MIN, UINT64_MAX } from "../go/int64.js";
+import type { PaymentState } from "../wire/payment-state.js";
+
+/** Signed state bytes and their signature, as they travel. */
+export interface SignedStateBytes {
+  state: Uint8Array;
+  sig: Uint8Array;
+}
+
+/** About 1 KiB an entry: at most ~8 MiB per process. */
+export const ISSUED_STATES_CAPACITY = 8192;
+
+/**
+ * The states this process signed most recently, by signature. A gateway sends back the state it
+ * was given, most often over the same keep-alive connection and so to the same process; when the
+ * bytes and signature are exactly ones we produced, recovering the signer (the costliest step of a
+ * call: libsecp256k1's verification tables are cold between requests) and parsing the Go JSON
+ * are known to give back our address and this state, so both are skipped. Anything else (another
+ * replica's state, an evicted one, any changed byte) takes the full verification.
+ */
+export class IssuedStates {
+  private readonly bySig = new Map<string, { bytes: Uint8Array; state: Readonly<PaymentState> }>();
+
+  constructor(private readonly capacity = ISSUED_STATES_CAPACITY) {}
+
+  get size(): number {
+    return this.bySig.size;
+  }
+
+  /** Records a state just signed; kept only when parsing its bytes would give it back exactly. */
+  remember(signed: SignedStateBytes, state: PaymentState): void {
+    if (!parsesBackExactly(state)) return;
+    if (this.bySig.size >= this.capacity) this.bySig.delete(this.bySig.keys().next().value!);
+    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: Object.freeze({ ...state }) });
+  }
+
+  /** The state, when exactly these bytes under exactly this signature were signed here. */
+  recall(signed: SignedStateBytes): PaymentState | undefined {
+    if (signed.sig.length !== 65) return undefined;
+    const entry = this.bySig.get(sigKey(signed.sig));
+    if (!entry || !bytesEqual(entry.bytes, signed.state)) return undefined;
+    return { ...entry.state };
+  }
+}
+
+function sigKey(sig: Uint8Array): string {
+  return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString("latin1");
+}
+
+const inRange = (v: bigint, min: bigint, max: bigint) => v >= min && v <= max;
+
+/**
+ * decodeState(encodeState(s)) equals s: strings without lone surrogates (which Go's JSON writes as
+ * U+FFFD) and integers within the Go types the JSON is read into. States built by the payment
+ * steps always are; this keeps the shortcut exact if one ever is not.
+ */
+function parsesBackExactly(s: PaymentState): boolean {
+  return (
+    s.stateId.isWellFormed() &&
+    s.pmSessionId.isWellFormed() &&
+    s.app.isWellFormed() &&
+    s.balance.isWellFormed() &&
+    s.type.isWellFormed() &&
+    s.authId.isWellFormed() &&
+    s.orchestratorAddress.length === 20 &&
+    Number.isInteger(s.senderNonce) &&
+    s.senderNonce >= 0 &&
+    s.senderNonce <= 0xffffffff &&
+    inRange(s.authExpiry, INT64_MIN, INT64_MAX) &&
+    inRange(s.initialPricePerUnit, INT64_MIN, INT64_MAX) &&
+    inRange(s.initialPixelsPerUnit, INT64_MIN, INT64_MAX) &&
+    inRange(s.sequenceNumber, 0n, UINT64_MAX)
+  );
+}
