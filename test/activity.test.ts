@@ -94,6 +94,29 @@ describe("the activity recorder", () => {
     expect(rec.snapshot().activeSessions).toBe(3);
   });
 
+  test("the EV total stays exact across batches of several orchestrators' denominators", () => {
+    const rec = createActivityRecorder(ticketCounters(), {});
+    const MAX = (1n << 256n) - 1n;
+    const batches: [number, Rat][] = [
+      [3, new Rat(1n, 3n)],
+      [2, new Rat(1n, 6n)],
+      [1, new Rat(5n, 7n)],
+      [1, new Rat(1n, 3n)],
+      [4, new Rat(12345678901234567890n, MAX)],
+      [1, new Rat(99n, MAX)],
+    ];
+    let expected = Rat.ZERO;
+    for (let round = 0; round < 50; round++) {
+      for (const [n, ev] of batches) {
+        rec.ticketsSigned({ numTickets: n, faceValue: 1n, ev });
+        expected = expected.add(ev.mul(new Rat(BigInt(n))));
+      }
+    }
+    const total = rec.snapshot().ev;
+    expect([total.num, total.den]).toEqual([expected.num, expected.den]);
+    expect(rec.exportState().ev).toEqual({ num: expected.num, den: expected.den });
+  });
+
   test("the same events reach the Prometheus series", async () => {
     const m = ticketCounters();
     const rec = createActivityRecorder(m);

@@ -86,7 +86,12 @@ export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityO
   const totals = zeroCounts();
   let ticketsSigned = 0;
   let faceValue = 0n;
-  let ev = Rat.ZERO;
+  // EV signed so far, summed unreduced while the batches share a denominator (a session's params
+  // do): reducing 256-bit fractions on every call costs more than the rest of the bookkeeping.
+  const EV_REDUCE_ABOVE = 1n << 2048n;
+  let evNum = 0n;
+  let evDen = 1n;
+  const evTotal = () => new Rat(evNum, evDen);
   const ring: (Bucket | undefined)[] = new Array(size);
   /** state id -> last seen, ms; insertion order is recency order (touched ids are re-inserted) */
   const sessions = new Map<string, number>();
@@ -143,7 +148,14 @@ export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityO
       metrics.expectedValue.inc((Number(batch.ev.num) / Number(batch.ev.den)) * n);
       ticketsSigned += n;
       faceValue += batch.faceValue * BigInt(n);
-      ev = ev.add(batch.ev.mul(new Rat(BigInt(n))));
+      const add = batch.ev.num * BigInt(n);
+      if (batch.ev.den === evDen) evNum += add;
+      else {
+        evNum = evNum * batch.ev.den + add * evDen;
+        evDen *= batch.ev.den;
+        // Mixed denominators (several orchestrators) multiply up: reduce when they grow large.
+        if (evDen > EV_REDUCE_ABOVE) ({ num: evNum, den: evDen } = new Rat(evNum, evDen));
+      }
       current().ticketsSigned += n;
     },
 
@@ -154,7 +166,7 @@ export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityO
         totals: { ...totals },
         ticketsSigned,
         faceValue,
-        ev: { num: ev.num, den: ev.den },
+        ev: (({ num, den }) => ({ num, den }))(evTotal()),
         buckets: ring.filter((b): b is Bucket => b !== undefined && b.index > last - size).map((b) => ({ ...b, payments: { ...b.payments } })),
         activeSessions: sessions.size,
       };
@@ -165,7 +177,7 @@ export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityO
       const t = now();
       const last = current().index;
       const peers = opts.peers?.() ?? [];
-      const sum = { totals: { ...totals }, ticketsSigned, faceValue, ev, activeSessions: (pruneSessions(), sessions.size) };
+      const sum = { totals: { ...totals }, ticketsSigned, faceValue, ev: evTotal(), activeSessions: (pruneSessions(), sessions.size) };
       const byIndex = new Map<number, Bucket[]>();
       const add = (b: Bucket) => byIndex.set(b.index, [...(byIndex.get(b.index) ?? []), b]);
       for (const b of ring) if (b) add(b);

@@ -5,9 +5,9 @@ import { createKeccak } from "hash-wasm";
 // every use is synchronous, so calls never interleave.
 const hasher = await createKeccak(256);
 
-export function keccak256(data: Uint8Array): Uint8Array {
+export function keccak256(...parts: Uint8Array[]): Uint8Array {
   hasher.init();
-  hasher.update(data);
+  for (const part of parts) hasher.update(part);
   return hasher.digest("binary");
 }
 
@@ -38,13 +38,11 @@ export function bytesToBigint(bytes: Uint8Array): bigint {
   return BigInt("0x" + toHex(bytes));
 }
 
-/** Writes value as a 32-byte big-endian word at offset. */
+/** Writes value (mod 2^256) as a 32-byte big-endian word at offset. */
 export function writeUint256(target: Uint8Array, offset: number, value: bigint): void {
-  let v = value;
-  for (let i = 31; i >= 0; i--) {
-    target[offset + i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
+  // One hex conversion instead of 32 bigint shifts: this runs several times per ticket.
+  const hex = BigInt.asUintN(256, value).toString(16).padStart(64, "0");
+  Buffer.from(target.buffer, target.byteOffset + offset, 32).write(hex, "hex");
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {

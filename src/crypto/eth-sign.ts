@@ -1,7 +1,7 @@
 import { secp256k1 as noble } from "@noble/curves/secp256k1";
 import { createRequire } from "node:module";
 import { getAddress } from "ethers";
-import { bytesEqual, concatBytes, keccak256, toHex, utf8 } from "./bytes.js";
+import { bytesEqual, keccak256, toHex, utf8 } from "./bytes.js";
 
 /** secp256k1 backend: native libsecp256k1 when its addon loads, else noble (pure JS). */
 export type SignatureBackend = "native" | "noble";
@@ -34,8 +34,7 @@ const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92
 
 /** keccak256("\x19Ethereum Signed Message:\n" + len(m) + m): go-ethereum's accounts.TextHash. */
 export function personalMessageHash(message: Uint8Array): Uint8Array {
-  const prefix = utf8.encode(`\x19Ethereum Signed Message:\n${message.length}`);
-  return keccak256(concatBytes(prefix, message));
+  return keccak256(utf8.encode(`\x19Ethereum Signed Message:\n${message.length}`), message);
 }
 
 export function publicKeyToAddress(uncompressed: Uint8Array): Uint8Array {

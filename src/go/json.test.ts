@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { JsonSyntaxError, JsonTypeError, parseGoJson } from "./json.js";
 import {
   goBytes,
+  goBytesRemembered,
   goFloat32,
   goInt64,
   goNumber,
@@ -157,5 +158,42 @@ describe("parseGoJson: numbers and syntax, as Go's scanner", () => {
     expect(performance.now() - started).toBeLessThan(1000);
     expect(read(Outer, `{"n":${digits}}`)).toEqual({ n: digits });
     expect(v.kind).toBe("object");
+  });
+});
+
+describe("goBytesRemembered", () => {
+  const long = Buffer.from("x".repeat(300)).toString("base64");
+  const other = Buffer.from("y".repeat(300)).toString("base64");
+  const typeOf = (capacity: number) => goStruct("pkg.R", { b: ["b", goBytesRemembered(capacity)], s: ["s", goString] });
+
+  test("the same long text gives the same array, with goBytes's bytes", () => {
+    const T = typeOf(4);
+    const a = read(T, `{"b":"${long}"}`)!.b!;
+    const b = read(T, `{"b":"${long}\\n"}`)!.b!; // CR/LF are ignored: same bytes, another text
+    const c = read(T, `{"b":"${long}"}`)!.b!;
+    expect(c).toBe(a);
+    expect(b).not.toBe(a);
+    expect(Buffer.from(a).toString()).toBe("x".repeat(300));
+    expect(a).toEqual(read(Outer, `{"bytes":"${long}"}`)!.bytes);
+    const short = read(T, `{"b":"AAEC"}`)!.b!;
+    expect(read(T, `{"b":"AAEC"}`)!.b).not.toBe(short); // short texts are not kept
+  });
+
+  test("a bad text is never kept and fails as goBytes does, in document order", () => {
+    const T = typeOf(4);
+    const bad = long.slice(0, -4) + "!!!!";
+    for (let i = 0; i < 2; i++) {
+      expect(message(() => read(T, `{"b":"${bad}"}`))).toBe(message(() => read(Outer, `{"bytes":"${bad}"}`)));
+    }
+    // An earlier type error is the one reported, and the valid long text after it is still decoded.
+    expect(message(() => read(T, `{"s":1,"b":"${long}"}`))).toBe("json: cannot unmarshal number into Go struct field R.s of type string");
+    expect(read(T, `{"b":"${long}"}`)!.b).toBe(read(T, `{"b":"${long}"}`)!.b);
+  });
+
+  test("keeps at most its capacity, the oldest text dropped first", () => {
+    const T = typeOf(1);
+    const a = read(T, `{"b":"${long}"}`)!.b!;
+    read(T, `{"b":"${other}"}`);
+    expect(read(T, `{"b":"${long}"}`)!.b).not.toBe(a);
   });
 });

@@ -132,7 +132,7 @@ export const goBytes: GoType<Uint8Array> = {
       return out;
     }
     if (v.kind !== "string") return mismatch(run, at, "[]uint8", kindName(v), prev);
-    const text = v.value.replace(/[\r\n]/g, "");
+    const text = v.value.includes("\r") || v.value.includes("\n") ? v.value.replace(/[\r\n]/g, "") : v.value;
     if (!BASE64.test(text)) {
       run.save(new JsonSyntaxError(`illegal base64 data at input byte ${base64ErrorOffset(text)}`));
       return prev;
@@ -140,6 +140,30 @@ export const goBytes: GoType<Uint8Array> = {
     return new Uint8Array(Buffer.from(text, "base64"));
   },
 };
+
+/**
+ * goBytes that remembers the bytes of its last `capacity` texts of at least `minLength`
+ * characters, and gives back the same array for the same text: a gateway sends the same
+ * OrchestratorInfo on every call of a session, so its check and decode, and whatever a caller
+ * keys on the array, are done once. The arrays are shared: callers must not modify them.
+ */
+export function goBytesRemembered(capacity: number, minLength = 256): GoType<Uint8Array> {
+  const byText = new Map<string, Uint8Array>();
+  return {
+    ...goBytes,
+    decode(v, at, run, prev) {
+      if (v.kind !== "string" || v.value.length < minLength) return goBytes.decode(v, at, run, prev);
+      const known = byText.get(v.value);
+      if (known) return known;
+      const first = run.first;
+      const bytes = goBytes.decode(v, at, run, prev);
+      if (bytes === undefined || run.first !== first) return bytes;
+      if (byText.size >= capacity) byText.delete(byText.keys().next().value!);
+      byText.set(v.value, bytes);
+      return bytes;
+    },
+  };
+}
 
 /** *T: as T, but null sets it to nil. */
 export function goPointer<T>(type: GoType<T>): GoType<T> {

@@ -53,15 +53,28 @@ function stateJson(s: SignedState): string {
   return `{"State":"${Buffer.from(s.state).toString("base64")}","Sig":"${Buffer.from(s.sig).toString("base64")}"}`;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_LEGACY_BODY_BYTES) throw invalidArgument(`request body larger than ${MAX_LEGACY_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  // Plain events rather than the stream's async iterator: this is on every payment's path.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const fail = (err: unknown) => {
+      req.off("data", onData);
+      req.resume(); // the rest is drained, unread
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_LEGACY_BODY_BYTES) return fail(invalidArgument(`request body larger than ${MAX_LEGACY_BODY_BYTES} bytes`));
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once("error", fail);
+    req.once("close", () => {
+      if (!req.complete) fail(new Error("request aborted"));
+    });
+  });
 }
 
 /** A protobuf field of the request: Go's proto.Unmarshal rules (and its messages), then protobuf-es. */
@@ -75,6 +88,12 @@ function decodeProto<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, check: 
   }
 }
 
+/**
+ * OrchestratorInfo decoded from the (shared) bytes the JSON reader gave for a repeated text: the
+ * check and decode of a session's unchanged info are done once. Entries go with their bytes.
+ */
+const decodedOrchestrators = new WeakMap<Uint8Array, OrchestratorInfo>();
+
 /** Decodes the reference's RemotePaymentRequest JSON with Go's rules, then its protobuf fields. */
 export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, string[]>, authIdHeader: string): PaymentRequest {
   let json;
@@ -86,13 +105,26 @@ export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, 
   }
   const { orchestrator: orchestratorBytes, capabilities: capabilitiesBytes, state, manifestId, app, type, inPixels, maxPrice } = json;
   if (orchestratorBytes.length === 0) throw invalidArgument("missing orchestrator");
-  const orchestrator: OrchestratorInfo = decodeProto(
-    orchestratorBytes,
-    (b) => fromBinary(OrchestratorInfoSchema, b),
-    (b) => checkProtoWire(OrchestratorInfoSchema, b),
-  );
+  let orchestrator = decodedOrchestrators.get(orchestratorBytes);
+  if (!orchestrator) {
+    orchestrator = deepFreeze(
+      decodeProto(
+        orchestratorBytes,
+        (b) => fromBinary(OrchestratorInfoSchema, b),
+        (b) => checkProtoWire(OrchestratorInfoSchema, b),
+      ),
+    );
+    decodedOrchestrators.set(orchestratorBytes, orchestrator);
+  }
   const capabilities = decodeCapabilities(capabilitiesBytes);
   return { orchestrator, state, manifestId, app, type: parseJobType(type), inPixels, maxPrice, capabilities, headers, authIdHeader };
+}
+
+/** Freezes a decoded message and its sub-messages (byte arrays cannot be frozen): it is shared between calls. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value) || Object.isFrozen(value)) return value;
+  for (const v of Object.values(value)) deepFreeze(v);
+  return Object.freeze(value);
 }
 
 /** The request's capabilities, decoded and bounded now; an error is kept for the domain to raise at its step. */
@@ -152,7 +184,9 @@ export function createLegacyHandler(deps: LegacyDeps) {
     try {
       const body = await readBody(req);
       const result = await trackPayment(deps.activity, () => {
-        const request = parseLegacyPaymentRequest(body, goRequestHeaders(req.rawHeaders), firstHeader(req.rawHeaders, AUTH_ID_HEADER));
+        // The headers only go to the auth webhook: not worth their Go form without one.
+        const headers = deps.payments.webhook ? goRequestHeaders(req.rawHeaders) : {};
+        const request = parseLegacyPaymentRequest(body, headers, firstHeader(req.rawHeaders, AUTH_ID_HEADER));
         return generatePayment(deps.payments, request);
       });
       if (result.kind === "nothing-due") {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect, test } from "vitest";
-import { Rat } from "./rat.js";
+import { ceilQuotient, Rat } from "./rat.js";
 
 const big = (bytes: number) => BigInt("0x" + randomBytes(bytes).toString("hex")) * (randomBytes(1)[0]! & 1 ? -1n : 1n);
 const positive = (bytes: number) => BigInt("0x" + randomBytes(bytes).toString("hex")) + 1n;
@@ -25,4 +25,31 @@ test("add and sub shortcuts (integer operand, equal denominators) give the norma
       }
     }
   }
+});
+
+test("mul (cancelling across, integer shortcut) gives the normalized generic product", () => {
+  const slowMul = (a: Rat, b: Rat) => new Rat(a.num * b.num, a.den * b.den);
+  const MAX = (1n << 256n) - 1n;
+  for (let i = 0; i < 1000; i++) {
+    const a = new Rat(big(40), [1n, positive(32), MAX][i % 3]!);
+    const b = [new Rat(big(1)), new Rat(big(40), positive(32)), new Rat(positive(2)), Rat.ZERO, new Rat(big(32), MAX)][i % 5]!;
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      const fast = x.mul(y);
+      const slow = slowMul(x, y);
+      expect([fast.num, fast.den]).toEqual([slow.num, slow.den]);
+      expect(fast).toBeInstanceOf(Rat);
+    }
+  }
+});
+
+test("ceilQuotient is the ceiling of the exact quotient, whatever the signs", () => {
+  for (let i = 0; i < 1000; i++) {
+    const num = big(40);
+    const den = big(32) || 1n;
+    const q = new Rat(num, den);
+    const floor = q.num / q.den - (q.num < 0n && q.num % q.den !== 0n ? 1n : 0n);
+    expect(ceilQuotient(num, den)).toBe(q.num % q.den === 0n ? q.num / q.den : floor + 1n);
+    expect(ceilQuotient(num, den)).toBe(q.ceil());
+  }
+  expect(() => ceilQuotient(1n, 0n)).toThrow(RangeError);
 });

@@ -52,7 +52,18 @@ export class Rat {
     return new Rat(this.num * o.den - o.num * this.den, this.den * o.den);
   }
   mul(o: Rat): Rat {
-    return new Rat(this.num * o.num, this.den * o.den);
+    // Both in lowest terms: cancelling across (Knuth's method) leaves the product in lowest terms,
+    // and by an integer (a ticket count, units) only the small gcd remains.
+    if (o.den === 1n) return this.mulInt(o.num);
+    if (this.den === 1n) return o.mulInt(this.num);
+    const g1 = gcd(abs(this.num), o.den);
+    const g2 = gcd(abs(o.num), this.den);
+    return Rat.reduced((this.num / g1) * (o.num / g2), (this.den / g2) * (o.den / g1));
+  }
+  private mulInt(n: bigint): Rat {
+    if (n === 0n) return Rat.ZERO;
+    const g = gcd(abs(n), this.den);
+    return Rat.reduced(this.num * (n / g), this.den / g);
   }
   div(o: Rat): Rat {
     return new Rat(this.num * o.den, this.den * o.num);
@@ -140,6 +151,16 @@ export class Rat {
     }
     return Rat.parse(text);
   }
+}
+
+const abs = (a: bigint) => (a < 0n ? -a : a);
+
+/** The smallest integer >= num/den (den != 0), for fractions not worth reducing first. */
+export function ceilQuotient(num: bigint, den: bigint): bigint {
+  if (den === 0n) throw new RangeError("division by zero");
+  if (den < 0n) [num, den] = [-num, -den];
+  const q = num / den;
+  return num > 0n && q * den !== num ? q + 1n : q;
 }
 
 function gcd(a: bigint, b: bigint): bigint {

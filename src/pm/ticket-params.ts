@@ -55,10 +55,17 @@ export function decodeTicketParams(p: NetTicketParams): TicketParams {
   };
 }
 
+/** Params decoded from a frozen (shared, unchangeable) message: a session's calls decode them once. */
+const decodedFrozen = new WeakMap<NetTicketParams, TicketParams>();
+
 /** decodeTicketParams as a result: the params, or the field and reason they were refused for. */
 export function readTicketParams(p: NetTicketParams): { ok: true; params: TicketParams } | { ok: false; message: string } {
+  const known = decodedFrozen.get(p);
+  if (known) return { ok: true, params: known };
   try {
-    return { ok: true, params: decodeTicketParams(p) };
+    const params = decodeTicketParams(p);
+    if (Object.isFrozen(p)) decodedFrozen.set(p, Object.freeze(params));
+    return { ok: true, params };
   } catch (err) {
     if (err instanceof TicketParamsError) return { ok: false, message: err.message };
     throw err;

@@ -1,5 +1,5 @@
 import { INT64_MAX, INT64_MIN } from "../go/int64.js";
-import { Rat } from "../math/rat.js";
+import { ceilQuotient, Rat } from "../math/rat.js";
 import type { JobType } from "./job-type.js";
 
 /** lv2v bills the reference's default segment: 1280x720 at 30 fps. */
@@ -51,5 +51,7 @@ export function ticketsNeeded({ existing, fee, ev }: { existing: Rat; fee: Rat; 
   const minCredit = fee.cmp(ev) >= 0 ? fee : ev;
   if (existing.cmp(minCredit) >= 0) return 0n;
   if (ev.sign() === 0) return 0n;
-  return minCredit.sub(existing).div(ev).ceil();
+  // ceil((minCredit − existing) / ev) on the raw fractions: a ceiling needs no gcd.
+  const gap = minCredit.num * existing.den - existing.num * minCredit.den;
+  return ceilQuotient(gap * ev.den, minCredit.den * existing.den * ev.num);
 }

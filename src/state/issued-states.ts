@@ -1,4 +1,3 @@
-import { bytesEqual } from "../crypto/bytes.js";
 import { INT64_MAX, INT64_MIN, UINT64_MAX } from "../go/int64.js";
 import type { PaymentState } from "../wire/payment-state.js";
 
@@ -39,7 +38,7 @@ export class IssuedStates {
   recall(signed: SignedStateBytes): PaymentState | undefined {
     if (signed.sig.length !== 65) return undefined;
     const entry = this.bySig.get(sigKey(signed.sig));
-    if (!entry || !bytesEqual(entry.bytes, signed.state)) return undefined;
+    if (!entry || !Buffer.from(entry.bytes.buffer, entry.bytes.byteOffset, entry.bytes.byteLength).equals(signed.state)) return undefined;
     return { ...entry.state };
   }
 }

@@ -1,5 +1,5 @@
 import { parseGoJson } from "../go/json.js";
-import { goBytes, goInt64, goPointer, goString, goStruct, readGoStruct } from "../go/struct.js";
+import { goBytes, goBytesRemembered, goInt64, goPointer, goString, goStruct, readGoStruct } from "../go/struct.js";
 import { LiveRunnerPriceInfo, toMaxPriceInput, type MaxPriceInput } from "./max-price.js";
 
 /** server.RemotePaymentStateSig: the signed state blob the gateway sends back. */
@@ -11,7 +11,8 @@ const RemotePaymentStateSig = goStruct("server.RemotePaymentStateSig", {
 /** server.RemotePaymentRequest, the body of POST /generate-live-payment. */
 const RemotePaymentRequest = goStruct("server.RemotePaymentRequest", {
   state: ["state", RemotePaymentStateSig],
-  orchestrator: ["orchestrator", goBytes],
+  // The same OrchestratorInfo comes with every call of a session (the array is shared: read only).
+  orchestrator: ["orchestrator", goBytesRemembered(256)],
   manifestId: ["ManifestID", goString],
   app: ["app", goString],
   inPixels: ["inPixels", goInt64],

@@ -1,0 +1,32 @@
+import { randomBytes } from "node:crypto";
+import { expect, test } from "vitest";
+import { concatBytes, keccak256, toHex, writeUint256 } from "./bytes.js";
+
+/** The definition: the low 256 bits of the two's complement, big-endian, byte by byte. */
+function slowUint256(value: bigint): Uint8Array {
+  const out = new Uint8Array(32);
+  let v = value;
+  for (let i = 31; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+test("writeUint256 writes the low 256 bits big-endian, at its offset only", () => {
+  const values = [0n, 1n, 255n, 256n, (1n << 256n) - 1n, 1n << 256n, -1n, -(1n << 255n), 3n << 300n];
+  for (let i = 0; i < 200; i++) values.push(BigInt("0x" + randomBytes(1 + (i % 40)).toString("hex")) * (i % 3 ? 1n : -1n));
+  for (const v of values) {
+    const target = new Uint8Array(70).fill(0xee);
+    writeUint256(target.subarray(3), 5, v);
+    expect(toHex(target.subarray(8, 40))).toBe(toHex(slowUint256(v)));
+    expect([...target.subarray(0, 8), ...target.subarray(40)].every((b) => b === 0xee)).toBe(true);
+  }
+});
+
+test("keccak256 of parts is the hash of their concatenation", () => {
+  const a = randomBytes(28);
+  const b = randomBytes(300);
+  expect(toHex(keccak256(a, b))).toBe(toHex(keccak256(concatBytes(a, b))));
+  expect(toHex(keccak256())).toBe("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+});
