@@ -13,6 +13,8 @@ beforeAll(async () => {
   child = spawn("npx", ["tsx", "src/main.ts", "-httpAddr", "127.0.0.1:0", "-logLevel", "warn", "-devOrchestrators", "2"], {
     cwd: new URL("../../", import.meta.url),
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: npx does not pass SIGTERM on to tsx, so the group is what gets stopped.
+    detached: true,
   });
   child.stdout!.on("data", (chunk: Buffer) => (banner += chunk.toString()));
   child.stderr!.resume();
@@ -23,13 +25,24 @@ beforeAll(async () => {
   }
 }, 120_000);
 
-afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    await exited;
+/** Whether any process of the group is still running. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
   }
-});
+}
+
+afterAll(async () => {
+  const pgid = child?.pid;
+  if (pgid === undefined) return;
+  // The whole tree (npx, tsx, the signer, its workers and the dev chain): none may outlive the test.
+  if (groupAlive(pgid)) process.kill(-pgid, "SIGTERM");
+  for (let i = 0; i < 100 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (groupAlive(pgid)) process.kill(-pgid, "SIGKILL");
+}, 20_000);
 
 const lines = (label: string) => [...banner.matchAll(new RegExp(`${label}:\\s+(\\S+)`, "g"))].map((m) => m[1]!);
 const line = (label: string) => lines(label)[0];
