@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { JsonSyntaxError, JsonTypeError, parseGoJson } from "./json.js";
+import { goJsonString, JsonSyntaxError, JsonTypeError, parseGoJson } from "./json.js";
 import {
   goBytes,
   goBytesRemembered,
@@ -195,5 +195,17 @@ describe("goBytesRemembered", () => {
     const a = read(T, `{"b":"${long}"}`)!.b!;
     read(T, `{"b":"${other}"}`);
     expect(read(T, `{"b":"${long}"}`)!.b).not.toBe(a);
+  });
+});
+
+describe("goJsonString", () => {
+  /** Go's encoding for a string, written out: what the plain-ASCII shortcut must not change. */
+  const slow = (s: string) => JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  test("every character up to U+00FF and the HTML and line separators encode as Go's json.Marshal", () => {
+    const chars = [...Array.from({ length: 256 }, (_, c) => String.fromCharCode(c)), "\u2028", "\u2029", "😀", "\ud800"];
+    for (const c of chars) {
+      for (const s of [c, `abc${c}def`, `0x1234${c}`]) expect(goJsonString(s)).toBe(slow(s));
+    }
+    expect(goJsonString('a<b>&"\\')).toBe('"a\\u003cb\\u003e\\u0026\\"\\\\"');
   });
 });

@@ -196,7 +196,11 @@ export function parseGoJson(input: string, mode: "decoder" | "unmarshal" = "deco
   return result;
 }
 
+/** Printable ASCII that neither JSON nor Go's HTML-safe escaping changes. */
+const PLAIN = /^[ !#-%'-;=?-[\]-~]*$/;
+
 /** Go's json.Marshal string escaping: JSON.stringify plus <, >, &, U+2028, U+2029 as \u escapes. */
 export function goJsonString(s: string): string {
+  if (PLAIN.test(s)) return `"${s}"`;
   return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }

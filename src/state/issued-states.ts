@@ -19,7 +19,7 @@ export const ISSUED_STATES_CAPACITY = 8192;
  * replica's state, an evicted one, any changed byte) takes the full verification.
  */
 export class IssuedStates {
-  private readonly bySig = new Map<string, { bytes: Uint8Array; state: Readonly<PaymentState> }>();
+  private readonly bySig = new Map<string, { bytes: Uint8Array; state: PaymentState }>();
 
   constructor(private readonly capacity = ISSUED_STATES_CAPACITY) {}
 
@@ -31,7 +31,8 @@ export class IssuedStates {
   remember(signed: SignedStateBytes, state: PaymentState): void {
     if (!parsesBackExactly(state)) return;
     if (this.bySig.size >= this.capacity) this.bySig.delete(this.bySig.keys().next().value!);
-    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: Object.freeze({ ...state }) });
+    // A copy in, a copy out: nothing a caller does to its object reaches the next call.
+    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: { ...state } });
   }
 
   /** The state, when exactly these bytes under exactly this signature were signed here. */
