@@ -32,8 +32,8 @@ describe("IssuedStates", () => {
   test("gives back a state it signed, equal to what verifying and parsing the bytes gives", () => {
     const issued = new IssuedStates();
     const signed = signState(vectorState, signer, issued);
-    expect(issued.recall(signed)).toEqual(openState(signed, signer.address));
     expect(readSignedState(signed, signer.address, issued)).toEqual({ ok: true, state: vectorState });
+    expect(openState(signed, signer.address)).toEqual(vectorState);
   });
 
   test("any changed byte of the state or the signature takes the full verification", () => {
@@ -53,12 +53,21 @@ describe("IssuedStates", () => {
     expect(issued.recall({ state: signed.state, sig: signed.sig.subarray(0, 64) })).toBeUndefined();
   });
 
-  test("a recalled state is a copy: changing it does not change what is recalled next", () => {
+  test("an entry is used once (the session's next state replaces it); a state sent again is verified in full", () => {
     const issued = new IssuedStates();
     const signed = signState(vectorState, signer, issued);
-    const first = issued.recall(signed)!;
-    first.balance = "0";
-    first.senderNonce = 99;
+    expect(issued.recall(signed)).toEqual(vectorState);
+    expect(issued.size).toBe(0);
+    expect(issued.recall(signed)).toBeUndefined();
+    expect(readSignedState(signed, signer.address, issued)).toEqual({ ok: true, state: vectorState });
+  });
+
+  test("what is remembered is a copy: changing the signed object afterwards changes nothing", () => {
+    const issued = new IssuedStates();
+    const state = { ...vectorState };
+    const signed = signState(state, signer, issued);
+    state.balance = "0";
+    state.senderNonce = 99;
     expect(issued.recall(signed)).toEqual(vectorState);
   });
 
@@ -68,6 +77,7 @@ describe("IssuedStates", () => {
     expect(issued.size).toBe(3);
     expect(issued.recall(signed[0]!)).toBeUndefined();
     expect(signed.slice(1).map((s) => issued.recall(s)?.sequenceNumber)).toEqual([2n, 3n, 4n]);
+    expect(issued.size).toBe(0);
   });
 
   test("does not keep a state whose JSON would not parse back to it", () => {
