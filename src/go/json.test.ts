@@ -177,6 +177,10 @@ describe("goBytesRemembered", () => {
     expect(a).toEqual(read(Outer, `{"bytes":"${long}"}`)!.bytes);
     const short = read(T, `{"b":"AAEC"}`)!.b!;
     expect(read(T, `{"b":"AAEC"}`)!.b).not.toBe(short); // short texts are not kept
+    const huge = Buffer.alloc(20_000, 7).toString("base64");
+    const hugeBytes = read(T, `{"b":"${huge}"}`)!.b!;
+    expect(hugeBytes).toEqual(new Uint8Array(20_000).fill(7));
+    expect(read(T, `{"b":"${huge}"}`)!.b).not.toBe(hugeBytes); // nor texts over maxLength
   });
 
   test("a bad text is never kept and fails as goBytes does, in document order", () => {

@@ -142,17 +142,18 @@ export const goBytes: GoType<Uint8Array> = {
 };
 
 /**
- * goBytes that remembers the bytes of its last `capacity` texts of at least `minLength`
+ * goBytes that remembers the bytes of its last `capacity` texts of `minLength` to `maxLength`
  * characters, and gives back the same array for the same text: a gateway sends the same
  * OrchestratorInfo on every call of a session, so its check and decode, and whatever a caller
- * keys on the array, are done once. The arrays are shared: callers must not modify them.
+ * keys on the array, are done once. The length bound keeps what is held small whatever clients
+ * send. The arrays are shared: callers must not modify them.
  */
-export function goBytesRemembered(capacity: number, minLength = 256): GoType<Uint8Array> {
+export function goBytesRemembered(capacity: number, { minLength = 256, maxLength = 16_384 } = {}): GoType<Uint8Array> {
   const byText = new Map<string, Uint8Array>();
   return {
     ...goBytes,
     decode(v, at, run, prev) {
-      if (v.kind !== "string" || v.value.length < minLength) return goBytes.decode(v, at, run, prev);
+      if (v.kind !== "string" || v.value.length < minLength || v.value.length > maxLength) return goBytes.decode(v, at, run, prev);
       const known = byText.get(v.value);
       if (known) return known;
       const first = run.first;

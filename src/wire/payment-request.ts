@@ -12,7 +12,8 @@ const RemotePaymentStateSig = goStruct("server.RemotePaymentStateSig", {
 const RemotePaymentRequest = goStruct("server.RemotePaymentRequest", {
   state: ["state", RemotePaymentStateSig],
   // The same OrchestratorInfo comes with every call of a session (the array is shared: read only).
-  orchestrator: ["orchestrator", goBytesRemembered(256)],
+  // A real one is 1-3 KB of base64: at most 256 texts of up to 16 KiB are held.
+  orchestrator: ["orchestrator", goBytesRemembered(256, { maxLength: 16_384 })],
   manifestId: ["ManifestID", goString],
   app: ["app", goString],
   inPixels: ["inPixels", goInt64],
