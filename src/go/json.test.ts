@@ -213,3 +213,13 @@ describe("goJsonString", () => {
     expect(goJsonString('a<b>&"\\')).toBe('"a\\u003cb\\u003e\\u0026\\"\\\\"');
   });
 });
+
+test("goBytes decodes every length and padding as Buffer's base64 decoder does", () => {
+  for (let n = 0; n < 70; n++) {
+    const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff);
+    const text = Buffer.from(bytes).toString("base64");
+    const got = read(Outer, `{"bytes":"${text}"}`)!.bytes!;
+    expect(got).toEqual(bytes);
+    expect(got.byteLength).toBe(got.buffer.byteLength); // an array of its own
+  }
+});

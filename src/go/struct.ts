@@ -12,10 +12,15 @@ import { JsonSyntaxError, JsonTypeError, type JsonValue } from "./json.js";
 
 type Present = Exclude<JsonValue, { kind: "null" }>;
 
-/** Where a value sits, for Go's error text: the innermost struct's name and the field path. */
+/**
+ * Where a value sits, for Go's error text: the innermost struct's name and the field path, kept
+ * as a link to the parent so that decoding a field allocates no path unless an error names it.
+ */
 export interface Where {
   struct: string;
-  path: string[];
+  parent: Where | undefined;
+  /** The JSON key of this field; "" at the top. */
+  key: string;
 }
 
 /** One decoding run: Go keeps going after a type error and reports the first (saveError). */
@@ -38,7 +43,9 @@ export interface GoType<T> {
 }
 
 function fieldLabel(at: Where): string {
-  return at.path.length === 0 ? "" : `${at.struct}.${at.path.join(".")}`;
+  const path: string[] = [];
+  for (let w: Where | undefined = at; w?.parent; w = w.parent) path.unshift(w.key);
+  return path.length === 0 ? "" : `${at.struct}.${path.join(".")}`;
 }
 
 /** Records Go's UnmarshalTypeError and leaves the value unchanged. */
@@ -137,9 +144,17 @@ export const goBytes: GoType<Uint8Array> = {
       run.save(new JsonSyntaxError(`illegal base64 data at input byte ${base64ErrorOffset(text)}`));
       return prev;
     }
-    return new Uint8Array(Buffer.from(text, "base64"));
+    return decodeBase64(text);
   },
 };
+
+/** Valid padded base64 into an array of its own, decoded in place (no pooled copy). */
+function decodeBase64(text: string): Uint8Array {
+  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  Buffer.from(out.buffer).write(text, "base64");
+  return out;
+}
 
 /**
  * goBytes that remembers the bytes of its last `capacity` texts of `minLength` to `maxLength`
@@ -207,7 +222,7 @@ export function goStruct<F extends GoFields>(goName: string, fields: F): GoType<
         const field = byKey.get(foldKey(key));
         if (!field) continue;
         const [name, jsonKey, type] = field;
-        out[name] = decodeValue(type, value, { struct: short, path: [...at.path, jsonKey] }, run, out[name]);
+        out[name] = decodeValue(type, value, { struct: short, parent: at, key: jsonKey }, run, out[name]);
       }
       return out as GoStructOf<F>;
     },
@@ -220,7 +235,7 @@ export function goStruct<F extends GoFields>(goName: string, fields: F): GoType<
  */
 export function readGoStruct<T>(type: GoType<T>, value: JsonValue): T | undefined {
   const run = new Decoding();
-  const out = decodeValue(type, value, { struct: "", path: [] }, run, undefined);
+  const out = decodeValue(type, value, { struct: "", parent: undefined, key: "" }, run, undefined);
   if (run.first) throw run.first;
   return out;
 }

@@ -60,6 +60,16 @@ export function formatGoTime(ns: bigint): string {
     frac += NS_PER_SEC;
     sec -= 1n;
   }
+  const fraction = frac === 0n ? "" : "." + frac.toString().padStart(9, "0").replace(/0+$/, "");
+  return `${formatSeconds(sec)}${fraction}Z`;
+}
+
+// Every state carries the time of its call: the calendar part changes once a second.
+let lastSeconds: { sec: bigint; text: string } | undefined;
+
+/** "YYYY-MM-DDTHH:MM:SS" of whole seconds since the epoch; throws outside Go's years 0-9999. */
+function formatSeconds(sec: bigint): string {
+  if (lastSeconds?.sec === sec) return lastSeconds.text;
   let days = sec / 86_400n;
   let rem = sec % 86_400n;
   if (rem < 0n) {
@@ -70,8 +80,9 @@ export function formatGoTime(ns: bigint): string {
   if (y < 0 || y > 9999) throw new RangeError("Time.MarshalJSON: year outside of range [0,9999]");
   const r = Number(rem);
   const p2 = (n: number) => String(n).padStart(2, "0");
-  const fraction = frac === 0n ? "" : "." + frac.toString().padStart(9, "0").replace(/0+$/, "");
-  return `${String(y).padStart(4, "0")}-${p2(mo)}-${p2(d)}T${p2(Math.floor(r / 3600))}:${p2(Math.floor(r / 60) % 60)}:${p2(r % 60)}${fraction}Z`;
+  const text = `${String(y).padStart(4, "0")}-${p2(mo)}-${p2(d)}T${p2(Math.floor(r / 3600))}:${p2(Math.floor(r / 60) % 60)}:${p2(r % 60)}`;
+  lastSeconds = { sec, text };
+  return text;
 }
 
 /** time.Duration is an int64 of nanoseconds. */
