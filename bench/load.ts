@@ -11,6 +11,7 @@
  * A benchmark, not a test: it asserts nothing.
  */
 import { availableParallelism } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fasterBound, measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
 import { GatewayClient, type Session } from "./load/gateway.js";
 import { startDevChainProcess, startSignerProcess, stop } from "./load/spawn.js";
@@ -54,8 +55,13 @@ interface LevelResult {
   cores: number;
   /** CPU of this load client over the level, in cores */
   clientCores: number;
+  /** p99 of this client's own event-loop delay, ms: a stall here is counted as signer latency */
+  clientLagP99: number;
   rssMiB: number;
 }
+
+/** The client's own event-loop delay is sampled every LAG_RESOLUTION_MS. */
+const LAG_RESOLUTION_MS = 2;
 
 function quantile(sorted: Float64Array, q: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -70,6 +76,8 @@ async function measure(label: string, pid: number | undefined, durationMs: numbe
   let errors = 0;
   const cpu0 = pid ? treeCpuSeconds(pid) : 0;
   const client0 = process.cpuUsage();
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  lag.enable();
   const t0 = performance.now();
   await drive(t0 + durationMs, (ms, ok, status) => {
     if (ok) latencies.push(ms);
@@ -82,8 +90,11 @@ async function measure(label: string, pid: number | undefined, durationMs: numbe
   const cpu = pid ? (treeCpuSeconds(pid) - cpu0) / elapsed : NaN;
   const client = process.cpuUsage(client0);
   const clientCores = (client.user + client.system) / 1e6 / elapsed;
+  lag.disable();
+  // The histogram holds each timer interval: its lateness is what exceeds the resolution.
+  const clientLagP99 = Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS);
   const sorted = Float64Array.from(latencies).sort();
-  return { label, statuses, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, clientCores, rssMiB: pid ? treeRssMiB(pid) : NaN };
+  return { label, statuses, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, clientCores, clientLagP99, rssMiB: pid ? treeRssMiB(pid) : NaN };
 }
 
 /** N sessions, each calling again as soon as it is answered. */
@@ -142,13 +153,13 @@ const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 
 function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores: number): void {
   console.log(`\n${title}`);
-  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %machine-bound  rss MiB  client cores");
+  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %machine-bound  rss MiB  client cores  client lag p99");
   for (const r of rows) {
     const perCore = r.rps / r.cores;
     console.log(
       `${r.label.padEnd(15)}${f(r.rps).padStart(7)}${f(r.p50, 2).padStart(10)}${f(r.p99, 2).padStart(9)}${String(r.errors).padStart(8)}` +
         `${f(r.cores, 2).padStart(7)}${f(perCore).padStart(12)}${f((100 * perCore) / bound.perCore, 1).padStart(13)}` +
-        `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}${f(r.clientCores, 2).padStart(14)}` +
+        `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}${f(r.clientCores, 2).padStart(14)}${f(r.clientLagP99, 2).padStart(16)}` +
         (r.errors > 0 ? `  errors by status: ${[...r.statuses].map(([s, n]) => `${s}×${n}`).join(" ")}` : ""),
     );
   }
