@@ -205,7 +205,9 @@ export type GoStructOf<F extends GoFields> = { [K in keyof F]?: F[K][1] extends 
 
 /** Go's key folding for field matching: ASCII case, plus the two non-ASCII runes that fold into ASCII. */
 function foldKey(key: string): string {
-  return key.toLowerCase().replace(/\u017f/g, "s").replace(/\u212a/g, "k");
+  // toLowerCase already maps the Kelvin sign to "k"; the long s stays "ſ" and needs its own fold.
+  const lower = key.toLowerCase();
+  return lower.includes("\u017f") ? lower.replace(/\u017f/g, "s") : lower;
 }
 
 /** A Go struct type, `goName` package-qualified as Go prints it ("server.RemotePaymentStateSig"). */
