@@ -44,51 +44,81 @@ function quoteChar(c: string): string {
  * rest; `unmarshal` (json.Unmarshal) refuses anything but white space after it.
  */
 export function parseGoJson(input: string, mode: "decoder" | "unmarshal" = "decoder"): JsonValue {
-  let pos = 0;
-  const ws = () => {
-    while (pos < input.length) {
-      const c = input.charCodeAt(pos);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) pos++;
+  return new GoJsonParser(input, mode).parse();
+}
+
+const ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+
+/** One parse; a class rather than closures, as it runs for every request. */
+class GoJsonParser {
+  private pos = 0;
+
+  constructor(
+    private readonly input: string,
+    private readonly mode: "decoder" | "unmarshal",
+  ) {}
+
+  parse(): JsonValue {
+    this.ws();
+    if (this.pos >= this.input.length) throw new JsonSyntaxError(this.mode === "decoder" ? "EOF" : "unexpected end of JSON input");
+    const result = this.value();
+    if (this.mode === "unmarshal") {
+      this.ws();
+      if (this.pos < this.input.length) this.fail("after top-level value");
+    }
+    return result;
+  }
+
+  private ws(): void {
+    const { input } = this;
+    while (this.pos < input.length) {
+      const c = input.charCodeAt(this.pos);
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) this.pos++;
       else break;
     }
-  };
-  const fail = (what: string): never => {
-    if (pos >= input.length) throw new JsonSyntaxError(mode === "decoder" ? "unexpected EOF" : "unexpected end of JSON input");
-    throw new JsonSyntaxError(`invalid character ${quoteChar(input[pos]!)} ${what}`);
-  };
-  const key = (): string => {
-    ws();
-    if (input[pos] !== '"') fail("looking for beginning of object key string");
-    const k = string();
-    ws();
-    if (input[pos] !== ":") fail("after object key");
-    pos++;
+  }
+
+  private fail(what: string): never {
+    if (this.pos >= this.input.length) throw new JsonSyntaxError(this.mode === "decoder" ? "unexpected EOF" : "unexpected end of JSON input");
+    throw new JsonSyntaxError(`invalid character ${quoteChar(this.input[this.pos]!)} ${what}`);
+  }
+
+  private key(): string {
+    this.ws();
+    if (this.input[this.pos] !== '"') this.fail("looking for beginning of object key string");
+    const k = this.string();
+    this.ws();
+    if (this.input[this.pos] !== ":") this.fail("after object key");
+    this.pos++;
     return k;
-  };
+  }
+
   /**
    * One value, with an explicit stack of the open arrays and objects rather than recursion, so
    * nesting to Go's limit cannot overflow the call stack.
    */
-  const value = (): JsonValue => {
+  private value(): JsonValue {
+    const { input } = this;
     const open: { container: JsonValue & { kind: "array" | "object" }; key: string }[] = [];
     for (;;) {
-      ws();
-      const c = input[pos];
+      this.ws();
+      const c = input[this.pos];
       let v: JsonValue;
       if (c === "[" || c === "{") {
         // Go's scanner allows 10,000 nested arrays and objects.
-        if (open.length >= MAX_DEPTH) fail("exceeded max depth");
-        pos++;
-        ws();
+        if (open.length >= MAX_DEPTH) this.fail("exceeded max depth");
+        this.pos++;
+        this.ws();
         const container: JsonValue & { kind: "array" | "object" } = c === "[" ? { kind: "array", items: [] } : { kind: "object", entries: [] };
-        if (input[pos] !== (c === "[" ? "]" : "}")) {
-          open.push({ container, key: c === "{" ? key() : "" });
+        if (input[this.pos] !== (c === "[" ? "]" : "}")) {
+          open.push({ container, key: c === "{" ? this.key() : "" });
           continue;
         }
-        pos++;
+        this.pos++;
         v = container;
       } else {
-        v = scalar(c);
+        v = this.scalar(c);
       }
       // v is complete: add it to the innermost container, closing those that end here.
       for (;;) {
@@ -97,114 +127,112 @@ export function parseGoJson(input: string, mode: "decoder" | "unmarshal" = "deco
         const { container } = top;
         if (container.kind === "array") container.items.push(v);
         else container.entries.push([top.key, v]);
-        ws();
-        if (input[pos] === ",") {
-          pos++;
-          if (container.kind === "object") top.key = key();
+        this.ws();
+        if (input[this.pos] === ",") {
+          this.pos++;
+          if (container.kind === "object") top.key = this.key();
           break;
         }
-        if (input[pos] !== (container.kind === "array" ? "]" : "}")) {
-          fail(container.kind === "array" ? "after array element" : "after object key:value pair");
+        if (input[this.pos] !== (container.kind === "array" ? "]" : "}")) {
+          this.fail(container.kind === "array" ? "after array element" : "after object key:value pair");
         }
-        pos++;
+        this.pos++;
         open.pop();
         v = container;
       }
     }
-  };
-  const scalar = (c: string | undefined): JsonValue => {
-    if (c === '"') return { kind: "string", value: string() };
-    if (input.startsWith("true", pos)) {
-      pos += 4;
+  }
+
+  private scalar(c: string | undefined): JsonValue {
+    const { input } = this;
+    if (c === '"') return { kind: "string", value: this.string() };
+    if (input.startsWith("true", this.pos)) {
+      this.pos += 4;
       return { kind: "bool", value: true };
     }
-    if (input.startsWith("false", pos)) {
-      pos += 5;
+    if (input.startsWith("false", this.pos)) {
+      this.pos += 5;
       return { kind: "bool", value: false };
     }
-    if (input.startsWith("null", pos)) {
-      pos += 4;
+    if (input.startsWith("null", this.pos)) {
+      this.pos += 4;
       return { kind: "null" };
     }
-    if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return number();
-    return fail("looking for beginning of value");
-  };
-  const isDigit = () => {
-    const d = input.charCodeAt(pos);
+    if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return this.number();
+    return this.fail("looking for beginning of value");
+  }
+
+  private isDigit(): boolean {
+    const d = this.input.charCodeAt(this.pos);
     return d >= 0x30 && d <= 0x39;
-  };
-  // Scanned by hand, in one pass of any length, with the Go scanner's messages.
-  const number = (): JsonValue => {
-    const start = pos;
-    if (input[pos] === "-") {
-      pos++;
-      if (!isDigit()) fail("in numeric literal");
+  }
+
+  /** Scanned by hand, in one pass of any length, with the Go scanner's messages. */
+  private number(): JsonValue {
+    const { input } = this;
+    const start = this.pos;
+    if (input[this.pos] === "-") {
+      this.pos++;
+      if (!this.isDigit()) this.fail("in numeric literal");
     }
-    if (input[pos] === "0") pos++;
-    else while (isDigit()) pos++;
-    if (input[pos] === ".") {
-      pos++;
-      if (!isDigit()) fail("after decimal point in numeric literal");
-      while (isDigit()) pos++;
+    if (input[this.pos] === "0") this.pos++;
+    else while (this.isDigit()) this.pos++;
+    if (input[this.pos] === ".") {
+      this.pos++;
+      if (!this.isDigit()) this.fail("after decimal point in numeric literal");
+      while (this.isDigit()) this.pos++;
     }
-    if (input[pos] === "e" || input[pos] === "E") {
-      pos++;
-      if (input[pos] === "+" || input[pos] === "-") pos++;
-      if (!isDigit()) fail("in exponent of numeric literal");
-      while (isDigit()) pos++;
+    if (input[this.pos] === "e" || input[this.pos] === "E") {
+      this.pos++;
+      if (input[this.pos] === "+" || input[this.pos] === "-") this.pos++;
+      if (!this.isDigit()) this.fail("in exponent of numeric literal");
+      while (this.isDigit()) this.pos++;
     }
-    return { kind: "number", raw: input.slice(start, pos) };
-  };
-  const string = (): string => {
-    pos++; // opening quote
+    return { kind: "number", raw: input.slice(start, this.pos) };
+  }
+
+  private string(): string {
+    const { input } = this;
+    this.pos++; // opening quote
     // Most strings (base64, ids, hex) hold no escape and no control character: found by native
     // scans of just this string, so the work stays linear whatever the input.
-    const close = input.indexOf('"', pos);
+    const close = input.indexOf('"', this.pos);
     if (close >= 0) {
-      const body = input.slice(pos, close);
+      const body = input.slice(this.pos, close);
       if (!body.includes("\\") && !CONTROL.test(body)) {
-        pos = close + 1;
+        this.pos = close + 1;
         return body.toWellFormed();
       }
     }
     let out = "";
-    let start = pos;
+    let start = this.pos;
     for (;;) {
-      if (pos >= input.length) fail("unterminated string");
-      const c = input.charCodeAt(pos);
+      if (this.pos >= input.length) this.fail("unterminated string");
+      const c = input.charCodeAt(this.pos);
       if (c === 0x22) {
-        out += input.slice(start, pos);
-        pos++;
+        out += input.slice(start, this.pos);
+        this.pos++;
         return out.toWellFormed();
       }
-      if (c < 0x20) fail("in string literal");
+      if (c < 0x20) this.fail("in string literal");
       if (c === 0x5c) {
-        out += input.slice(start, pos);
-        const e = input[pos + 1];
-        const simple: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
-        if (e !== undefined && e in simple) {
-          out += simple[e];
-          pos += 2;
-        } else if (e === "u" && /^[0-9a-fA-F]{4}$/.test(input.slice(pos + 2, pos + 6))) {
-          out += String.fromCharCode(parseInt(input.slice(pos + 2, pos + 6), 16));
-          pos += 6;
+        out += input.slice(start, this.pos);
+        const e = input[this.pos + 1];
+        if (e !== undefined && Object.hasOwn(ESCAPES, e)) {
+          out += ESCAPES[e];
+          this.pos += 2;
+        } else if (e === "u" && HEX4.test(input.slice(this.pos + 2, this.pos + 6))) {
+          out += String.fromCharCode(parseInt(input.slice(this.pos + 2, this.pos + 6), 16));
+          this.pos += 6;
         } else {
-          fail("in string escape code");
+          this.fail("in string escape code");
         }
-        start = pos;
+        start = this.pos;
         continue;
       }
-      pos++;
+      this.pos++;
     }
-  };
-  ws();
-  if (pos >= input.length) throw new JsonSyntaxError(mode === "decoder" ? "EOF" : "unexpected end of JSON input");
-  const result = value();
-  if (mode === "unmarshal") {
-    ws();
-    if (pos < input.length) fail("after top-level value");
   }
-  return result;
 }
 
 /** Printable ASCII that neither JSON nor Go's HTML-safe escaping changes. */

@@ -30,6 +30,7 @@ export type SenderCheckFailure =
 const PARAMS_EXPIRY_BUFFER = 1n;
 
 const asInt64 = (v: bigint) => BigInt.asIntN(64, v);
+const invalid = (message: string) => ({ kind: "invalid", message }) as const;
 
 /**
  * The reference sender's checks before signing numTickets tickets against params
@@ -42,7 +43,6 @@ export function validateTicketParams(
   chain: ChainSnapshot,
   limits: SenderLimits,
 ): SenderCheckFailure | undefined {
-  const invalid = (message: string) => ({ kind: "invalid", message }) as const;
   if (asInt64(params.expirationBlock) === 0n) {
     return invalid("ticketParams expiration block is 0");
   }
