@@ -1,5 +1,5 @@
 /**
- * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--url URL --pid PID] [--soak SECONDS]
+ * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--runs 1] [--url URL --pid PID] [--soak SECONDS]
  *
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
@@ -24,10 +24,12 @@ interface Options {
   durationS: number;
   levels: number[];
   soakS: number;
+  /** Whole runs (every workers value each time), summarized by their medians. */
+  runs: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0 };
+  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1 };
   for (let i = 0; i < argv.length; i++) {
     const [name, inline] = argv[i]!.replace(/^--?/, "").split("=", 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
@@ -39,6 +41,7 @@ function parseArgs(argv: string[]): Options {
     else if (name === "duration") o.durationS = Number(value);
     else if (name === "levels") o.levels = list();
     else if (name === "soak") o.soakS = Number(value);
+    else if (name === "runs") o.runs = Number(value);
     else throw new Error(`unknown option --${name}`);
   }
   return o;
@@ -182,50 +185,85 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options): 
   return rows;
 }
 
+interface SignerSummary {
+  run: number;
+  workers: number;
+  best: LevelResult;
+  open: LevelResult;
+  errors: number;
+}
+
+function summarize(run: number, workers: number, rows: LevelResult[]): SignerSummary {
+  const closed = rows.filter((r) => r.label.startsWith("closed"));
+  const best = closed.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const open = rows.find((r) => r.label.startsWith("open"))!;
+  return { run, workers, best, open, errors: rows.reduce((n, r) => n + r.errors, 0) };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const cores = availableParallelism();
-  const first = measureEcdsaBound();
+  let bound = measureEcdsaBound();
   const tables: { title: string; rows: LevelResult[] }[] = [];
-  const summary: { workers: number; best: number; open: LevelResult }[] = [];
+  const summaries: SignerSummary[] = [];
   if (opts.url) {
     tables.push({ title: `signer at ${opts.url}`, rows: await runAgainst(opts.url, opts.pid, opts) });
   } else {
     const chain = await startDevChainProcess();
     try {
-      for (const workers of opts.workers) {
-        const signer = await startSignerProcess(chain, workers);
-        try {
-          const rows = await runAgainst(signer.url, signer.child.pid, opts);
-          tables.push({ title: `-workers ${workers}`, rows });
-          const closed = rows.filter((r) => r.label.startsWith("closed"));
-          summary.push({ workers, best: Math.max(...closed.map((r) => r.rps)), open: rows.find((r) => r.label.startsWith("open"))! });
-        } finally {
-          await stop(signer.child);
+      for (let run = 1; run <= opts.runs; run++) {
+        for (const workers of opts.workers) {
+          const signer = await startSignerProcess(chain, workers);
+          try {
+            const rows = await runAgainst(signer.url, signer.child.pid, opts);
+            tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}-workers ${workers}`, rows });
+            summaries.push(summarize(run, workers, rows));
+          } finally {
+            await stop(signer.child);
+          }
         }
+        // Measured again after each run; the fastest rounds, op by op, are the bound.
+        bound = fasterBound(bound, measureEcdsaBound());
       }
     } finally {
       await stop(chain.child);
     }
   }
-  // Measured again once the load is over; the faster of the two, op by op, is the bound.
-  const bound = fasterBound(first, measureEcdsaBound());
+  if (opts.url) bound = fasterBound(bound, measureEcdsaBound());
   console.log(
     `ECDSA bound (native libsecp256k1, WASM keccak; fastest rounds, before and after the load): sign ${f(bound.signUs, 1)} µs, ` +
       `recover ${f(bound.recoverUs, 1)} µs, keccak ${f(bound.keccakUs, 2)} µs → ${f(bound.perCore)} calls/s per core, ${f(bound.perCore * cores)} on ${cores} cores`,
   );
   for (const t of tables) printTable(t.title, t.rows, bound, cores);
-  if (summary.length === 0) return;
+  if (summaries.length === 0) return;
+  const perCore = (r: LevelResult) => (100 * r.rps) / r.cores / bound.perCore;
+  const baseWorkers = opts.workers[0]!;
+  const baseOf = (s: SignerSummary) => summaries.find((b) => b.run === s.run && b.workers === baseWorkers)!;
   console.log("\nsummary");
-  const base = summary[0]!;
-  for (const s of summary) {
-    const closedRows = tables.find((t) => t.title === `-workers ${s.workers}`)!.rows.filter((r) => r.label.startsWith("closed"));
-    const bestRow = closedRows.find((r) => r.rps === s.best)!;
+  for (const s of summaries) {
     console.log(
-      `-workers ${s.workers}: best ${f(s.best)} req/s (${f(s.best / base.best, 2)}x -workers ${base.workers}), ` +
-        `${f((100 * bestRow.rps) / bestRow.cores / bound.perCore, 1)} % of the per-core bound per busy core, ` +
-        `open ${s.open.label.slice(5)}: p99 ${f(s.open.p99, 2)} ms; errors at all levels ${closedRows.reduce((n, r) => n + r.errors, s.open.errors)}`,
+      `${opts.runs > 1 ? `run ${s.run}: ` : ""}-workers ${s.workers}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
+        `${f(perCore(s.best), 1)} % of the per-core bound per busy core, open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms; ` +
+        `errors at all levels ${s.errors}`,
     );
+  }
+  if (opts.runs > 1) {
+    console.log(`\nmedians of ${opts.runs} runs`);
+    for (const workers of opts.workers) {
+      const mine = summaries.filter((s) => s.workers === workers);
+      console.log(
+        `-workers ${workers}: best ${f(median(mine.map((s) => s.best.rps)))} req/s ` +
+          `(${f(median(mine.map((s) => s.best.rps / baseOf(s).best.rps)), 2)}x -workers ${baseWorkers}), ` +
+          `${f(median(mine.map((s) => perCore(s.best))), 1)} % of the per-core bound per busy core, ` +
+          `open: p50 ${f(median(mine.map((s) => s.open.p50)), 2)} ms, p99 ${f(median(mine.map((s) => s.open.p99)), 2)} ms; ` +
+          `errors ${mine.reduce((n, s) => n + s.errors, 0)}`,
+      );
+    }
   }
 }
 
