@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect, test } from "vitest";
-import { concatBytes, keccak256, toHex, writeUint256 } from "./bytes.js";
+import { bigintToBytes, concatBytes, keccak256, toHex, writeUint256 } from "./bytes.js";
 
 /** The definition: the low 256 bits of the two's complement, big-endian, byte by byte. */
 function slowUint256(value: bigint): Uint8Array {
@@ -29,4 +29,16 @@ test("keccak256 of parts is the hash of their concatenation", () => {
   const b = randomBytes(300);
   expect(toHex(keccak256(a, b))).toBe(toHex(keccak256(concatBytes(a, b))));
   expect(toHex(keccak256())).toBe("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+});
+
+test("bigintToBytes is Go's big.Int.Bytes: minimal big-endian, zero empty, any size", () => {
+  const slow = (v: bigint) => {
+    let hex = v.toString(16);
+    if (hex.length % 2) hex = "0" + hex;
+    return v === 0n ? "" : hex;
+  };
+  const values = [0n, 1n, 255n, 256n, (1n << 255n) + 1n, (1n << 256n) - 1n, 1n << 256n, 7n << 300n];
+  for (let i = 0; i < 300; i++) values.push(BigInt("0x" + randomBytes(1 + (i % 40)).toString("hex")));
+  for (const v of values) expect(toHex(bigintToBytes(v))).toBe(slow(v));
+  expect(() => bigintToBytes(-1n)).toThrow(RangeError);
 });
