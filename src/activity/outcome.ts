@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { bufferView } from "../crypto/bytes.js";
 import { PaymentError, type PaymentErrorKind } from "../payment/errors.js";
 
 /** How a GenerateLivePayment call ended, whatever the transport. */
@@ -44,7 +45,7 @@ export function stateIdOf(state: Uint8Array | undefined): string | undefined {
   for (let i = 0; i < PREFIX.length; i++) if (state[i] !== PREFIX.charCodeAt(i)) return undefined;
   const end = state.indexOf(0x22, PREFIX.length); // the closing quote
   if (end < 0 || end - PREFIX.length > 256) return undefined;
-  return Buffer.from(state.subarray(PREFIX.length, end)).toString("latin1");
+  return bufferView(state.subarray(PREFIX.length, end)).toString("latin1");
 }
 
 /**

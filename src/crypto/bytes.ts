@@ -13,8 +13,17 @@ export function keccak256(...parts: Uint8Array[]): Uint8Array {
 
 const UINT256_LIMIT = 1n << 256n;
 
+/** A Buffer over the same memory (Buffer.from(array) would copy it first). */
+export function bufferView(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  return bufferView(bytes).toString("hex");
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  return bufferView(bytes).toString("base64");
 }
 
 export function fromHex(hex: string): Uint8Array {

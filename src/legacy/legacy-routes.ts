@@ -1,4 +1,5 @@
 import { fromBinary } from "@bufbuild/protobuf";
+import { toBase64 } from "../crypto/bytes.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CapabilitiesSchema, OrchestratorInfoSchema, type OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import { invalidArgument, PaymentError } from "../payment/errors.js";
@@ -50,7 +51,7 @@ export function writeJsonError(res: ServerResponse, status: number, message: str
 }
 
 function stateJson(s: SignedState): string {
-  return `{"State":"${Buffer.from(s.state).toString("base64")}","Sig":"${Buffer.from(s.sig).toString("base64")}"}`;
+  return `{"State":"${toBase64(s.state)}","Sig":"${toBase64(s.sig)}"}`;
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {

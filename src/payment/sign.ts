@@ -1,4 +1,5 @@
 import { toBinary } from "@bufbuild/protobuf";
+import { toBase64 } from "../crypto/bytes.js";
 import { PaymentSchema, SegDataSchema, type OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import type { ChainSnapshot } from "../chain/chain-view.js";
 import { createSegCreds } from "../pm/seg-creds.js";
@@ -37,8 +38,8 @@ export function sign(
     kind: "paid",
     payment,
     segCreds,
-    paymentHeader: Buffer.from(toBinary(PaymentSchema, payment)).toString("base64"),
-    segmentHeader: Buffer.from(toBinary(SegDataSchema, segCreds)).toString("base64"),
+    paymentHeader: toBase64(toBinary(PaymentSchema, payment)),
+    segmentHeader: toBase64(toBinary(SegDataSchema, segCreds)),
     state: signState(state, deps.signer, deps.issuedStates),
     numTickets: count.numTickets,
     units: count.units,

@@ -1,3 +1,4 @@
+import { bufferView } from "../crypto/bytes.js";
 import { INT64_MAX, INT64_MIN, UINT64_MAX } from "../go/int64.js";
 import type { PaymentState } from "../wire/payment-state.js";
 
@@ -45,14 +46,14 @@ export class IssuedStates {
     if (signed.sig.length !== 65) return undefined;
     const key = sigKey(signed.sig);
     const entry = this.bySig.get(key);
-    if (!entry || !Buffer.from(entry.bytes.buffer, entry.bytes.byteOffset, entry.bytes.byteLength).equals(signed.state)) return undefined;
+    if (!entry || !bufferView(entry.bytes).equals(signed.state)) return undefined;
     this.bySig.delete(key);
     return entry.state;
   }
 }
 
 function sigKey(sig: Uint8Array): string {
-  return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString("latin1");
+  return bufferView(sig).toString("latin1");
 }
 
 const inRange = (v: bigint, min: bigint, max: bigint) => v >= min && v <= max;

@@ -1,4 +1,4 @@
-import { fromHex, toHex, utf8 } from "../crypto/bytes.js";
+import { bufferView, fromHex, toHex, utf8 } from "../crypto/bytes.js";
 import { goJsonString, JsonSyntaxError, JsonTypeError, parseGoJson } from "../go/json.js";
 import { goInt64, goString, goStruct, goUint32, goUint64, readGoStruct, type GoType } from "../go/struct.js";
 import { GO_ZERO_TIME_NS, formatGoTime, parseGoTime } from "../go/time.js";
@@ -91,7 +91,7 @@ const RemotePaymentState = goStruct("server.RemotePaymentState", {
 export function decodeState(bytes: Uint8Array): PaymentState {
   let s;
   try {
-    s = readGoStruct(RemotePaymentState, parseGoJson(Buffer.from(bytes).toString("utf8"), "unmarshal"));
+    s = readGoStruct(RemotePaymentState, parseGoJson(bufferView(bytes).toString("utf8"), "unmarshal"));
   } catch (err) {
     if (err instanceof JsonTypeError || err instanceof JsonSyntaxError) {
       throw new InvalidStateError(`invalid state: ${err.message}`, { cause: err });
