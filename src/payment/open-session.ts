@@ -58,10 +58,13 @@ export function openSession(deps: PaymentDeps, req: PaymentRequest): Session {
   // Step 3: restore and check the state, or start a session.
   const resumed = req.state !== undefined && (req.state.state.length > 0 || req.state.sig.length > 0);
   let state: PaymentState;
+  /** The Balance as a number when the state was recalled with it (else parsed below). */
+  let knownCredit: Rat | undefined;
   if (resumed) {
     const opened = readSignedState(req.state!, deps.signer.address, deps.issuedStates);
     if (!opened.ok) throw invalidArgument(opened.message, opened.cause);
     state = opened.state;
+    knownCredit = opened.credit;
     if (!bytesEqual(state.orchestratorAddress, orchAddress)) throw invalidArgument("orchestratorAddress mismatch");
     if (state.app !== req.app) throw invalidArgument("app mismatch");
     if (state.type !== "" && state.type !== type) throw invalidArgument("job type mismatch");
@@ -98,8 +101,8 @@ export function openSession(deps: PaymentDeps, req: PaymentRequest): Session {
   const decoded = readTicketParams(info.ticketParams);
   if (!decoded.ok) throw invalidArgument(decoded.message);
   const pmSessionId = "0x" + toHex(decoded.params.recipientRandHash);
-  let credit = Rat.ZERO;
-  if (state.balance !== "") {
+  let credit = knownCredit ?? Rat.ZERO;
+  if (knownCredit === undefined && state.balance !== "") {
     const parsed = Rat.parse(state.balance);
     if (!parsed) throw invalidArgument("invalid state: Balance is not a rational number");
     credit = parsed;

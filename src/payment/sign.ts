@@ -40,7 +40,7 @@ export function sign(
     segCreds,
     paymentHeader: toBase64(toBinary(PaymentSchema, payment)),
     segmentHeader: toBase64(toBinary(SegDataSchema, segCreds)),
-    state: signState(state, deps.signer, deps.issuedStates),
+    state: signState(state, deps.signer, deps.issuedStates, count.balance),
     numTickets: count.numTickets,
     units: count.units,
     fee: count.fee,
@@ -51,5 +51,5 @@ export function sign(
 /** The credit covers the call: only the advanced state (elapsed time debited) is signed. */
 export function signNothingDue(deps: PaymentDeps, session: Session, count: TicketCount, now: bigint): NothingDue {
   const state = { ...session.state, balance: count.balance.toString(), lastUpdate: now };
-  return { kind: "nothing-due", state: signState(state, deps.signer, deps.issuedStates), units: count.units, fee: count.fee, balance: count.balance };
+  return { kind: "nothing-due", state: signState(state, deps.signer, deps.issuedStates, count.balance), units: count.units, fee: count.fee, balance: count.balance };
 }

@@ -7,6 +7,7 @@ import { GO_ZERO_TIME_NS } from "../go/time.js";
 import { generatePayment, type PaymentDeps } from "../payment/generate-payment.js";
 import { SIGNED_STATE, TEST_PRIVATE_KEY } from "../../test/fixtures/spec-vectors.js";
 import { domainRequest, orchestratorInfo, testDeps, testOrchestrator, T0 } from "../../test/support/fixtures.js";
+import { Rat } from "../math/rat.js";
 import { IssuedStates } from "./issued-states.js";
 import { decodeState, encodeState, openState, readSignedState, signState, type PaymentState, type SignedState } from "./payment-state.js";
 
@@ -15,10 +16,12 @@ const vectorState = decodeState(utf8.encode(SIGNED_STATE.json));
 
 class CountingIssuedStates extends IssuedStates {
   hits = 0;
-  override recall(signed: SignedState): PaymentState | undefined {
-    const state = super.recall(signed);
-    if (state) this.hits++;
-    return state;
+  creditHits = 0;
+  override recall(signed: SignedState) {
+    const recalled = super.recall(signed);
+    if (recalled) this.hits++;
+    if (recalled?.credit) this.creditHits++;
+    return recalled;
   }
 }
 
@@ -56,7 +59,7 @@ describe("IssuedStates", () => {
   test("an entry is used once (the session's next state replaces it); a state sent again is verified in full", () => {
     const issued = new IssuedStates();
     const signed = signState(vectorState, signer, issued);
-    expect(issued.recall(signed)).toEqual(vectorState);
+    expect(issued.recall(signed)?.state).toEqual(vectorState);
     expect(issued.size).toBe(0);
     expect(issued.recall(signed)).toBeUndefined();
     expect(readSignedState(signed, signer.address, issued)).toEqual({ ok: true, state: vectorState });
@@ -68,7 +71,7 @@ describe("IssuedStates", () => {
     const signed = signState(state, signer, issued);
     state.balance = "0";
     state.senderNonce = 99;
-    expect(issued.recall(signed)).toEqual(vectorState);
+    expect(issued.recall(signed)?.state).toEqual(vectorState);
   });
 
   test("holds at most its capacity, dropping the oldest first", () => {
@@ -76,8 +79,19 @@ describe("IssuedStates", () => {
     const signed = [1n, 2n, 3n, 4n].map((n) => signState({ ...vectorState, sequenceNumber: n }, signer, issued));
     expect(issued.size).toBe(3);
     expect(issued.recall(signed[0]!)).toBeUndefined();
-    expect(signed.slice(1).map((s) => issued.recall(s)?.sequenceNumber)).toEqual([2n, 3n, 4n]);
+    expect(signed.slice(1).map((s) => issued.recall(s)?.state.sequenceNumber)).toEqual([2n, 3n, 4n]);
     expect(issued.size).toBe(0);
+  });
+
+  test("keeps the balance as a number only when it is exactly the state's Balance", () => {
+    const issued = new IssuedStates();
+    const credit = Rat.parse(vectorState.balance)!;
+    const withCredit = signState(vectorState, signer, issued, credit);
+    expect(issued.recall(withCredit)?.credit).toBe(credit);
+    expect(readSignedState(signState(vectorState, signer, issued, credit), signer.address, issued)).toEqual({ ok: true, state: vectorState, credit });
+    // A number that is not the text (a slip in a caller) is dropped: the text is parsed instead.
+    const other = signState(vectorState, signer, issued, new Rat(1n, 3n));
+    expect(issued.recall(other)).toEqual({ state: vectorState, credit: undefined });
   });
 
   test("does not keep a state whose JSON would not parse back to it", () => {
@@ -135,6 +149,7 @@ describe("IssuedStates", () => {
     const outputs = await run(issued);
     expect(outputs).toEqual(await run(undefined));
     expect(issued.hits).toBe(29);
+    expect(issued.creditHits).toBe(29); // and the balance was not parsed again
     const nothingDue = outputs.filter((x) => x === "nothing due").length;
     expect(nothingDue).toBeGreaterThan(0); // both kinds of reply were signed
     expect(nothingDue).toBeLessThan(25);

@@ -1,5 +1,6 @@
 import { bufferView } from "../crypto/bytes.js";
 import { INT64_MAX, INT64_MIN, UINT64_MAX } from "../go/int64.js";
+import type { Rat } from "../math/rat.js";
 import type { PaymentState } from "../wire/payment-state.js";
 
 /** Signed state bytes and their signature, as they travel. */
@@ -25,7 +26,7 @@ export const ISSUED_STATES_CAPACITY = 8192;
  * generation and their churn through the old one showed as 12-26 ms p99 pauses under load.)
  */
 export class IssuedStates {
-  private readonly bySig = new Map<string, { bytes: Uint8Array; state: PaymentState }>();
+  private readonly bySig = new Map<string, { bytes: Uint8Array; state: PaymentState; credit: Rat | undefined }>();
 
   constructor(private readonly capacity = ISSUED_STATES_CAPACITY) {}
 
@@ -33,22 +34,29 @@ export class IssuedStates {
     return this.bySig.size;
   }
 
-  /** Records a state just signed; kept only when parsing its bytes would give it back exactly. */
-  remember(signed: SignedStateBytes, state: PaymentState): void {
+  /**
+   * Records a state just signed; kept only when parsing its bytes would give it back exactly.
+   * `credit` is its Balance as a number, kept when it is exactly what the text says.
+   */
+  remember(signed: SignedStateBytes, state: PaymentState, credit?: Rat): void {
     if (!parsesBackExactly(state)) return;
     if (this.bySig.size >= this.capacity) this.bySig.delete(this.bySig.keys().next().value!);
     // A copy: nothing the caller does to its object afterwards reaches the next call.
-    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: { ...state } });
+    const exactCredit = credit !== undefined && credit.toString() === state.balance ? credit : undefined;
+    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: { ...state }, credit: exactCredit });
   }
 
-  /** The state, when exactly these bytes under exactly this signature were signed here; used once. */
-  recall(signed: SignedStateBytes): PaymentState | undefined {
+  /**
+   * The state (and its credit, when known), when exactly these bytes under exactly this signature
+   * were signed here; used once.
+   */
+  recall(signed: SignedStateBytes): { state: PaymentState; credit: Rat | undefined } | undefined {
     if (signed.sig.length !== 65) return undefined;
     const key = sigKey(signed.sig);
     const entry = this.bySig.get(key);
     if (!entry || !bufferView(entry.bytes).equals(signed.state)) return undefined;
     this.bySig.delete(key);
-    return entry.state;
+    return { state: entry.state, credit: entry.credit };
   }
 }
 

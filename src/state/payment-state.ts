@@ -1,5 +1,6 @@
 import { verifySignature, type EthSigner } from "../crypto/eth-sign.js";
 import { decodeState, encodeState, InvalidStateError, type PaymentState } from "../wire/payment-state.js";
+import type { Rat } from "../math/rat.js";
 import type { IssuedStates } from "./issued-states.js";
 
 // The JSON form lives in wire/; the state's users import it from here with signing and opening.
@@ -10,11 +11,14 @@ export interface SignedState {
   sig: Uint8Array;
 }
 
-/** Encodes and signs the state; `issued` remembers it so its return skips the verification. */
-export function signState(state: PaymentState, signer: EthSigner, issued?: IssuedStates): SignedState {
+/**
+ * Encodes and signs the state; `issued` remembers it (with `credit`, its Balance as a number) so
+ * its return skips the verification and the parse.
+ */
+export function signState(state: PaymentState, signer: EthSigner, issued?: IssuedStates, credit?: Rat): SignedState {
   const bytes = encodeState(state);
   const signed = { state: bytes, sig: signer.sign(bytes) };
-  issued?.remember(signed, state);
+  issued?.remember(signed, state, credit);
   return signed;
 }
 
@@ -37,9 +41,9 @@ export function readSignedState(
   signed: SignedState,
   signerAddress: Uint8Array,
   issued?: IssuedStates,
-): { ok: true; state: PaymentState } | { ok: false; message: "invalid sig" | "invalid state"; cause: Error } {
+): { ok: true; state: PaymentState; credit?: Rat } | { ok: false; message: "invalid sig" | "invalid state"; cause: Error } {
   const recalled = issued?.recall(signed);
-  if (recalled) return { ok: true, state: recalled };
+  if (recalled) return recalled.credit ? { ok: true, state: recalled.state, credit: recalled.credit } : { ok: true, state: recalled.state };
   try {
     return { ok: true, state: openState(signed, signerAddress) };
   } catch (err) {
