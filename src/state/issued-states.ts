@@ -41,8 +41,8 @@ export class IssuedStates {
   remember(signed: SignedStateBytes, state: PaymentState, credit?: Rat): void {
     if (!parsesBackExactly(state)) return;
     if (this.bySig.size >= this.capacity) this.bySig.delete(this.bySig.keys().next().value!);
-    // A copy: nothing the caller does to its object afterwards reaches the next call.
     const exactCredit = credit !== undefined && credit.toString() === state.balance ? credit : undefined;
+    // A copy of the state: nothing the caller does to its object afterwards reaches the next call.
     this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: { ...state }, credit: exactCredit });
   }
 
