@@ -175,7 +175,9 @@ export function goBytesRemembered(capacity: number, { minLength = 256, maxLength
       const bytes = goBytes.decode(v, at, run, prev);
       if (bytes === undefined || run.first !== first) return bytes;
       if (byText.size >= capacity) byText.delete(byText.keys().next().value!);
-      byText.set(v.value, bytes);
+      // A copy of the text as the key: the parsed one may be a slice that keeps the whole request
+      // body alive (V8 slices strings of 13 characters and more). Valid base64 is ASCII.
+      byText.set(Buffer.from(v.value, "latin1").toString("latin1"), bytes);
       return bytes;
     },
   };

@@ -1,6 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { toBase64 } from "../crypto/bytes.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { finished } from "node:stream";
 import { CapabilitiesSchema, OrchestratorInfoSchema, type OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import { invalidArgument, PaymentError } from "../payment/errors.js";
 import { boundCapabilities, type DecodedCapabilities } from "../payment/request-capabilities.js";
@@ -55,25 +56,30 @@ function stateJson(s: SignedState): string {
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
-  // Plain events rather than the stream's async iterator: this is on every payment's path.
+  // Plain events rather than the stream's async iterator (this is on every payment's path), with
+  // the same end: stream.finished, so a body cut short (an abort, an HTTP/2 stream cancelled
+  // mid-body) is an error and never a shorter body.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const fail = (err: unknown) => {
-      req.off("data", onData);
-      req.resume(); // the rest is drained, unread
-      reject(err);
-    };
+    let settled = false;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_LEGACY_BODY_BYTES) return fail(invalidArgument(`request body larger than ${MAX_LEGACY_BODY_BYTES} bytes`));
-      chunks.push(chunk);
+      if (size <= MAX_LEGACY_BODY_BYTES) {
+        chunks.push(chunk);
+        return;
+      }
+      settled = true;
+      req.off("data", onData);
+      req.resume(); // the rest is drained, unread
+      reject(invalidArgument(`request body larger than ${MAX_LEGACY_BODY_BYTES} bytes`));
     };
     req.on("data", onData);
-    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once("error", fail);
-    req.once("close", () => {
-      if (!req.complete) fail(new Error("request aborted"));
+    finished(req, (err) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     });
   });
 }

@@ -42,8 +42,7 @@ export class IssuedStates {
     if (!parsesBackExactly(state)) return;
     if (this.bySig.size >= this.capacity) this.bySig.delete(this.bySig.keys().next().value!);
     const exactCredit = credit !== undefined && credit.toString() === state.balance ? credit : undefined;
-    // A copy of the state: nothing the caller does to its object afterwards reaches the next call.
-    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: { ...state }, credit: exactCredit });
+    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: ownCopy(state), credit: exactCredit });
   }
 
   /**
@@ -59,6 +58,27 @@ export class IssuedStates {
     return { state: entry.state, credit: entry.credit };
   }
 }
+
+/**
+ * A copy of the state whose strings hold nothing else: nothing the caller does to its object
+ * afterwards reaches the next call, and no string is a slice of a request body or webhook reply
+ * (V8 slices strings of 13 characters and more, and a slice keeps the whole of its parent alive
+ * for as long as the entry lives).
+ */
+function ownCopy(s: PaymentState): PaymentState {
+  return {
+    ...s,
+    stateId: ownString(s.stateId),
+    pmSessionId: ownString(s.pmSessionId),
+    app: ownString(s.app),
+    balance: ownString(s.balance),
+    type: ownString(s.type),
+    authId: ownString(s.authId),
+  };
+}
+
+/** A string of its own (well-formed, as parsesBackExactly checked), re-encoded when it could be a slice. */
+const ownString = (s: string) => (s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8"));
 
 function sigKey(sig: Uint8Array): string {
   return bufferView(sig).toString("latin1");

@@ -10,6 +10,7 @@ import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, test } from "vitest";
 import type { ConnectionLimits } from "../../src/server/create-server.js";
 import { TLS } from "../discovery/fake-orchestrator.js";
+import { orchestratorInfo, orchestratorInfoBytes } from "../support/fixtures.js";
 import { rawRequest, startTestServer, type RunningTestServer } from "../support/net-server.js";
 
 const servers: RunningTestServer[] = [];
@@ -161,4 +162,21 @@ describe("over TLS", () => {
     expect(ms).toBeGreaterThanOrEqual(250);
     expect(received).toMatch(/^HTTP\/1\.1 408/);
   });
+});
+
+test("HTTP/2: a payment body whose stream is cancelled at requestMs is not read as a shorter body, nothing signed", async () => {
+  const srv = await start({ requestMs: 400 });
+  const before = srv.signer.signCount();
+  const session = h2connect(srv.url);
+  session.on("error", () => {});
+  const stream = session.request({ ":method": "POST", ":path": "/generate-live-payment", "content-type": "application/json" });
+  stream.on("error", () => {});
+  // A whole, valid request, but the request half never ends: the listener cancels the stream.
+  const info = Buffer.from(orchestratorInfoBytes(orchestratorInfo())).toString("base64");
+  stream.write(`{"orchestrator":"${info}","type":"fixed"}`);
+  await once(stream, "close");
+  await new Promise((r) => setTimeout(r, 200));
+  expect(srv.signer.signCount()).toBe(before);
+  session.close();
+  expect(await healthy(srv)).toBe(200);
 });
