@@ -31,7 +31,7 @@ test("remembered states keep no request body alive", async () => {
   for (let i = 0; i < ROUNDS; i++) {
     // A new session each time, its app id cut from a 1 MiB body (the unknown key is ignored, as in Go).
     const body = Buffer.from(`{"orchestrator":"${info}","type":"fixed","app":"my-application-${i}","pad":"${padding()}"}`);
-    const r = await generatePayment(deps, parseLegacyPaymentRequest(body, {}, ""));
+    const r = await generatePayment(deps, parseLegacyPaymentRequest(body, () => ({}), ""));
     expect(r.kind).toBe("paid");
   }
   expect(deps.issuedStates!.size).toBe(ROUNDS);

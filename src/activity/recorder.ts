@@ -162,11 +162,12 @@ export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityO
     exportState(): ActivityState {
       pruneSessions();
       const last = current().index;
+      const ev = evTotal();
       return {
         totals: { ...totals },
         ticketsSigned,
         faceValue,
-        ev: (({ num, den }) => ({ num, den }))(evTotal()),
+        ev: { num: ev.num, den: ev.den },
         buckets: ring.filter((b): b is Bucket => b !== undefined && b.index > last - size).map((b) => ({ ...b, payments: { ...b.payments } })),
         activeSessions: sessions.size,
       };

@@ -8,8 +8,8 @@ const body = (info: Uint8Array, extra = "") =>
 describe("parseLegacyPaymentRequest", () => {
   test("a session's unchanged OrchestratorInfo is decoded once and shared frozen", () => {
     const bytes = orchestratorInfoBytes(orchestratorInfo());
-    const first = parseLegacyPaymentRequest(body(bytes), {}, "").orchestrator;
-    const again = parseLegacyPaymentRequest(body(bytes, `,"ManifestID":"m"`), {}, "").orchestrator;
+    const first = parseLegacyPaymentRequest(body(bytes), () => ({}), "").orchestrator;
+    const again = parseLegacyPaymentRequest(body(bytes, `,"ManifestID":"m"`), () => ({}), "").orchestrator;
     expect(again).toBe(first);
     expect(Object.isFrozen(first)).toBe(true);
     expect(Object.isFrozen(first.ticketParams)).toBe(true);
@@ -20,8 +20,8 @@ describe("parseLegacyPaymentRequest", () => {
   });
 
   test("another OrchestratorInfo is decoded on its own", () => {
-    const a = parseLegacyPaymentRequest(body(orchestratorInfoBytes(orchestratorInfo({ pricePerUnit: 7n }))), {}, "").orchestrator;
-    const b = parseLegacyPaymentRequest(body(orchestratorInfoBytes(orchestratorInfo({ pricePerUnit: 9n }))), {}, "").orchestrator;
+    const a = parseLegacyPaymentRequest(body(orchestratorInfoBytes(orchestratorInfo({ pricePerUnit: 7n }))), () => ({}), "").orchestrator;
+    const b = parseLegacyPaymentRequest(body(orchestratorInfoBytes(orchestratorInfo({ pricePerUnit: 9n }))), () => ({}), "").orchestrator;
     expect([a.priceInfo?.pricePerUnit, b.priceInfo?.pricePerUnit]).toEqual([7n, 9n]);
   });
 });

@@ -102,7 +102,7 @@ function decodeProto<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, check: 
 const decodedOrchestrators = new WeakMap<Uint8Array, OrchestratorInfo>();
 
 /** Decodes the reference's RemotePaymentRequest JSON with Go's rules, then its protobuf fields. */
-export function parseLegacyPaymentRequest(body: Buffer, headers: Record<string, string[]>, authIdHeader: string): PaymentRequest {
+export function parseLegacyPaymentRequest(body: Buffer, headers: () => Record<string, string[]>, authIdHeader: string): PaymentRequest {
   let json;
   try {
     json = readPaymentRequestJson(body.toString("utf8"));
@@ -191,8 +191,7 @@ export function createLegacyHandler(deps: LegacyDeps) {
     try {
       const body = await readBody(req);
       const result = await trackPayment(deps.activity, () => {
-        // The headers only go to the auth webhook: not worth their Go form without one.
-        const headers = deps.payments.webhook ? goRequestHeaders(req.rawHeaders) : {};
+        const headers = () => goRequestHeaders(req.rawHeaders);
         const request = parseLegacyPaymentRequest(body, headers, firstHeader(req.rawHeaders, AUTH_ID_HEADER));
         return generatePayment(deps.payments, request);
       });

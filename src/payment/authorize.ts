@@ -32,7 +32,7 @@ export async function authorize(
   let authId = req.authIdHeader;
   const authStillValid = state.authExpiry !== 0n && now / NS_PER_SEC <= state.authExpiry;
   if (deps.webhook && !authStillValid) {
-    const decision = await deps.webhook.authorize({ headers: req.headers, stateJson: encodeState(state) });
+    const decision = await deps.webhook.authorize({ headers: req.headers(), stateJson: encodeState(state) });
     if (decision.status !== 200) throw authRejected(decision.status, decision.reason);
     state = { ...state, authExpiry: decision.expiry };
     if (decision.maxPrice) {

@@ -48,8 +48,11 @@ export interface PaymentRequest {
   maxPrice: MaxPriceInput | undefined;
   /** Decoded (and bounded) by the transport; an error is raised at the reference's step. */
   capabilities: DecodedCapabilities;
-  /** The incoming request's headers (canonical names), forwarded to the auth webhook. */
-  headers: Record<string, string[]>;
+  /**
+   * The incoming request's headers (canonical names), forwarded to the auth webhook; built only
+   * when one is called, since most signers have none.
+   */
+  headers: () => Record<string, string[]>;
   /** The Signer-Auth-Id request header, "" when absent. */
   authIdHeader: string;
 }

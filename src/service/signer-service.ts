@@ -46,10 +46,6 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
   if (!req.orchestrator) throw new ConnectError("orchestrator: required", Code.InvalidArgument);
   const type = JOB_TYPES[req.type];
   if (type === undefined) throw new ConnectError(`type: unknown job type ${req.type}`, Code.InvalidArgument);
-  const headers: Record<string, string[]> = {};
-  ctx.requestHeader.forEach((value, key) => {
-    (headers[canonicalHeaderKey(key)] ??= []).push(value);
-  });
   const hasState = req.state && (req.state.state.length > 0 || req.state.sig.length > 0);
   return {
     orchestrator: req.orchestrator,
@@ -60,7 +56,13 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
     inPixels: req.inPixels,
     maxPrice: req.maxPrice ? { price: req.maxPrice.price, currency: req.maxPrice.currency, unit: req.maxPrice.unit } : undefined,
     capabilities: boundCapabilities(req.capabilities),
-    headers,
+    headers: () => {
+      const headers: Record<string, string[]> = {};
+      ctx.requestHeader.forEach((value, key) => {
+        (headers[canonicalHeaderKey(key)] ??= []).push(value);
+      });
+      return headers;
+    },
     authIdHeader: ctx.requestHeader.get("signer-auth-id")?.split(",")[0]?.trim() ?? "",
   };
 }

@@ -43,7 +43,7 @@ export function readSignedState(
   issued?: IssuedStates,
 ): { ok: true; state: PaymentState; credit?: Rat } | { ok: false; message: "invalid sig" | "invalid state"; cause: Error } {
   const recalled = issued?.recall(signed);
-  if (recalled) return recalled.credit ? { ok: true, state: recalled.state, credit: recalled.credit } : { ok: true, state: recalled.state };
+  if (recalled) return { ok: true, ...recalled };
   try {
     return { ok: true, state: openState(signed, signerAddress) };
   } catch (err) {

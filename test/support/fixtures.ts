@@ -146,7 +146,7 @@ export const domainRequest = ({ type = "lv2v", ...over }: DomainRequestInit = {}
   inPixels: 0n,
   maxPrice: undefined,
   capabilities: { ok: true, value: undefined },
-  headers: {},
+  headers: () => ({}),
   authIdHeader: "",
   ...over,
 });
