@@ -11,9 +11,9 @@ import {
   Capabilities_CapabilityConstraints_ModelConstraintSchema,
 } from "../../gen/net/lp_rpc_pb.js";
 import { fromHex, keccak256, toHex } from "../crypto/bytes.js";
-import { createEthSigner, verifySignature } from "../crypto/eth-sign.js";
+import { createEthSigner, verifySignature, type EthSigner } from "../crypto/eth-sign.js";
 import { BATCH, ORCH_INFO_BASE64, SEG_CREDS, TEST_PRIVATE_KEY } from "../../test/fixtures/spec-vectors.js";
-import { createSegCreds, flattenEmptySegment, normalizeCapabilities } from "./seg-creds.js";
+import { createSegCreds, flattenEmptySegment, normalizeCapabilities, SEGMENT_SIGNATURES_CAPACITY, segmentSignature } from "./seg-creds.js";
 
 const signer = createEthSigner(fromHex(TEST_PRIVATE_KEY));
 const authToken = create(AuthTokenSchema, {
@@ -48,6 +48,57 @@ describe("segment credentials", () => {
     const seg = fromBinary(SegDataSchema, toBinary(SegDataSchema, createSegCreds({ manifestId: "m", capabilities: caps, authToken, signer })));
     expect(seg.capabilities?.version).toBe("0.9.0");
     expect(seg.capabilities?.capacities).toEqual({ 0: 1, 35: 1 });
+  });
+});
+
+/** A real signer that counts its signatures. */
+function countingSigner(): EthSigner & { count: number } {
+  const inner = createEthSigner(fromHex(TEST_PRIVATE_KEY));
+  const counting = { ...inner, count: 0, sign: (m: Uint8Array) => (counting.count++, inner.sign(m)) };
+  return counting;
+}
+
+describe("segment signatures are kept per signer and manifest id", () => {
+  const direct = (id: string) => toHex(signer.sign(keccak256(flattenEmptySegment(id))));
+
+  test("a repeated id gets the same bytes without signing again", () => {
+    const s = countingSigner();
+    const first = segmentSignature(s, "stream-0123456789abcdef");
+    expect(toHex(first)).toBe(direct("stream-0123456789abcdef"));
+    first.fill(0); // a caller's change to its copy reaches no later call
+    const again = segmentSignature(s, "stream-0123456789abcdef");
+    expect(toHex(again)).toBe(direct("stream-0123456789abcdef"));
+    expect(s.count).toBe(1);
+    expect(toHex(segmentSignature(s, "stream-0123456789abcdeF"))).toBe(direct("stream-0123456789abcdeF"));
+    expect(s.count).toBe(2);
+    // Another signer (another key object) keeps its own.
+    const other = countingSigner();
+    segmentSignature(other, "stream-0123456789abcdef");
+    expect(other.count).toBe(1);
+  });
+
+  test("an id that is not well-formed UTF-16 is signed each time", () => {
+    const s = countingSigner();
+    const lone = "id-\ud800-0123456789";
+    // U+FFFD is what UTF-8 makes of the lone surrogate: the same signed bytes, a different key.
+    const replaced = "id-\ufffd-0123456789";
+    expect(toHex(segmentSignature(s, lone))).toBe(direct(lone));
+    expect(toHex(segmentSignature(s, lone))).toBe(direct(lone));
+    expect(s.count).toBe(2);
+    segmentSignature(s, replaced);
+    expect(s.count).toBe(3);
+  });
+
+  test("at most SEGMENT_SIGNATURES_CAPACITY ids, the oldest leaving first", () => {
+    let count = 0;
+    const cheap: EthSigner = { ...signer, sign: (m) => (count++, keccak256(m)) };
+    for (let i = 0; i <= SEGMENT_SIGNATURES_CAPACITY; i++) segmentSignature(cheap, `m${i}`);
+    expect(count).toBe(SEGMENT_SIGNATURES_CAPACITY + 1);
+    segmentSignature(cheap, `m${SEGMENT_SIGNATURES_CAPACITY}`);
+    segmentSignature(cheap, "m1");
+    expect(count).toBe(SEGMENT_SIGNATURES_CAPACITY + 1);
+    segmentSignature(cheap, "m0");
+    expect(count).toBe(SEGMENT_SIGNATURES_CAPACITY + 2);
   });
 });
 
