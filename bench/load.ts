@@ -13,6 +13,7 @@
 import { availableParallelism } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fasterBound, measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
+import { constantArrivals } from "./load/arrivals.js";
 import { GatewayClient, type Session } from "./load/gateway.js";
 import { startDevChainProcess, startSignerProcess, stop } from "./load/spawn.js";
 import { treeCpuSeconds, treeRssMiB } from "./load/proc.js";
@@ -124,32 +125,23 @@ function closedLoop(client: GatewayClient, sessions: number) {
 async function openLoop(client: GatewayClient, rate: number) {
   const idle: Session[] = Array.from({ length: 32 }, () => client.session());
   await Promise.all(idle.map((s) => s.call()));
-  return (endAt: number, record: Record) =>
-    new Promise<void>((resolve) => {
-      const interval = 1000 / rate;
-      const start = performance.now();
-      let sent = 0;
-      let inFlight = 0;
-      let done = false;
-      const fire = (intended: number) => {
-        const s = idle.pop() ?? client.session();
-        inFlight++;
-        void s.call().then((r) => {
-          record(performance.now() - intended, r.ok, r.status);
-          idle.push(s);
-          if (--inFlight === 0 && done) resolve();
-        });
-      };
-      const tick = () => {
-        const now = performance.now();
-        while (start + sent * interval <= now && start + sent * interval < endAt) fire(start + sent++ * interval);
-        const next = start + sent * interval;
-        if (next < endAt) setTimeout(tick, Math.max(0, next - performance.now()));
-        else if (inFlight === 0) resolve();
-        else done = true;
-      };
-      tick();
+  return async (endAt: number, record: Record) => {
+    let inFlight = 0;
+    let allSent = false;
+    let drained: () => void = () => {};
+    const done = new Promise<void>((resolve) => (drained = resolve));
+    await constantArrivals(rate, endAt - performance.now(), (intended) => {
+      const s = idle.pop() ?? client.session();
+      inFlight++;
+      void s.call().then((r) => {
+        record(performance.now() - intended, r.ok, r.status);
+        idle.push(s);
+        if (--inFlight === 0 && allSent) drained();
+      });
     });
+    allSent = true;
+    if (inFlight > 0) await done;
+  };
 }
 
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
