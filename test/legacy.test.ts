@@ -95,10 +95,13 @@ describe("POST /generate-live-payment as an unmodified gateway calls it", () => 
     for (const [path, body] of [
       ["/generate-live-payment", gatewayBody({ info: orchestratorInfoBytes(orchestratorInfo()) })],
       ["/generate-live-payment", "{"],
+      // A reply that is not ASCII: Go echoes the character, as UTF-8.
+      ["/generate-live-payment", "ü"],
       ["/sign-orchestrator-info", undefined],
     ] as const) {
       const res = await post(path, body);
       expect(res.headers.get("content-length"), path).toBe(String(Buffer.byteLength(res.text)));
+      if (body === "ü") expect(JSON.parse(res.text)).toEqual({ error: { message: "invalid character 'ü' looking for beginning of value" } });
       expect(res.headers.get("transfer-encoding")).toBeNull();
     }
   });

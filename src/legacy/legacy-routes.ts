@@ -36,13 +36,15 @@ export interface LegacyDeps {
 
 /**
  * A whole JSON reply with its Content-Length, as Go's net/http sends a small one: no chunked
- * framing. A Buffer, because Node joins a string body to the header block and encodes both as
- * UTF-8, which would re-encode header values that carry raw UTF-8 bytes.
+ * framing. Node writes the header block as latin1 (header values may carry raw UTF-8 bytes). An
+ * ASCII body, such as every payment reply, goes as latin1 text too, so the header block and body
+ * leave in one write; any other body is encoded to UTF-8 bytes first.
  */
 function sendJson(res: ServerResponse, status: number, body: string): void {
-  const bytes = Buffer.from(body, "utf8");
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": bytes.length });
-  res.end(bytes);
+  const length = Buffer.byteLength(body, "utf8");
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": length });
+  if (length === body.length) res.end(body, "latin1");
+  else res.end(Buffer.from(body, "utf8"));
 }
 
 /** Writes the reference's error envelope: {"error":{"message":…}} and a newline. */
