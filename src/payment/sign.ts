@@ -1,6 +1,5 @@
-import { toBinary } from "@bufbuild/protobuf";
 import { toBase64 } from "../crypto/bytes.js";
-import { PaymentSchema, SegDataSchema, type OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
+import type { OrchestratorInfo } from "../../gen/net/lp_rpc_pb.js";
 import type { ChainSnapshot } from "../chain/chain-view.js";
 import { createSegCreds } from "../pm/seg-creds.js";
 import { createPayment } from "../pm/ticket-batch.js";
@@ -19,7 +18,7 @@ export function sign(
   chain: ChainSnapshot,
 ): Paid {
   const { params } = session;
-  const { payment } = createPayment({
+  const { payment, bytes: paymentBytes } = createPayment({
     params,
     expectedPrice: session.priceInfo,
     fallbackExpiration: { creationRound: chain.lastInitializedRound, creationRoundBlockHash: chain.lastInitializedBlockHash },
@@ -27,7 +26,7 @@ export function sign(
     count: count.numTickets,
     signer: deps.signer,
   });
-  const segCreds = createSegCreds({
+  const { segCreds, bytes: segmentBytes } = createSegCreds({
     manifestId: session.manifestId,
     capabilities: session.capabilities,
     authToken: info.authToken,
@@ -38,8 +37,8 @@ export function sign(
     kind: "paid",
     payment,
     segCreds,
-    paymentHeader: toBase64(toBinary(PaymentSchema, payment)),
-    segmentHeader: toBase64(toBinary(SegDataSchema, segCreds)),
+    paymentHeader: toBase64(paymentBytes),
+    segmentHeader: toBase64(segmentBytes),
     state: signState(state, deps.signer, deps.issuedStates, count.balance),
     numTickets: count.numTickets,
     units: count.units,

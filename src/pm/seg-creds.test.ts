@@ -26,9 +26,10 @@ describe("segment credentials", () => {
   test("match the spec's empty-segment vector byte for byte", () => {
     expect("0x" + toHex(flattenEmptySegment(SEG_CREDS.manifestId))).toBe(SEG_CREDS.flatten);
     expect("0x" + toHex(keccak256(flattenEmptySegment(SEG_CREDS.manifestId)))).toBe(SEG_CREDS.flattenHash);
-    const seg = createSegCreds({ manifestId: SEG_CREDS.manifestId, capabilities: undefined, authToken, signer });
+    const { segCreds: seg, bytes } = createSegCreds({ manifestId: SEG_CREDS.manifestId, capabilities: undefined, authToken, signer });
     expect("0x" + toHex(seg.sig)).toBe(SEG_CREDS.sig);
     expect(Buffer.from(toBinary(SegDataSchema, seg)).toString("base64")).toBe(SEG_CREDS.segDataBase64);
+    expect(Buffer.from(bytes).toString("base64")).toBe(SEG_CREDS.segDataBase64);
     expect(verifySignature(signer.address, fromHex(SEG_CREDS.flattenHash), seg.sig)).toBe(true);
   });
 
@@ -45,7 +46,7 @@ describe("segment credentials", () => {
     expect(n.constraints?.PerCapability[35]?.models["sd-turbo"]).toMatchObject({ warm: true, capacity: 2, capacityInUse: 0 });
     const empty = normalizeCapabilities(create(CapabilitiesSchema, {}));
     expect(empty.constraints).toBeDefined();
-    const seg = fromBinary(SegDataSchema, toBinary(SegDataSchema, createSegCreds({ manifestId: "m", capabilities: caps, authToken, signer })));
+    const seg = fromBinary(SegDataSchema, toBinary(SegDataSchema, createSegCreds({ manifestId: "m", capabilities: caps, authToken, signer }).segCreds));
     expect(seg.capabilities?.version).toBe("0.9.0");
     expect(seg.capabilities?.capacities).toEqual({ 0: 1, 35: 1 });
   });
@@ -57,6 +58,24 @@ function countingSigner(): EthSigner & { count: number } {
   const counting = { ...inner, count: 0, sign: (m: Uint8Array) => (counting.count++, inner.sign(m)) };
   return counting;
 }
+
+test("the segment credentials' bytes are toBinary's", () => {
+  const frozenToken = Object.freeze(fromBinary(AuthTokenSchema, Uint8Array.from([0x0a, 0x02, 0x01, 0x02, 0x12, 0x01, 0x73, 0x18, 0x05, 0x58, 0x01])));
+  expect(frozenToken.$unknown?.length).toBe(1);
+  const caps = create(CapabilitiesSchema, { bitstring: [5n], version: "1.0" });
+  const cases = [
+    { manifestId: "", capabilities: undefined, authToken: undefined },
+    { manifestId: "stream-ü-0123456789", capabilities: caps, authToken },
+    { manifestId: "m", capabilities: create(CapabilitiesSchema, {}), authToken: frozenToken },
+    // Again: the frozen token's encoding is reused.
+    { manifestId: "m", capabilities: undefined, authToken: frozenToken },
+    { manifestId: "m", capabilities: undefined, authToken: create(AuthTokenSchema, {}) },
+  ];
+  for (const c of cases) {
+    const { segCreds, bytes } = createSegCreds({ ...c, signer });
+    expect(toHex(bytes), c.manifestId).toBe(toHex(toBinary(SegDataSchema, segCreds)));
+  }
+});
 
 describe("segment signatures are kept per signer and manifest id", () => {
   const direct = (id: string) => toHex(signer.sign(keccak256(flattenEmptySegment(id))));

@@ -1,5 +1,7 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import {
+  AuthTokenSchema,
   Capabilities_CapabilityConstraints_ModelConstraintSchema,
   Capabilities_CapabilityConstraintsSchema,
   Capabilities_ConstraintsSchema,
@@ -101,15 +103,53 @@ export function segmentSignature(signer: EthSigner, manifestId: string): Uint8Ar
  */
 const ownString = (s: string) => (s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8"));
 
+/** Signed credentials for the empty segment, and their encoding. */
+export interface SegCreds {
+  segCreds: SegData;
+  /** toBinary(SegDataSchema, segCreds): the Livepeer-Segment header's bytes. */
+  bytes: Uint8Array;
+}
+
+const INVALID_PROFILES = utf8.encode("invalid");
+
 /** Signed credentials for the empty segment (the `Livepeer-Segment` header's SegData). */
-export function createSegCreds({ manifestId, capabilities, authToken, signer }: CreateSegCredsParameters): SegData {
-  return create(SegDataSchema, {
+export function createSegCreds({ manifestId, capabilities, authToken, signer }: CreateSegCredsParameters): SegCreds {
+  const segCreds = create(SegDataSchema, {
     manifestId: utf8.encode(manifestId),
     hash: EMPTY_SEGMENT_HASH,
     // Deliberately invalid, as the reference sends it, so old orchestrators refuse the profiles.
-    profiles: utf8.encode("invalid"),
+    profiles: INVALID_PROFILES.slice(),
     sig: segmentSignature(signer, manifestId),
     capabilities: capabilities ? normalizeCapabilities(capabilities) : undefined,
     authToken,
   });
+  return { segCreds, bytes: encodeSegCreds(segCreds) };
+}
+
+/**
+ * toBinary(SegDataSchema, …) for the fields createSegCreds sets, in number order with proto3's
+ * defaults left out; the orchestrator's auth token, which a session repeats, is encoded once per
+ * frozen (shared) message. A test holds it to toBinary.
+ */
+function encodeSegCreds(seg: SegData): Uint8Array {
+  const w = new BinaryWriter();
+  if (seg.manifestId.length > 0) w.tag(1, WireType.LengthDelimited).bytes(seg.manifestId);
+  if (seg.hash.length > 0) w.tag(3, WireType.LengthDelimited).bytes(seg.hash);
+  if (seg.profiles.length > 0) w.tag(4, WireType.LengthDelimited).bytes(seg.profiles);
+  if (seg.sig.length > 0) w.tag(5, WireType.LengthDelimited).bytes(seg.sig);
+  if (seg.capabilities) w.tag(7, WireType.LengthDelimited).bytes(toBinary(CapabilitiesSchema, seg.capabilities));
+  if (seg.authToken) w.tag(8, WireType.LengthDelimited).bytes(authTokenBytes(seg.authToken));
+  return w.finish();
+}
+
+const encodedAuthTokens = new WeakMap<AuthToken, Uint8Array>();
+
+function authTokenBytes(token: AuthToken): Uint8Array {
+  let bytes = encodedAuthTokens.get(token);
+  if (!bytes) {
+    bytes = toBinary(AuthTokenSchema, token);
+    // Only a frozen message is sure to read the same next time.
+    if (Object.isFrozen(token)) encodedAuthTokens.set(token, bytes);
+  }
+  return bytes;
 }

@@ -1,4 +1,5 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import {
   PaymentSchema,
   TicketExpirationParamsSchema,
@@ -6,8 +7,11 @@ import {
   TicketSenderParamsSchema,
   type Payment,
   type PriceInfo,
+  type TicketExpirationParams,
+  type TicketParams as NetTicketParams,
+  type TicketSenderParams,
 } from "../../gen/net/lp_rpc_pb.js";
-import { bigintToBytes } from "../crypto/bytes.js";
+import { bigintToBytes, bytesEqual } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
 import { lacksExpiration, ticketHash, type ExpirationParams } from "./ticket.js";
 import type { TicketParams } from "./ticket-params.js";
@@ -26,6 +30,8 @@ export interface CreatePaymentParameters {
 
 export interface CreatePaymentReturnType {
   payment: Payment;
+  /** toBinary(PaymentSchema, payment): the Livepeer-Payment header's bytes. */
+  bytes: Uint8Array;
   /** The last nonce used. */
   lastNonce: number;
 }
@@ -42,7 +48,7 @@ export function createPayment({
   signer,
 }: CreatePaymentParameters): CreatePaymentReturnType {
   const expiration = lacksExpiration(params.expiration) ? fallbackExpiration : params.expiration;
-  const ticketSenderParams = [];
+  const ticketSenderParams: TicketSenderParams[] = [];
   let nonce = lastNonce;
   for (let i = 0; i < count; i++) {
     // uint32 arithmetic, as the reference's atomic.AddUint32.
@@ -58,22 +64,86 @@ export function createPayment({
     });
     ticketSenderParams.push(create(TicketSenderParamsSchema, { senderNonce: nonce, sig: signer.sign(hash) }));
   }
+  const parts = repeatedParts(params, signer.address, expiration, expectedPrice);
   const payment = create(PaymentSchema, {
     sender: signer.address,
     expectedPrice,
-    ticketParams: create(TicketParamsSchema, {
+    ticketParams: parts.ticketParams,
+    expirationParams: parts.expirationParams,
+    ticketSenderParams,
+  });
+  return { payment, bytes: encodePayment(parts, ticketSenderParams), lastNonce: nonce };
+}
+
+/**
+ * What a session's payments repeat from call to call, as messages and as their encoding: the
+ * Payment fields before the tickets (ticket_params, sender, expiration_params: numbers 1-3) and
+ * after them (expected_price: 5), each written by toBinary itself.
+ */
+interface RepeatedParts {
+  sender: Uint8Array;
+  expiration: ExpirationParams;
+  expectedPrice: PriceInfo;
+  ticketParams: NetTicketParams;
+  expirationParams: TicketExpirationParams;
+  head: Uint8Array;
+  tail: Uint8Array;
+}
+
+/** Kept per decoded params object, which a session's calls share (see readTicketParams). */
+const partsByParams = new WeakMap<TicketParams, RepeatedParts>();
+
+function repeatedParts(params: TicketParams, sender: Uint8Array, expiration: ExpirationParams, expectedPrice: PriceInfo): RepeatedParts {
+  const kept = partsByParams.get(params);
+  if (
+    kept &&
+    kept.expectedPrice === expectedPrice &&
+    bytesEqual(kept.sender, sender) &&
+    kept.expiration.creationRound === expiration.creationRound &&
+    bytesEqual(kept.expiration.creationRoundBlockHash, expiration.creationRoundBlockHash)
+  ) {
+    return kept;
+  }
+  // Frozen: every payment of the session shares them (as it shares the orchestrator's price info).
+  const ticketParams = create(TicketParamsSchema, {
       recipient: params.recipient,
       faceValue: bigintToBytes(params.faceValue),
       winProb: bigintToBytes(params.winProb),
       recipientRandHash: params.recipientRandHash,
       seed: bigintToBytes(params.seed),
       expirationBlock: bigintToBytes(params.expirationBlock),
-    }),
-    expirationParams: create(TicketExpirationParamsSchema, {
-      creationRound: expiration.creationRound,
-      creationRoundBlockHash: expiration.creationRoundBlockHash,
-    }),
-    ticketSenderParams,
   });
-  return { payment, lastNonce: nonce };
+  const expirationParams = create(TicketExpirationParamsSchema, {
+    creationRound: expiration.creationRound,
+    creationRoundBlockHash: Uint8Array.from(expiration.creationRoundBlockHash),
+  });
+  Object.freeze(ticketParams);
+  Object.freeze(expirationParams);
+  const parts: RepeatedParts = {
+    sender: Uint8Array.from(sender),
+    expiration: { creationRound: expiration.creationRound, creationRoundBlockHash: expirationParams.creationRoundBlockHash },
+    expectedPrice,
+    ticketParams,
+    expirationParams,
+    head: toBinary(PaymentSchema, create(PaymentSchema, { ticketParams, sender, expirationParams })),
+    tail: toBinary(PaymentSchema, create(PaymentSchema, { expectedPrice })),
+  };
+  partsByParams.set(params, parts);
+  return parts;
+}
+
+/**
+ * toBinary(PaymentSchema, …) of the whole payment: protobuf-es writes fields in number order
+ * (and a created Payment has no unknown fields), so it is the repeated head, each ticket as
+ * field 4 with proto3's defaults left out, then the tail. A test holds it to toBinary.
+ */
+function encodePayment(parts: RepeatedParts, tickets: TicketSenderParams[]): Uint8Array {
+  const w = new BinaryWriter().raw(parts.head);
+  for (const t of tickets) {
+    w.tag(4, WireType.LengthDelimited).fork();
+    if (t.senderNonce !== 0) w.tag(1, WireType.Varint).uint32(t.senderNonce);
+    if (t.sig.length > 0) w.tag(2, WireType.LengthDelimited).bytes(t.sig);
+    w.join();
+  }
+  return w.raw(parts.tail).finish();
 }

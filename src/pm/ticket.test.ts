@@ -90,7 +90,7 @@ describe.each(["native", "noble"] as const)("createPayment with the %s backend",
   };
 
   test("signs the spec's batch byte for byte, nonces continuing from the stored one", () => {
-    const { payment, lastNonce } = createPayment({
+    const { payment, bytes, lastNonce } = createPayment({
       params,
       expectedPrice,
       fallbackExpiration: { creationRound: 1n, creationRoundBlockHash: new Uint8Array(32).fill(1) },
@@ -100,6 +100,7 @@ describe.each(["native", "noble"] as const)("createPayment with the %s backend",
     });
     expect(lastNonce).toBe(8);
     expect(Buffer.from(toBinary(PaymentSchema, payment)).toString("base64")).toBe(BATCH.paymentBase64);
+    expect(Buffer.from(bytes).toString("base64")).toBe(BATCH.paymentBase64);
     payment.ticketSenderParams.forEach((tsp, i) => {
       const vector = BATCH.tickets[i]!;
       expect(tsp.senderNonce).toBe(vector.nonce);
@@ -146,5 +147,28 @@ describe.each(["native", "noble"] as const)("createPayment with the %s backend",
       expiration: fallback,
     });
     expect(recoverSigner(hash, payment.ticketSenderParams[0]!.sig)).toEqual(signer.address);
+  });
+
+  test("the payment's bytes are toBinary's, call after call on one params object", () => {
+    // A session's calls share one params object: the repeated parts are kept for it and must
+    // follow any change of sender, expiration or price. Deterministic pseudo-random inputs.
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const other = createEthSigner(new Uint8Array(32).fill(3));
+    const withUnknown = fromBinary(PriceInfoSchema, Uint8Array.from([0x08, 0x05, 0x10, 0x02, 0x48, 0x07]));
+    expect(withUnknown.$unknown?.length).toBe(1);
+    const prices = [expectedPrice, create(PriceInfoSchema, {}), withUnknown, create(PriceInfoSchema, { pricePerUnit: -3n, capability: 7, constraint: "x" })];
+    const sessionParams = { ...params, expiration: { creationRound: 0n, creationRoundBlockHash: zero32 } };
+    for (let i = 0; i < 120; i++) {
+      const { payment, bytes } = createPayment({
+        params: next(4) === 0 ? params : sessionParams,
+        expectedPrice: prices[next(prices.length)]!,
+        fallbackExpiration: { creationRound: BigInt(next(3)), creationRoundBlockHash: new Uint8Array(32).fill(next(3)) },
+        lastNonce: [0, 1, 0xffff_fffe, 0xffff_ffff, next(1000)][next(5)]!,
+        count: next(4),
+        signer: next(3) === 0 ? other : signer,
+      });
+      expect(Buffer.from(bytes).toString("hex"), `call ${i}`).toBe(Buffer.from(toBinary(PaymentSchema, payment)).toString("hex"));
+    }
   });
 });
