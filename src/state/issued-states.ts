@@ -63,18 +63,11 @@ export class IssuedStates {
  * A copy of the state whose strings hold nothing else: nothing the caller does to its object
  * afterwards reaches the next call, and no string is a slice of a request body or webhook reply
  * (V8 slices strings of 13 characters and more, and a slice keeps the whole of its parent alive
- * for as long as the entry lives).
+ * for as long as the entry lives). The balance and type are not copied: the payment steps
+ * always write them (from the credit and the job type).
  */
 function ownCopy(s: PaymentState): PaymentState {
-  return {
-    ...s,
-    stateId: ownString(s.stateId),
-    pmSessionId: ownString(s.pmSessionId),
-    app: ownString(s.app),
-    balance: ownString(s.balance),
-    type: ownString(s.type),
-    authId: ownString(s.authId),
-  };
+  return { ...s, stateId: ownString(s.stateId), pmSessionId: ownString(s.pmSessionId), app: ownString(s.app), authId: ownString(s.authId) };
 }
 
 /** A string of its own (well-formed, as parsesBackExactly checked), re-encoded when it could be a slice. */
