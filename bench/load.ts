@@ -7,7 +7,8 @@
  * as answers come) and one open-loop level at half the best closed-loop rate: constant arrivals,
  * latency measured from each call's intended send time, so a stall counts against every call it
  * delays (no coordinated omission). It prints req/s, p50/p99, errors, the signer's CPU (its
- * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run.
+ * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run: the run's
+ * fastest, and the one measured just before and after the level (%beside).
  * A benchmark, not a test: it asserts nothing.
  */
 import { availableParallelism } from "node:os";
@@ -62,7 +63,16 @@ interface LevelResult {
   /** p99 of this client's own event-loop delay, ms: a stall here is counted as signer latency */
   clientLagP99: number;
   rssMiB: number;
+  /**
+   * The faster of the short bounds measured just before and just after this level: the machine's
+   * speed drifts with its neighbours over a run, and this compares the level with the machine
+   * as it was at the time (still each operation's fastest round).
+   */
+  besideBound?: EcdsaBound;
 }
+
+/** The short bound measured beside each level (about 0.5 s). */
+const BESIDE_SCALE = 0.25;
 
 /** The client's own event-loop delay is sampled every LAG_RESOLUTION_MS. */
 const LAG_RESOLUTION_MS = 2;
@@ -148,12 +158,13 @@ const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 
 function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores: number): void {
   console.log(`\n${title}`);
-  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %machine-bound  rss MiB  client cores  client lag p99");
+  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %beside  %machine-bound  rss MiB  client cores  client lag p99");
   for (const r of rows) {
     const perCore = r.rps / r.cores;
     console.log(
       `${r.label.padEnd(15)}${f(r.rps).padStart(7)}${f(r.p50, 2).padStart(10)}${f(r.p99, 2).padStart(9)}${String(r.errors).padStart(8)}` +
         `${f(r.cores, 2).padStart(7)}${f(perCore).padStart(12)}${f((100 * perCore) / bound.perCore, 1).padStart(13)}` +
+        `${f(r.besideBound ? (100 * perCore) / r.besideBound.perCore : NaN, 1).padStart(9)}` +
         `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}${f(r.clientCores, 2).padStart(14)}${f(r.clientLagP99, 2).padStart(16)}` +
         (r.errors > 0 ? `  errors by status: ${[...r.statuses].map(([s, n]) => `${s}×${n}`).join(" ")}` : ""),
     );
@@ -165,12 +176,20 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options): 
   const ms = opts.durationS * 1000;
   await measure("warm-up", pid, 2000, closedLoop(client, 4));
   const rows: LevelResult[] = [];
-  for (const n of opts.levels) rows.push(await measure(`closed ${n}`, pid, ms, closedLoop(client, n)));
+  let before = measureEcdsaBound(BESIDE_SCALE);
+  const level = async (label: string, durationMs: number, drive: Parameters<typeof measure>[3]) => {
+    const row = await measure(label, pid, durationMs, drive);
+    const after = measureEcdsaBound(BESIDE_SCALE);
+    row.besideBound = fasterBound(before, after);
+    before = after;
+    rows.push(row);
+  };
+  for (const n of opts.levels) await level(`closed ${n}`, ms, closedLoop(client, n));
   const best = Math.max(...rows.map((r) => r.rps));
-  rows.push(await measure(`open ${f(best / 2)}/s`, pid, ms, await openLoop(client, best / 2)));
+  await level(`open ${f(best / 2)}/s`, ms, await openLoop(client, best / 2));
   if (opts.soakS > 0) {
     for (let t = 0; t < opts.soakS; t += 60) {
-      rows.push(await measure(`soak ${t / 60 + 1}m`, pid, Math.min(60, opts.soakS - t) * 1000, await openLoop(client, best / 2)));
+      await level(`soak ${t / 60 + 1}m`, Math.min(60, opts.soakS - t) * 1000, await openLoop(client, best / 2));
     }
   }
   client.close();
@@ -234,13 +253,14 @@ async function main(): Promise<void> {
   for (const t of tables) printTable(t.title, t.rows, bound, cores);
   if (summaries.length === 0) return;
   const perCore = (r: LevelResult) => (100 * r.rps) / r.cores / bound.perCore;
+  const perCoreBeside = (r: LevelResult) => (r.besideBound ? (100 * r.rps) / r.cores / r.besideBound.perCore : NaN);
   const baseWorkers = opts.workers[0]!;
   const baseOf = (s: SignerSummary) => summaries.find((b) => b.run === s.run && b.workers === baseWorkers)!;
   console.log("\nsummary");
   for (const s of summaries) {
     console.log(
       `${opts.runs > 1 ? `run ${s.run}: ` : ""}-workers ${s.workers}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
-        `${f(perCore(s.best), 1)} % of the per-core bound per busy core, open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms; ` +
+        `${f(perCore(s.best), 1)} % of the per-core bound per busy core (${f(perCoreBeside(s.best), 1)} % of the bound beside it), open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms; ` +
         `errors at all levels ${s.errors}`,
     );
   }
@@ -251,7 +271,8 @@ async function main(): Promise<void> {
       console.log(
         `-workers ${workers}: best ${f(median(mine.map((s) => s.best.rps)))} req/s ` +
           `(${f(median(mine.map((s) => s.best.rps / baseOf(s).best.rps)), 2)}x -workers ${baseWorkers}), ` +
-          `${f(median(mine.map((s) => perCore(s.best))), 1)} % of the per-core bound per busy core, ` +
+          `${f(median(mine.map((s) => perCore(s.best))), 1)} % of the per-core bound per busy core ` +
+          `(${f(median(mine.map((s) => perCoreBeside(s.best))), 1)} % of the bound beside it), ` +
           `open: p50 ${f(median(mine.map((s) => s.open.p50)), 2)} ms, p99 ${f(median(mine.map((s) => s.open.p99)), 2)} ms; ` +
           `errors ${mine.reduce((n, s) => n + s.errors, 0)}`,
       );
