@@ -51,6 +51,8 @@ describe("readGoStruct: values by Go type", () => {
     ["json.Number from a number keeps the literal", '{"n":1.50e+2}', { n: "1.50e+2" }],
     ["json.Number from a string", '{"n":"-0.5"}', { n: "-0.5" }],
     ["[]byte from base64 (CR/LF ignored)", '{"bytes":"AQ\\r\\nI="}', { bytes: new Uint8Array([1, 2]) }],
+    // Not what an encoder writes (it encodes back as "QQ=="), but Go's non-strict decoder takes it.
+    ["[]byte from base64 with stray trailing bits", '{"bytes":"QR=="}', { bytes: new Uint8Array([0x41]) }],
     ["[]byte from an array of uint8", '{"bytes":[1,255]}', { bytes: new Uint8Array([1, 255]) }],
     ["nested struct", '{"inner":{"A":"x","b":2}}', { inner: { a: "x", b: 2n } }],
     ["slice of structs, null element is the zero value", '{"list":[{"A":"x"},null]}', { list: [{ a: "x" }, undefined] }],
@@ -106,6 +108,10 @@ describe("readGoStruct: Go's error messages", () => {
     ["top level", "[]", "json: cannot unmarshal array into Go value of type pkg.Outer"],
     ["byte out of range", '{"bytes":[256]}', "json: cannot unmarshal number 256 into Go struct field Outer.bytes of type uint8"],
     ["bad base64", '{"bytes":"AQ="}', "illegal base64 data at input byte 2"],
+    // Node's decoder reads the URL-safe alphabet too; Go's standard one does not.
+    ["URL-safe base64", '{"bytes":"-_-_"}', "illegal base64 data at input byte 0"],
+    ["padding only", '{"bytes":"===="}', "illegal base64 data at input byte 0"],
+    ["padding inside", '{"bytes":"AB=C"}', "illegal base64 data at input byte 2"],
     ["json.Number from a non-number string", '{"n":"1x"}', 'json: invalid number literal, trying to unmarshal "\\"1x\\"" into Number'],
     ["json.Number from a bool", '{"n":false}', "json: cannot unmarshal bool into Go struct field Outer.n of type json.Number"],
     ["the first type error in document order wins", '{"i":"x","s":1}', "json: cannot unmarshal string into Go struct field Outer.i of type int64"],
