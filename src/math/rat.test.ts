@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect, test } from "vitest";
-import { ceilQuotient, gcd, Rat } from "./rat.js";
+import { ceilQuotient, Rat } from "./rat.js";
 
 const big = (bytes: number) => BigInt("0x" + randomBytes(bytes).toString("hex")) * (randomBytes(1)[0]! & 1 ? -1n : 1n);
 const positive = (bytes: number) => BigInt("0x" + randomBytes(bytes).toString("hex")) + 1n;
@@ -54,15 +54,3 @@ test("ceilQuotient is the ceiling of the exact quotient, whatever the signs", ()
   expect(() => ceilQuotient(1n, 0n)).toThrow(RangeError);
 });
 
-test("gcd, with its power-of-two shortcut, is Euclid's", () => {
-  const euclid = (a: bigint, b: bigint): bigint => (b === 0n ? a : euclid(b, a % b));
-  const big = () => BigInt("0x" + randomBytes(1 + (randomBytes(1)[0]! % 40)).toString("hex"));
-  const values = [0n, 1n, 2n, 3n, 4n, 6n, 1n << 255n, (1n << 256n) - 1n, 1n << 256n, 3n << 200n, 12345n << 77n];
-  for (let i = 0; i < 300; i++) values.push(big(), big() << BigInt(i % 260), 1n << BigInt(i % 300));
-  for (const a of values) {
-    for (const b of [values[0]!, values[1]!, values[7]!, values[8]!, values[9]!, values[(Number(a % 997n) + 3) % values.length]!]) {
-      expect(gcd(a, b), `${a} ${b}`).toBe(euclid(a, b));
-      expect(gcd(b, a), `${b} ${a}`).toBe(euclid(a, b));
-    }
-  }
-});

@@ -163,21 +163,7 @@ export function ceilQuotient(num: bigint, den: bigint): bigint {
   return num > 0n && q * den !== num ? q + 1n : q;
 }
 
-/** gcd of a, b >= 0 (exported for its test). */
-export function gcd(a: bigint, b: bigint): bigint {
-  // A ticket's EV is faceValue·winProb / 2^256, so the session's credit usually has a power-of-two
-  // denominator: with one, the gcd is the other's lowest set bit (capped), where Euclid takes
-  // about a hundred 256-bit remainders.
-  if (a !== 0n && b !== 0n) {
-    if ((b & (b - 1n)) === 0n) {
-      const low = a & -a;
-      return low < b ? low : b;
-    }
-    if ((a & (a - 1n)) === 0n) {
-      const low = b & -b;
-      return low < a ? low : a;
-    }
-  }
+function gcd(a: bigint, b: bigint): bigint {
   while (b !== 0n) {
     const r = a % b;
     a = b;
