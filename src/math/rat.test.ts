@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect, test } from "vitest";
-import { ceilQuotient, Rat } from "./rat.js";
+import { ceilQuotient, gcd, PRIMES_OF_2_256_MINUS_1, Rat } from "./rat.js";
 
 const big = (bytes: number) => BigInt("0x" + randomBytes(bytes).toString("hex")) * (randomBytes(1)[0]! & 1 ? -1n : 1n);
 const positive = (bytes: number) => BigInt("0x" + randomBytes(bytes).toString("hex")) + 1n;
@@ -54,3 +54,22 @@ test("ceilQuotient is the ceiling of the exact quotient, whatever the signs", ()
   expect(() => ceilQuotient(1n, 0n)).toThrow(RangeError);
 });
 
+
+test("gcd: with a divisor of 2^256 - 1, from its prime factors; otherwise Euclid's", () => {
+  expect(PRIMES_OF_2_256_MINUS_1.reduce((a, b) => a * b, 1n)).toBe((1n << 256n) - 1n);
+  const euclid = (a: bigint, b: bigint): bigint => (b === 0n ? a : euclid(b, a % b));
+  const big = (bytes: number) => BigInt("0x" + randomBytes(bytes).toString("hex"));
+  const primes = PRIMES_OF_2_256_MINUS_1;
+  // Divisors of 2^256 - 1: products of random subsets of its primes (1 and itself among them).
+  const divisors = [1n, (1n << 256n) - 1n];
+  for (let i = 0; i < 60; i++) divisors.push(primes.filter(() => randomBytes(1)[0]! < 128).reduce((a, b) => a * b, 1n));
+  const others = [0n, 1n, 2n, 1n << 256n, 3n * 3n, 641n * 641n, big(32), big(40), big(8)];
+  for (const d of divisors) {
+    // Multiples of some of d's primes (and squares of them), and unrelated numbers.
+    const multiples = [0n, 1n, d, d * 7n, big(33), ...primes.map((p) => p * p * big(4)), primes[0]! * primes[10]! * big(12)];
+    for (const a of [...multiples, ...others]) {
+      expect(gcd(a, d), `${a} ${d}`).toBe(euclid(a, d));
+      expect(gcd(d, a), `${d} ${a}`).toBe(euclid(d, a));
+    }
+  }
+});
