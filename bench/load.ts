@@ -127,27 +127,42 @@ function closedLoop(client: GatewayClient, sessions: number) {
   };
 }
 
+/** Sessions (each with its keep-alive connection) the open-loop level spreads its calls over. */
+const OPEN_LOOP_SESSIONS = 64;
+
 /**
- * Calls at a constant rate, each on an idle session (a new one if all are busy); latency from the
- * intended send time. The sessions (and their connections) are warmed up first, so the level
- * measures steady arrivals rather than connection setup.
+ * Calls at a constant rate over a fixed set of sessions, as a gateway's streams each call in
+ * turn: each arrival takes the session idle longest, so calls go round every connection and so
+ * across the workers, and waits in a queue when all are busy. Latency runs from the intended
+ * send time, so a stall counts against every call it delays, queued ones included (no
+ * coordinated omission). A fixed set, as load tools such as wrk2 keep: opening a connection for
+ * each arrival that found none idle turned a 10 ms stall into a storm of hundreds of new
+ * connections that measured the storm. The sessions are warmed up first.
  */
 async function openLoop(client: GatewayClient, rate: number) {
-  const idle: Session[] = Array.from({ length: 32 }, () => client.session());
+  const idle: Session[] = Array.from({ length: OPEN_LOOP_SESSIONS }, () => client.session());
   await Promise.all(idle.map((s) => s.call()));
   return async (endAt: number, record: Record) => {
+    const waiting: number[] = [];
     let inFlight = 0;
     let allSent = false;
     let drained: () => void = () => {};
     const done = new Promise<void>((resolve) => (drained = resolve));
-    await constantArrivals(rate, endAt - performance.now(), (intended) => {
-      const s = idle.pop() ?? client.session();
+    const dispatch = (s: Session, intended: number) => {
       inFlight++;
       void s.call().then((r) => {
         record(performance.now() - intended, r.ok, r.status);
-        idle.push(s);
-        if (--inFlight === 0 && allSent) drained();
+        inFlight--;
+        const next = waiting.shift();
+        if (next !== undefined) dispatch(s, next);
+        else idle.push(s);
+        if (inFlight === 0 && allSent) drained();
       });
+    };
+    await constantArrivals(rate, endAt - performance.now(), (intended) => {
+      const s = idle.shift();
+      if (s) dispatch(s, intended);
+      else waiting.push(intended);
     });
     allSent = true;
     if (inFlight > 0) await done;
