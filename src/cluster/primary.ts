@@ -114,6 +114,10 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     const member: Member = { worker, startedAt: Date.now(), activity: undefined };
     members.set(worker.id, member);
     worker.on("message", (m: ToPrimary) => onMessage(member, m));
+    // A send to a worker that has just died fails with EPIPE or a closed channel, re-emitted as
+    // 'error' on its Worker: unheard, that would throw and take the primary, and with it the
+    // listening port, down with the worker. Its exit is handled below.
+    worker.on("error", (err: Error) => logger.warn({ worker: worker.id, err }, "worker channel error"));
     return worker;
   };
   cluster.on("exit", (worker, code, signal) => {
