@@ -16,7 +16,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fasterBound, measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
 import { constantArrivals } from "./load/arrivals.js";
 import { GatewayClient, type Session } from "./load/gateway.js";
-import { startDevChainProcess, startSignerProcess, stop } from "./load/spawn.js";
+import { startDevChainProcess, startFloorServer, startSignerProcess, stop } from "./load/spawn.js";
 import { treeCpuSeconds, treeRssMiB } from "./load/proc.js";
 
 interface Options {
@@ -69,6 +69,8 @@ interface LevelResult {
    * as it was at the time (still each operation's fastest round).
    */
   besideBound?: EcdsaBound;
+  /** Open-loop levels: the arrival rate, calls/s. */
+  rate?: number;
 }
 
 /** The short bound measured beside each level (about 0.5 s). */
@@ -192,8 +194,9 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options): 
   await measure("warm-up", pid, 2000, closedLoop(client, 4));
   const rows: LevelResult[] = [];
   let before = measureEcdsaBound(BESIDE_SCALE);
-  const level = async (label: string, durationMs: number, drive: Parameters<typeof measure>[3]) => {
+  const level = async (label: string, durationMs: number, drive: Parameters<typeof measure>[3], rate?: number) => {
     const row = await measure(label, pid, durationMs, drive);
+    row.rate = rate;
     const after = measureEcdsaBound(BESIDE_SCALE);
     row.besideBound = fasterBound(before, after);
     before = after;
@@ -201,14 +204,49 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options): 
   };
   for (const n of opts.levels) await level(`closed ${n}`, ms, closedLoop(client, n));
   const best = Math.max(...rows.map((r) => r.rps));
-  await level(`open ${f(best / 2)}/s`, ms, await openLoop(client, best / 2));
+  await level(`open ${f(best / 2)}/s`, ms, await openLoop(client, best / 2), best / 2);
   if (opts.soakS > 0) {
     for (let t = 0; t < opts.soakS; t += 60) {
-      await level(`soak ${t / 60 + 1}m`, Math.min(60, opts.soakS - t) * 1000, await openLoop(client, best / 2));
+      await level(`soak ${t / 60 + 1}m`, Math.min(60, opts.soakS - t) * 1000, await openLoop(client, best / 2), best / 2);
     }
   }
   client.close();
   return rows;
+}
+
+/**
+ * The open-loop level again against the floor server (load/floor-server.ts): as many processes
+ * as the signer, each call costing the CPU a signer call took at that level (all its threads:
+ * the floor's own HTTP cost, measured first, plus a busy loop for the rest), same client, same
+ * rate. Its p99 is what the machine, its kernel and the load client on the same cores give any
+ * server doing that much work per call.
+ */
+async function floorLevel(workers: number, open: LevelResult, opts: Options): Promise<LevelResult> {
+  const signerUs = (open.cores * 1e6) / open.rps;
+  const costUs = async (workUs: number, run: (url: string, pid: number | undefined) => Promise<LevelResult>) => {
+    const floor = await startFloorServer(workers, workUs);
+    try {
+      return await run(floor.url, floor.child.pid);
+    } finally {
+      await stop(floor.child);
+    }
+  };
+  // Its own cost at the same arrivals (a call costs more spread out than back to back).
+  const bare = await costUs(0, async (url, pid) => {
+    const client = new GatewayClient(url);
+    const row = await measure("floor calibration", pid, 2000, await openLoop(client, open.rate!));
+    client.close();
+    return row;
+  });
+  const workUs = Math.max(0, signerUs - (bare.cores * 1e6) / bare.rps);
+  return costUs(workUs, async (url, pid) => {
+    const client = new GatewayClient(url);
+    await measure("warm-up", pid, 1000, closedLoop(client, 4));
+    const row = await measure(`floor ${f(open.rate!)}/s`, pid, opts.durationS * 1000, await openLoop(client, open.rate!));
+    row.rate = open.rate;
+    client.close();
+    return row;
+  });
 }
 
 interface SignerSummary {
@@ -216,6 +254,7 @@ interface SignerSummary {
   workers: number;
   best: LevelResult;
   open: LevelResult;
+  floor: LevelResult | undefined;
   errors: number;
 }
 
@@ -223,7 +262,8 @@ function summarize(run: number, workers: number, rows: LevelResult[]): SignerSum
   const closed = rows.filter((r) => r.label.startsWith("closed"));
   const best = closed.reduce((a, b) => (b.rps > a.rps ? b : a));
   const open = rows.find((r) => r.label.startsWith("open"))!;
-  return { run, workers, best, open, errors: rows.reduce((n, r) => n + r.errors, 0) };
+  const floor = rows.find((r) => r.label.startsWith("floor"));
+  return { run, workers, best, open, floor, errors: rows.reduce((n, r) => n + (r.label.startsWith("floor") ? 0 : r.errors), 0) };
 }
 
 const median = (xs: number[]) => {
@@ -247,6 +287,8 @@ async function main(): Promise<void> {
           const signer = await startSignerProcess(chain, workers);
           try {
             const rows = await runAgainst(signer.url, signer.child.pid, opts);
+            await stop(signer.child);
+            rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
             tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}-workers ${workers}`, rows });
             summaries.push(summarize(run, workers, rows));
           } finally {
@@ -275,7 +317,8 @@ async function main(): Promise<void> {
   for (const s of summaries) {
     console.log(
       `${opts.runs > 1 ? `run ${s.run}: ` : ""}-workers ${s.workers}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
-        `${f(perCore(s.best), 1)} % of the per-core bound per busy core (${f(perCoreBeside(s.best), 1)} % of the bound beside it), open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms; ` +
+        `${f(perCore(s.best), 1)} % of the per-core bound per busy core (${f(perCoreBeside(s.best), 1)} % of the bound beside it), open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms ` +
+        `(floor p99 ${f(s.floor?.p99 ?? NaN, 2)} ms); ` +
         `errors at all levels ${s.errors}`,
     );
   }
@@ -288,7 +331,8 @@ async function main(): Promise<void> {
           `(${f(median(mine.map((s) => s.best.rps / baseOf(s).best.rps)), 2)}x -workers ${baseWorkers}), ` +
           `${f(median(mine.map((s) => perCore(s.best))), 1)} % of the per-core bound per busy core ` +
           `(${f(median(mine.map((s) => perCoreBeside(s.best))), 1)} % of the bound beside it), ` +
-          `open: p50 ${f(median(mine.map((s) => s.open.p50)), 2)} ms, p99 ${f(median(mine.map((s) => s.open.p99)), 2)} ms; ` +
+          `open: p50 ${f(median(mine.map((s) => s.open.p50)), 2)} ms, p99 ${f(median(mine.map((s) => s.open.p99)), 2)} ms ` +
+          `(floor p99 ${f(median(mine.map((s) => s.floor?.p99 ?? NaN)), 2)} ms); ` +
           `errors ${mine.reduce((n, s) => n + s.errors, 0)}`,
       );
     }

@@ -55,3 +55,9 @@ export async function startSignerProcess(chain: DevChainProcess, workers: number
   );
   return { child: signer.child, url: signer.match[1]! };
 }
+
+/** The floor server (floor-server.ts) with `workers` processes spending `workUs` of CPU per call. */
+export async function startFloorServer(workers: number, workUs: number): Promise<{ child: ChildProcess; url: string }> {
+  const floor = await startProcess(["bench/load/floor-server.ts", "-workers", String(workers), "-workUs", String(Math.round(workUs))], {}, /serving:\s+(http:\/\/\S+)/);
+  return { child: floor.child, url: floor.match[1]! };
+}

@@ -1,0 +1,47 @@
+/**
+ * The latency floor of this machine for the open-loop level: a plain Node HTTP server, with the
+ * signer's process count (node:cluster workers sharing the port), that spends a given CPU time
+ * per call in a busy loop and answers POST /generate-live-payment with a reply shaped as the
+ * signer's. Driven by the same client at the same rate, its p99 is what the machine, the kernel
+ * and the load client on the same cores give a server that does nothing else.
+ *
+ * tsx bench/load/floor-server.ts -workers N -workUs US   (prints "serving: http://…")
+ */
+import cluster from "node:cluster";
+import { createServer } from "node:http";
+
+const arg = (name: string) => Number(process.argv[process.argv.indexOf(name) + 1]);
+const workers = arg("-workers");
+const workUs = arg("-workUs");
+
+// About the size of a signer's reply (a one-ticket payment, segment credentials, a state).
+const REPLY = Buffer.from(
+  `{"payment":"${"A".repeat(560)}","segCreds":"${"B".repeat(240)}","state":{"State":"${"C".repeat(560)}","Sig":"${"D".repeat(88)}"}}\n`,
+);
+
+function serve(port: number, ready: (port: number) => void): void {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const until = performance.now() + workUs / 1000;
+      while (performance.now() < until);
+      res.writeHead(200, { "Content-Type": "application/json", "Content-Length": REPLY.length });
+      res.end(REPLY);
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  server.listen(port, "127.0.0.1", () => ready((server.address() as { port: number }).port));
+}
+
+if (workers <= 1) {
+  serve(0, (port) => console.log(`serving: http://127.0.0.1:${port}`));
+} else if (cluster.isPrimary) {
+  let listening = 0;
+  cluster.on("listening", (_worker, address) => {
+    if (++listening === workers) console.log(`serving: http://127.0.0.1:${address.port}`);
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+} else {
+  // Workers listening on port 0 share the primary's one port (round-robin), as the signer's do.
+  serve(0, () => {});
+}
