@@ -87,3 +87,13 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export const utf8 = new TextEncoder();
+
+/**
+ * A copy of a well-formed string that shares no memory with the text it was cut from: V8 slices
+ * strings of 13 characters and more, and a slice kept in a cache keeps its whole parent (a
+ * request body) alive. The UTF-8 round trip returns a well-formed string unchanged; a string
+ * with a lone surrogate would come back changed, so callers check isWellFormed first.
+ */
+export function ownString(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8");
+}

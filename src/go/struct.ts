@@ -7,7 +7,7 @@
  * resets pointers and slices and leaves other fields as they were, and the first type error in
  * document order is the one reported, in Go's words.
  */
-import { bufferView } from "../crypto/bytes.js";
+import { bufferView, ownString } from "../crypto/bytes.js";
 import { INT64_MAX, INT64_MIN, UINT32_MAX, UINT64_MAX } from "./int64.js";
 import { JsonSyntaxError, JsonTypeError, type JsonValue } from "./json.js";
 
@@ -183,8 +183,8 @@ export function goBytesRemembered(capacity: number, { minLength = 256, maxLength
       if (bytes === undefined || run.first !== first) return bytes;
       if (byText.size >= capacity) byText.delete(byText.keys().next().value!);
       // A copy of the text as the key: the parsed one may be a slice that keeps the whole request
-      // body alive (V8 slices strings of 13 characters and more). Valid base64 is ASCII.
-      byText.set(Buffer.from(v.value, "latin1").toString("latin1"), bytes);
+      // body alive. Valid base64 is ASCII, so well-formed.
+      byText.set(ownString(v.value), bytes);
       return bytes;
     },
   };

@@ -11,7 +11,7 @@ import {
   type Capabilities,
   type SegData,
 } from "../../gen/net/lp_rpc_pb.js";
-import { concatBytes, keccak256, utf8 } from "../crypto/bytes.js";
+import { concatBytes, keccak256, ownString, utf8 } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
 
 /** keccak256 of the empty segment the remote signer always describes. */
@@ -95,13 +95,6 @@ export function segmentSignature(signer: EthSigner, manifestId: string): Uint8Ar
   byId.set(ownString(manifestId), sig.slice());
   return sig;
 }
-
-/**
- * A copy that shares no memory with the request body the id was read from (V8 slices strings of
- * 13 characters and more; a slice keeps its whole parent alive). Only for well-formed strings,
- * which the UTF-8 round trip keeps as they are.
- */
-const ownString = (s: string) => (s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8"));
 
 /** Signed credentials for the empty segment, and their encoding. */
 export interface SegCreds {

@@ -1,4 +1,4 @@
-import { bufferView } from "../crypto/bytes.js";
+import { bufferView, ownString } from "../crypto/bytes.js";
 import { INT64_MAX, INT64_MIN, UINT64_MAX } from "../go/int64.js";
 import type { Rat } from "../math/rat.js";
 import type { PaymentState } from "../wire/payment-state.js";
@@ -63,15 +63,13 @@ export class IssuedStates {
  * A copy of the state whose strings hold nothing else: nothing the caller does to its object
  * afterwards reaches the next call, and no string is a slice of a request body or webhook reply
  * (V8 slices strings of 13 characters and more, and a slice keeps the whole of its parent alive
- * for as long as the entry lives). The balance and type are not copied: the payment steps
+ * for as long as the entry lives; parsesBackExactly has checked they are well-formed). The
+ * balance and type are not copied: the payment steps
  * always write them (from the credit and the job type).
  */
 function ownCopy(s: PaymentState): PaymentState {
   return { ...s, stateId: ownString(s.stateId), pmSessionId: ownString(s.pmSessionId), app: ownString(s.app), authId: ownString(s.authId) };
 }
-
-/** A string of its own (well-formed, as parsesBackExactly checked), re-encoded when it could be a slice. */
-const ownString = (s: string) => (s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8"));
 
 function sigKey(sig: Uint8Array): string {
   return bufferView(sig).toString("latin1");
