@@ -223,7 +223,7 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options): 
  */
 async function floorLevel(workers: number, open: LevelResult, opts: Options): Promise<LevelResult> {
   const signerUs = (open.cores * 1e6) / open.rps;
-  const costUs = async (workUs: number, run: (url: string, pid: number | undefined) => Promise<LevelResult>) => {
+  const withFloor = async (workUs: number, run: (url: string, pid: number | undefined) => Promise<LevelResult>) => {
     const floor = await startFloorServer(workers, workUs);
     try {
       return await run(floor.url, floor.child.pid);
@@ -232,14 +232,14 @@ async function floorLevel(workers: number, open: LevelResult, opts: Options): Pr
     }
   };
   // Its own cost at the same arrivals (a call costs more spread out than back to back).
-  const bare = await costUs(0, async (url, pid) => {
+  const bare = await withFloor(0, async (url, pid) => {
     const client = new GatewayClient(url);
     const row = await measure("floor calibration", pid, 2000, await openLoop(client, open.rate!));
     client.close();
     return row;
   });
   const workUs = Math.max(0, signerUs - (bare.cores * 1e6) / bare.rps);
-  return costUs(workUs, async (url, pid) => {
+  return withFloor(workUs, async (url, pid) => {
     const client = new GatewayClient(url);
     await measure("warm-up", pid, 1000, closedLoop(client, 4));
     const row = await measure(`floor ${f(open.rate!)}/s`, pid, opts.durationS * 1000, await openLoop(client, open.rate!));

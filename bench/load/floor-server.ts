@@ -19,7 +19,7 @@ const REPLY = Buffer.from(
   `{"payment":"${"A".repeat(560)}","segCreds":"${"B".repeat(240)}","state":{"State":"${"C".repeat(560)}","Sig":"${"D".repeat(88)}"}}\n`,
 );
 
-function serve(port: number, ready: (port: number) => void): void {
+function serve(ready: (port: number) => void): void {
   const server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
@@ -30,11 +30,12 @@ function serve(port: number, ready: (port: number) => void): void {
     });
   });
   server.keepAliveTimeout = 5000;
-  server.listen(port, "127.0.0.1", () => ready((server.address() as { port: number }).port));
+  // Port 0: in a cluster worker, the primary's one shared port (round-robin), as the signer's.
+  server.listen(0, "127.0.0.1", () => ready((server.address() as { port: number }).port));
 }
 
 if (workers <= 1) {
-  serve(0, (port) => console.log(`serving: http://127.0.0.1:${port}`));
+  serve((port) => console.log(`serving: http://127.0.0.1:${port}`));
 } else if (cluster.isPrimary) {
   let listening = 0;
   cluster.on("listening", (_worker, address) => {
@@ -42,6 +43,5 @@ if (workers <= 1) {
   });
   for (let i = 0; i < workers; i++) cluster.fork();
 } else {
-  // Workers listening on port 0 share the primary's one port (round-robin), as the signer's do.
-  serve(0, () => {});
+  serve(() => {});
 }

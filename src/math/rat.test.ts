@@ -54,7 +54,6 @@ test("ceilQuotient is the ceiling of the exact quotient, whatever the signs", ()
   expect(() => ceilQuotient(1n, 0n)).toThrow(RangeError);
 });
 
-
 test("gcd: with a divisor of 2^256 - 1, from its prime factors; otherwise Euclid's", () => {
   expect(PRIMES_OF_2_256_MINUS_1.reduce((a, b) => a * b, 1n)).toBe((1n << 256n) - 1n);
   const euclid = (a: bigint, b: bigint): bigint => (b === 0n ? a : euclid(b, a % b));

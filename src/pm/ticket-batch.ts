@@ -106,12 +106,12 @@ function repeatedParts(params: TicketParams, sender: Uint8Array, expiration: Exp
   }
   // Frozen: every payment of the session shares them (as it shares the orchestrator's price info).
   const ticketParams = create(TicketParamsSchema, {
-      recipient: params.recipient,
-      faceValue: bigintToBytes(params.faceValue),
-      winProb: bigintToBytes(params.winProb),
-      recipientRandHash: params.recipientRandHash,
-      seed: bigintToBytes(params.seed),
-      expirationBlock: bigintToBytes(params.expirationBlock),
+    recipient: params.recipient,
+    faceValue: bigintToBytes(params.faceValue),
+    winProb: bigintToBytes(params.winProb),
+    recipientRandHash: params.recipientRandHash,
+    seed: bigintToBytes(params.seed),
+    expirationBlock: bigintToBytes(params.expirationBlock),
   });
   const expirationParams = create(TicketExpirationParamsSchema, {
     creationRound: expiration.creationRound,

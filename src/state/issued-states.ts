@@ -64,8 +64,8 @@ export class IssuedStates {
  * afterwards reaches the next call, and no string is a slice of a request body or webhook reply
  * (V8 slices strings of 13 characters and more, and a slice keeps the whole of its parent alive
  * for as long as the entry lives; parsesBackExactly has checked they are well-formed). The
- * balance and type are not copied: the payment steps
- * always write them (from the credit and the job type).
+ * balance and type are not copied: the payment steps always write them (from the credit and the
+ * job type).
  */
 function ownCopy(s: PaymentState): PaymentState {
   return { ...s, stateId: ownString(s.stateId), pmSessionId: ownString(s.pmSessionId), app: ownString(s.app), authId: ownString(s.authId) };
