@@ -1,7 +1,9 @@
 /**
  * The latency floor of this machine for the open-loop level: a plain Node HTTP server, with the
  * signer's process count (node:cluster workers sharing the port), that spends a given CPU time
- * per call in a busy loop and answers POST /generate-live-payment with a reply shaped as the
+ * per call in a busy loop (timed by the process's CPU clock, not the wall clock: a loop timed by
+ * the wall clock that is preempted mid-call ends early, and under the open loop's contention it
+ * spent a fifth less CPU than asked) and answers POST /generate-live-payment with a reply shaped as the
  * signer's. Driven by the same client at the same rate, its p99 is what the machine, the kernel
  * and the load client on the same cores give a server that does nothing else.
  *
@@ -19,12 +21,18 @@ const REPLY = Buffer.from(
   `{"payment":"${"A".repeat(560)}","segCreds":"${"B".repeat(240)}","state":{"State":"${"C".repeat(560)}","Sig":"${"D".repeat(88)}"}}\n`,
 );
 
+/** CPU time of this process (a floor worker has one busy thread), µs. */
+function cpuUs(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
 function serve(ready: (port: number) => void): void {
   const server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
-      const until = performance.now() + workUs / 1000;
-      while (performance.now() < until);
+      const until = cpuUs() + workUs;
+      while (cpuUs() < until);
       res.writeHead(200, { "Content-Type": "application/json", "Content-Length": REPLY.length });
       res.end(REPLY);
     });
