@@ -13,7 +13,7 @@ import {
 import { fromHex, keccak256, toHex } from "../crypto/bytes.js";
 import { createEthSigner, verifySignature, type EthSigner } from "../crypto/eth-sign.js";
 import { BATCH, ORCH_INFO_BASE64, SEG_CREDS, TEST_PRIVATE_KEY } from "../../test/fixtures/spec-vectors.js";
-import { createSegCreds, flattenEmptySegment, normalizeCapabilities, SEGMENT_SIGNATURES_CAPACITY, segmentSignature } from "./seg-creds.js";
+import { createSegCreds, flattenEmptySegment, normalizeCapabilities, SEGMENT_SIGNATURE_MAX_IDLE_MS, SEGMENT_SIGNATURES_CAPACITY, segmentSignature } from "./seg-creds.js";
 
 const signer = createEthSigner(fromHex(TEST_PRIVATE_KEY));
 const authToken = create(AuthTokenSchema, {
@@ -108,16 +108,32 @@ describe("segment signatures are kept per signer and manifest id", () => {
     expect(s.count).toBe(3);
   });
 
-  test("at most SEGMENT_SIGNATURES_CAPACITY ids, the oldest leaving first", () => {
+  test("at most SEGMENT_SIGNATURES_CAPACITY ids, the least recently used leaving first", () => {
     let count = 0;
     const cheap: EthSigner = { ...signer, sign: (m) => (count++, keccak256(m)) };
-    for (let i = 0; i <= SEGMENT_SIGNATURES_CAPACITY; i++) segmentSignature(cheap, `m${i}`);
+    for (let i = 0; i < SEGMENT_SIGNATURES_CAPACITY; i++) segmentSignature(cheap, `m${i}`, 0);
+    segmentSignature(cheap, "m0", 0); // used again: now the most recent
+    segmentSignature(cheap, `m${SEGMENT_SIGNATURES_CAPACITY}`, 0); // full: m1 leaves
     expect(count).toBe(SEGMENT_SIGNATURES_CAPACITY + 1);
-    segmentSignature(cheap, `m${SEGMENT_SIGNATURES_CAPACITY}`);
-    segmentSignature(cheap, "m1");
+    segmentSignature(cheap, "m0", 0);
+    segmentSignature(cheap, "m2", 0);
     expect(count).toBe(SEGMENT_SIGNATURES_CAPACITY + 1);
-    segmentSignature(cheap, "m0");
+    segmentSignature(cheap, "m1", 0);
     expect(count).toBe(SEGMENT_SIGNATURES_CAPACITY + 2);
+  });
+
+  test("an id unused for SEGMENT_SIGNATURE_MAX_IDLE_MS is dropped when another is added", () => {
+    let count = 0;
+    const cheap: EthSigner = { ...signer, sign: (m) => (count++, keccak256(m)) };
+    segmentSignature(cheap, "ended", 0);
+    segmentSignature(cheap, "live", 0);
+    segmentSignature(cheap, "live", SEGMENT_SIGNATURE_MAX_IDLE_MS); // kept fresh by use
+    segmentSignature(cheap, "new", SEGMENT_SIGNATURE_MAX_IDLE_MS + 1);
+    expect(count).toBe(3);
+    segmentSignature(cheap, "live", SEGMENT_SIGNATURE_MAX_IDLE_MS + 2);
+    expect(count).toBe(3);
+    segmentSignature(cheap, "ended", SEGMENT_SIGNATURE_MAX_IDLE_MS + 3);
+    expect(count).toBe(4);
   });
 });
 

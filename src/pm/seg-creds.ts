@@ -76,23 +76,43 @@ export function normalizeCapabilities(caps: Capabilities): Capabilities {
 
 /** Segment signatures kept per signer; about 4,096 × (id + 65 bytes), at most ~1.3 MiB. */
 export const SEGMENT_SIGNATURES_CAPACITY = 4096;
-const segmentSignatures = new WeakMap<EthSigner, Map<string, Uint8Array>>();
+/** An id unused this long is dropped (a session that ended): live sessions call every few seconds. */
+export const SEGMENT_SIGNATURE_MAX_IDLE_MS = 60_000;
+
+interface KeptSignature {
+  /** The id, copied (see ownString). */
+  id: string;
+  sig: Uint8Array;
+  usedAt: number;
+}
+/** Per signer, by manifest id; the map's order is least recently used first. */
+const segmentSignatures = new WeakMap<EthSigner, Map<string, KeptSignature>>();
 
 /**
  * ethSign(keccak256(flattenEmptySegment(manifestId))). It depends on the manifest id alone and
  * RFC 6979 signing is deterministic, so the signature is kept per signer and id: a session's
- * continuing calls send the same bytes with one ECDSA operation fewer each. The oldest id goes
- * first when full. An id that is not well-formed UTF-16 is signed each time (see ownString).
+ * continuing calls send the same bytes with one ECDSA operation fewer each. Ids unused for a
+ * minute leave, and the least recently used when full. An id that is not well-formed UTF-16 is
+ * signed each time (see ownString).
  */
-export function segmentSignature(signer: EthSigner, manifestId: string): Uint8Array {
+export function segmentSignature(signer: EthSigner, manifestId: string, nowMs = performance.now()): Uint8Array {
   let byId = segmentSignatures.get(signer);
   if (!byId) segmentSignatures.set(signer, (byId = new Map()));
   const kept = byId.get(manifestId);
-  if (kept) return kept.slice();
+  if (kept) {
+    kept.usedAt = nowMs;
+    byId.delete(kept.id);
+    byId.set(kept.id, kept);
+    return kept.sig.slice();
+  }
   const sig = signer.sign(keccak256(flattenEmptySegment(manifestId)));
   if (!manifestId.isWellFormed()) return sig;
-  if (byId.size >= SEGMENT_SIGNATURES_CAPACITY) byId.delete(byId.keys().next().value!);
-  byId.set(ownString(manifestId), sig.slice());
+  for (const [id, k] of byId) {
+    if (k.usedAt >= nowMs - SEGMENT_SIGNATURE_MAX_IDLE_MS && byId.size < SEGMENT_SIGNATURES_CAPACITY) break;
+    byId.delete(id);
+  }
+  const id = ownString(manifestId);
+  byId.set(id, { id, sig: sig.slice(), usedAt: nowMs });
   return sig;
 }
 

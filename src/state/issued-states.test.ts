@@ -83,6 +83,27 @@ describe("IssuedStates", () => {
     expect(issued.size).toBe(0);
   });
 
+  test("forgets a state not sent back within its age limit; the full verification still opens it", () => {
+    let now = 0;
+    const issued = new IssuedStates(100, 60_000, () => now);
+    const early = signState({ ...vectorState, sequenceNumber: 1n }, signer, issued);
+    now = 30_000;
+    const later = signState({ ...vectorState, sequenceNumber: 2n }, signer, issued);
+    const kept = signState({ ...vectorState, sequenceNumber: 3n }, signer, issued);
+    expect(issued.size).toBe(3);
+    now = 60_001;
+    // Recalled too late: a miss, and gone.
+    expect(issued.recall(early)).toBeUndefined();
+    expect(issued.size).toBe(2);
+    // A new entry drops every one past the limit (an ended session's last state), oldest first.
+    now = 90_001;
+    signState({ ...vectorState, sequenceNumber: 4n }, signer, issued);
+    expect(issued.size).toBe(1);
+    expect(issued.recall(later)).toBeUndefined();
+    expect(issued.recall(kept)).toBeUndefined();
+    expect(readSignedState(later, signer.address, issued)).toEqual({ ok: true, state: { ...vectorState, sequenceNumber: 2n } });
+  });
+
   test("keeps the balance as a number only when it is exactly the state's Balance", () => {
     const issued = new IssuedStates();
     const credit = Rat.parse(vectorState.balance)!;

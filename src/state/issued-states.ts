@@ -11,6 +11,12 @@ export interface SignedStateBytes {
 
 /** About 1 KiB an entry: at most ~8 MiB per process. */
 export const ISSUED_STATES_CAPACITY = 8192;
+/**
+ * An entry not sent back within this is dropped: a live session calls every few seconds, and a
+ * session that ends leaves its last state behind, which would otherwise stay until the capacity
+ * pushed it out (at a few ended sessions a second, more than half an hour of slow growth).
+ */
+export const ISSUED_STATES_MAX_AGE_MS = 60_000;
 
 /**
  * The states this process (one signer key) signed most recently, by signature. A gateway sends
@@ -26,9 +32,14 @@ export const ISSUED_STATES_CAPACITY = 8192;
  * generation and their churn through the old one showed as 12-26 ms p99 pauses under load.)
  */
 export class IssuedStates {
-  private readonly bySig = new Map<string, { bytes: Uint8Array; state: PaymentState; credit: Rat | undefined }>();
+  /** Insertion order is age order: an entry is added once and leaves when used or too old. */
+  private readonly bySig = new Map<string, { bytes: Uint8Array; state: PaymentState; credit: Rat | undefined; at: number }>();
 
-  constructor(private readonly capacity = ISSUED_STATES_CAPACITY) {}
+  constructor(
+    private readonly capacity = ISSUED_STATES_CAPACITY,
+    private readonly maxAgeMs = ISSUED_STATES_MAX_AGE_MS,
+    private readonly nowMs: () => number = () => performance.now(),
+  ) {}
 
   get size(): number {
     return this.bySig.size;
@@ -40,9 +51,11 @@ export class IssuedStates {
    */
   remember(signed: SignedStateBytes, state: PaymentState, credit?: Rat): void {
     if (!parsesBackExactly(state)) return;
+    const now = this.nowMs();
+    this.dropOlderThan(now - this.maxAgeMs);
     if (this.bySig.size >= this.capacity) this.bySig.delete(this.bySig.keys().next().value!);
     const exactCredit = credit !== undefined && credit.toString() === state.balance ? credit : undefined;
-    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: ownCopy(state), credit: exactCredit });
+    this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: ownCopy(state), credit: exactCredit, at: now });
   }
 
   /**
@@ -55,7 +68,15 @@ export class IssuedStates {
     const entry = this.bySig.get(key);
     if (!entry || !bufferView(entry.bytes).equals(signed.state)) return undefined;
     this.bySig.delete(key);
+    if (entry.at < this.nowMs() - this.maxAgeMs) return undefined;
     return { state: entry.state, credit: entry.credit };
+  }
+
+  private dropOlderThan(oldest: number): void {
+    for (const [key, entry] of this.bySig) {
+      if (entry.at >= oldest) return;
+      this.bySig.delete(key);
+    }
   }
 }
 
