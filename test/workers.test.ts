@@ -8,6 +8,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -124,6 +125,8 @@ describe("-workers 2", () => {
     expect(workers).toHaveLength(2);
     expect(workers.every((w) => w.paid > 0)).toBe(true);
     expect(workers.reduce((a, w) => a + w.paid, 0)).toBe(40);
+    // Each worker runs V8's GC on its own thread (no helpers to wait on: see cluster/primary.ts).
+    for (const { pid } of workers) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toContain("--single-threaded-gc");
     expect(sample(text, 'lpsigner_payments_total\\{outcome="paid"\\}')).toBe(40);
     expect(sample(text, "lpsigner_tickets_signed_total")).toBe(40);
     // Not multiplied by the worker count: one chain view.
