@@ -1,11 +1,11 @@
 /**
  * The latency floor of this machine for the open-loop level: a plain Node HTTP server, with the
  * signer's process count (node:cluster workers sharing the port), that spends a given CPU time
- * per call in a busy loop (timed by the process's CPU clock, not the wall clock: a loop timed by
- * the wall clock that is preempted mid-call ends early, and under the open loop's contention it
- * spent a fifth less CPU than asked) and answers POST /generate-live-payment with a reply shaped as the
+ * per call in a busy loop and answers POST /generate-live-payment with a reply shaped as the
  * signer's. Driven by the same client at the same rate, its p99 is what the machine, the kernel
- * and the load client on the same cores give a server that does nothing else.
+ * and the load client on the same cores give a server that does nothing else. The loop is timed
+ * by the process's CPU clock: timed by the wall clock, a loop preempted mid-call ends early, and
+ * under the open loop's contention it spent a fifth less CPU than asked.
  *
  * tsx bench/load/floor-server.ts -workers N -workUs US   (prints "serving: http://…")
  */
