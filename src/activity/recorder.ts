@@ -1,6 +1,7 @@
 import type { Counter, Histogram } from "prom-client";
 import { systemClock, type Clock } from "../clock.js";
 import { Rat } from "../math/rat.js";
+import { dropOldest } from "../ordered-map.js";
 import { LATENCY_BINS, latencyBin, latencyQuantile } from "./latency.js";
 import { PAYMENT_OUTCOMES, type PaymentOutcome } from "./outcome.js";
 
@@ -109,10 +110,7 @@ export function createActivityRecorder(metrics: ActivityMetrics, opts: ActivityO
 
   function pruneSessions(): void {
     const oldest = now() - windowMs;
-    for (const [id, seen] of sessions) {
-      if (seen >= oldest && sessions.size <= maxSessions) break;
-      sessions.delete(id);
-    }
+    dropOldest(sessions, (seen) => seen >= oldest, maxSessions);
   }
 
   const closing = new AbortController();

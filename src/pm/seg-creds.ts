@@ -13,6 +13,7 @@ import {
 } from "../../gen/net/lp_rpc_pb.js";
 import { concatBytes, keccak256, ownString, utf8 } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
+import { dropOldest } from "../ordered-map.js";
 
 /** keccak256 of the empty segment the remote signer always describes. */
 export const EMPTY_SEGMENT_HASH = keccak256(new Uint8Array(0));
@@ -107,10 +108,8 @@ export function segmentSignature(signer: EthSigner, manifestId: string, nowMs = 
   }
   const sig = signer.sign(keccak256(flattenEmptySegment(manifestId)));
   if (!manifestId.isWellFormed()) return sig;
-  for (const [id, k] of byId) {
-    if (k.usedAt >= nowMs - SEGMENT_SIGNATURE_MAX_IDLE_MS && byId.size < SEGMENT_SIGNATURES_CAPACITY) break;
-    byId.delete(id);
-  }
+  const oldest = nowMs - SEGMENT_SIGNATURE_MAX_IDLE_MS;
+  dropOldest(byId, (k) => k.usedAt >= oldest, SEGMENT_SIGNATURES_CAPACITY - 1);
   const id = ownString(manifestId);
   byId.set(id, { id, sig: sig.slice(), usedAt: nowMs });
   return sig;

@@ -1,6 +1,7 @@
 import { bufferView, ownString } from "../crypto/bytes.js";
 import { INT64_MAX, INT64_MIN, UINT64_MAX } from "../go/int64.js";
 import type { Rat } from "../math/rat.js";
+import { dropOldest } from "../ordered-map.js";
 import type { PaymentState } from "../wire/payment-state.js";
 
 /** Signed state bytes and their signature, as they travel. */
@@ -52,8 +53,8 @@ export class IssuedStates {
   remember(signed: SignedStateBytes, state: PaymentState, credit?: Rat): void {
     if (!parsesBackExactly(state)) return;
     const now = this.nowMs();
-    this.dropOlderThan(now - this.maxAgeMs);
-    if (this.bySig.size >= this.capacity) this.bySig.delete(this.bySig.keys().next().value!);
+    const oldest = now - this.maxAgeMs;
+    dropOldest(this.bySig, (entry) => entry.at >= oldest, this.capacity - 1);
     const exactCredit = credit !== undefined && credit.toString() === state.balance ? credit : undefined;
     this.bySig.set(sigKey(signed.sig), { bytes: signed.state, state: ownCopy(state), credit: exactCredit, at: now });
   }
@@ -70,13 +71,6 @@ export class IssuedStates {
     this.bySig.delete(key);
     if (entry.at < this.nowMs() - this.maxAgeMs) return undefined;
     return { state: entry.state, credit: entry.credit };
-  }
-
-  private dropOlderThan(oldest: number): void {
-    for (const [key, entry] of this.bySig) {
-      if (entry.at >= oldest) return;
-      this.bySig.delete(key);
-    }
   }
 }
 
