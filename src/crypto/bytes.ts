@@ -5,9 +5,34 @@ import { createKeccak } from "hash-wasm";
 // every use is synchronous, so calls never interleave.
 const hasher = await createKeccak(256);
 
+/**
+ * Where keccak256 gathers its input before handing it to the hasher, in memory of its own.
+ * hash-wasm reads its input through `.buffer`, and V8 keeps a typed array of 64 bytes or fewer
+ * inside the JS heap until its `.buffer` is asked for, then moves it out into a new ArrayBuffer:
+ * hashing a 32-byte digest or a message prefix allocated one each time, and every ArrayBuffer is
+ * one more for the scavenger to sweep (most of a worker's GC pause under load). Copying into this
+ * stage allocates nothing.
+ */
+const STAGE_SIZE = 2048;
+const stage = new Uint8Array(new ArrayBuffer(STAGE_SIZE));
+
 export function keccak256(...parts: Uint8Array[]): Uint8Array {
   hasher.init();
-  for (const part of parts) hasher.update(part);
+  let staged = 0;
+  for (const part of parts) {
+    if (staged + part.length > STAGE_SIZE) {
+      if (staged > 0) hasher.update(stage.subarray(0, staged));
+      staged = 0;
+      // Longer than the stage: an array this long has its own ArrayBuffer already.
+      if (part.length > STAGE_SIZE) {
+        hasher.update(part);
+        continue;
+      }
+    }
+    stage.set(part, staged);
+    staged += part.length;
+  }
+  if (staged > 0) hasher.update(stage.subarray(0, staged));
   return hasher.digest("binary");
 }
 
@@ -87,6 +112,32 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export const utf8 = new TextEncoder();
+
+/**
+ * Bytes for values that die young (a request's decoded fields, a reply's signatures): a plain
+ * Uint8Array over Node's shared 8 KiB Buffer pool rather than an ArrayBuffer of its own. Each
+ * ArrayBuffer of more than 64 bytes (and TextEncoder's of any size) is allocated outside the JS
+ * heap and swept at the next scavenge: at about twenty per call they were most of a worker's GC
+ * pause. A view keeps its whole pool chunk alive, so nothing long-lived should hold one: copy it
+ * (`.slice()`) before keeping it.
+ */
+export function pooledBytes(length: number): Uint8Array {
+  const b = Buffer.allocUnsafe(length);
+  return new Uint8Array(b.buffer, b.byteOffset, length);
+}
+
+/** A pooled copy (see pooledBytes). */
+export function pooledCopy(bytes: Uint8Array): Uint8Array {
+  const out = pooledBytes(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+/** UTF-8 bytes of a string, pooled (see pooledBytes); lone surrogates become U+FFFD, as TextEncoder writes them. */
+export function pooledUtf8(text: string): Uint8Array {
+  const b = Buffer.from(text, "utf8");
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
 
 /**
  * A copy of a well-formed string that shares no memory with the text it was cut from: V8 slices

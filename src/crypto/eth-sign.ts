@@ -1,13 +1,14 @@
 import { secp256k1 as noble } from "@noble/curves/secp256k1";
 import { createRequire } from "node:module";
 import { getAddress } from "ethers";
-import { bytesEqual, keccak256, toHex, utf8 } from "./bytes.js";
+import { bytesEqual, keccak256, pooledBytes, toHex, utf8 } from "./bytes.js";
 
 /** secp256k1 backend: native libsecp256k1 when its addon loads, else noble (pure JS). */
 export type SignatureBackend = "native" | "noble";
 
 interface NativeSecp256k1 {
-  ecdsaSign(msg32: Uint8Array, key: Uint8Array): { signature: Uint8Array; recid: number };
+  /** Writes the 64-byte r||s into `output` when given. */
+  ecdsaSign(msg32: Uint8Array, key: Uint8Array, options?: object, output?: Uint8Array): { signature: Uint8Array; recid: number };
   ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed: boolean): Uint8Array;
   publicKeyCreate(key: Uint8Array, compressed: boolean): Uint8Array;
   privateKeyVerify(key: Uint8Array): boolean;
@@ -34,8 +35,16 @@ const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92
 
 /** keccak256("\x19Ethereum Signed Message:\n" + len(m) + m): go-ethereum's accounts.TextHash. */
 export function personalMessageHash(message: Uint8Array): Uint8Array {
-  return keccak256(utf8.encode(`\x19Ethereum Signed Message:\n${message.length}`), message);
+  // The prefix is ASCII; Buffer.from takes it from the pool (TextEncoder allocates an ArrayBuffer).
+  return keccak256(Buffer.from(`\x19Ethereum Signed Message:\n${message.length}`, "latin1"), message);
 }
+
+/**
+ * The digest as the addon reads it. N-API hands the addon a typed array's ArrayBuffer, and a
+ * 32-byte array still inside the JS heap is first moved out into a new one; this one is already
+ * out (and only used synchronously).
+ */
+const digestForAddon = new Uint8Array(new ArrayBuffer(32));
 
 export function publicKeyToAddress(uncompressed: Uint8Array): Uint8Array {
   return keccak256(uncompressed.subarray(1)).subarray(12);
@@ -60,14 +69,17 @@ export function createEthSigner(privateKey: Uint8Array, backend: SignatureBacken
     throw new Error("invalid secp256k1 private key");
   }
   if (backend === "native" && !native) throw new Error("native secp256k1 backend is not available");
-  const key = Uint8Array.from(privateKey);
+  // Its own ArrayBuffer: the addon reads it on every signature (see digestForAddon).
+  const key = new Uint8Array(new ArrayBuffer(32));
+  key.set(privateKey);
   const address = publicKeyToAddress(noble.getPublicKey(key, false));
   const signDigest =
     backend === "native"
       ? (digest: Uint8Array) => {
-          const { signature, recid } = native!.ecdsaSign(digest, key);
-          const out = new Uint8Array(65);
-          out.set(signature, 0);
+          digestForAddon.set(digest);
+          // Pooled: the addon writes r||s into it directly, and every byte is written.
+          const out = pooledBytes(65);
+          const { recid } = native!.ecdsaSign(digestForAddon, key, {}, out.subarray(0, 64));
           out[64] = 27 + recid;
           return out;
         }
@@ -111,7 +123,8 @@ export function recoverSigner(
   const digest = personalMessageHash(message);
   try {
     if (backend === "native" && native) {
-      return publicKeyToAddress(native.ecdsaRecover(sig.subarray(0, 64), v - 27, digest, false));
+      digestForAddon.set(digest);
+      return publicKeyToAddress(native.ecdsaRecover(sig.subarray(0, 64), v - 27, digestForAddon, false));
     }
     const signature = noble.Signature.fromCompact(sig.subarray(0, 64)).addRecoveryBit(v - 27);
     return publicKeyToAddress(signature.recoverPublicKey(digest).toRawBytes(false));

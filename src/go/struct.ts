@@ -155,12 +155,14 @@ export const goBytes: GoType<Uint8Array> = {
   },
 };
 
-/** Valid padded base64 into an array of its own, decoded in place (no pooled copy). */
+/**
+ * Valid padded base64, decoded into Node's shared pool (see pooledBytes): a request's bytes die
+ * with it, and an ArrayBuffer of their own would be one more for the scavenger to sweep. What is
+ * kept (goBytesRemembered) is copied.
+ */
 function decodeBase64(text: string): Uint8Array {
-  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
-  const out = new Uint8Array((text.length / 4) * 3 - padding);
-  Buffer.from(out.buffer).write(text, "base64");
-  return out;
+  const b = Buffer.from(text, "base64");
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 /**
@@ -183,9 +185,10 @@ export function goBytesRemembered(capacity: number, { minLength = 256, maxLength
       if (bytes === undefined || run.first !== first) return bytes;
       if (byText.size >= capacity) byText.delete(byText.keys().next().value!);
       // A copy of the text as the key: the parsed one may be a slice that keeps the whole request
-      // body alive. Valid base64 is ASCII, so well-formed.
-      byText.set(ownString(v.value), bytes);
-      return bytes;
+      // body alive. Valid base64 is ASCII, so well-formed. The bytes are copied out of the pool.
+      const kept = bytes.slice();
+      byText.set(ownString(v.value), kept);
+      return kept;
     },
   };
 }

@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { WireType } from "@bufbuild/protobuf/wire";
 import {
   AuthTokenSchema,
   Capabilities_CapabilityConstraints_ModelConstraintSchema,
@@ -11,9 +11,10 @@ import {
   type Capabilities,
   type SegData,
 } from "../../gen/net/lp_rpc_pb.js";
-import { concatBytes, keccak256, ownString, utf8 } from "../crypto/bytes.js";
+import { concatBytes, keccak256, ownString, pooledCopy, pooledUtf8, utf8 } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
 import { dropOldest } from "../ordered-map.js";
+import { encodeWith } from "../wire/shared-writer.js";
 
 /** keccak256 of the empty segment the remote signer always describes. */
 export const EMPTY_SEGMENT_HASH = keccak256(new Uint8Array(0));
@@ -104,7 +105,7 @@ export function segmentSignature(signer: EthSigner, manifestId: string, nowMs = 
     kept.usedAt = nowMs;
     byId.delete(kept.id);
     byId.set(kept.id, kept);
-    return kept.sig.slice();
+    return pooledCopy(kept.sig);
   }
   const sig = signer.sign(keccak256(flattenEmptySegment(manifestId)));
   if (!manifestId.isWellFormed()) return sig;
@@ -127,10 +128,10 @@ const INVALID_PROFILES = utf8.encode("invalid");
 /** Signed credentials for the empty segment (the `Livepeer-Segment` header's SegData). */
 export function createSegCreds({ manifestId, capabilities, authToken, signer }: CreateSegCredsParameters): SegCreds {
   const segCreds = create(SegDataSchema, {
-    manifestId: utf8.encode(manifestId),
+    manifestId: pooledUtf8(manifestId),
     hash: EMPTY_SEGMENT_HASH,
     // Deliberately invalid, as the reference sends it, so old orchestrators refuse the profiles.
-    profiles: INVALID_PROFILES.slice(),
+    profiles: pooledCopy(INVALID_PROFILES),
     sig: segmentSignature(signer, manifestId),
     capabilities: capabilities ? normalizeCapabilities(capabilities) : undefined,
     authToken,
@@ -144,14 +145,17 @@ export function createSegCreds({ manifestId, capabilities, authToken, signer }: 
  * frozen (shared) message. A test holds it to toBinary.
  */
 function encodeSegCreds(seg: SegData): Uint8Array {
-  const w = new BinaryWriter();
-  if (seg.manifestId.length > 0) w.tag(1, WireType.LengthDelimited).bytes(seg.manifestId);
-  if (seg.hash.length > 0) w.tag(3, WireType.LengthDelimited).bytes(seg.hash);
-  if (seg.profiles.length > 0) w.tag(4, WireType.LengthDelimited).bytes(seg.profiles);
-  if (seg.sig.length > 0) w.tag(5, WireType.LengthDelimited).bytes(seg.sig);
-  if (seg.capabilities) w.tag(7, WireType.LengthDelimited).bytes(toBinary(CapabilitiesSchema, seg.capabilities));
-  if (seg.authToken) w.tag(8, WireType.LengthDelimited).bytes(authTokenBytes(seg.authToken));
-  return w.finish();
+  // Encoded before the writer is lent: toBinary does not use it, but nothing needs to know that.
+  const capabilities = seg.capabilities && toBinary(CapabilitiesSchema, seg.capabilities);
+  const authToken = seg.authToken && authTokenBytes(seg.authToken);
+  return encodeWith((w) => {
+    if (seg.manifestId.length > 0) w.tag(1, WireType.LengthDelimited).bytes(seg.manifestId);
+    if (seg.hash.length > 0) w.tag(3, WireType.LengthDelimited).bytes(seg.hash);
+    if (seg.profiles.length > 0) w.tag(4, WireType.LengthDelimited).bytes(seg.profiles);
+    if (seg.sig.length > 0) w.tag(5, WireType.LengthDelimited).bytes(seg.sig);
+    if (capabilities) w.tag(7, WireType.LengthDelimited).bytes(capabilities);
+    if (authToken) w.tag(8, WireType.LengthDelimited).bytes(authToken);
+  });
 }
 
 const encodedAuthTokens = new WeakMap<AuthToken, Uint8Array>();

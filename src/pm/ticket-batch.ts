@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { WireType } from "@bufbuild/protobuf/wire";
 import {
   PaymentSchema,
   TicketExpirationParamsSchema,
@@ -13,6 +13,7 @@ import {
 } from "../../gen/net/lp_rpc_pb.js";
 import { bigintToBytes, bytesEqual } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
+import { encodeWith } from "../wire/shared-writer.js";
 import { lacksExpiration, ticketHash, type ExpirationParams } from "./ticket.js";
 import type { TicketParams } from "./ticket-params.js";
 
@@ -138,12 +139,14 @@ function repeatedParts(params: TicketParams, sender: Uint8Array, expiration: Exp
  * field 4 with proto3's defaults left out, then the tail. A test holds it to toBinary.
  */
 function encodePayment(parts: RepeatedParts, tickets: TicketSenderParams[]): Uint8Array {
-  const w = new BinaryWriter().raw(parts.head);
-  for (const t of tickets) {
-    w.tag(4, WireType.LengthDelimited).fork();
-    if (t.senderNonce !== 0) w.tag(1, WireType.Varint).uint32(t.senderNonce);
-    if (t.sig.length > 0) w.tag(2, WireType.LengthDelimited).bytes(t.sig);
-    w.join();
-  }
-  return w.raw(parts.tail).finish();
+  return encodeWith((w) => {
+    w.raw(parts.head);
+    for (const t of tickets) {
+      w.tag(4, WireType.LengthDelimited).fork();
+      if (t.senderNonce !== 0) w.tag(1, WireType.Varint).uint32(t.senderNonce);
+      if (t.sig.length > 0) w.tag(2, WireType.LengthDelimited).bytes(t.sig);
+      w.join();
+    }
+    w.raw(parts.tail);
+  });
 }

@@ -61,6 +61,20 @@ describe("ticketHash", () => {
     );
     expect("0x" + toHex(ticketHash({ ...t, expiration: { creationRound: 0n, creationRoundBlockHash: zero32 } }))).toBe(noAux);
   });
+
+  test("a field shorter than its slot leaves zeros, not the previous ticket's bytes", () => {
+    const ff = new Uint8Array(32).fill(0xff);
+    const full = { ...base, recipient: ff.subarray(0, 20), recipientRandHash: ff, expiration: { creationRound: 9n, creationRoundBlockHash: ff } };
+    const short = { ...base, recipient: new Uint8Array([1, 2, 3]), recipientRandHash: new Uint8Array([4]), expiration: { creationRound: 9n, creationRoundBlockHash: new Uint8Array([5]) } };
+    const packed = new Uint8Array(232);
+    packed.set([1, 2, 3], 0);
+    packed[167] = 0; // the nonce is 0
+    packed.set([4], 136);
+    packed[199] = 9;
+    packed.set([5], 200);
+    ticketHash(full);
+    expect(toHex(ticketHash(short))).toBe(getBytes(solidityPackedKeccak256(["bytes"], [packed])).reduce((s, b) => s + b.toString(16).padStart(2, "0"), ""));
+  });
 });
 
 describe("ticketEV", () => {

@@ -40,13 +40,18 @@ export function lacksExpiration(p: ExpirationParams): boolean {
   return p.creationRound === 0n || isZero(p.creationRoundBlockHash);
 }
 
+/** The packed ticket, reused: ticketHash is synchronous, and a new one per ticket was one more ArrayBuffer to sweep. */
+const packed = new Uint8Array(232);
+
 /**
  * keccak256(abi.encodePacked(recipient, sender, faceValue, winProb, senderNonce,
  * recipientRandHash, auxData)), the hash TicketBroker checks signatures against.
  */
 export function ticketHash(t: Ticket): Uint8Array {
   const withAux = !isEmptyExpiration(t.expiration);
-  const buf = new Uint8Array(20 + 20 + 32 * 4 + (withAux ? 64 : 0));
+  const buf = packed.subarray(0, 20 + 20 + 32 * 4 + (withAux ? 64 : 0));
+  // Zeroed as a new array would be: a field shorter than its slot leaves zeros, not the last ticket's bytes.
+  buf.fill(0);
   buf.set(t.recipient, 0);
   buf.set(t.sender, 20);
   writeUint256(buf, 40, t.faceValue);
