@@ -125,8 +125,12 @@ describe("-workers 2", () => {
     expect(workers).toHaveLength(2);
     expect(workers.every((w) => w.paid > 0)).toBe(true);
     expect(workers.reduce((a, w) => a + w.paid, 0)).toBe(40);
-    // Each worker runs V8's GC on its own thread (no helpers to wait on: see cluster/primary.ts).
-    for (const { pid } of workers) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toContain("--single-threaded-gc");
+    // Each worker runs V8's GC on its own thread and without the memory reducer (cluster/primary.ts).
+    for (const { pid } of workers) {
+      const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      expect(args).toContain("--single-threaded-gc");
+      expect(args).toContain("--no-memory-reducer");
+    }
     expect(sample(text, 'lpsigner_payments_total\\{outcome="paid"\\}')).toBe(40);
     expect(sample(text, "lpsigner_tickets_signed_total")).toBe(40);
     // Not multiplied by the worker count: one chain view.

@@ -26,6 +26,16 @@ const COLLECT_TIMEOUT_MS = 2000;
 const CRASH_LOOP_MS = 5000;
 const DRAIN_MS = 10_000;
 
+/**
+ * V8 flags for the workers (README, Performance):
+ * - --single-threaded-gc: each worker has about one core to itself, so V8's parallel GC helpers
+ *   could only take time from the other workers, and a pause waiting on a preempted helper grows
+ *   (the open-loop p99 at half load fell from 9.5-14.4 to 7.7-8.4 ms in A/B runs on 2 cores);
+ * - --no-memory-reducer: V8 runs up to three compacting full GCs, about 8 s apart, whenever it
+ *   judges the allocation rate low after a full GC; a busy worker paused 8-17 ms for each.
+ */
+export const WORKER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer"];
+
 interface Member {
   worker: Worker;
   startedAt: number;
@@ -108,11 +118,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     }
   }
 
-  // Each worker has about one core to itself: V8's parallel GC helpers could only take time from
-  // the other workers, and a pause waiting on a preempted helper grows. With the GC on each
-  // worker's own thread, the open-loop p99 at half load fell from 9.5-14.4 to 7.7-8.4 ms in
-  // A/B runs on 2 cores (README, Performance).
-  cluster.setupPrimary({ serialization: "advanced", execArgv: [...process.execArgv, "--single-threaded-gc"] });
+  cluster.setupPrimary({ serialization: "advanced", execArgv: [...process.execArgv, ...WORKER_V8_FLAGS] });
   const fork = () => {
     const worker = cluster.fork();
     const member: Member = { worker, startedAt: Date.now(), activity: undefined };
