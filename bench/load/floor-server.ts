@@ -11,6 +11,7 @@
  */
 import cluster from "node:cluster";
 import { createServer } from "node:http";
+import { WORKER_V8_FLAGS } from "../../src/cluster/v8-flags.js";
 
 const arg = (name: string) => Number(process.argv[process.argv.indexOf(name) + 1]);
 const workers = arg("-workers");
@@ -49,6 +50,8 @@ if (workers <= 1) {
   cluster.on("listening", (_worker, address) => {
     if (++listening === workers) console.log(`serving: http://127.0.0.1:${address.port}`);
   });
+  // The signer's workers' V8 flags: the floor differs from the signer in its work alone.
+  cluster.setupPrimary({ execArgv: [...new Set([...process.execArgv, ...WORKER_V8_FLAGS])] });
   for (let i = 0; i < workers; i++) cluster.fork();
 } else {
   serve(() => {});

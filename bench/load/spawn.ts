@@ -3,9 +3,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createEthSigner } from "../../src/crypto/eth-sign.js";
 
-/** Starts a process and resolves with its child and the first stdout match of `pattern`. */
+/** Starts `node args…` and resolves with its child and the first stdout match of `pattern`. */
 export function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let out = "";
     const onData = (chunk: Buffer) => {
@@ -20,7 +20,7 @@ export function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: Re
     child.stdout!.on("data", onData);
     let err = "";
     child.stderr!.on("data", (c: Buffer) => (err += c.toString()).length > 4000 && (err = err.slice(-2000)));
-    child.once("exit", (code) => reject(new Error(`${args[0]} exited (${code}): ${err.slice(-1000)}`)));
+    child.once("exit", (code) => reject(new Error(`${args.find((a) => a.endsWith(".ts")) ?? args[0]} exited (${code}): ${err.slice(-1000)}`)));
   });
 }
 
@@ -42,14 +42,17 @@ export interface DevChainProcess {
 export async function startDevChainProcess(): Promise<DevChainProcess> {
   const key = randomBytes(32); // throwaway, funded on the throwaway chain
   const address = createEthSigner(key).addressHex;
-  const chain = await startProcess(["src/dev-chain/main.ts", "-port", "0", "-fund", address], {}, /url:\s+(\S+)[\s\S]*controller:\s+(\S+)[\s\S]*\n={20,}\n/);
+  const chain = await startProcess(["--import", "tsx", "src/dev-chain/main.ts", "-port", "0", "-fund", address], {}, /url:\s+(\S+)[\s\S]*controller:\s+(\S+)[\s\S]*\n={20,}\n/);
   return { child: chain.child, ethUrl: chain.match[1]!, controller: chain.match[2]!, key };
 }
 
-/** A signer (`-workers N`) on a loopback port against the chain; resolves once it is serving. */
+/** The V8 flags `npm start` gives the signer's process (package.json). */
+const NPM_START_V8_FLAGS = ["--no-memory-reducer"];
+
+/** A signer (`-workers N`) on a loopback port against the chain, run as `npm start` runs it; resolves once it is serving. */
 export async function startSignerProcess(chain: DevChainProcess, workers: number): Promise<{ child: ChildProcess; url: string }> {
   const signer = await startProcess(
-    ["src/main.ts", "-ethUrl", chain.ethUrl, "-ethController", chain.controller, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn"],
+    [...NPM_START_V8_FLAGS, "--import", "tsx", "src/main.ts", "-ethUrl", chain.ethUrl, "-ethController", chain.controller, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn"],
     { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + chain.key.toString("hex") },
     /serving:\s+(http:\/\/\S+)/,
   );
@@ -58,6 +61,6 @@ export async function startSignerProcess(chain: DevChainProcess, workers: number
 
 /** The floor server (floor-server.ts) with `workers` processes spending `workUs` of CPU per call. */
 export async function startFloorServer(workers: number, workUs: number): Promise<{ child: ChildProcess; url: string }> {
-  const floor = await startProcess(["bench/load/floor-server.ts", "-workers", String(workers), "-workUs", String(Math.round(workUs))], {}, /serving:\s+(http:\/\/\S+)/);
+  const floor = await startProcess([...NPM_START_V8_FLAGS, "--import", "tsx", "bench/load/floor-server.ts", "-workers", String(workers), "-workUs", String(Math.round(workUs))], {}, /serving:\s+(http:\/\/\S+)/);
   return { child: floor.child, url: floor.match[1]! };
 }

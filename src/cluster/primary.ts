@@ -19,22 +19,13 @@ import { createSignerMetrics } from "../server/create-server.js";
 import { loadKey, openChain, startDiscovery, type RunningSigner } from "../start-signer.js";
 import { StartupError } from "../startup.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
+import { WORKER_V8_FLAGS } from "./v8-flags.js";
 
 const RELAY_MS = 1000;
 const COLLECT_TIMEOUT_MS = 2000;
 /** A worker that dies sooner than this after its start is replaced after a pause, not at once. */
 const CRASH_LOOP_MS = 5000;
 const DRAIN_MS = 10_000;
-
-/**
- * V8 flags for the workers (README, Performance):
- * - --single-threaded-gc: each worker has about one core to itself, so V8's parallel GC helpers
- *   could only take time from the other workers, and a pause waiting on a preempted helper grows
- *   (the open-loop p99 at half load fell from 9.5-14.4 to 7.7-8.4 ms in A/B runs on 2 cores);
- * - --no-memory-reducer: V8 runs up to three compacting full GCs, about 8 s apart, whenever it
- *   judges the allocation rate low after a full GC; a busy worker paused 8-17 ms for each.
- */
-export const WORKER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer"];
 
 interface Member {
   worker: Worker;
@@ -118,7 +109,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     }
   }
 
-  cluster.setupPrimary({ serialization: "advanced", execArgv: [...process.execArgv, ...WORKER_V8_FLAGS] });
+  cluster.setupPrimary({ serialization: "advanced", execArgv: [...new Set([...process.execArgv, ...WORKER_V8_FLAGS])] });
   const fork = () => {
     const worker = cluster.fork();
     const member: Member = { worker, startedAt: Date.now(), activity: undefined };
