@@ -51,7 +51,7 @@ if (workers <= 1) {
     if (++listening === workers) console.log(`serving: http://127.0.0.1:${address.port}`);
   });
   // The signer's workers' V8 flags: the floor differs from the signer in its work alone.
-  cluster.setupPrimary({ execArgv: [...new Set([...process.execArgv, ...WORKER_V8_FLAGS])] });
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...WORKER_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag))] });
   for (let i = 0; i < workers; i++) cluster.fork();
 } else {
   serve(() => {});

@@ -109,7 +109,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     }
   }
 
-  cluster.setupPrimary({ serialization: "advanced", execArgv: [...new Set([...process.execArgv, ...WORKER_V8_FLAGS])] });
+  cluster.setupPrimary({ serialization: "advanced", execArgv: [...process.execArgv, ...WORKER_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag))] });
   const fork = () => {
     const worker = cluster.fork();
     const member: Member = { worker, startedAt: Date.now(), activity: undefined };
