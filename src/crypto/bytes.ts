@@ -119,7 +119,7 @@ export const utf8 = new TextEncoder();
  * ArrayBuffer of more than 64 bytes (and TextEncoder's of any size) is allocated outside the JS
  * heap and swept at the next scavenge: at about twenty per call they were most of a worker's GC
  * pause. A view keeps its whole pool chunk alive, so nothing long-lived should hold one: copy it
- * (`.slice()`) before keeping it.
+ * (`.slice()`) before keeping it. Uninitialized, as Buffer.allocUnsafe: the caller writes every byte.
  */
 export function pooledBytes(length: number): Uint8Array {
   const b = Buffer.allocUnsafe(length);
