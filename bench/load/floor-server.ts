@@ -11,7 +11,7 @@
  */
 import cluster from "node:cluster";
 import { createServer } from "node:http";
-import { WORKER_V8_FLAGS } from "../../src/cluster/v8-flags.js";
+import { workerExecArgv } from "../../src/cluster/v8-flags.js";
 
 const arg = (name: string) => Number(process.argv[process.argv.indexOf(name) + 1]);
 const workers = arg("-workers");
@@ -51,7 +51,7 @@ if (workers <= 1) {
     if (++listening === workers) console.log(`serving: http://127.0.0.1:${address.port}`);
   });
   // The signer's workers' V8 flags: the floor differs from the signer in its work alone.
-  cluster.setupPrimary({ execArgv: [...process.execArgv, ...WORKER_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag))] });
+  cluster.setupPrimary({ execArgv: workerExecArgv() });
   for (let i = 0; i < workers; i++) cluster.fork();
 } else {
   serve(() => {});

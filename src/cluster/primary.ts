@@ -19,7 +19,7 @@ import { createSignerMetrics } from "../server/create-server.js";
 import { loadKey, openChain, startDiscovery, type RunningSigner } from "../start-signer.js";
 import { StartupError } from "../startup.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
-import { WORKER_V8_FLAGS } from "./v8-flags.js";
+import { workerExecArgv } from "./v8-flags.js";
 
 const RELAY_MS = 1000;
 const COLLECT_TIMEOUT_MS = 2000;
@@ -109,7 +109,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     }
   }
 
-  cluster.setupPrimary({ serialization: "advanced", execArgv: [...process.execArgv, ...WORKER_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag))] });
+  cluster.setupPrimary({ serialization: "advanced", execArgv: workerExecArgv() });
   const fork = () => {
     const worker = cluster.fork();
     const member: Member = { worker, startedAt: Date.now(), activity: undefined };

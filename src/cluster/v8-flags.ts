@@ -7,3 +7,8 @@
  *   judges the allocation rate low after a full GC; a busy worker paused 8-17 ms for each.
  */
 export const WORKER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer"];
+
+/** This process's exec arguments with the workers' V8 flags added (each once). */
+export function workerExecArgv(): string[] {
+  return [...process.execArgv, ...WORKER_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag))];
+}

@@ -122,8 +122,12 @@ export const utf8 = new TextEncoder();
  * (`.slice()`) before keeping it. Uninitialized, as Buffer.allocUnsafe: the caller writes every byte.
  */
 export function pooledBytes(length: number): Uint8Array {
-  const b = Buffer.allocUnsafe(length);
-  return new Uint8Array(b.buffer, b.byteOffset, length);
+  return plainView(Buffer.allocUnsafe(length));
+}
+
+/** A Buffer's bytes as a plain Uint8Array over the same memory (its slice() copies, as a Buffer's does not). */
+export function plainView(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 /** A pooled copy (see pooledBytes). */
@@ -135,8 +139,7 @@ export function pooledCopy(bytes: Uint8Array): Uint8Array {
 
 /** UTF-8 bytes of a string, pooled (see pooledBytes); lone surrogates become U+FFFD, as TextEncoder writes them. */
 export function pooledUtf8(text: string): Uint8Array {
-  const b = Buffer.from(text, "utf8");
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  return plainView(Buffer.from(text, "utf8"));
 }
 
 /**

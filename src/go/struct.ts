@@ -7,7 +7,7 @@
  * resets pointers and slices and leaves other fields as they were, and the first type error in
  * document order is the one reported, in Go's words.
  */
-import { bufferView, ownString } from "../crypto/bytes.js";
+import { bufferView, ownString, plainView } from "../crypto/bytes.js";
 import { INT64_MAX, INT64_MIN, UINT32_MAX, UINT64_MAX } from "./int64.js";
 import { JsonSyntaxError, JsonTypeError, type JsonValue } from "./json.js";
 
@@ -161,8 +161,7 @@ export const goBytes: GoType<Uint8Array> = {
  * kept (goBytesRemembered) is copied.
  */
 function decodeBase64(text: string): Uint8Array {
-  const b = Buffer.from(text, "base64");
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  return plainView(Buffer.from(text, "base64"));
 }
 
 /**
