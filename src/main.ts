@@ -29,6 +29,8 @@ function banner(signer: RunningSigner): string {
       (o, n) => `  orchestrator:   ${o.url} (development, ${n + 1} wei per unit; registered on the dev chain, discovery on)`,
     ),
     ...(signer.devOrchestrators.length > 0 ? [`  gateway:        npx tsx examples/gateway.ts ${signer.url}`] : []),
+    // Ready to paste: the client snippets (docs/clients.md) read these, never a guessed port.
+    `  export LPSIGNER_URL=${signer.url}${signer.devOrchestrators[0] ? ` LPSIGNER_ORCH_URL=${signer.devOrchestrators[0].url}` : ""}`,
     `  try:            npx buf curl --http2-prior-knowledge ${signer.url}/livepeer.signer.v1.SignerService/GetSignerStatus`,
     `  or:             curl -X POST ${signer.url}/sign-orchestrator-info`,
   ];

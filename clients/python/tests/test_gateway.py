@@ -11,7 +11,7 @@ import pytest
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 
-from gateway import run
+from lpsigner_client.example import run
 from lpsigner_client.orchestrator import Orchestrator, PaymentRefused
 from lpsigner_client.gen.livepeer.signer.v1.signer_connect import SignerServiceClientSync
 from lpsigner_client.gen.livepeer.signer.v1.signer_pb import GetSignerStatusRequest
