@@ -6,13 +6,14 @@
  */
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { DASHBOARD_CSP } from "../src/dashboard/serve-dashboard.js";
 import { launchChromium } from "./support/browser.js";
 import { orchestratorInfo, testDeps } from "./support/fixtures.js";
-import { gatewayPaymentBody, paymentRequest, rawRequest, startTestServer, type RunningTestServer } from "./support/net-server.js";
+import { gatewayPaymentBody, paymentRequest, rawRequest, startTestServer, testStatus, type RunningTestServer } from "./support/net-server.js";
 import { pino } from "pino";
 import { createActivityRecorder } from "../src/activity/recorder.js";
 import { createStaticChainView } from "../src/chain/chain-view.js";
@@ -84,9 +85,13 @@ describe("the dashboard in Chromium", () => {
     expect(await text("active-sessions")).toBe("2");
     // The chart drew the calls: bars in the current bucket.
     expect(await page.locator("#chart rect.o-paid").count()).toBeGreaterThan(0);
-    // Face value with its exact value on hover.
+    // Face value with its exact value on hover; EV (a fraction of 2^256) as a short decimal.
     const face = page.locator('[data-field="faceValue"]');
     expect(await face.getAttribute("title")).toMatch(/^[\d,]+ wei$/);
+    expect(srv.activity.snapshot().ev.den).toBeGreaterThan(1n);
+    expect(await page.locator('[data-field="ev"]').getAttribute("title")).toMatch(/^≈ [\d,]+(\.\d+)? wei$/);
+    // The legend counts the chart's window, and says so; since start is in its tooltip.
+    expect(await page.locator('[data-outcome="paid"] .count').getAttribute("title")).toBe("2 in the last 5 min; 2 since start");
   });
 
   test("every RPC the page made was gRPC-web, and nothing broke the CSP", () => {
@@ -161,6 +166,66 @@ describe("the dashboard's warnings and ceilings", () => {
       );
     } finally {
       await warnPage.close();
+      activity.close();
+      await server.close(200);
+    }
+  });
+});
+
+describe("discovered orchestrators on a phone", () => {
+  test("at 390 px the table scrolls sideways with a caption and a faded edge saying so; at 1280 px neither", async () => {
+    const t = testDeps();
+    const metrics = createSignerMetrics();
+    const activity = createActivityRecorder(metrics);
+    const capability = { key: "live-video-to-video/streamdiffusion", pipeline: "live-video-to-video", modelId: "streamdiffusion", pricePerUnit: 2500n, pixelsPerUnit: 1n };
+    const snapshot = {
+      snapshotTime: timestampNow(),
+      orchestrators: [1, 2, 3].map((i) => ({
+        url: `https://orchestrator-${i}.example.com:8935`,
+        ethAddress: new Uint8Array(20).fill(i),
+        priceInfo: { pricePerUnit: 1200n, pixelsPerUnit: 1n },
+        capabilities: [capability, { ...capability, key: "live-video-to-video/comfyui", modelId: "comfyui" }],
+        lastSeen: timestampNow(),
+      })),
+    };
+    const server = createSignerServer({
+      service: {
+        payments: t.deps,
+        orchInfoSignature: signOrchestratorInfo(t.signer),
+        status: testStatus(t),
+        activity,
+        discovery: { select: () => snapshot, subscribe: () => () => {} },
+      },
+      legacy: {},
+      logger: pino({ level: "silent" }),
+      metrics,
+    });
+    const { port } = await server.listen("127.0.0.1", 0);
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    try {
+      await phone.goto(`http://127.0.0.1:${port}/dashboard/`);
+      await expect.poll(() => phone.locator("#orchestrators tr").count(), { timeout: 5000 }).toBe(3);
+      // The page itself does not scroll sideways; the table inside its card does.
+      expect(await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")).toBe(true);
+      expect(await phone.evaluate("(w => w.scrollWidth > w.clientWidth)(document.getElementById('table-wrap'))")).toBe(true);
+      await expect.poll(() => phone.getByTestId("scroll-hint").isVisible()).toBe(true);
+      expect(await phone.getByTestId("scroll-hint").textContent()).toMatch(/scroll sideways/);
+      // The right edge fades while columns hide there; scrolled to the end, the left edge does.
+      const fade = (side: "before" | "after") =>
+        phone.evaluate(`getComputedStyle(document.getElementById('table-scroll'), '::${side}').opacity`);
+      await expect.poll(() => fade("after")).toBe("1");
+      expect(await fade("before")).toBe("0");
+      await phone.evaluate("(w => { w.scrollLeft = w.scrollWidth })(document.getElementById('table-wrap'))");
+      await expect.poll(() => fade("before")).toBe("1");
+      await expect.poll(() => fade("after")).toBe("0");
+      // Wide enough for the whole table: no caption, no fade.
+      await phone.setViewportSize({ width: 1280, height: 900 });
+      await expect.poll(() => phone.getByTestId("scroll-hint").isVisible()).toBe(false);
+      // (opacity fades over 0.2 s, hence the polls)
+      await expect.poll(() => fade("after")).toBe("0");
+      await expect.poll(() => fade("before")).toBe("0");
+    } finally {
+      await phone.close();
       activity.close();
       await server.close(200);
     }

@@ -1,15 +1,6 @@
 /** A stacked bar chart of payment outcomes per time bucket, drawn as plain SVG (no library). */
-import type { ActivityBucket, PaymentOutcomeCounts } from "../../gen/livepeer/signer/v1/signer_pb.js";
-
-export const OUTCOMES = [
-  { key: "paid", label: "paid" },
-  { key: "nothingDue", label: "nothing due" },
-  { key: "refresh", label: "refresh" },
-  { key: "priceExceeded", label: "price exceeded" },
-  { key: "clientError", label: "client error" },
-  { key: "unavailable", label: "unavailable" },
-  { key: "internalError", label: "internal error" },
-] as const satisfies readonly { key: keyof PaymentOutcomeCounts; label: string }[];
+import type { ActivityBucket } from "../../gen/livepeer/signer/v1/signer_pb.js";
+import { OUTCOMES } from "./outcomes.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const H = 200;

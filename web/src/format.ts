@@ -30,9 +30,23 @@ function digitsFor(num: bigint, den: bigint): number {
   return Math.max(0, 4 - len);
 }
 
+/**
+ * num/den truncated to `sig` significant digits, but never fewer than all of its whole part
+ * (wei are counted in whole units) nor more than 30 decimals (below any amount that matters).
+ */
+export function significant(num: bigint, den: bigint, sig: number): string {
+  const abs = num < 0n ? -num : num;
+  const whole = abs / den;
+  if (whole > 0n) return decimal(num, den, Math.max(0, sig - whole.toString().length));
+  // Zeros after the point before the first significant digit.
+  let zeros = 0;
+  while (zeros < 30 && abs * 10n ** BigInt(zeros + 1) < den) zeros++;
+  return decimal(num, den, Math.min(30, zeros + sig));
+}
+
 export interface Shown {
   text: string;
-  /** The exact value, for a tooltip. */
+  /** The exact value (a long decimal for a fraction), for a tooltip. */
   exact: string;
 }
 
@@ -43,8 +57,8 @@ export interface Shown {
 export function wei(value: string | bigint): Shown {
   const r = typeof value === "bigint" ? { num: value, den: 1n } : parseRat(value);
   if (!r) return { text: "—", exact: "not reported" };
-  const exact =
-    r.den === 1n ? `${decimal(r.num, 1n, 0)} wei` : `${decimal(r.num, r.den, 6)} wei (exactly ${r.num}/${r.den})`;
+  // A summed EV's fraction can run to hundreds of digits: the tooltip gets a decimal instead.
+  const exact = r.num % r.den === 0n ? `${decimal(r.num / r.den, 1n, 0)} wei` : `≈ ${significant(r.num, r.den, 9)} wei`;
   const abs = r.num < 0n ? -r.num : r.num;
   if (abs * 10_000n >= WEI_PER_ETH * r.den) {
     const den = r.den * WEI_PER_ETH;

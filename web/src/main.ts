@@ -11,7 +11,8 @@ import {
   type WatchOrchestratorsResponse,
   type WatchSignerActivityResponse,
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
-import { OUTCOMES, drawChart } from "./chart.js";
+import { drawChart } from "./chart.js";
+import { OUTCOMES, windowTotals } from "./outcomes.js";
 import { count, duration, latencyPair, networkName, ratio, wei, type Shown } from "./format.js";
 
 const client: Client<typeof SignerService> = createClient(
@@ -151,12 +152,14 @@ function renderActivity(a: WatchSignerActivityResponse): void {
   stale.textContent = problems.join(" ");
   field("age").classList.toggle("warn-text", !!chain?.stale);
 
-  const p = a.payments;
+  // The legend counts what the chart shows (its window); the totals since start go in the tooltip.
+  const shown = windowTotals(a.buckets);
+  const windowText = `in the last ${Math.round(a.windowSeconds / 60)} min`;
   for (const o of OUTCOMES) {
-    const n = count(p?.[o.key] ?? 0n);
+    const n = count(shown[o.key]);
     const e = legendCounts.get(o.key)!;
     e.textContent = n.text;
-    e.title = `${n.exact} since start`;
+    e.title = `${n.exact} ${windowText}; ${count(a.payments?.[o.key] ?? 0n).exact} since start`;
   }
   const perMinute = Math.max(1, Math.round(60 / Math.max(1, a.bucketSeconds)));
   const recent = a.buckets.slice(-perMinute);
@@ -179,6 +182,21 @@ function renderActivity(a: WatchSignerActivityResponse): void {
 }
 
 // ---- discovery --------------------------------------------------------------------------------
+
+// On a narrow screen the table scrolls sideways: say so, and fade the edges that hide columns.
+const tableScroll = document.getElementById("table-scroll")!;
+const tableWrap = document.getElementById("table-wrap")!;
+const scrollHint = document.getElementById("scroll-hint")!;
+function updateScrollHint(): void {
+  const hidden = tableWrap.scrollWidth - tableWrap.clientWidth;
+  scrollHint.hidden = hidden <= 1;
+  tableScroll.classList.toggle("more-left", tableWrap.scrollLeft > 1);
+  tableScroll.classList.toggle("more-right", hidden - tableWrap.scrollLeft > 1);
+}
+tableWrap.addEventListener("scroll", updateScrollHint, { passive: true });
+const tableResize = new ResizeObserver(updateScrollHint);
+tableResize.observe(tableWrap);
+tableResize.observe(tableWrap.querySelector("table")!);
 
 function renderDiscovery(d: WatchOrchestratorsResponse): void {
   const body = document.getElementById("orchestrators")!;
@@ -210,6 +228,7 @@ function renderDiscovery(d: WatchOrchestratorsResponse): void {
     rows.push(tr);
   }
   body.replaceChildren(...rows);
+  updateScrollHint();
   show("discoveryTime", d.snapshotTime ? `snapshot ${timestampDate(d.snapshotTime).toLocaleTimeString()}` : "");
 }
 
