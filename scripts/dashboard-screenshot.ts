@@ -5,6 +5,8 @@
  * Chromium (the browser test's launcher) into docs/dashboard.png.
  *
  *   npm run screenshot -- [--seconds 75] [--out docs/dashboard.png] [--width 1280]
+ *
+ * --width 390 shows the page as a phone does (the orchestrator table then scrolls sideways).
  */
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
