@@ -1,5 +1,6 @@
-// A gateway's payment loop, written only against lpsigner/client. Run it against `npm start`:
-//   npx tsx examples/gateway.ts http://127.0.0.1:8935 [orchestrator URL; default: discovered]
+// A gateway's payment loop, written only against lpsigner/client (published as @lpsigner/client:
+// docs/clients.md). Run it against `npm start`, after pasting the export line its banner prints:
+//   npx tsx examples/gateway.ts [signer URL; default $LPSIGNER_URL] [orchestrator URL; default $LPSIGNER_ORCH_URL, else discovered]
 import { createSignerClient, getOrchestratorInfo, JobType, PaymentSession, sendPayment, type PaymentResult } from "lpsigner/client/node";
 
 export interface GatewayOptions {
@@ -47,6 +48,7 @@ export async function runGateway(opts: GatewayOptions): Promise<PaymentResult[]>
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [signerUrl = "http://127.0.0.1:8935", orchestratorUrl] = process.argv.slice(2);
+  const [signerUrl = process.env.LPSIGNER_URL, orchestratorUrl = process.env.LPSIGNER_ORCH_URL] = process.argv.slice(2);
+  if (!signerUrl) throw new Error("give the signer's URL or set LPSIGNER_URL (npm start prints the export line)");
   await runGateway({ signerUrl, orchestratorUrl, cycles: 10, intervalMs: 1000 });
 }

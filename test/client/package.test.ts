@@ -70,11 +70,16 @@ describe("lpsigner/client as a package", () => {
       writeFileSync(file, `${code}\nexport {};\n`);
       return file;
     });
-    // No `paths` here: "lpsigner/client/node" resolves as a user's would, through exports to dist/.
+    // "lpsigner/client/node" resolves as a user's would, through exports to dist/; the published
+    // name (@lpsigner/client, the same code: test/client/typescript-package.test.ts) maps to the same build.
+    const built = (entry: string) => [join(root, `dist/client/src/client/${entry}.d.ts`)];
     writeFileSync(
       join(dir, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"] },
+        compilerOptions: {
+          target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"],
+          paths: { "@lpsigner/client": built("index"), "@lpsigner/client/node": built("node") },
+        },
         files: files.map((f) => f.slice(dir.length + 1)),
       }),
     );
