@@ -4,12 +4,12 @@
  * test (test/interop-go: go-livepeer's rules with go-ethereum). A test here is skipped only
  * when its toolchain is missing, and says so; a failing `go test` or `pytest` fails `npm test`.
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 
 const root = join(import.meta.dirname, "..");
 const has = (cmd: string) => spawnSync(cmd, ["--version"], { stdio: "ignore" }).status === 0 || spawnSync(cmd, ["version"], { stdio: "ignore" }).status === 0;
@@ -27,14 +27,14 @@ function findPython312(): string | undefined {
   return undefined;
 }
 const python312 = findPython312();
-if (!hasGo) console.warn("SKIPPED: the Go client tests need `go` (1.26) on PATH");
+if (!hasGo) console.warn("SKIPPED: the Go client tests need `go` (1.22+) on PATH");
 if (!hasPython) console.warn("SKIPPED: the Python client tests need `python3` (3.11+) on PATH");
 if (!python312) console.warn("SKIPPED: the Livepeer gateway SDK test needs Python 3.12+ (python3.12 on PATH or installed by pyenv)");
 
 /** Runs a command to completion; resolves with its exit code and combined output. */
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; output: string }> {
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, maxBuffer: 64 << 20, env: { ...process.env, GOFLAGS: "-count=1" } }, (err, stdout, stderr) => {
+    execFile(cmd, args, { cwd, maxBuffer: 64 << 20, env: { ...process.env, GOFLAGS: "-count=1", ...env } }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
       resolve({ code, output: `${stdout}\n${stderr}` });
     });
@@ -142,4 +142,86 @@ describe("the Livepeer Python gateway SDK (test/interop-livepeer-gateway)", () =
       expect(r.output).toMatch(new RegExp(`test_sdk_${name} PASSED`));
     }
   }, 400_000);
+});
+
+// docs/clients.md as a gateway author follows it: the URLs from the banner's export line, the Go
+// program built outside the repository, the Python package installed into a fresh venv.
+describe.skipIf(!hasGo && !hasPython)("clients by name (docs/clients.md)", () => {
+  const docs = readFileSync(join(root, "docs/clients.md"), "utf8");
+  /** The docs' fenced block in `lang` that contains `marker`. */
+  const snippet = (lang: string, marker: string) => {
+    const found = [...docs.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!).filter((c) => c.includes(marker));
+    expect(found, `docs/clients.md: one \`\`\`${lang} block with ${marker}`).toHaveLength(1);
+    return found[0]!;
+  };
+  let child: ChildProcess;
+  let urls: Record<string, string> = {}; // from the banner's `export LPSIGNER_URL=… LPSIGNER_ORCH_URL=…`
+  let tmp: string;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "lpsigner-clients-by-name-"));
+    // Its own process group: npx does not pass SIGTERM on to tsx, so the group is what gets stopped.
+    child = spawn("npx", ["tsx", "src/main.ts", "-httpAddr", "127.0.0.1:0", "-logLevel", "warn"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], detached: true });
+    let banner = "";
+    child.stdout!.on("data", (chunk: Buffer) => (banner += chunk.toString()));
+    const started = Date.now();
+    while (!/\n\s+try:/.test(banner)) {
+      if (child.exitCode !== null || Date.now() - started > 90_000) throw new Error(`the signer did not come up:\n${banner}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const line = /^\s*export (.+)$/m.exec(banner)?.[1] ?? "";
+    urls = Object.fromEntries(line.split(" ").map((kv) => kv.split("=") as [string, string]));
+    expect(Object.keys(urls), banner).toEqual(["LPSIGNER_URL", "LPSIGNER_ORCH_URL"]);
+  }, 120_000);
+  afterAll(async () => {
+    if (child?.pid !== undefined && child.exitCode === null) {
+      process.kill(-child.pid, "SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }, 20_000);
+
+  test.skipIf(!hasGo)("Go: the module accepts Go 1.22; the README's program builds outside the repository with require + replace and pays the dev orchestrator", async () => {
+    const mod = join(root, "clients/go");
+    expect(readFileSync(join(mod, "go.mod"), "utf8")).toMatch(/^go 1\.22$/m);
+    // Every module in the build list accepts Go 1.22 (a newer one would raise the gateway's go line).
+    const list = await run("go", ["list", "-m", "-f", "{{.Path}} {{.GoVersion}}", "all"], mod);
+    expect(list.code, list.output).toBe(0);
+    const newer = list.output.trim().split("\n").filter((l) => {
+      const [major = 0, minor = 0] = (l.split(" ")[1] ?? "").split(".").map(Number);
+      return major > 1 || (major === 1 && minor > 22);
+    });
+    expect(newer).toEqual([]);
+
+    const main = snippet("go", "package main");
+    expect(main, "docs/clients.md's main.go is clients/go/cmd/example/main.go").toBe(readFileSync(join(mod, "cmd/example/main.go"), "utf8"));
+    const dir = join(tmp, "mygateway");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "main.go"), main);
+    const steps = await run("bash", ["-euo", "pipefail", "-c", snippet("sh", "go mod init")], dir, { ...urls, LPSIGNER_REPO: root });
+    expect(steps.code, steps.output).toBe(0);
+    expect(steps.output).toMatch(/paid for 3 cycles; last state \{.*"SequenceNumber":2/);
+  }, 300_000);
+
+  test.skipIf(!hasPython)("Python: pip install of clients/python, python -m lpsigner_client.example --help, the example module and the docs' gateway.py pay the dev orchestrator", async () => {
+    // A copy of the package: pip builds in the source tree (build/, *.egg-info), never under clients/.
+    const checkout = join(tmp, "checkout");
+    cpSync(join(root, "clients/python"), join(checkout, "clients/python"), {
+      recursive: true,
+      filter: (src) => !/(__pycache__|\.egg-info|[/\\]build|[/\\]dist)$/.test(src),
+    });
+    const venv = join(tmp, "venv");
+    const made = await run("python3", ["-m", "venv", venv], tmp);
+    expect(made.code, made.output).toBe(0);
+    const env = { ...urls, LPSIGNER_REPO: checkout, VIRTUAL_ENV: venv, PATH: `${join(venv, "bin")}:${process.env.PATH}`, PIP_DISABLE_PIP_VERSION_CHECK: "1" };
+    const steps = await run("bash", ["-euo", "pipefail", "-c", snippet("sh", "pip install \"$LPSIGNER_REPO")], tmp, env);
+    expect(steps.code, steps.output).toBe(0);
+    expect(steps.output).toContain("usage: python -m lpsigner_client.example");
+    expect(steps.output).toMatch(/paid for 3 cycles; last state \{.*"SequenceNumber":2/);
+
+    writeFileSync(join(tmp, "gateway.py"), snippet("python", "from lpsigner_client import run"));
+    const gateway = await run(join(venv, "bin/python"), ["gateway.py"], tmp, env);
+    expect(gateway.code, gateway.output).toBe(0);
+    expect(gateway.output).toMatch(/last state \{.*"SequenceNumber":2/);
+  }, 300_000);
 });
