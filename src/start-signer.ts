@@ -195,6 +195,8 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
     metrics: p.metrics,
     ...(p.metricsText ? { metricsText: p.metricsText } : {}),
     corsOrigins: config.corsOrigins,
+    allowedHosts: config.allowedHosts,
+    admission: config.admission,
     tls: config.tls,
   });
   const bound = await server.listen(host, port).catch((err: unknown) => {

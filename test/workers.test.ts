@@ -12,10 +12,13 @@ import { readFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { SignerService, WatchSignerActivityRequestSchema } from "../gen/livepeer/signer/v1/signer_pb.js";
+import { Capabilities_CapabilityConstraintsSchema } from "../gen/net/lp_rpc_pb.js";
 import { createEthSigner } from "../src/crypto/eth-sign.js";
 import { startDevChain, type DevChain } from "../src/dev-chain/dev-chain.js";
 import { MAX_WIN_PROB } from "../src/pm/ticket.js";
+import { startFakeOrchestrator, type FakeOrchestrator } from "./discovery/fake-orchestrator.js";
 import { orchestratorInfo, orchestratorInfoBytes } from "./support/fixtures.js";
 
 const key = randomBytes(32); // throwaway, funded on the throwaway chain
@@ -23,8 +26,19 @@ let chain: DevChain;
 let webhook: Server;
 let webhookUrl: string;
 let webhookDelayMs = 0;
+let fakeOrchestrator: FakeOrchestrator;
+const LV2V = 35; // live-video-to-video's capability number
 
 beforeAll(async () => {
+  fakeOrchestrator = await startFakeOrchestrator({
+    info: () => ({
+      address: new Uint8Array(20).fill(7),
+      priceInfo: { pricePerUnit: 1n, pixelsPerUnit: 1n },
+      capabilities: {
+        constraints: { PerCapability: { [LV2V]: create(Capabilities_CapabilityConstraintsSchema, { models: { streamdiffusion: {} } }) } },
+      },
+    }),
+  });
   chain = await startDevChain({ port: 0 });
   await chain.fundSender({ address: createEthSigner(key).addressHex });
   webhook = createServer((req, res) => {
@@ -37,6 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((r) => webhook?.close(r));
+  await fakeOrchestrator?.close();
   await chain?.close();
 });
 
@@ -50,6 +65,8 @@ interface Signer {
 async function startSigner(): Promise<Signer> {
   const args = ["--import", "tsx", "src/main.ts", "-ethUrl", chain.url, "-ethController", chain.controllerAddress];
   args.push("-httpAddr", "127.0.0.1:0", "-workers", "2", "-remoteSignerWebhookUrl", webhookUrl);
+  // Discovery rebuilt every second, from one loopback orchestrator.
+  args.push("-remoteDiscovery", "-orchAddr", fakeOrchestrator.url, "-liveAICapReportInterval", "1s", "-discoveryTimeout", "5s");
   const child = spawn(process.execPath, args, {
     env: { ...process.env, LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") },
     stdio: ["ignore", "pipe", "pipe"],
@@ -147,6 +164,31 @@ describe("-workers 2", () => {
     );
     expect(paid).toBe(40);
   }, 60_000);
+
+  test("discovery's snapshotTime and last_seen advance with every rebuild, whichever worker answers", async () => {
+    const client = createClient(SignerService, createConnectTransport({ baseUrl: signer.url, httpVersion: "1.1" }));
+    const times = async () => {
+      const r = await client.discoverOrchestrators({});
+      return { snapshot: timestampMs(r.snapshotTime!), seen: r.orchestrators.map((o) => timestampMs(o.lastSeen!)) };
+    };
+    const first = await eventually(() => times().catch(() => undefined), (t) => t !== undefined && t.seen.length === 1);
+    const later = await eventually(
+      () => times().catch(() => undefined),
+      (t) => t !== undefined && t.snapshot >= first!.snapshot + 2000,
+      10_000,
+    );
+    expect(later!.snapshot, signer.output()).toBeGreaterThanOrEqual(first!.snapshot + 2000);
+    expect(later!.seen[0]).toBeGreaterThan(first!.seen[0]!);
+  }, 30_000);
+
+  test("concurrent /metrics scrapes share one collection from every process; a later scrape collects anew", async () => {
+    const bodies = await Promise.all(Array.from({ length: 16 }, () => metrics(signer.url)));
+    // Each collection reads every process's CPU and event-loop lag afresh: equal bodies are one collection.
+    expect(new Set(bodies).size).toBe(1);
+    expect(workerPids(bodies[0]!)).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await metrics(signer.url)).not.toBe(bodies[0]);
+  }, 30_000);
 
   test("a worker that dies is replaced and logged; payments go on", async () => {
     const before = workerPids(await metrics(signer.url)).map((w) => w.pid);

@@ -16,6 +16,7 @@ import { ConfigError, type Config } from "../config.js";
 import { createEthSigner } from "../crypto/eth-sign.js";
 import type { Discovery } from "../discovery/index.js";
 import { createSignerMetrics } from "../server/create-server.js";
+import { cachedFor } from "../server/metrics.js";
 import { loadKey, openChain, startDiscovery, type RunningSigner } from "../start-signer.js";
 import { StartupError } from "../startup.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
@@ -23,6 +24,8 @@ import { workerExecArgv } from "./v8-flags.js";
 
 const RELAY_MS = 1000;
 const COLLECT_TIMEOUT_MS = 2000;
+/** One collection from every worker serves all scrapes for this long: scrapes cannot multiply IPC work. */
+const METRICS_CACHE_MS = 1000;
 /** A worker that dies sooner than this after its start is replaced after a pause, not at once. */
 const CRASH_LOOP_MS = 5000;
 const DRAIN_MS = 10_000;
@@ -81,6 +84,8 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     return AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), ...replies]).metrics();
   }
 
+  const cachedMetrics = cachedFor(METRICS_CACHE_MS, collectMetrics);
+
   function onMessage(member: Member, m: ToPrimary): void {
     const { worker } = member;
     if (m.t === "ready") {
@@ -99,7 +104,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
       c.replies.push(m.metrics);
       if (c.replies.length >= c.expected) c.done();
     } else if (m.t === "metrics?") {
-      collectMetrics().then(
+      cachedMetrics().then(
         (text) => worker.isConnected() && worker.send({ t: "metrics", id: m.id, text } satisfies ToWorker),
         (err: unknown) => {
           logger.warn({ err }, "could not sum the workers' metrics");
@@ -142,7 +147,8 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
       if (worker.isConnected()) worker.send({ t: "peers", states } satisfies ToWorker);
     }
   }, RELAY_MS);
-  const unsubscribe = discovery?.subscribe((snapshot) => broadcast({ t: "discovery", snapshot }));
+  // Every rebuilt snapshot, not only changed ones: its snapshotTime and last_seen advance.
+  const unsubscribe = discovery?.onRebuilt((snapshot) => broadcast({ t: "discovery", snapshot }));
 
   async function close(): Promise<void> {
     stopping = true;

@@ -11,7 +11,7 @@ import { ChainUnavailableError, type ChainView } from "../chain/chain-view.js";
 import { ConfigError, loadConfig, parseFlags } from "../config.js";
 import { createEthSigner } from "../crypto/eth-sign.js";
 import { selectEntries } from "../discovery/build-snapshot.js";
-import type { DiscoverySnapshot } from "../discovery/discovery.js";
+import { snapshotKey, type DiscoverySnapshot } from "../discovery/discovery.js";
 import type { DiscoveryView } from "../discovery/service-adapters.js";
 import { createSignerMetrics } from "../server/create-server.js";
 import { serveSigner } from "../start-signer.js";
@@ -39,9 +39,10 @@ function relayedChainView(first: ChainRelay, maxStalenessMs: number): ChainView 
   };
 }
 
-/** The primary's discovery snapshot, as last relayed. */
+/** The primary's discovery snapshot, as last relayed; subscribers hear of changes only, as in one process. */
 function relayedDiscovery(first: DiscoverySnapshot): DiscoveryView & { update(snapshot: DiscoverySnapshot): void } {
   let current = first;
+  let currentKey = snapshotKey(first.orchestrators);
   const listeners = new Set<(s: DiscoverySnapshot) => void>();
   return {
     snapshot: () => current,
@@ -52,6 +53,9 @@ function relayedDiscovery(first: DiscoverySnapshot): DiscoveryView & { update(sn
     },
     update(snapshot) {
       current = snapshot;
+      const key = snapshotKey(snapshot.orchestrators);
+      if (key === currentKey) return;
+      currentKey = key;
       for (const l of listeners) l(snapshot);
     },
   };

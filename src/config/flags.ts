@@ -54,6 +54,9 @@ export const FLAGS = {
   tlsCert: { kind: "string", default: "", help: "TLS certificate (PEM) to serve HTTPS/h2; with -tlsKey" },
   tlsKey: { kind: "string", default: "", help: "TLS private key (PEM)" },
   corsOrigins: { kind: "string", default: "", help: "Comma-separated origins (https://app.example) allowed for browser calls; empty = no cross-origin access; * = any" },
+  allowedHosts: { kind: "string", default: "", help: "Comma-separated Host names a loopback -httpAddr also accepts (a proxy in front that forwards its own Host, e.g. signer.internal); loopback names always pass" },
+  maxInFlightPayments: { kind: "string", default: "64", help: "GenerateLivePayment calls in flight per process; past it a call gets 503 \"signer busy\" (Connect RESOURCE_EXHAUSTED) at once" },
+  maxWatchStreams: { kind: "string", default: "128", help: "Long-lived streams (WatchSignerActivity, WatchOrchestrators, Health.Watch) open per process; past it RESOURCE_EXHAUSTED" },
   chainRefreshInterval: { kind: "duration", default: "5s", help: "How often the chain view is refreshed" },
   chainMaxStaleness: { kind: "duration", default: "60s", help: "Refuse payments when the chain view is older than this" },
   monitor: { kind: "bool", default: "false", help: "Accepted for compatibility; Prometheus metrics are always served on /metrics" },
@@ -121,7 +124,7 @@ export function unsupportedFlagWarnings(flags: RawFlags): string[] {
 }
 
 export function usage(): string {
-  const lines = ["Usage: npm start -- [flags]", "", "Flags (also from the environment as LP_<NAME>):"];
+  const lines = ["Usage: lpsigner [flags]", "", "Flags (also from the environment as LP_<NAME>):"];
   for (const [name, spec] of Object.entries(specs)) {
     const def = spec.default === "" ? "" : ` (default ${JSON.stringify(spec.default)})`;
     lines.push(`  -${name}${spec.kind === "bool" ? "" : " value"}`, `      ${spec.help}${def}`);

@@ -20,6 +20,8 @@ import {
   parseAddressList,
   parseCorsOrigins,
   parseCount,
+  parseHostList,
+  parsePositiveCount,
   parseDuration,
   parseHeaderList,
   parseHttpUrl,
@@ -70,6 +72,10 @@ export interface Config {
   prices: PriceLimits;
   webhook: { url: string; headers: Record<string, string> } | undefined;
   corsOrigins: string[];
+  /** Host names a loopback listener also accepts (lower case, no port). */
+  allowedHosts: string[];
+  /** Per-process bounds: payment calls in flight, long-lived streams open. */
+  admission: { maxInFlightPayments: number; maxStreams: number };
   chainRefreshIntervalMs: number;
   chainMaxStalenessMs: number;
   discovery: DiscoveryConfig | undefined;
@@ -175,6 +181,11 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
   if ((flags.tlsCert === "") !== (flags.tlsKey === "")) throw new ConfigError("-tlsCert and -tlsKey go together");
   const tls = flags.tlsCert !== "" ? { cert: readPem(flags.tlsCert, "tlsCert"), key: readPem(flags.tlsKey, "tlsKey") } : undefined;
   const corsOrigins = parseCorsOrigins(flags.corsOrigins, "corsOrigins");
+  const allowedHosts = parseHostList(flags.allowedHosts, "allowedHosts");
+  const admission = {
+    maxInFlightPayments: parsePositiveCount(flags.maxInFlightPayments, "maxInFlightPayments"),
+    maxStreams: parsePositiveCount(flags.maxWatchStreams, "maxWatchStreams"),
+  };
   const discovery: DiscoveryConfig | undefined = flagBool(flags.remoteDiscovery)
     ? {
         webhookUrl: flags.orchWebhookUrl,
@@ -200,6 +211,8 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     prices,
     webhook: webhookUrl === "" ? undefined : { url: webhookUrl, headers: webhookHeaders },
     corsOrigins,
+    allowedHosts,
+    admission,
     chainRefreshIntervalMs,
     chainMaxStalenessMs,
     discovery,

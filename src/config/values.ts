@@ -28,6 +28,24 @@ export function parseCount(text: string, flag: string): number {
   return Number(text.trim());
 }
 
+/** A whole number ≥ 1. */
+export function parsePositiveCount(text: string, flag: string): number {
+  const n = parseCount(text, flag);
+  if (n < 1) throw new ConfigError(`-${flag} must be at least 1, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** Host names (no scheme, port or path), lower-cased; an IPv6 address in brackets. */
+export function parseHostList(text: string, flag: string): string[] {
+  const hosts = text.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const host of hosts) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)$/.test(host)) {
+      throw new ConfigError(`-${flag}: not a host name (no scheme, port or path): ${JSON.stringify(host)}`);
+    }
+  }
+  return hosts;
+}
+
 /** A rational ≥ 0 as Go's big.Rat.SetString reads it ("3000000000000", "1.5e12", "3/2"); bounded in size. */
 export function parseNonNegativeRat(text: string, flag: string): Rat {
   const rat = text.length <= 100 ? Rat.parse(text) : undefined;

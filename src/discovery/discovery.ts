@@ -66,6 +66,8 @@ export interface Discovery {
   select(caps: string[]): DiscoveryEntry[];
   /** Called with each rebuilt snapshot that differs from the one before; returns the unsubscribe. */
   subscribe(listener: (snapshot: DiscoverySnapshot) => void): () => void;
+  /** Called with every rebuilt snapshot, changed or not (its times advance): for relaying it. */
+  onRebuilt(listener: (snapshot: DiscoverySnapshot) => void): () => void;
   close(): void;
 }
 
@@ -94,6 +96,16 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const listeners = new Set<(snapshot: DiscoverySnapshot) => void>();
+  const rebuiltListeners = new Set<(snapshot: DiscoverySnapshot) => void>();
+  const tell = (to: Iterable<(snapshot: DiscoverySnapshot) => void>) => {
+    for (const listener of to) {
+      try {
+        listener(current);
+      } catch (err) {
+        logger?.warn({ err: (err as Error).message }, "discovery listener failed");
+      }
+    }
+  };
 
   async function pollAll(addresses: string[]): Promise<PolledOrchestrator[]> {
     const queue: { address: string; level: number }[] = [];
@@ -174,15 +186,10 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     current = { orchestrators, builtAt: now() };
     const key = snapshotKey(orchestrators);
     logger?.info({ source: opts.source.kind, polled: addresses.length, answered: polled.length, eligible: orchestrators.length }, "discovery snapshot built");
+    tell(rebuiltListeners);
     if (key === currentKey) return;
     currentKey = key;
-    for (const listener of listeners) {
-      try {
-        listener(current);
-      } catch (err) {
-        logger?.warn({ err: (err as Error).message }, "discovery listener failed");
-      }
-    }
+    tell(listeners);
   }
 
   function refresh(): Promise<void> {
@@ -207,17 +214,22 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onRebuilt(listener) {
+      rebuiltListeners.add(listener);
+      return () => rebuiltListeners.delete(listener);
+    },
     close() {
       closed = true;
       if (timer) clearInterval(timer);
       timer = undefined;
       listeners.clear();
+      rebuiltListeners.clear();
     },
   };
 }
 
 /** What a subscriber cares about: everything but the times. */
-function snapshotKey(entries: DiscoveryEntry[]): string {
+export function snapshotKey(entries: DiscoveryEntry[]): string {
   return JSON.stringify(
     entries.map((e) => [
       e.url,

@@ -15,7 +15,8 @@ function headerText(raw: string): string {
  * for an HTTP/1.0-style Pragma: no-cache.
  */
 export function goRequestHeaders(rawHeaders: string[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  // Names come from the wire: a null-prototype object, so "__proto__" is an ordinary header.
+  const out: Record<string, string[]> = Object.create(null);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();

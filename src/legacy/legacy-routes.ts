@@ -8,6 +8,7 @@ import { boundCapabilities, type DecodedCapabilities } from "../payment/request-
 import { parseJobType } from "../pricing/job-type.js";
 import { HTTP_STATUS_NO_TICKETS, legacyError } from "./payment-status.js";
 import type { ActivityRecorder } from "../activity/recorder.js";
+import { SIGNER_BUSY, type Admission } from "../server/admission.js";
 import { trackPayment } from "../activity/outcome.js";
 import { generatePayment, type PaymentDeps, type PaymentRequest } from "../payment/generate-payment.js";
 import { readPaymentRequestJson } from "../wire/payment-request.js";
@@ -32,6 +33,8 @@ export interface LegacyDeps {
   discover?: (caps: string[]) => { status: 200; body: string } | { status: 503; message: string };
   /** Payment activity (/metrics and WatchSignerActivity). */
   activity?: ActivityRecorder;
+  /** Payment calls in flight, bounded per process; none: unbounded (tests of other things). */
+  admission?: Pick<Admission, "enterPayment">;
 }
 
 /**
@@ -190,6 +193,14 @@ export function createLegacyHandler(deps: LegacyDeps) {
   };
 
   async function handlePayment(req: IncomingMessage, res: ServerResponse): Promise<number> {
+    // Counted from the first byte of the request, so bodies still arriving hold their slot.
+    const release = deps.admission ? deps.admission.enterPayment() : () => {};
+    if (!release) {
+      // Refused before the body is read: the response closes the connection (see Http1Response).
+      res.setHeader("Retry-After", "1");
+      sendJson(res, 503, `{"error":{"message":${goJsonString(SIGNER_BUSY)}}}\n`);
+      return 503;
+    }
     try {
       const body = await readBody(req);
       const result = await trackPayment(deps.activity, () => {
@@ -213,6 +224,8 @@ export function createLegacyHandler(deps: LegacyDeps) {
       for (const [name, value] of Object.entries(headers)) res.setHeader(name, goHeaderValue(value));
       writeJsonError(res, status, message);
       return status;
+    } finally {
+      release();
     }
   }
 }

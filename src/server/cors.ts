@@ -14,11 +14,12 @@ export function createCors(origins: readonly string[], servicePaths: readonly st
   const allowAny = origins.includes("*");
   const allowed = new Set(origins.filter((o) => o !== "*" && o !== "null"));
   const prefixes = servicePaths.map((name) => `/${name}/`);
+  const originAllowed = (origin: string) => origin !== "null" && (allowAny || allowed.has(origin));
 
   /** Adds CORS headers for an allowed origin; answers (and returns true for) its preflight. */
-  return function applyCors(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): boolean {
+  function applyCors(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): boolean {
     const origin = req.headers.origin;
-    if (!origin || origin === "null" || !(allowAny || allowed.has(origin))) return false;
+    if (!origin || !originAllowed(origin)) return false;
     const path = req.url ?? "";
     if (!prefixes.some((p) => path.startsWith(p))) return false;
     res.setHeader("Access-Control-Allow-Origin", origin);
@@ -31,7 +32,34 @@ export function createCors(origins: readonly string[], servicePaths: readonly st
     res.writeHead(204);
     res.end();
     return true;
-  };
+  }
+
+  /**
+   * Why a browser page on another site must not reach a legacy endpoint, or undefined. A form
+   * or a no-cors fetch can POST text/plain cross-site without a preflight: the page cannot read
+   * the reply, but the signer would do the work and spend nonces. go-livepeer gateways send
+   * neither Sec-Fetch-Site nor Origin, so refusing both cross-site signals costs them nothing.
+   */
+  function crossSite(req: IncomingMessage | Http2ServerRequest): string | undefined {
+    const site = req.headers["sec-fetch-site"];
+    if (site === "cross-site" || site === "same-site") return `Sec-Fetch-Site: ${site}`;
+    const origin = req.headers.origin;
+    if (origin === undefined || originAllowed(origin) || sameOrigin(origin, req)) return undefined;
+    return "Origin not allowed (-corsOrigins)";
+  }
+
+  return { applyCors, crossSite };
+}
+
+/** An Origin naming the host the request was sent to: the signer's own page. */
+function sameOrigin(origin: string, req: IncomingMessage | Http2ServerRequest): boolean {
+  const host = req.headers.host ?? req.headers[":authority"];
+  if (typeof host !== "string" || origin === "null") return false;
+  try {
+    return new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 /** True for a listen host that only loopback clients can reach. */
@@ -43,15 +71,18 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
+const NO_HOSTS: ReadonlySet<string> = new Set();
+
 /**
  * DNS-rebinding defence for a loopback bind: a page on evil.example whose name now resolves to
- * 127.0.0.1 still sends "Host: evil.example". Only loopback names and addresses (any port) pass;
- * a request with no Host at all (not a browser) passes too.
+ * 127.0.0.1 still sends "Host: evil.example". Only loopback names and addresses (any port) pass,
+ * and the names an operator lists with -allowedHosts (a proxy in front that forwards its own
+ * Host); a request with no Host at all (not a browser) passes too.
  */
-export function hostAllowedOnLoopback(req: IncomingMessage | Http2ServerRequest): boolean {
+export function hostAllowedOnLoopback(req: IncomingMessage | Http2ServerRequest, allowedHosts: ReadonlySet<string> = NO_HOSTS): boolean {
   const host = req.headers.host ?? req.headers[":authority"];
   if (host === undefined) return true;
   if (typeof host !== "string") return false;
   const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d*$/, "");
-  return isLoopbackHost(name);
+  return isLoopbackHost(name) || allowedHosts.has(name.toLowerCase());
 }

@@ -7,15 +7,17 @@ import type { ChainView } from "../chain/chain-view.js";
 import { createDashboardHandler } from "../dashboard/serve-dashboard.js";
 import { createLegacyHandler, type LegacyDeps } from "../legacy/legacy-routes.js";
 import { signerRoutes, type SignerServiceDeps } from "../service/signer-service.js";
+import { createAdmission, DEFAULT_ADMISSION, rawStreamContext, type AdmissionLimits } from "./admission.js";
 import { createCors, hostAllowedOnLoopback, isLoopbackHost } from "./cors.js";
 import { createReadiness, healthRoutes, serveProbe } from "./health.js";
 import { createListener, DEFAULT_LIMITS, type AnyRequest, type AnyResponse, type ConnectionLimits } from "./listener.js";
-import { serveMetrics, type SignerMetrics } from "./metrics.js";
+import { serveMetrics, singleFlight, type SignerMetrics } from "./metrics.js";
 import { createObserver } from "./observe.js";
 import { reflectionRoutes } from "./reflection.js";
 
 export { createSignerMetrics, type SignerMetrics } from "./metrics.js";
 export { DEFAULT_LIMITS, type ConnectionLimits } from "./listener.js";
+export { DEFAULT_ADMISSION, type AdmissionLimits } from "./admission.js";
 
 export interface ServerOptions {
   service: SignerServiceDeps;
@@ -35,6 +37,10 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** Connection bounds; unset ones take DEFAULT_LIMITS. */
   limits?: Partial<ConnectionLimits>;
+  /** Payment calls in flight and streams open, per process; unset ones take DEFAULT_ADMISSION. */
+  admission?: Partial<AdmissionLimits>;
+  /** Host names (lower case, no port) a loopback listener accepts besides loopback's own: a proxy's. */
+  allowedHosts?: string[];
 }
 
 export interface SignerServer {
@@ -53,12 +59,19 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
   metrics.watchChain(chain);
   const readiness = createReadiness(chain);
   const observer = createObserver(logger, metrics);
+  const admission = createAdmission({ ...DEFAULT_ADMISSION, ...opts.admission }, (reason) => metrics.refused.inc({ reason }));
+  metrics.watchAdmission(admission);
+  const service = { ...opts.service, admission };
   const legacy = createLegacyHandler({
     ...opts.legacy,
-    payments: opts.service.payments,
-    orchInfoSignature: opts.service.orchInfoSignature,
-    activity: opts.service.activity,
+    payments: service.payments,
+    orchInfoSignature: service.orchInfoSignature,
+    activity: service.activity,
+    admission,
   });
+  const cors = createCors(opts.corsOrigins ?? [], [SignerService.typeName, Health.typeName]);
+  // A -workers worker's scrapes wait on one collection from the primary (which caches it).
+  const metricsText = opts.metricsText && singleFlight(opts.metricsText);
 
   const maxRequestBytes = opts.maxRequestBytes ?? 1 << 20;
   const dashboard = createDashboardHandler();
@@ -66,7 +79,15 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
     if (dashboard(req, res)) return;
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (req.method === "GET" && serveProbe(readiness, path, res)) return;
-    if (req.method === "GET" && path === "/metrics") return serveMetrics(metrics, res, opts.metricsText);
+    if (req.method === "GET" && path === "/metrics") return serveMetrics(metrics, res, metricsText);
+    const refusal = req.method === "POST" ? cors.crossSite(req) : undefined;
+    if (refusal) {
+      // Before any work: the body is not read, so the connection closes (see Http1Response).
+      metrics.refused.inc({ reason: "cross-site" });
+      res.writeHead(403, { "Content-Type": "text/plain; charset=utf-8" });
+      res.end(`403 cross-site request refused (${refusal})\n`);
+      return;
+    }
     const log = observer.http(req, res);
     try {
       if (!(await legacy(req as IncomingMessage, res as ServerResponse))) {
@@ -87,24 +108,25 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
 
   const connect = connectNodeAdapter({
     routes: (router) => {
-      signerRoutes(opts.service)(router);
-      healthRoutes(readiness)(router);
+      signerRoutes(service)(router);
+      healthRoutes(readiness, admission)(router);
       reflectionRoutes([SignerService, Health])(router);
     },
     interceptors: [observer.interceptor],
     readMaxBytes: maxRequestBytes,
+    contextValues: rawStreamContext,
     fallback: (req, res) => void fallback(req, res as AnyResponse),
   });
 
-  const applyCors = createCors(opts.corsOrigins ?? [], [SignerService.typeName, Health.typeName]);
+  const allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
   let loopbackOnly = false;
   const handler = (req: AnyRequest, res: AnyResponse) => {
-    if (loopbackOnly && !hostAllowedOnLoopback(req)) {
+    if (loopbackOnly && !hostAllowedOnLoopback(req, allowedHosts)) {
       res.writeHead(403, { "Content-Type": "text/plain; charset=utf-8" });
       res.end("403 Host not allowed on a loopback listener\n");
       return;
     }
-    if (applyCors(req, res)) return;
+    if (cors.applyCors(req, res)) return;
     connect(req as IncomingMessage, res as ServerResponse);
   };
 

@@ -5,11 +5,15 @@ import type { Http2ServerResponse } from "node:http2";
 import { Health, HealthCheckResponse_ServingStatus as Status, HealthCheckResponseSchema } from "../../gen/grpc/health/v1/health_pb.js";
 import { SignerService } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import type { ChainView } from "../chain/chain-view.js";
+import { fundingProblem } from "../pm/sender-validation.js";
+import type { Admission } from "./admission.js";
 
 /**
  * Liveness and readiness. Live: the process answers and is not shutting down (/healthz).
- * Ready: live, and the chain view is fresh enough to sign against (/readyz, grpc.health.v1 for
- * "" and SignerService); a stale view makes the signer unready until the view recovers.
+ * Ready: live, the chain view is fresh enough to sign against, and the signer's TicketBroker funds
+ * can back tickets (/readyz, grpc.health.v1 for "" and SignerService). A stale view, or a missing
+ * deposit or reserve, or an unlock under way, makes the signer unready (a load balancer then
+ * sends gateways to a replica that can pay) until it recovers; the reason is in /readyz's body.
  */
 export interface Readiness {
   live(): boolean;
@@ -22,7 +26,14 @@ export function createReadiness(chain: ChainView | undefined): Readiness {
   let shuttingDown = false;
   return {
     live: () => !shuttingDown,
-    notReady: () => (shuttingDown ? "shutting down" : chain?.status().stale ? "chain view stale" : undefined),
+    notReady() {
+      if (shuttingDown) return "shutting down";
+      if (!chain) return undefined;
+      const status = chain.status();
+      if (status.stale) return "chain view stale";
+      const unfunded = status.snapshot && fundingProblem(status.snapshot);
+      return unfunded ? `cannot pay: ${unfunded}` : undefined;
+    },
     shutdown: () => {
       shuttingDown = true;
     },
@@ -34,7 +45,7 @@ const WATCH_INTERVAL_MS = 1000;
 const SERVICES = new Set(["", SignerService.typeName]);
 
 /** grpc.health.v1: SERVING when ready, NOT_SERVING otherwise; NOT_FOUND for other service names. */
-export const healthRoutes = (readiness: Readiness) => (router: ConnectRouter) => {
+export const healthRoutes = (readiness: Readiness, admission?: Admission) => (router: ConnectRouter) => {
   const statusOf = (service: string) => {
     if (!SERVICES.has(service)) throw new ConnectError(`unknown service ${JSON.stringify(service)}`, Code.NotFound);
     return readiness.notReady() === undefined ? Status.SERVING : Status.NOT_SERVING;
@@ -43,23 +54,33 @@ export const healthRoutes = (readiness: Readiness) => (router: ConnectRouter) =>
     check: (req) => create(HealthCheckResponseSchema, { status: statusOf(req.service) }),
     async *watch(req, ctx) {
       let last = statusOf(req.service);
-      yield { status: last };
-      while (!ctx.signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            ctx.signal.removeEventListener("abort", done);
-            resolve();
-          };
-          const timer = setTimeout(done, WATCH_INTERVAL_MS);
-          ctx.signal.addEventListener("abort", done);
-        });
-        const now = statusOf(req.service);
-        if (now !== last && !ctx.signal.aborted) yield { status: (last = now) };
+      const release = admission?.enterStream(ctx);
+      try {
+        yield { status: last };
+        while (!ctx.signal.aborted) {
+          await sleep(WATCH_INTERVAL_MS, ctx.signal);
+          const now = statusOf(req.service);
+          if (now !== last && !ctx.signal.aborted) yield { status: (last = now) };
+        }
+      } finally {
+        release?.();
       }
     },
   });
 };
+
+/** Resolves after ms, or at once when the call is cancelled. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
 
 /** GET /healthz (liveness) and GET /readyz (readiness); false for other paths. */
 export function serveProbe(readiness: Readiness, path: string, res: ServerResponse | Http2ServerResponse): boolean {

@@ -37,8 +37,10 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   firstByteMs: 10_000,
   headersMs: 20_000,
   requestMs: 30_000,
-  keepAliveMs: 5_000,
-  sessionIdleMs: 30_000,
+  // Longer than common load-balancer idle timeouts (60 s) and any gateway's payment interval
+  // (go-livepeer's is 5 s): a client never reuses a connection the signer has just closed.
+  keepAliveMs: 65_000,
+  sessionIdleMs: 65_000,
   maxConnections: 4096,
   maxConcurrentStreams: 100,
 };
@@ -65,16 +67,29 @@ export function createListener(handler: Handler, opts: { limits: ConnectionLimit
     maxSessionMemory: 10,
   };
   const sessions = new Set<{ close(): void; destroy(): void }>();
+  /** Streams open on each HTTP/2 session: one with none is idle. */
+  const openStreams = new Map<{ close(): void }, number>();
   const trackH2 = (server: Http2Server | Http2SecureServer) => {
     server.setTimeout(limits.sessionIdleMs);
     server.on("session", (s) => {
       sessions.add(s);
-      s.on("close", () => sessions.delete(s));
+      openStreams.set(s, 0);
+      s.on("close", () => {
+        sessions.delete(s);
+        openStreams.delete(s);
+      });
     });
-    server.on("stream", (stream) => boundRequestHalf(stream, limits.requestMs));
+    server.on("stream", (stream) => {
+      boundRequestHalf(stream, limits.requestMs);
+      const session = stream.session;
+      if (!session) return;
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+      stream.once("close", () => openStreams.has(session) && openStreams.set(session, openStreams.get(session)! - 1));
+    });
   };
 
   let front: HttpServer | Http2SecureServer;
+  let closeIdleHttp1: () => void = () => {};
   const sniffing = new Set<Socket>();
   if (opts.tls) {
     const secure = createSecureServer(
@@ -94,6 +109,7 @@ export function createListener(handler: Handler, opts: { limits: ConnectionLimit
   } else {
     const http1 = createHttpServer({ ServerResponse: Http1Response }, handler);
     setHttp1Timers(http1, limits);
+    closeIdleHttp1 = () => http1.closeIdleConnections();
     const h2 = createHttp2Server(h2Options, handler);
     trackH2(h2);
     const [http1Connection] = http1.listeners("connection") as ((socket: Socket) => void)[];
@@ -114,10 +130,17 @@ export function createListener(handler: Handler, opts: { limits: ConnectionLimit
     front = http1;
   }
   front.maxConnections = limits.maxConnections;
+  // Idle keep-alive connections live long (keepAliveMs): near the cap they are closed first, so
+  // a new client is served rather than refused for connections nobody is using.
+  const pressure = limits.maxConnections - Math.max(1, Math.floor(limits.maxConnections / 16));
   const sockets = new Set<Socket>();
   front.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    if (sockets.size >= pressure) {
+      closeIdleHttp1();
+      for (const [session, streams] of openStreams) if (streams === 0) session.close();
+    }
   });
 
   return {

@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ChainStatus, ChainView } from "../chain/chain-view.js";
+import type { Admission } from "./admission.js";
 
 /**
  * The signer's Prometheus metrics, on their own registry: the one place its counters live.
@@ -76,6 +77,32 @@ export function createSignerMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5],
       registers: [registry],
     }),
+    /** Requests refused before any work: reason is busy, streams, slow-reader (dropped) or cross-site. */
+    refused: new Counter({
+      name: "lpsigner_refused_total",
+      help: "Requests refused before any work (busy: payment calls in flight at the bound; streams: streams open at the bound; slow-reader: a stream dropped for not reading; cross-site: a browser POST from another site)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    /** Reports the payment calls in flight and the streams open (read at each scrape). */
+    watchAdmission(admission: Admission): void {
+      new Gauge({
+        name: "lpsigner_payments_in_flight",
+        help: "GenerateLivePayment calls in flight (bounded by -maxInFlightPayments per process)",
+        registers: [registry],
+        collect() {
+          this.set(admission.inUse().payments);
+        },
+      });
+      new Gauge({
+        name: "lpsigner_streams_open",
+        help: "Long-lived streams open (bounded by -maxWatchStreams per process)",
+        registers: [registry],
+        collect() {
+          this.set(admission.inUse().streams);
+        },
+      });
+    },
     /** Reports this chain view's age, round, deposit and reserve (read at each scrape). */
     watchChain(view: ChainView): void {
       if (!chain) registerChainGauges();
@@ -101,4 +128,30 @@ export async function serveMetrics(
   }
   res.writeHead(200, { "Content-Type": metrics.registry.contentType });
   res.end(body);
+}
+
+/** fn, with concurrent callers sharing the call under way. */
+export function singleFlight<T>(fn: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  return () =>
+    (running ??= fn().finally(() => {
+      running = undefined;
+    }));
+}
+
+/** fn, with its result (or the call under way) shared by every caller for ms after it settles. */
+export function cachedFor<T>(ms: number, fn: () => Promise<T>): () => Promise<T> {
+  let last: { value: Promise<T>; until: number } | undefined;
+  return () => {
+    const now = performance.now();
+    if (last && now < last.until) return last.value;
+    const value = fn();
+    const entry = { value, until: Infinity };
+    last = entry;
+    value.then(
+      () => (entry.until = performance.now() + ms),
+      () => (entry.until = 0), // a failed collection is not kept
+    );
+    return value;
+  };
 }

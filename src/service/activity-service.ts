@@ -8,15 +8,19 @@ import {
   type WatchSignerActivityResponse,
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import type { ActivityRecorder, OutcomeCounts } from "../activity/recorder.js";
+import type { Admission } from "../server/admission.js";
 
 export interface ActivityServiceDeps {
   activity?: ActivityRecorder;
   status: () => MessageInitShape<typeof GetSignerStatusResponseSchema>;
   discovery?: unknown;
+  admission?: Admission;
 }
 
+/** The tick every activity stream follows: a dashboard redraws once a second at most. */
+const TICK_MS = 1000;
 const DEFAULT_INTERVAL_MS = 1000;
-const MIN_INTERVAL_MS = 250;
+const MIN_INTERVAL_MS = TICK_MS;
 const MAX_INTERVAL_MS = 60_000;
 
 /** scheme://host[:port] only: an RPC URL's credentials, path (API keys) and query stay in the signer. */
@@ -62,31 +66,83 @@ export function activitySnapshot(deps: ActivityServiceDeps & { activity: Activit
   });
 }
 
-/** Resolves after ms, or at once when the call is cancelled. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
+/**
+ * One snapshot per tick for all of a process's activity streams: a timer runs while any stream
+ * is open, each stream waits for its number of ticks, and a snapshot is built at most once per
+ * tick however many streams read it.
+ */
+export function createActivityTicker(build: () => WatchSignerActivityResponse, tickMs = TICK_MS) {
+  let tick = 0;
+  let built: { tick: number; value: WatchSignerActivityResponse } | undefined;
+  const waiters = new Set<() => void>();
+  let timer: NodeJS.Timeout | undefined;
+  let builds = 0;
+  const onTick = () => {
+    if (waiters.size === 0) {
+      // Nobody waits: stop, and forget the snapshot so the next stream gets a fresh one.
+      clearInterval(timer);
+      timer = undefined;
+      built = undefined;
+      return;
+    }
+    tick++;
+    const woken = [...waiters];
+    waiters.clear();
+    for (const wake of woken) wake();
+  };
+  return {
+    /** This tick's snapshot, built now if no stream has asked for it yet. */
+    current(): WatchSignerActivityResponse {
+      if (built?.tick !== tick) {
+        builds++;
+        built = { tick, value: build() };
+      }
+      return built.value;
+    },
+    /** Resolves after `ticks` ticks, or at once when `signal` aborts. */
+    async wait(ticks: number, signal: AbortSignal): Promise<void> {
+      for (let i = 0; i < ticks && !signal.aborted; i++) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            waiters.delete(done);
+            signal.removeEventListener("abort", done);
+            resolve();
+          };
+          waiters.add(done);
+          signal.addEventListener("abort", done);
+          if (!timer) {
+            timer = setInterval(onTick, tickMs);
+            timer.unref();
+          }
+        });
+      }
+    },
+    /** Snapshots built so far (for tests). */
+    builds: () => builds,
+  };
 }
 
 /** WatchSignerActivity: merged into the SignerService implementation. */
-export const activityHandlers = (deps: ActivityServiceDeps) => ({
-  async *watchSignerActivity(req: WatchSignerActivityRequest, ctx: HandlerContext) {
-    const activity = deps.activity;
-    if (!activity) throw new ConnectError("activity is not recorded by this signer", Code.Unimplemented);
-    const interval =
-      req.intervalMs === 0 ? DEFAULT_INTERVAL_MS : Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, req.intervalMs));
-    // Ends when the client goes away or the signer shuts down (the client reconnects elsewhere).
-    const done = AbortSignal.any([ctx.signal, activity.closed]);
-    while (!done.aborted) {
-      yield activitySnapshot({ ...deps, activity });
-      await sleep(interval, done);
-    }
-  },
-});
+export const activityHandlers = (deps: ActivityServiceDeps) => {
+  const activity = deps.activity;
+  const ticker = activity && createActivityTicker(() => activitySnapshot({ ...deps, activity }));
+  return {
+    async *watchSignerActivity(req: WatchSignerActivityRequest, ctx: HandlerContext) {
+      if (!activity || !ticker) throw new ConnectError("activity is not recorded by this signer", Code.Unimplemented);
+      const interval =
+        req.intervalMs === 0 ? DEFAULT_INTERVAL_MS : Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, req.intervalMs));
+      const ticks = Math.max(1, Math.round(interval / TICK_MS));
+      const release = deps.admission?.enterStream(ctx);
+      // Ends when the client goes away or the signer shuts down (the client reconnects elsewhere).
+      const done = AbortSignal.any([ctx.signal, activity.closed]);
+      try {
+        while (!done.aborted) {
+          yield ticker.current();
+          await ticker.wait(ticks, done);
+        }
+      } finally {
+        release?.();
+      }
+    },
+  };
+};

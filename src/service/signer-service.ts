@@ -18,6 +18,7 @@ import { toConnectError } from "./payment-errors.js";
 import type { ActivityRecorder } from "../activity/recorder.js";
 import { trackPayment } from "../activity/outcome.js";
 import { activityHandlers } from "./activity-service.js";
+import { SIGNER_BUSY, type Admission } from "../server/admission.js";
 
 type DiscoveryResponseInit = MessageInitShape<typeof DiscoverOrchestratorsResponseSchema>;
 
@@ -32,6 +33,8 @@ export interface SignerServiceDeps {
   };
   /** Payment activity for /metrics and WatchSignerActivity; optional for tests that do not look. */
   activity?: ActivityRecorder;
+  /** Bounds on payment calls in flight and on open streams; set by createSignerServer. */
+  admission?: Admission;
 }
 
 /** The Connect enum, parsed once at the edge into the domain's job type. */
@@ -57,7 +60,8 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
     maxPrice: req.maxPrice ? { price: req.maxPrice.price, currency: req.maxPrice.currency, unit: req.maxPrice.unit } : undefined,
     capabilities: boundCapabilities(req.capabilities),
     headers: () => {
-      const headers: Record<string, string[]> = {};
+      // Names come from the wire: a null-prototype object, so "__proto__" is an ordinary header.
+      const headers: Record<string, string[]> = Object.create(null);
       ctx.requestHeader.forEach((value, key) => {
         (headers[canonicalHeaderKey(key)] ??= []).push(value);
       });
@@ -77,12 +81,16 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
     },
 
     async generateLivePayment(req, ctx) {
+      const release = deps.admission ? deps.admission.enterPayment() : () => {};
+      if (!release) throw new ConnectError(SIGNER_BUSY, Code.ResourceExhausted);
       let r;
       try {
         r = await trackPayment(deps.activity, () => generatePayment(deps.payments, toPaymentRequest(req, ctx)));
       } catch (err) {
         if (err instanceof PaymentError) throw toConnectError(err);
         throw err;
+      } finally {
+        release();
       }
       if (r.kind === "nothing-due") {
         if (req.strictNoTickets) {
@@ -122,6 +130,7 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
 
     async *watchOrchestrators(req, ctx) {
       const discovery = requireDiscovery(deps);
+      const release = deps.admission?.enterStream(ctx);
       let wake: (() => void) | undefined;
       let changed = true;
       const unsubscribe = discovery.subscribe(() => {
@@ -140,6 +149,7 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
           await new Promise<void>((resolve) => (wake = resolve));
         }
       } finally {
+        release?.();
         unsubscribe();
         ctx.signal.removeEventListener("abort", onAbort);
       }

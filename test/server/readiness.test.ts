@@ -14,7 +14,8 @@ import { rawRequest, startTestServer, type RunningTestServer } from "../support/
 /** A chain view whose age the test sets; stale past 1 s, as a real view past maxStalenessMs. */
 function adjustableChainView() {
   let ageMs = 250;
-  const snapshot = (): ChainSnapshot => ({ ...CHAIN, readAt: Date.now() - ageMs });
+  let sender = CHAIN.sender;
+  const snapshot = (): ChainSnapshot => ({ ...CHAIN, sender, readAt: Date.now() - ageMs });
   const view: ChainView = {
     current: () => {
       if (ageMs > 1000) throw new ChainUnavailableError(`chain view is ${ageMs} ms old`);
@@ -24,7 +25,7 @@ function adjustableChainView() {
     registeredOrchestrators: async () => [],
     close: async () => {},
   };
-  return { view, setAge: (ms: number) => void (ageMs = ms) };
+  return { view, setAge: (ms: number) => void (ageMs = ms), setSender: (s: ChainSnapshot["sender"]) => void (sender = s) };
 }
 
 const chain = adjustableChainView();
@@ -58,6 +59,28 @@ test("a stale chain view: /readyz 503 and NOT_SERVING; /healthz stays 200; both 
   expect(await probe("/readyz")).toBe("200 ready");
   expect(await health("")).toBe(Status.SERVING);
   expect(await health("livepeer.signer.v1.SignerService")).toBe(Status.SERVING);
+});
+
+test("funds that cannot back tickets: /readyz 503 with the reason and NOT_SERVING; ready again once funded", async () => {
+  chain.setAge(10);
+  const cases: [ChainSnapshot["sender"], string][] = [
+    [{ ...CHAIN.sender, reserve: 0n }, "503 cannot pay: no sender reserve"],
+    [{ ...CHAIN.sender, deposit: 0n }, "503 cannot pay: no sender deposit"],
+    [{ ...CHAIN.sender, withdrawRound: CHAIN.lastInitializedRound + 1n }, "503 cannot pay: unable to validate sender: deposit and reserve is set to unlock soon"],
+  ];
+  try {
+    for (const [sender, expected] of cases) {
+      chain.setSender(sender);
+      expect(await probe("/readyz")).toBe(expected);
+      expect(await health("")).toBe(Status.NOT_SERVING);
+      expect(await health("livepeer.signer.v1.SignerService")).toBe(Status.NOT_SERVING);
+      expect(await probe("/healthz")).toBe("200 ok");
+    }
+  } finally {
+    chain.setSender(CHAIN.sender);
+  }
+  expect(await probe("/readyz")).toBe("200 ready");
+  expect(await health("")).toBe(Status.SERVING);
 });
 
 test("Health/Watch streams the change to NOT_SERVING and back", async () => {
