@@ -48,21 +48,38 @@ const eth = (wei: bigint) => `${formatEther(wei)} ETH`;
 /** Kept for the error line: whatever ethers quotes of the URL is scrubbed out. */
 let ethUrl = "";
 
+const OPTIONS = {
+  ethUrl: { type: "string" },
+  network: { type: "string" },
+  ethController: { type: "string" },
+  ethKeystorePath: { type: "string" },
+  ethAcctAddr: { type: "string" },
+  ethPassword: { type: "string" },
+  dataDir: { type: "string" },
+  deposit: { type: "string", default: "0" },
+  reserve: { type: "string", default: "0" },
+  "dry-run": { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+} as const;
+
+const USAGE = `Usage: npm run fund -- [--network NAME | --ethController 0x…] [--ethKeystorePath PATH | --dataDir DIR]
+         [--ethAcctAddr 0x…] --ethPassword FILE --deposit ETH --reserve ETH [--dry-run]
+Funds the key's TicketBroker deposit and reserve (fundDepositAndReserve). Amounts in ETH (0.1) or wei (100wei).
+Each setting may come from the environment as the signer reads it (LP_ETHURL, LP_ETHPASSWORD, …); pass --ethUrl as LP_ETHURL.`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      ethUrl: { type: "string" },
-      network: { type: "string" },
-      ethController: { type: "string" },
-      ethKeystorePath: { type: "string" },
-      ethAcctAddr: { type: "string" },
-      ethPassword: { type: "string" },
-      dataDir: { type: "string" },
-      deposit: { type: "string", default: "0" },
-      reserve: { type: "string", default: "0" },
-      "dry-run": { type: "boolean", default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ options: OPTIONS });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (see --help)`);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+
   const setting = (name: keyof typeof values & string) => (values[name] as string | undefined) ?? process.env[`LP_${name.toUpperCase()}`] ?? "";
 
   ethUrl = setting("ethUrl");

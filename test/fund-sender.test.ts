@@ -95,6 +95,7 @@ describe("npm run fund", () => {
   test("mistakes are one line and exit 2, before anything is sent", async () => {
     const before = await funds();
     const cases: [string[], RegExp][] = [
+      [["--ethUrl", chain.url, ...common(), "--depositt", "1"], /^fund: Unknown option '--depositt' \(see --help\)/],
       [["--ethUrl", chain.url, ...common()], /^fund: nothing to fund/],
       [["--ethUrl", chain.url, ...common(), "--deposit", "1e18"], /^fund: --deposit: give ETH/],
       // A password given as the value instead of a file is refused, not tried.
