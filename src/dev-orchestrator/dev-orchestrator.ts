@@ -111,7 +111,8 @@ export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promis
   const winProb = opts.winProb ?? MAX_WIN_PROB / 1000n;
   const unitsPerSecond = opts.unitsPerSecond ?? LV2V_UNITS_PER_SECOND;
   const wallet = Wallet.createRandom(); // throwaway: the dev chain registers it by impersonation
-  const recipient = bigintToBytes(BigInt(wallet.address));
+  // All 20 bytes: a minimal big-endian form would drop a leading zero byte (1 address in 256).
+  const recipient = fromHex(wallet.address);
   const secret = randomBytes(32);
   const rounds = new Contract(opts.chain.contracts.RoundsManager, opts.chain.abis.RoundsManager, opts.chain.provider);
   const lastSeenBlock = async () => BigInt(await opts.chain.provider.getBlockNumber());

@@ -270,12 +270,13 @@ test("a cross-site browser POST to a legacy endpoint is refused with 403 before 
   });
   const signed = srv.signer.signCount();
   const formPost = (headers: Record<string, string>) => legacyPay(srv, { "Content-Type": "text/plain", ...headers });
-  for (const headers of [
+  const refused: Record<string, string>[] = [
     { "Sec-Fetch-Site": "cross-site" },
     { "Sec-Fetch-Site": "same-site" },
     { Origin: "https://evil.example" },
     { Origin: "null" },
-  ]) {
+  ];
+  for (const headers of refused) {
     const res = await formPost(headers);
     expect(res.status, JSON.stringify(headers)).toBe(403);
     expect(res.body).toMatch(/^403 cross-site request refused/);
