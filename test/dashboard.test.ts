@@ -11,7 +11,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { DASHBOARD_CSP } from "../src/dashboard/serve-dashboard.js";
-import { launchChromium } from "./support/browser.js";
+import { chromiumMissing, launchChromium } from "./support/browser.js";
 import { orchestratorInfo, testDeps } from "./support/fixtures.js";
 import { gatewayPaymentBody, paymentRequest, rawRequest, startTestServer, testStatus, type RunningTestServer } from "./support/net-server.js";
 import { pino } from "pino";
@@ -31,6 +31,7 @@ const deps = testDeps();
 /** Content types of the page's SignerService calls. */
 const rpcContentTypes: string[] = [];
 const consoleErrors: string[] = [];
+const noChromium = chromiumMissing();
 
 beforeAll(async () => {
   srv = await startTestServer({ deps });
@@ -52,7 +53,7 @@ afterAll(async () => {
 const text = (testId: string) => page.getByTestId(testId).textContent();
 const outcome = (key: string) => page.locator(`[data-outcome="${key}"] .count`).textContent();
 
-describe("the dashboard in Chromium", () => {
+describe.skipIf(noChromium)("the dashboard in Chromium", () => {
   test("/ redirects to /dashboard/, served with a strict CSP; the address shown is SignOrchestratorInfo's", async () => {
     const res = await page.goto(`${srv.url}/`);
     expect(page.url()).toBe(`${srv.url}/dashboard/`);
@@ -123,7 +124,7 @@ describe("the dashboard in Chromium", () => {
   });
 });
 
-describe("the dashboard's warnings and ceilings", () => {
+describe.skipIf(noChromium)("the dashboard's warnings and ceilings", () => {
   test("a stale chain view and an unfunded signer are shown as such, with the configured price ceilings", async () => {
     // A chain view that has gone stale, for a signer whose reserve is empty, and the status the
     // signer builds from it (startTestServer's status is a fixed one).
@@ -172,7 +173,7 @@ describe("the dashboard's warnings and ceilings", () => {
   });
 });
 
-describe("discovered orchestrators on a phone", () => {
+describe.skipIf(noChromium)("discovered orchestrators on a phone", () => {
   test("at 390 px the table scrolls sideways with a caption and a faded edge saying so; at 1280 px neither", async () => {
     const t = testDeps();
     const metrics = createSignerMetrics();

@@ -53,6 +53,7 @@ describe("buf curl with reflection (no --schema)", () => {
 
 // Installed by scripts/clients-tools.sh (CI runs it before the tests).
 const grpcurl = new URL("../.tools/bin/grpcurl", import.meta.url).pathname;
+if (!existsSync(grpcurl)) console.warn("SKIPPED: the grpcurl reflection test needs .tools/bin/grpcurl (npm run tools:clients)");
 
 describe.skipIf(!existsSync(grpcurl))("grpcurl with reflection", () => {
   test("lists the services, describes a message and calls a method", async () => {
