@@ -1,12 +1,18 @@
 /**
- * npm run soak -- [--duration 180] [--workers 1]
+ * npm run soak -- [--duration 180] [--workers 1] [--phase 20]
  *
- * Soak under hostile load (issue 11): starts a development chain and a signer, then for
- * --duration seconds runs every attack of bench/load/hostile.ts at a modest bounded rate while a
- * few valid gateway sessions keep paying, two on the legacy endpoint and two over Connect. Every
- * 10 s and at the end it prints the signer's memory and descriptors (its process tree), the valid
- * calls and their errors, and each attack's attempts by outcome. Exits non-zero if a valid call
- * failed or the signer died. A script, not a test: loopback only, stops by itself.
+ * Soak under hostile load (issues 11 and 22): starts a development chain and a signer, then
+ * 1. floods of valid-looking requests (bench/load/floods.ts), one at a time for --phase seconds
+ *    each after an unloaded phase: 2,000 never-read activity streams, four loops of 100-ticket
+ *    calls, 32 loops of /metrics scrapes. Two valid legacy gateway sessions pay throughout; each
+ *    phase reports their p50/p99 beside the unloaded p99, their errors, and the largest RSS of
+ *    any one signer process (targets: 0 errors, p99 within 3x unloaded, under 600 MiB);
+ * 2. for --duration seconds, every attack of bench/load/hostile.ts at a modest bounded rate while
+ *    a few valid gateway sessions keep paying, two on the legacy endpoint and two over Connect.
+ *    Every 10 s and at the end it prints the signer's memory and descriptors (its process tree),
+ *    the valid calls and their errors, and each attack's attempts by outcome.
+ * --phase 0 or --duration 0 skips a part. Exits non-zero if a valid call failed or the signer
+ * died. A script, not a test: loopback only, stops by itself.
  */
 import { createClient } from "@connectrpc/connect";
 import { setMaxListeners } from "node:events";
@@ -14,7 +20,8 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { JobType, SignerService, type SignerState } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { GatewayClient, CALLS_PER_SESSION, benchOrchestratorInfo } from "./load/gateway.js";
 import { attacks, HOLD_MS, type Attack } from "./load/hostile.js";
-import { treeFdCount, treeRssMiB } from "./load/proc.js";
+import { hundredTicketFlood, scrapeFlood, streamFlood, type Tally as FloodTally } from "./load/floods.js";
+import { maxProcessRssMiB, treeFdCount, treeRssMiB } from "./load/proc.js";
 import { startDevChainProcess, startSignerProcess, stop } from "./load/spawn.js";
 
 /** How many attempts of each kind run at once, and the pause between one's end and the next. */
@@ -29,17 +36,80 @@ const PACE: Record<string, { concurrent: number; pauseMs: number }> = {
 const DEFAULT_PACE = { concurrent: 1, pauseMs: 250 };
 const VALID_PAUSE_MS = 50;
 
-function parseArgs(argv: string[]): { durationS: number; workers: number } {
-  const o = { durationS: 180, workers: 1 };
+function parseArgs(argv: string[]): { durationS: number; workers: number; phaseS: number } {
+  const o = { durationS: 180, workers: 1, phaseS: 20 };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i]!.replace(/^--?/, "");
     const value = Number(argv[i + 1]);
-    if (name !== "duration" && name !== "workers") throw new Error(`unknown option --${name}`);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
+    if (name !== "duration" && name !== "workers" && name !== "phase") throw new Error(`unknown option --${name}`);
+    if (!Number.isFinite(value) || value < 0 || (name === "workers" && value < 1)) throw new Error(`--${name} needs a number ≥ ${name === "workers" ? 1 : 0}`);
     if (name === "duration") o.durationS = value;
+    else if (name === "phase") o.phaseS = value;
     else o.workers = value;
   }
   return o;
+}
+
+const quantile = (sorted: number[], q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+
+/**
+ * The flood phases: an unloaded phase, then each flood alone, while two valid legacy sessions pay
+ * (50 ms apart, as the mixed soak's). Returns whether every phase kept the valid sessions error-free.
+ */
+async function floodPhases(url: string, pid: number, phaseS: number): Promise<boolean> {
+  const floods: [string, ((signal: AbortSignal, tally: FloodTally) => Promise<void>) | undefined][] = [
+    ["unloaded", undefined],
+    ["2,000 never-read streams", (signal, tally) => streamFlood(url, 2000, signal, tally)],
+    ["4 loops of 100-ticket calls", (signal, tally) => hundredTicketFlood(url, 4, signal, tally)],
+    ["32 loops of /metrics scrapes", (signal, tally) => scrapeFlood(url, 32, signal, tally)],
+  ];
+  let unloadedP99 = NaN;
+  let ok = true;
+  console.log(`\nflood phases, ${phaseS} s each; two valid legacy sessions pay throughout`);
+  console.log(`${"phase".padEnd(30)} ${"valid calls".padStart(11)} ${"errors".padStart(6)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"x unloaded".padStart(10)} ${"max RSS/process".padStart(16)}  flood outcomes`);
+  for (const [name, flood] of floods) {
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    const tally: FloodTally = new Map();
+    const running = flood?.(abort.signal, tally);
+    // Let a flood build up before measuring.
+    if (flood) await sleep(Math.min(5000, phaseS * 250));
+    const latencies: number[] = [];
+    const errors = new Map<string, number>();
+    let rss = 0;
+    const gateway = new GatewayClient(url);
+    const endAt = Date.now() + phaseS * 1000;
+    const session = async () => {
+      const s = gateway.session();
+      while (Date.now() < endAt) {
+        const started = performance.now();
+        const r = await s.call();
+        latencies.push(performance.now() - started);
+        if (!r.ok) bump(errors, String(r.status));
+        await sleep(VALID_PAUSE_MS);
+      }
+    };
+    const sampler = setInterval(() => (rss = Math.max(rss, maxProcessRssMiB(pid))), 1000);
+    await Promise.all([session(), session()]);
+    clearInterval(sampler);
+    rss = Math.max(rss, maxProcessRssMiB(pid));
+    abort.abort();
+    await running;
+    gateway.close();
+    latencies.sort((a, b) => a - b);
+    const p99 = quantile(latencies, 0.99);
+    if (!flood) unloadedP99 = p99;
+    const errorCount = [...errors.values()].reduce((a, b) => a + b, 0);
+    if (errorCount > 0) ok = false;
+    const outcomes = [...tally].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`).join("; ");
+    console.log(
+      `${name.padEnd(30)} ${String(latencies.length).padStart(11)} ${String(errorCount).padStart(6)} ${quantile(latencies, 0.5).toFixed(2).padStart(7)} ${p99.toFixed(2).padStart(7)} ${(p99 / unloadedP99).toFixed(2).padStart(10)} ${`${rss.toFixed(0)} MiB`.padStart(16)}  ${outcomes}` +
+        (errorCount ? `  valid errors: ${[...errors].map(([k, n]) => `${k} ×${n}`).join(", ")}` : ""),
+    );
+    // Let the signer settle (dropped streams, closed sockets) before the next phase.
+    await sleep(2000);
+  }
+  return ok;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -124,7 +194,8 @@ async function main(): Promise<number> {
     let died = false;
     const onExit = (code: number | null, sig: string | null) => ((died = true), console.log(`\nthe signer died (${code ?? sig})`));
     signer.child.once("exit", onExit);
-    console.log(`signer ${signer.url} (pid ${pid}, -workers ${opts.workers}); soak ${opts.durationS} s; attempts give up after ${HOLD_MS / 1000} s`);
+    console.log(`signer ${signer.url} (pid ${pid}, -workers ${opts.workers}); floods ${opts.phaseS} s each, soak ${opts.durationS} s; attempts give up after ${HOLD_MS / 1000} s`);
+    const floodsOk = opts.phaseS > 0 ? await floodPhases(signer.url, pid, opts.phaseS) : true;
     const tally: Tally = { validCalls: 0, validErrors: new Map(), hostile: new Map(), inFlight: new Map() };
     const endAt = Date.now() + opts.durationS * 1000;
     const stopped = () => died || Date.now() >= endAt;
@@ -147,7 +218,7 @@ async function main(): Promise<number> {
     gateway.close();
     await sleep(1000);
     console.log(`after the clients closed: signer rss ${treeRssMiB(pid).toFixed(0)} MiB, fds ${treeFdCount(pid)}`);
-    const failed = tally.validErrors.size > 0 || died;
+    const failed = tally.validErrors.size > 0 || died || !floodsOk;
     console.log(failed ? `\nFAIL: ${died ? "the signer died" : "valid sessions had errors"}` : "\nOK: no valid-session errors, the signer is alive");
     signer.child.off("exit", onExit);
     await stop(signer.child);

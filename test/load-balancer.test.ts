@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { startDevChainProcess, startSignerProcess, stop, type DevChainProcess } from "../bench/load/spawn.js";
 import { createEthSigner } from "../src/crypto/eth-sign.js";
 import { createPaymentVerifier } from "../src/dev-orchestrator/payment-verifier.js";
@@ -176,6 +176,7 @@ describe.skipIf(!HAPROXY)("two replicas behind haproxy", () => {
     expect(servedBy.slice(CALLS_BEFORE_KILL)).toEqual(Array(CALLS_AFTER_KILL).fill(survivor.name));
     expect(retries).toBeLessThanOrEqual(1);
     expect(verifier.nonces()).toEqual(Array.from({ length: CALLS_BEFORE_KILL + CALLS_AFTER_KILL }, (_, i) => i + 1));
-    expect(await paymentsTotal(survivor.url)).toBe(servedBy.filter((s) => s === survivor.name).length);
+    // /metrics answers from a collection up to a second old.
+    await vi.waitFor(async () => expect(await paymentsTotal(survivor.url)).toBe(servedBy.filter((s) => s === survivor.name).length), { timeout: 5000, interval: 250 });
   });
 });

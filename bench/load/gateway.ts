@@ -18,8 +18,8 @@ const WIN_PROB = MAX_WIN_PROB / 1000n;
 const PRICE = (FACE_VALUE * WIN_PROB) / MAX_WIN_PROB;
 /** A session is renewed before the signer asks for a refresh (sender nonce 500). */
 export const CALLS_PER_SESSION = 400;
-/** A connection idle this long is replaced before use: the signer closes idle ones after 5 s. */
-const IDLE_REPLACE_MS = 4000;
+/** A connection idle this long is replaced before use: the signer closes idle ones after 65 s. */
+const IDLE_REPLACE_MS = 60_000;
 const HEADER_END = Buffer.from("\r\n\r\n");
 
 export interface CallResult {

@@ -64,3 +64,17 @@ export function treeFdCount(root: number): number {
   }
   return n;
 }
+
+/** The largest RSS of any one process in the tree, MiB. */
+export function maxProcessRssMiB(root: number): number {
+  let max = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      max = Math.max(max, Number(m?.[1] ?? 0) / 1024);
+    } catch {
+      // gone
+    }
+  }
+  return max;
+}

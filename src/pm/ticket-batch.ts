@@ -40,40 +40,59 @@ export interface CreatePaymentReturnType {
 const MAX_UINT32 = 0xffff_ffff;
 
 /** Signs `count` tickets against one set of params and packs them as net.Payment (the reference's genPayment). */
-export function createPayment({
-  params,
-  expectedPrice,
-  fallbackExpiration,
-  lastNonce,
-  count,
-  signer,
-}: CreatePaymentParameters): CreatePaymentReturnType {
+export function createPayment(p: CreatePaymentParameters): CreatePaymentReturnType {
+  const batch = startBatch(p);
+  batch.sign(p.count);
+  return batch.finish();
+}
+
+/**
+ * createPayment for a large batch, in slices of `slice` tickets with `pause()` awaited between
+ * them, so that other requests are served while it signs (one call of 100 tickets would hold the
+ * event loop for milliseconds). The result is the same bytes; nothing is returned before the end.
+ */
+export async function createPaymentInSlices(p: CreatePaymentParameters, slice: number, pause: () => Promise<void>): Promise<CreatePaymentReturnType> {
+  const batch = startBatch(p);
+  for (let left = p.count; left > 0; left -= slice) {
+    batch.sign(Math.min(slice, left));
+    if (left > slice) await pause();
+  }
+  return batch.finish();
+}
+
+function startBatch({ params, expectedPrice, fallbackExpiration, lastNonce, signer }: CreatePaymentParameters) {
   const expiration = lacksExpiration(params.expiration) ? fallbackExpiration : params.expiration;
   const ticketSenderParams: TicketSenderParams[] = [];
   let nonce = lastNonce;
-  for (let i = 0; i < count; i++) {
-    // uint32 arithmetic, as the reference's atomic.AddUint32.
-    nonce = nonce === MAX_UINT32 ? 0 : nonce + 1;
-    const hash = ticketHash({
-      recipient: params.recipient,
-      sender: signer.address,
-      faceValue: params.faceValue,
-      winProb: params.winProb,
-      senderNonce: nonce,
-      recipientRandHash: params.recipientRandHash,
-      expiration,
-    });
-    ticketSenderParams.push(create(TicketSenderParamsSchema, { senderNonce: nonce, sig: signer.sign(hash) }));
-  }
-  const parts = repeatedParts(params, signer.address, expiration, expectedPrice);
-  const payment = create(PaymentSchema, {
-    sender: signer.address,
-    expectedPrice,
-    ticketParams: parts.ticketParams,
-    expirationParams: parts.expirationParams,
-    ticketSenderParams,
-  });
-  return { payment, bytes: encodePayment(parts, ticketSenderParams), lastNonce: nonce };
+  return {
+    sign(count: number): void {
+      for (let i = 0; i < count; i++) {
+        // uint32 arithmetic, as the reference's atomic.AddUint32.
+        nonce = nonce === MAX_UINT32 ? 0 : nonce + 1;
+        const hash = ticketHash({
+          recipient: params.recipient,
+          sender: signer.address,
+          faceValue: params.faceValue,
+          winProb: params.winProb,
+          senderNonce: nonce,
+          recipientRandHash: params.recipientRandHash,
+          expiration,
+        });
+        ticketSenderParams.push(create(TicketSenderParamsSchema, { senderNonce: nonce, sig: signer.sign(hash) }));
+      }
+    },
+    finish(): CreatePaymentReturnType {
+      const parts = repeatedParts(params, signer.address, expiration, expectedPrice);
+      const payment = create(PaymentSchema, {
+        sender: signer.address,
+        expectedPrice,
+        ticketParams: parts.ticketParams,
+        expirationParams: parts.expirationParams,
+        ticketSenderParams,
+      });
+      return { payment, bytes: encodePayment(parts, ticketSenderParams), lastNonce: nonce };
+    },
+  };
 }
 
 /**

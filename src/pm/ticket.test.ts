@@ -6,7 +6,7 @@ import { fromHex, toHex } from "../crypto/bytes.js";
 import { createEthSigner, recoverSigner } from "../crypto/eth-sign.js";
 import { BATCH, TEST_ADDRESS, TEST_PRIVATE_KEY } from "../../test/fixtures/spec-vectors.js";
 import { Rat } from "../math/rat.js";
-import { createPayment } from "./ticket-batch.js";
+import { createPayment, createPaymentInSlices } from "./ticket-batch.js";
 import { MAX_WIN_PROB, ticketEV, ticketHash, type Ticket } from "./ticket.js";
 
 const zero20 = new Uint8Array(20);
@@ -126,6 +126,20 @@ describe.each(["native", "noble"] as const)("createPayment with the %s backend",
     const decoded = fromBinary(PaymentSchema, fromHex("0x" + Buffer.from(BATCH.paymentBase64, "base64").toString("hex")));
     expect(decoded.ticketSenderParams.map((t) => t.senderNonce)).toEqual([6, 7, 8]);
     expect(decoded.ticketParams?.expirationParams).toBeUndefined();
+  });
+
+  test("signed in slices, the spec's batch and a 100-ticket batch are the same bytes as in one go", async () => {
+    const base = { params, expectedPrice, fallbackExpiration: { creationRound: 1n, creationRoundBlockHash: new Uint8Array(32).fill(1) }, signer };
+    let pauses = 0;
+    const pause = async () => void pauses++;
+    const sliced = await createPaymentInSlices({ ...base, lastNonce: 5, count: 3 }, 2, pause);
+    expect(Buffer.from(sliced.bytes).toString("base64")).toBe(BATCH.paymentBase64);
+    expect([sliced.lastNonce, pauses]).toEqual([8, 1]);
+    const whole = createPayment({ ...base, lastNonce: 0xffff_ffff - 40, count: 100 });
+    const inSlices = await createPaymentInSlices({ ...base, lastNonce: 0xffff_ffff - 40, count: 100 }, 8, pause);
+    expect(Buffer.from(inSlices.bytes).equals(Buffer.from(whole.bytes))).toBe(true);
+    expect([inSlices.lastNonce, whole.lastNonce]).toEqual([59, 59]);
+    expect(pauses).toBe(1 + 12);
   });
 
   test("uses the signer's round when the orchestrator's round or block hash is missing", () => {

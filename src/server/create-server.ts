@@ -11,7 +11,7 @@ import { createAdmission, DEFAULT_ADMISSION, rawStreamContext, type AdmissionLim
 import { createCors, hostAllowedOnLoopback, isLoopbackHost } from "./cors.js";
 import { createReadiness, healthRoutes, serveProbe } from "./health.js";
 import { createListener, DEFAULT_LIMITS, type AnyRequest, type AnyResponse, type ConnectionLimits } from "./listener.js";
-import { serveMetrics, singleFlight, type SignerMetrics } from "./metrics.js";
+import { cachedFor, serveMetrics, singleFlight, type SignerMetrics } from "./metrics.js";
 import { createObserver } from "./observe.js";
 import { reflectionRoutes } from "./reflection.js";
 
@@ -41,7 +41,12 @@ export interface ServerOptions {
   admission?: Partial<AdmissionLimits>;
   /** Host names (lower case, no port) a loopback listener accepts besides loopback's own: a proxy's. */
   allowedHosts?: string[];
+  /** How long one /metrics collection answers further scrapes (default 1 s; 0: each scrape collects, concurrent ones share). */
+  metricsCacheMs?: number;
 }
+
+/** A scrape flood costs one collection a second, whatever its rate. */
+const METRICS_CACHE_MS = 1000;
 
 export interface SignerServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
@@ -70,8 +75,10 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
     admission,
   });
   const cors = createCors(opts.corsOrigins ?? [], [SignerService.typeName, Health.typeName]);
-  // A -workers worker's scrapes wait on one collection from the primary (which caches it).
-  const metricsText = opts.metricsText && singleFlight(opts.metricsText);
+  // A -workers worker's scrapes wait on one collection from the primary, which caches it.
+  const metricsText = opts.metricsText
+    ? singleFlight(opts.metricsText)
+    : cachedFor(opts.metricsCacheMs ?? METRICS_CACHE_MS, () => metrics.registry.metrics());
 
   const maxRequestBytes = opts.maxRequestBytes ?? 1 << 20;
   const dashboard = createDashboardHandler();

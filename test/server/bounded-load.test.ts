@@ -13,7 +13,7 @@ import { connect as h2connect } from "node:http2";
 import { connect as netConnect, type Socket } from "node:net";
 import { afterEach, expect, test } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
-import { SignerService, WatchSignerActivityRequestSchema } from "../../gen/livepeer/signer/v1/signer_pb.js";
+import { JobType, SignerService, WatchSignerActivityRequestSchema } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import { createAuthWebhook } from "../../src/payment/auth-webhook.js";
 import { createActivityTicker } from "../../src/service/activity-service.js";
 import { DEFAULT_LIMITS } from "../../src/server/create-server.js";
@@ -292,4 +292,30 @@ test("a cross-site browser POST to a legacy endpoint is refused with 403 before 
   expect((await legacyPay(srv, { "Sec-Fetch-Site": "same-origin", Origin: srv.url })).status).toBe(200);
   expect((await legacyPay(srv, { Origin: "https://dash.example" })).status).toBe(200);
   expect((await legacyPay(srv, { "Sec-Fetch-Site": "none" })).status).toBe(200);
+});
+
+test("/metrics in one process: a scrape flood costs one collection a second", async () => {
+  const srv = await start({ server: { metricsCacheMs: 1000 } });
+  const bodies = await Promise.all(Array.from({ length: 16 }, () => metricsText(srv)));
+  // Each collection reads CPU, memory and event-loop lag afresh: equal bodies are one collection.
+  expect(new Set(bodies).size).toBe(1);
+  expect(await metricsText(srv)).toBe(bodies[0]);
+  await new Promise((r) => setTimeout(r, 1100));
+  expect(await metricsText(srv)).not.toBe(bodies[0]);
+});
+
+test("a 100-ticket batch is signed in slices: one-ticket calls are answered while it signs", async () => {
+  const srv = await start();
+  // A fixed call at 99 tickets' worth of a ticket's EV (just under 1e9 wei) needs 100 tickets.
+  const big = orchestratorInfo({ pricePerUnit: 99n * 1_000_000_000n });
+  const small = orchestratorInfo();
+  const connect = createClient(SignerService, createConnectTransport({ baseUrl: srv.url, httpVersion: "2" }));
+  const order: string[] = [];
+  const heavy = connect.generateLivePayment(paymentRequest(big, { manifestId: "big", type: JobType.FIXED })).then((r) => (order.push("heavy"), r));
+  // Sent right behind it on the same connection: served between two slices of the heavy batch.
+  const light = connect.generateLivePayment(paymentRequest(small, { manifestId: "small" })).then((r) => (order.push("light"), r));
+  const [h, l] = await Promise.all([heavy, light]);
+  expect(h.numTickets).toBe(100);
+  expect(l.numTickets).toBeGreaterThan(0);
+  expect(order).toEqual(["light", "heavy"]);
 });

@@ -79,6 +79,8 @@ export async function startTestServer(
     logger: pino({ level: "silent" }),
     metrics,
     corsOrigins: ["*"],
+    // Tests read counters right after the calls they count.
+    metricsCacheMs: 0,
     ...(opts.maxRequestBytes === undefined ? {} : { maxRequestBytes: opts.maxRequestBytes }),
     ...opts.server,
   });
