@@ -31,6 +31,8 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** HTTP/2 streams open at once on one session (advertised in SETTINGS). */
   maxConcurrentStreams: number;
+  /** HTTP/2: an answered stream its peer has not read is cancelled after one to two of these. */
+  unreadMs: number;
 }
 
 export const DEFAULT_LIMITS: ConnectionLimits = {
@@ -43,6 +45,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   sessionIdleMs: 65_000,
   maxConnections: 4096,
   maxConcurrentStreams: 100,
+  unreadMs: 5000,
 };
 
 export interface Listener {
@@ -69,6 +72,7 @@ export function createListener(handler: Handler, opts: { limits: ConnectionLimit
   const sessions = new Set<{ close(): void; destroy(): void }>();
   /** Streams open on each HTTP/2 session: one with none is idle. */
   const openStreams = new Map<{ close(): void }, number>();
+  const unread = trackUnreadEnds(limits.unreadMs);
   const trackH2 = (server: Http2Server | Http2SecureServer) => {
     server.setTimeout(limits.sessionIdleMs);
     server.on("session", (s) => {
@@ -81,6 +85,7 @@ export function createListener(handler: Handler, opts: { limits: ConnectionLimit
     });
     server.on("stream", (stream) => {
       boundRequestHalf(stream, limits.requestMs);
+      unread.add(stream);
       const session = stream.session;
       if (!session) return;
       openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
@@ -159,6 +164,7 @@ export function createListener(handler: Handler, opts: { limits: ConnectionLimit
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       for (const socket of sniffing) socket.destroy();
       for (const s of sessions) s.close();
+      unread.stop();
       const deadline = setTimeout(() => {
         for (const s of sessions) s.destroy();
         for (const socket of sockets) socket.destroy();
@@ -207,6 +213,40 @@ function sniff(socket: Socket, firstByteMs: number, route: (isH2: boolean) => vo
     socket.unshift(chunk);
     route(PREFACE.subarray(0, prefix.length).equals(prefix));
   });
+}
+
+/**
+ * HTTP/2 streams the signer has answered but whose peer does not read (a flow-control window
+ * left at zero, kept open with PINGs): the answer waits in memory for as long as the session
+ * lives. One still unread at two sweeps in a row (unreadMs apart) is cancelled.
+ */
+function trackUnreadEnds(sweepMs: number) {
+  const streams = new Set<ServerHttp2Stream>();
+  const endedAtLastSweep = new WeakSet<ServerHttp2Stream>();
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    for (const stream of streams) {
+      if (!stream.writableEnded) continue;
+      if (endedAtLastSweep.has(stream)) {
+        if (!stream.closed && !stream.destroyed) stream.close(h2constants.NGHTTP2_CANCEL);
+      } else {
+        endedAtLastSweep.add(stream);
+      }
+    }
+  };
+  return {
+    add(stream: ServerHttp2Stream): void {
+      streams.add(stream);
+      stream.once("close", () => streams.delete(stream));
+      if (!timer) {
+        timer = setInterval(sweep, sweepMs);
+        timer.unref();
+      }
+    },
+    stop(): void {
+      clearInterval(timer);
+    },
+  };
 }
 
 /** An HTTP/2 stream whose request half is still open after requestMs is cancelled. */

@@ -319,3 +319,19 @@ test("a 100-ticket batch is signed in slices: one-ticket calls are answered whil
   expect(l.numTickets).toBeGreaterThan(0);
   expect(order).toEqual(["light", "heavy"]);
 });
+
+test("an answered HTTP/2 stream its peer never reads is cancelled, not kept for the session's life", async () => {
+  const srv = await start({ server: { limits: { unreadMs: 200 } } });
+  const session = h2connect(srv.url, { settings: { initialWindowSize: 0 } });
+  session.on("error", () => {});
+  const req = session.request({ ":path": "/healthz" });
+  req.on("error", () => {});
+  req.end();
+  const status = await new Promise<number>((resolve) => req.once("response", (h) => resolve(Number(h[":status"]))));
+  expect(status).toBe(200);
+  // Headers need no window; the body ("ok") does, and is never granted one.
+  const [rst] = (await Promise.race([once(req, "close").then(() => [req.rstCode]), new Promise((r) => setTimeout(() => r(["open"]), 5000))])) as [unknown];
+  expect(rst).toBe(8); // RST_STREAM CANCEL
+  expect(session.destroyed).toBe(false);
+  session.destroy();
+});
