@@ -775,7 +775,8 @@ export const GetSignerStatusResponseSchema: GenMessage<GetSignerStatusResponse> 
  */
 export type WatchSignerActivityRequest = Message<"livepeer.signer.v1.WatchSignerActivityRequest"> & {
   /**
-   * Milliseconds between snapshots; 0 means 1000. Values are clamped to [250, 60000].
+   * Milliseconds between snapshots; 0 means 1000. Values are clamped to [1000, 60000] and
+   * rounded to whole seconds: every stream of a process reads the same snapshot each second.
    *
    * @generated from field: uint32 interval_ms = 1;
    */
@@ -1051,6 +1052,8 @@ export const SignerService: GenService<{
    * - FAILED_PRECONDITION + RefreshSessionDetail: fetch fresh OrchestratorInfo and retry
    *   (legacy status 480).
    * - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
+   * - RESOURCE_EXHAUSTED without a detail, message "signer busy": this process already has
+   *   -maxInFlightPayments calls in flight; nothing was signed, retry (legacy 503).
    * - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
    * - PERMISSION_DENIED: the auth webhook refused the request.
    * - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
@@ -1076,7 +1079,9 @@ export const SignerService: GenService<{
     output: typeof DiscoverOrchestratorsResponseSchema;
   },
   /**
-   * The current discovery snapshot, then a new one each time it changes.
+   * The current discovery snapshot, then a new one each time it changes. Long-lived streams
+   * (this, WatchSignerActivity, grpc.health Watch) are capped per process (-maxWatchStreams):
+   * past the cap RESOURCE_EXHAUSTED; a stream whose reader stops reading is cancelled.
    *
    * @generated from rpc livepeer.signer.v1.SignerService.WatchOrchestrators
    */

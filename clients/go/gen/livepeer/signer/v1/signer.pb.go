@@ -1501,7 +1501,8 @@ func (x *GetSignerStatusResponse) GetFundingProblem() string {
 
 type WatchSignerActivityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Milliseconds between snapshots; 0 means 1000. Values are clamped to [250, 60000].
+	// Milliseconds between snapshots; 0 means 1000. Values are clamped to [1000, 60000] and
+	// rounded to whole seconds: every stream of a process reads the same snapshot each second.
 	IntervalMs    uint32 `protobuf:"varint,1,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

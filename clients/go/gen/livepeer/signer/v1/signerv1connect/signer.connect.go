@@ -73,6 +73,8 @@ type SignerServiceClient interface {
 	//   - FAILED_PRECONDITION + RefreshSessionDetail: fetch fresh OrchestratorInfo and retry
 	//     (legacy status 480).
 	//   - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
+	//   - RESOURCE_EXHAUSTED without a detail, message "signer busy": this process already has
+	//     -maxInFlightPayments calls in flight; nothing was signed, retry (legacy 503).
 	//   - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
 	//   - PERMISSION_DENIED: the auth webhook refused the request.
 	//   - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
@@ -82,7 +84,9 @@ type SignerServiceClient interface {
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
 	// Orchestrators known to the signer whose prices are within its ceilings.
 	DiscoverOrchestrators(context.Context, *connect.Request[v1.DiscoverOrchestratorsRequest]) (*connect.Response[v1.DiscoverOrchestratorsResponse], error)
-	// The current discovery snapshot, then a new one each time it changes.
+	// The current discovery snapshot, then a new one each time it changes. Long-lived streams
+	// (this, WatchSignerActivity, grpc.health Watch) are capped per process (-maxWatchStreams):
+	// past the cap RESOURCE_EXHAUSTED; a stream whose reader stops reading is cancelled.
 	WatchOrchestrators(context.Context, *connect.Request[v1.WatchOrchestratorsRequest]) (*connect.ServerStreamForClient[v1.WatchOrchestratorsResponse], error)
 	// The signer's address, chain view, funds and configured limits.
 	GetSignerStatus(context.Context, *connect.Request[v1.GetSignerStatusRequest]) (*connect.Response[v1.GetSignerStatusResponse], error)
@@ -199,6 +203,8 @@ type SignerServiceHandler interface {
 	//   - FAILED_PRECONDITION + RefreshSessionDetail: fetch fresh OrchestratorInfo and retry
 	//     (legacy status 480).
 	//   - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
+	//   - RESOURCE_EXHAUSTED without a detail, message "signer busy": this process already has
+	//     -maxInFlightPayments calls in flight; nothing was signed, retry (legacy 503).
 	//   - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
 	//   - PERMISSION_DENIED: the auth webhook refused the request.
 	//   - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
@@ -208,7 +214,9 @@ type SignerServiceHandler interface {
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
 	// Orchestrators known to the signer whose prices are within its ceilings.
 	DiscoverOrchestrators(context.Context, *connect.Request[v1.DiscoverOrchestratorsRequest]) (*connect.Response[v1.DiscoverOrchestratorsResponse], error)
-	// The current discovery snapshot, then a new one each time it changes.
+	// The current discovery snapshot, then a new one each time it changes. Long-lived streams
+	// (this, WatchSignerActivity, grpc.health Watch) are capped per process (-maxWatchStreams):
+	// past the cap RESOURCE_EXHAUSTED; a stream whose reader stops reading is cancelled.
 	WatchOrchestrators(context.Context, *connect.Request[v1.WatchOrchestratorsRequest], *connect.ServerStream[v1.WatchOrchestratorsResponse]) error
 	// The signer's address, chain view, funds and configured limits.
 	GetSignerStatus(context.Context, *connect.Request[v1.GetSignerStatusRequest]) (*connect.Response[v1.GetSignerStatusResponse], error)

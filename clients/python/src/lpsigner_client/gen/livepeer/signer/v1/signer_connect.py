@@ -48,6 +48,8 @@ class SignerService(Protocol):
         - FAILED_PRECONDITION + RefreshSessionDetail: fetch fresh OrchestratorInfo and retry
           (legacy status 480).
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
+        - RESOURCE_EXHAUSTED without a detail, message "signer busy": this process already has
+          -maxInFlightPayments calls in flight; nothing was signed, retry (legacy 503).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
@@ -65,7 +67,9 @@ class SignerService(Protocol):
 
     def watch_orchestrators(self, request: WatchOrchestratorsRequest, ctx: RequestContext[WatchOrchestratorsRequest, WatchOrchestratorsResponse], /) -> AsyncIterator[WatchOrchestratorsResponse]:
         """
-        The current discovery snapshot, then a new one each time it changes.
+        The current discovery snapshot, then a new one each time it changes. Long-lived streams
+        (this, WatchSignerActivity, grpc.health Watch) are capped per process (-maxWatchStreams):
+        past the cap RESOURCE_EXHAUSTED; a stream whose reader stops reading is cancelled.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -224,6 +228,8 @@ class SignerServiceClient(ConnectClient):
         - FAILED_PRECONDITION + RefreshSessionDetail: fetch fresh OrchestratorInfo and retry
           (legacy status 480).
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
+        - RESOURCE_EXHAUSTED without a detail, message "signer busy": this process already has
+          -maxInFlightPayments calls in flight; nothing was signed, retry (legacy 503).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
@@ -277,7 +283,9 @@ class SignerServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> AsyncIterator[WatchOrchestratorsResponse]:
         """
-        The current discovery snapshot, then a new one each time it changes.
+        The current discovery snapshot, then a new one each time it changes. Long-lived streams
+        (this, WatchSignerActivity, grpc.health Watch) are capped per process (-maxWatchStreams):
+        past the cap RESOURCE_EXHAUSTED; a stream whose reader stops reading is cancelled.
         """
         return self.execute_server_stream(
             request=request,
@@ -362,6 +370,8 @@ class SignerServiceSync(Protocol):
         - FAILED_PRECONDITION + RefreshSessionDetail: fetch fresh OrchestratorInfo and retry
           (legacy status 480).
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
+        - RESOURCE_EXHAUSTED without a detail, message "signer busy": this process already has
+          -maxInFlightPayments calls in flight; nothing was signed, retry (legacy 503).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
@@ -379,7 +389,9 @@ class SignerServiceSync(Protocol):
 
     def watch_orchestrators(self, request: WatchOrchestratorsRequest, ctx: RequestContext[WatchOrchestratorsRequest, WatchOrchestratorsResponse], /) -> Iterator[WatchOrchestratorsResponse]:
         """
-        The current discovery snapshot, then a new one each time it changes.
+        The current discovery snapshot, then a new one each time it changes. Long-lived streams
+        (this, WatchSignerActivity, grpc.health Watch) are capped per process (-maxWatchStreams):
+        past the cap RESOURCE_EXHAUSTED; a stream whose reader stops reading is cancelled.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -536,6 +548,8 @@ class SignerServiceClientSync(ConnectClientSync):
         - FAILED_PRECONDITION + RefreshSessionDetail: fetch fresh OrchestratorInfo and retry
           (legacy status 480).
         - RESOURCE_EXHAUSTED + PriceExceededDetail: a price ceiling was hit (legacy 481).
+        - RESOURCE_EXHAUSTED without a detail, message "signer busy": this process already has
+          -maxInFlightPayments calls in flight; nothing was signed, retry (legacy 503).
         - ALREADY_EXISTS + NoTicketsNeededDetail: only with strict_no_tickets (legacy 482).
         - PERMISSION_DENIED: the auth webhook refused the request.
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
@@ -589,7 +603,9 @@ class SignerServiceClientSync(ConnectClientSync):
         timeout_ms: int | None = None,
     ) -> Iterator[WatchOrchestratorsResponse]:
         """
-        The current discovery snapshot, then a new one each time it changes.
+        The current discovery snapshot, then a new one each time it changes. Long-lived streams
+        (this, WatchSignerActivity, grpc.health Watch) are capped per process (-maxWatchStreams):
+        past the cap RESOURCE_EXHAUSTED; a stream whose reader stops reading is cancelled.
         """
         return self.execute_server_stream(
             request=request,

@@ -1051,7 +1051,8 @@ class WatchSignerActivityRequest(Message[_WatchSignerActivityRequestFields]):
 
     Attributes:
         interval_ms:
-            Milliseconds between snapshots; 0 means 1000. Values are clamped to [250, 60000].
+            Milliseconds between snapshots; 0 means 1000. Values are clamped to [1000, 60000] and
+            rounded to whole seconds: every stream of a process reads the same snapshot each second.
 
             ```proto
             uint32 interval_ms = 1;
