@@ -222,11 +222,18 @@ describe.skipIf(!hasBwrap)("the image's artifact, as an unprivileged user with a
     });
   }
 
+  /** Its output and exit code; killed after 45 s (bwrap's --die-with-parent takes the rest with it). */
   function collect(child: ChildProcess) {
     const out = { stdout: "", stderr: "", code: undefined as number | null | undefined };
     child.stdout!.on("data", (d: Buffer) => (out.stdout += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (out.stderr += d.toString()));
-    const exited = new Promise<number | null>((done) => child.on("close", (code) => done((out.code = code))));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
+    const exited = new Promise<number | null>((done) =>
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        done((out.code = code));
+      }),
+    );
     return { out, exited };
   }
 
@@ -241,14 +248,14 @@ describe.skipIf(!hasBwrap)("the image's artifact, as an unprivileged user with a
     expect(runtime.healthcheck.join(" ")).toContain("http://127.0.0.1:8935/readyz");
   });
 
-  test("--help; without -ethUrl the image refuses its keystore, and without a keystore says the dev chain needs EDR", async () => {
+  test("--help; without -ethUrl the image refuses its keystore, and without a keystore says the dev chain needs EDR", { timeout: 150_000 }, async () => {
     const help = collect(startArtifact(["--help"]));
     expect(await help.exited, help.out.stderr).toBe(0);
     expect(help.out.stdout.split("\n")[0]).toBe("Usage: lpsigner [flags]");
 
     const listen = ["-httpAddr", `127.0.0.1:${await freePort()}`];
     const noChain = collect(startArtifact(listen));
-    expect(await noChain.exited).toBe(2);
+    expect(await noChain.exited, noChain.out.stderr).toBe(2);
     expect(noChain.out.stderr).toMatch(/^lpsigner: -ethKeystorePath names a key but there is no -ethUrl/);
 
     const devChain = collect(startArtifact(listen, { LP_ETHKEYSTOREPATH: "", LP_ETHPASSWORD: "" }));
