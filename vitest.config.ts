@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
+/** Tests that build and install (Go, Python, npm ci, tsc) before they run. */
+const LATER = ["test/clients.test.ts", "test/artifact.test.ts", "test/client/typescript-package.test.ts"];
+
 export default defineConfig({
   // Tests import the client package by its public name, from source (test/client/package.test.ts checks the build).
   resolve: {
@@ -20,11 +23,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "lpsigner", include: ["src/**/*.test.ts", "test/**/*.test.ts"], exclude: ["test/clients.test.ts"], sequence: { groupOrder: 0 } },
+        test: { name: "lpsigner", include: ["src/**/*.test.ts", "test/**/*.test.ts"], exclude: LATER, sequence: { groupOrder: 0 } },
       },
-      // The Go and Python client tests compile, install and start their own signers: they run
-      // after the rest, so their CPU use cannot slow the timing-sensitive tests.
-      { extends: true, test: { name: "clients", include: ["test/clients.test.ts"], sequence: { groupOrder: 1 } } },
+      // These compile, install and start their own signers and tools: they run after the rest,
+      // so their CPU use cannot slow the timing-sensitive tests.
+      { extends: true, test: { name: "clients", include: LATER, sequence: { groupOrder: 1 } } },
     ],
   },
 });
