@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { constants as h2constants, type Http2ServerRequest } from "node:http2";
+import { inTurns } from "./listener.js";
 import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 
 export interface AdmissionLimits {
@@ -78,13 +79,12 @@ export function createAdmission(limits: AdmissionLimits = DEFAULT_ADMISSION, onR
   let sweeper: NodeJS.Timeout | undefined;
 
   const sweep = () => {
-    for (const raw of streams) {
-      if (raw.unsent() > limits.slowReaderBytes) {
-        onRefused("slow-reader");
-        streams.delete(raw);
-        raw.drop();
-      }
-    }
+    const slow = [...streams].filter((raw) => raw.unsent() > limits.slowReaderBytes);
+    for (const raw of slow) streams.delete(raw);
+    inTurns(slow, (raw) => {
+      onRefused("slow-reader");
+      raw.drop();
+    });
   };
 
   return {

@@ -11,7 +11,7 @@ import { createAdmission, DEFAULT_ADMISSION, rawStreamContext, type AdmissionLim
 import { createCors, hostAllowedOnLoopback, isLoopbackHost } from "./cors.js";
 import { createReadiness, healthRoutes, serveProbe } from "./health.js";
 import { createListener, DEFAULT_LIMITS, type AnyRequest, type AnyResponse, type ConnectionLimits } from "./listener.js";
-import { cachedFor, serveMetrics, singleFlight, type SignerMetrics } from "./metrics.js";
+import { cachedFor, createPacer, serveMetrics, singleFlight, type SignerMetrics } from "./metrics.js";
 import { createObserver } from "./observe.js";
 import { reflectionRoutes } from "./reflection.js";
 
@@ -43,10 +43,14 @@ export interface ServerOptions {
   allowedHosts?: string[];
   /** How long one /metrics collection answers further scrapes (default 1 s; 0: each scrape collects, concurrent ones share). */
   metricsCacheMs?: number;
+  /** Scrapes answered per second at most, and how many may wait their turn (default 50 and 256). */
+  metricsPace?: { perSecond: number; maxWaiting: number };
 }
 
 /** A scrape flood costs one collection a second, whatever its rate. */
 const METRICS_CACHE_MS = 1000;
+/** And at most 50 answers a second, the rest waiting (bounded): Prometheus scrapes every few seconds. */
+const METRICS_PACE = { perSecond: 50, maxWaiting: 256 };
 
 export interface SignerServer {
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
@@ -79,6 +83,8 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
   const metricsText = opts.metricsText
     ? singleFlight(opts.metricsText)
     : cachedFor(opts.metricsCacheMs ?? METRICS_CACHE_MS, () => metrics.registry.metrics());
+  const { perSecond, maxWaiting } = opts.metricsPace ?? METRICS_PACE;
+  const metricsPace = createPacer(perSecond, maxWaiting);
 
   const maxRequestBytes = opts.maxRequestBytes ?? 1 << 20;
   const dashboard = createDashboardHandler();
@@ -86,7 +92,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
     if (dashboard(req, res)) return;
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (req.method === "GET" && serveProbe(readiness, path, res)) return;
-    if (req.method === "GET" && path === "/metrics") return serveMetrics(metrics, res, metricsText);
+    if (req.method === "GET" && path === "/metrics") return serveMetrics(metrics, res, metricsText, metricsPace);
     const refusal = req.method === "POST" ? cors.crossSite(req) : undefined;
     if (refusal) {
       // Before any work: the body is not read, so the connection closes (see Http1Response).

@@ -225,14 +225,15 @@ function trackUnreadEnds(sweepMs: number) {
   const endedAtLastSweep = new WeakSet<ServerHttp2Stream>();
   let timer: NodeJS.Timeout | undefined;
   const sweep = () => {
+    const unread: ServerHttp2Stream[] = [];
     for (const stream of streams) {
       if (!stream.writableEnded) continue;
-      if (endedAtLastSweep.has(stream)) {
-        if (!stream.closed && !stream.destroyed) stream.close(h2constants.NGHTTP2_CANCEL);
-      } else {
-        endedAtLastSweep.add(stream);
-      }
+      if (endedAtLastSweep.has(stream)) unread.push(stream);
+      else endedAtLastSweep.add(stream);
     }
+    inTurns(unread, (stream) => {
+      if (!stream.closed && !stream.destroyed) stream.close(h2constants.NGHTTP2_CANCEL);
+    });
   };
   return {
     add(stream: ServerHttp2Stream): void {
@@ -247,6 +248,20 @@ function trackUnreadEnds(sweepMs: number) {
       clearInterval(timer);
     },
   };
+}
+
+/** Items handled per turn of the event loop when many are closed at once. */
+const PER_TURN = 32;
+
+/**
+ * Runs `act` on each item, PER_TURN of them per turn of the event loop: a flood's streams,
+ * opened together, come due together, and closing a thousand in one turn would stall the
+ * payments queued behind it.
+ */
+export function inTurns<T>(items: T[], act: (item: T) => void): void {
+  const batch = items.splice(0, PER_TURN);
+  for (const item of batch) act(item);
+  if (items.length > 0) setImmediate(() => inTurns(items, act));
 }
 
 /** An HTTP/2 stream whose request half is still open after requestMs is cancelled. */

@@ -117,7 +117,13 @@ export async function serveMetrics(
   metrics: SignerMetrics,
   res: ServerResponse | Http2ServerResponse,
   text: () => Promise<string> = () => metrics.registry.metrics(),
+  pace: () => Promise<boolean> = async () => true,
 ): Promise<void> {
+  if (!(await pace())) {
+    res.writeHead(503, { "Content-Type": "text/plain; charset=utf-8", "Retry-After": "1" });
+    res.end("too many scrapes waiting\n");
+    return;
+  }
   let body: string;
   try {
     body = await text();
@@ -153,5 +159,28 @@ export function cachedFor<T>(ms: number, fn: () => Promise<T>): () => Promise<T>
       () => (entry.until = 0), // a failed collection is not kept
     );
     return value;
+  };
+}
+
+/**
+ * At most `perSecond` callers a second pass; the rest wait their turn, `maxWaiting` at most, and
+ * past that are told no at once. For /metrics: Prometheus scrapes each target every few seconds,
+ * and a scrape loop should not take the event loop from payments at thousands a second.
+ */
+export function createPacer(perSecond: number, maxWaiting: number): () => Promise<boolean> {
+  const gapMs = 1000 / perSecond;
+  let nextAt = 0;
+  let waiting = 0;
+  return async () => {
+    const now = performance.now();
+    const at = Math.max(now, nextAt);
+    if (at > now && waiting >= maxWaiting) return false;
+    nextAt = at + gapMs;
+    if (at > now) {
+      waiting++;
+      await new Promise((resolve) => setTimeout(resolve, at - now));
+      waiting--;
+    }
+    return true;
   };
 }

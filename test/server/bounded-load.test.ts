@@ -335,3 +335,20 @@ test("an answered HTTP/2 stream its peer never reads is cancelled, not kept for 
   expect(session.destroyed).toBe(false);
   session.destroy();
 });
+
+test("/metrics is paced: at most perSecond answers a second, a bounded number waiting, the rest refused at once", async () => {
+  const srv = await start({ server: { metricsCacheMs: 1000, metricsPace: { perSecond: 20, maxWaiting: 10 } } });
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      const res = await rawRequest(`${srv.url}/metrics`);
+      return { status: res.status, ms: performance.now() - started };
+    }),
+  );
+  const ok = results.filter((r) => r.status === 200);
+  // One answered at once, ten waiting their turn 50 ms apart, five refused.
+  expect(ok).toHaveLength(11);
+  expect(results.filter((r) => r.status === 503)).toHaveLength(5);
+  expect(Math.max(...ok.map((r) => r.ms))).toBeGreaterThanOrEqual(450);
+  expect(Math.max(...results.filter((r) => r.status === 503).map((r) => r.ms))).toBeLessThan(400);
+});
