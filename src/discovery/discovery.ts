@@ -1,10 +1,9 @@
-import type { EthSigner } from "../crypto/eth-sign.js";
 import { toHex } from "../crypto/bytes.js";
 import type { PriceLimits } from "../pricing/price-limits.js";
 import { isBlocklisted, normalizeBlocklist } from "./blocklist.js";
 import { buildSnapshot, type DiscoveryEntry, type DiscoveryLogger, type PolledOrchestrator, selectEntries } from "./build-snapshot.js";
 import { encodeRunnerJson, type RunnerDiscoveryEntry } from "./live-runner.js";
-import { createOrchestratorRequest } from "./orchestrator-request.js";
+import { createOrchestratorRequest, type RequestSigner } from "./orchestrator-request.js";
 import { DEFAULT_POLL_TIMEOUT_MS, orchestratorUrl, pollOrchestrator, type PollOrchestratorResult } from "./poll-orchestrator.js";
 import type { OrchestratorSource } from "./sources.js";
 import { systemClock, type Clock } from "../clock.js";
@@ -31,7 +30,8 @@ export interface DiscoverySnapshot {
 
 export interface DiscoveryOptions {
   source: OrchestratorSource;
-  signer: Pick<EthSigner, "address" | "addressHex" | "sign">;
+  /** Signs the GetOrchestrator requests: a key in this process, or a remote key's signature made at start. */
+  signer: RequestSigner;
   prices: PriceLimits;
   /** Time between rebuilds (-liveAICapReportInterval); default 25 min. */
   intervalMs?: number;

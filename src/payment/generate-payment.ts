@@ -1,7 +1,7 @@
 import type { OrchestratorInfo, Payment, SegData } from "../../gen/net/lp_rpc_pb.js";
 import type { ChainView } from "../chain/chain-view.js";
 import { nowNs, type Clock } from "../clock.js";
-import type { EthSigner } from "../crypto/eth-sign.js";
+import type { AnySigner } from "../crypto/remote-signer.js";
 import type { Rat } from "../math/rat.js";
 import type { SenderLimits } from "../pm/sender-validation.js";
 import type { RequestedJobType } from "../pricing/job-type.js";
@@ -21,7 +21,8 @@ import { sign, signNothingDue } from "./sign.js";
 
 /** Everything GenerateLivePayment depends on, passed in so tests control each part. */
 export interface PaymentDeps {
-  signer: EthSigner;
+  /** The key: in this process (keystore), or behind a KeyBackend (HSM, KMS, a JSON-RPC signer). */
+  signer: AnySigner;
   chain: ChainView;
   limits: SenderLimits;
   prices: PriceLimits;

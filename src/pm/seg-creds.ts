@@ -13,18 +13,18 @@ import {
 } from "../../gen/net/lp_rpc_pb.js";
 import { concatBytes, keccak256, ownString, pooledCopy, pooledUtf8, utf8 } from "../crypto/bytes.js";
 import type { EthSigner } from "../crypto/eth-sign.js";
+import type { RemoteEthSigner } from "../crypto/remote-signer.js";
 import { dropOldest } from "../ordered-map.js";
 import { encodeWith } from "../wire/shared-writer.js";
 
 /** keccak256 of the empty segment the remote signer always describes. */
 export const EMPTY_SEGMENT_HASH = keccak256(new Uint8Array(0));
 
-export interface CreateSegCredsParameters {
+export type CreateSegCredsParameters = {
   manifestId: string;
   capabilities: Capabilities | undefined;
   authToken: AuthToken | undefined;
-  signer: EthSigner;
-}
+} & ({ signer: EthSigner } | { /** segmentSignature's result, signed elsewhere (a remote key). */ sig: Uint8Array });
 
 /**
  * The flattened segment metadata the broadcaster signs: manifestID ‖ pad32(seq) ‖ hash ‖
@@ -88,7 +88,28 @@ interface KeptSignature {
   usedAt: number;
 }
 /** Per signer, by manifest id; the map's order is least recently used first. */
-const segmentSignatures = new WeakMap<EthSigner, Map<string, KeptSignature>>();
+const segmentSignatures = new WeakMap<object, Map<string, KeptSignature>>();
+
+/** The signature kept for this signer and id, marked used; undefined when none is. */
+function keptSignature(signer: object, manifestId: string, nowMs: number): Uint8Array | undefined {
+  const kept = segmentSignatures.get(signer)?.get(manifestId);
+  if (!kept) return undefined;
+  kept.usedAt = nowMs;
+  const byId = segmentSignatures.get(signer)!;
+  byId.delete(kept.id);
+  byId.set(kept.id, kept);
+  return pooledCopy(kept.sig);
+}
+
+function keepSignature(signer: object, manifestId: string, sig: Uint8Array, nowMs: number): void {
+  if (!manifestId.isWellFormed()) return;
+  let byId = segmentSignatures.get(signer);
+  if (!byId) segmentSignatures.set(signer, (byId = new Map()));
+  const oldest = nowMs - SEGMENT_SIGNATURE_MAX_IDLE_MS;
+  dropOldest(byId, (k) => k.usedAt >= oldest, SEGMENT_SIGNATURES_CAPACITY - 1);
+  const id = ownString(manifestId);
+  byId.set(id, { id, sig: sig.slice(), usedAt: nowMs });
+}
 
 /**
  * ethSign(keccak256(flattenEmptySegment(manifestId))). It depends on the manifest id alone and
@@ -98,21 +119,19 @@ const segmentSignatures = new WeakMap<EthSigner, Map<string, KeptSignature>>();
  * signed each time (see ownString).
  */
 export function segmentSignature(signer: EthSigner, manifestId: string, nowMs = performance.now()): Uint8Array {
-  let byId = segmentSignatures.get(signer);
-  if (!byId) segmentSignatures.set(signer, (byId = new Map()));
-  const kept = byId.get(manifestId);
-  if (kept) {
-    kept.usedAt = nowMs;
-    byId.delete(kept.id);
-    byId.set(kept.id, kept);
-    return pooledCopy(kept.sig);
-  }
+  const kept = keptSignature(signer, manifestId, nowMs);
+  if (kept) return kept;
   const sig = signer.sign(keccak256(flattenEmptySegment(manifestId)));
-  if (!manifestId.isWellFormed()) return sig;
-  const oldest = nowMs - SEGMENT_SIGNATURE_MAX_IDLE_MS;
-  dropOldest(byId, (k) => k.usedAt >= oldest, SEGMENT_SIGNATURES_CAPACITY - 1);
-  const id = ownString(manifestId);
-  byId.set(id, { id, sig: sig.slice(), usedAt: nowMs });
+  keepSignature(signer, manifestId, sig, nowMs);
+  return sig;
+}
+
+/** segmentSignature with a remote key: kept the same way, so a session pays one round trip for it, on its first call. */
+export async function segmentSignatureAsync(signer: RemoteEthSigner, manifestId: string, nowMs = performance.now()): Promise<Uint8Array> {
+  const kept = keptSignature(signer, manifestId, nowMs);
+  if (kept) return kept;
+  const sig = await signer.signAsync(keccak256(flattenEmptySegment(manifestId)));
+  keepSignature(signer, manifestId, sig, nowMs);
   return sig;
 }
 
@@ -126,13 +145,14 @@ export interface SegCreds {
 const INVALID_PROFILES = utf8.encode("invalid");
 
 /** Signed credentials for the empty segment (the `Livepeer-Segment` header's SegData). */
-export function createSegCreds({ manifestId, capabilities, authToken, signer }: CreateSegCredsParameters): SegCreds {
+export function createSegCreds(p: CreateSegCredsParameters): SegCreds {
+  const { manifestId, capabilities, authToken } = p;
   const segCreds = create(SegDataSchema, {
     manifestId: pooledUtf8(manifestId),
     hash: EMPTY_SEGMENT_HASH,
     // Deliberately invalid, as the reference sends it, so old orchestrators refuse the profiles.
     profiles: pooledCopy(INVALID_PROFILES),
-    sig: segmentSignature(signer, manifestId),
+    sig: "sig" in p ? p.sig : segmentSignature(p.signer, manifestId),
     capabilities: capabilities ? normalizeCapabilities(capabilities) : undefined,
     authToken,
   });

@@ -41,8 +41,8 @@ const MAX_UINT32 = 0xffff_ffff;
 
 /** Signs `count` tickets against one set of params and packs them as net.Payment (the reference's genPayment). */
 export function createPayment(p: CreatePaymentParameters): CreatePaymentReturnType {
-  const batch = startBatch(p);
-  batch.sign(p.count);
+  const batch = startBatch(p, p.signer.address);
+  signTickets(batch, p.signer, p.count);
   return batch.finish();
 }
 
@@ -52,39 +52,72 @@ export function createPayment(p: CreatePaymentParameters): CreatePaymentReturnTy
  * event loop for milliseconds). The result is the same bytes; nothing is returned before the end.
  */
 export async function createPaymentInSlices(p: CreatePaymentParameters, slice: number, pause: () => Promise<void>): Promise<CreatePaymentReturnType> {
-  const batch = startBatch(p);
+  const batch = startBatch(p, p.signer.address);
   for (let left = p.count; left > 0; left -= slice) {
-    batch.sign(Math.min(slice, left));
+    signTickets(batch, p.signer, Math.min(slice, left));
     if (left > slice) await pause();
   }
   return batch.finish();
 }
 
-function startBatch({ params, expectedPrice, fallbackExpiration, lastNonce, signer }: CreatePaymentParameters) {
+/**
+ * The tickets of a payment whose signatures come from elsewhere (a remote key): their hashes to
+ * sign, in nonce order, and `finish` to pack the payment once every signature is in. Same bytes
+ * as createPayment's for the same signatures.
+ */
+export function planPayment(p: Omit<CreatePaymentParameters, "signer"> & { sender: Uint8Array }): {
+  hashes: Uint8Array[];
+  finish(sigs: Uint8Array[]): CreatePaymentReturnType;
+} {
+  const batch = startBatch(p, p.sender);
+  const planned = batch.next(p.count);
+  return {
+    hashes: planned.map((t) => t.hash),
+    finish(sigs) {
+      if (sigs.length !== planned.length) throw new Error(`${planned.length} tickets, ${sigs.length} signatures`);
+      planned.forEach((t, i) => batch.push(t.nonce, sigs[i]!));
+      return batch.finish();
+    },
+  };
+}
+
+type Batch = ReturnType<typeof startBatch>;
+
+function signTickets(batch: Batch, signer: EthSigner, count: number): void {
+  for (const { nonce, hash } of batch.next(count)) batch.push(nonce, signer.sign(hash));
+}
+
+function startBatch({ params, expectedPrice, fallbackExpiration, lastNonce }: Omit<CreatePaymentParameters, "signer">, sender: Uint8Array) {
   const expiration = lacksExpiration(params.expiration) ? fallbackExpiration : params.expiration;
   const ticketSenderParams: TicketSenderParams[] = [];
   let nonce = lastNonce;
   return {
-    sign(count: number): void {
+    /** The next `count` tickets' nonces and hashes. */
+    next(count: number): { nonce: number; hash: Uint8Array }[] {
+      const out = [];
       for (let i = 0; i < count; i++) {
         // uint32 arithmetic, as the reference's atomic.AddUint32.
         nonce = nonce === MAX_UINT32 ? 0 : nonce + 1;
         const hash = ticketHash({
           recipient: params.recipient,
-          sender: signer.address,
+          sender,
           faceValue: params.faceValue,
           winProb: params.winProb,
           senderNonce: nonce,
           recipientRandHash: params.recipientRandHash,
           expiration,
         });
-        ticketSenderParams.push(create(TicketSenderParamsSchema, { senderNonce: nonce, sig: signer.sign(hash) }));
+        out.push({ nonce, hash });
       }
+      return out;
+    },
+    push(senderNonce: number, sig: Uint8Array): void {
+      ticketSenderParams.push(create(TicketSenderParamsSchema, { senderNonce, sig }));
     },
     finish(): CreatePaymentReturnType {
-      const parts = repeatedParts(params, signer.address, expiration, expectedPrice);
+      const parts = repeatedParts(params, sender, expiration, expectedPrice);
       const payment = create(PaymentSchema, {
-        sender: signer.address,
+        sender,
         expectedPrice,
         ticketParams: parts.ticketParams,
         expirationParams: parts.expirationParams,

@@ -17,7 +17,17 @@ export interface SignedState {
  */
 export function signState(state: PaymentState, signer: EthSigner, issued?: IssuedStates, credit?: Rat): SignedState {
   const bytes = encodeState(state);
-  const signed = { state: bytes, sig: signer.sign(bytes) };
+  return issuedState(bytes, signer.sign(bytes), state, issued, credit);
+}
+
+/** signState in two steps, for a remote key: the bytes to sign, then the signed state once the signature is in. */
+export function planState(state: PaymentState, issued?: IssuedStates, credit?: Rat): { bytes: Uint8Array; finish(sig: Uint8Array): SignedState } {
+  const bytes = encodeState(state);
+  return { bytes, finish: (sig) => issuedState(bytes, sig, state, issued, credit) };
+}
+
+function issuedState(bytes: Uint8Array, sig: Uint8Array, state: PaymentState, issued?: IssuedStates, credit?: Rat): SignedState {
+  const signed = { state: bytes, sig };
   issued?.remember(signed, state, credit);
   return signed;
 }
