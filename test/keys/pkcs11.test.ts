@@ -1,0 +1,184 @@
+// The PKCS#11 key backend against a real SoftHSM2 token (Debian's softhsm2, opensc's pkcs11-tool)
+// holding the spec's test key: signatures that recover to the keystore's address under
+// go-livepeer's rules, the error for each misconfiguration without the PIN in it, and an outage
+// (the token's directory moved away and back) recovered by the same backend object.
+import { renameSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { secp256k1 } from "@noble/curves/secp256k1";
+import { bytesEqual, fromHex, keccak256, utf8 } from "../../src/crypto/bytes.js";
+import { createEthSigner, personalMessageHash, recoverSigner } from "../../src/crypto/eth-sign.js";
+import { createRemoteEthSigner } from "../../src/crypto/remote-signer.js";
+import { KeyBackendUnavailableError, type KeyBackend } from "../../src/keys/key-backend.js";
+import { openPkcs11Backend, type Pkcs11BackendOptions } from "../../src/keys/pkcs11-backend.js";
+import { BATCH, ORCH_INFO_SIGNATURE, SEG_CREDS, SIGNED_STATE, TEST_ADDRESS, TEST_PRIVATE_KEY } from "../fixtures/spec-vectors.js";
+import { createSoftHsm, softhsmMissing, SOFTHSM_MODULE, type SoftHsm } from "./support/pkcs11-softhsm.js";
+
+const missing = softhsmMissing();
+if (missing) console.warn(`SKIPPED: the PKCS#11 backend tests need ${missing}`);
+
+const PIN = "lp-pin-7461";
+const TOKEN = "lpsigner-test";
+const key = fromHex(TEST_PRIVATE_KEY);
+const keystore = createEthSigner(key);
+
+describe.skipIf(missing !== undefined)("PKCS#11 backend on SoftHSM2", () => {
+  let hsm: SoftHsm;
+  const opts = (o: Partial<Pkcs11BackendOptions> = {}): Pkcs11BackendOptions => ({
+    module: SOFTHSM_MODULE,
+    tokenLabel: TOKEN,
+    keyLabel: "signer",
+    pin: PIN,
+    timeoutMs: 2000,
+    ...o,
+  });
+  /** What open fails with: one line, naming the backend, never the PIN. */
+  async function openError(o: Partial<Pkcs11BackendOptions>): Promise<string> {
+    const err = await openPkcs11Backend(opts(o)).then(
+      (b) => (b.close(), undefined),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/^pkcs11 key backend: /);
+    expect(msg).not.toContain("\n");
+    expect(msg).not.toContain(PIN);
+    expect(JSON.stringify(err)).not.toContain(PIN);
+    return msg;
+  }
+
+  beforeAll(() => {
+    hsm = createSoftHsm(TOKEN, PIN);
+    hsm.importKey(key, "signer", "01");
+    // The same key again without its public object, and a P-256 key: both refused.
+    hsm.importKey(key, "nopub", "02");
+    hsm.tool(["--delete-object", "--type", "pubkey", "--label", "nopub"]);
+    hsm.tool(["--keypairgen", "--key-type", "EC:prime256v1", "--label", "p256", "--id", "03"]);
+  });
+  afterAll(() => hsm?.remove());
+
+  // These run first: a wrong PIN is only checked while no session of this process is logged in.
+  test("a wrong PIN, a missing token, key or public key, another curve: one clear line each, no PIN", async () => {
+    expect(await openError({ pin: "000000" })).toMatch(/login to token "lpsigner-test" refused: wrong PIN \(CKR_PIN_INCORRECT\)/);
+    // The wrong PIN in the message would be a leak too.
+    expect(await openError({ pin: "wrong-pin-31337" })).not.toContain("wrong-pin-31337");
+    expect(await openError({ tokenLabel: "nope" })).toMatch(/no token labelled "nope"/);
+    expect(await openError({ keyLabel: "missing" })).toMatch(/no private key labelled "missing" on token "lpsigner-test"/);
+    expect(await openError({ keyLabel: undefined, keyId: "0a" })).toMatch(/no private key with id 0a/);
+    expect(await openError({ keyLabel: "nopub" })).toMatch(/has no public key object labelled "nopub"/);
+    expect(await openError({ keyLabel: "p256" })).toMatch(/not on secp256k1/);
+    expect(await openError({ module: "/nonexistent/libpkcs11.so" })).toMatch(/cannot load module \/nonexistent\/libpkcs11.so/);
+    expect(await openError({ keyId: "01" })).toMatch(/exactly one of a key label and a key id/);
+  });
+
+  test("signs the spec's messages and random ones: every signature recovers to the keystore's address", async () => {
+    for (const o of [opts(), opts({ keyLabel: undefined, keyId: "0x01" })]) {
+      const backend = await openPkcs11Backend(o);
+      try {
+        expect(bytesEqual(await backend.publicKey(), secp256k1.getPublicKey(key, false))).toBe(true);
+        const signer = await createRemoteEthSigner(backend, { timeoutMs: 2000 });
+        expect(signer.addressHex).toBe(TEST_ADDRESS);
+        expect(signer.addressHex).toBe(keystore.addressHex);
+        const messages = [
+          keccak256(utf8.encode(TEST_ADDRESS)),
+          fromHex(SEG_CREDS.flattenHash),
+          ...BATCH.tickets.map((t) => fromHex(t.hash)),
+          utf8.encode(SIGNED_STATE.json),
+          new Uint8Array(0),
+          ...Array.from({ length: 20 }, () => crypto.getRandomValues(new Uint8Array(1 + Math.floor(Math.random() * 200)))),
+        ];
+        let highS = 0;
+        for (const m of messages) {
+          const sig = await signer.signAsync(m);
+          // go-livepeer's rules (65 bytes, low S, v 27/28) and the keystore's address.
+          expect(recoverSigner(m, sig)).toEqual(keystore.address);
+          expect(recoverSigner(m, keystore.sign(m))).toEqual(keystore.address);
+          expect(secp256k1.verify(sig.subarray(0, 64), personalMessageHash(m), secp256k1.getPublicKey(key))).toBe(true);
+          // HSM signatures are randomized: never the keystore's RFC 6979 bytes.
+          expect(bytesEqual(sig, keystore.sign(m))).toBe(false);
+          const raw = await backend.signDigest!(personalMessageHash(m));
+          if (raw.s > secp256k1.CURVE.n / 2n) highS++;
+        }
+        // The keystore's published signature of the orchestrator-info message, for the record.
+        expect(recoverSigner(messages[0]!, fromHex(ORCH_INFO_SIGNATURE))).toEqual(keystore.address);
+        // The token returns high S about half the time: the normalization is exercised.
+        expect(highS).toBeGreaterThan(0);
+        await signer.check();
+      } finally {
+        await backend.close();
+      }
+    }
+  });
+
+  test("latency and the event loop: 200 signatures one by one, then 200 at once", async () => {
+    const backend = await openPkcs11Backend(opts());
+    try {
+      const digest = new Uint8Array(32).fill(9);
+      const times: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const t0 = performance.now();
+        await backend.signDigest!(digest);
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      const p50 = times[100]!;
+      const p99 = times[197]!;
+      const delay = monitorEventLoopDelay({ resolution: 1 });
+      delay.enable();
+      const t0 = performance.now();
+      const sigs = await Promise.all(Array.from({ length: 200 }, () => backend.signDigest!(digest)));
+      const burst = performance.now() - t0;
+      delay.disable();
+      console.log(
+        `pkcs11 (SoftHSM2) sign: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; 200 at once ${burst.toFixed(0)} ms, ` +
+          `event loop delay max ${(delay.max / 1e6).toFixed(1)} ms`,
+      );
+      expect(new Set(sigs.map((s) => s.r)).size).toBe(200);
+      expect(p99).toBeLessThan(100);
+      // Signing runs on the thread pool: the loop is never held for long.
+      expect(delay.max / 1e6).toBeLessThan(50);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("outage: the token's directory moved away fails fast as unavailable, and signing resumes when it is back", async () => {
+    const backend: KeyBackend = await openPkcs11Backend(opts({ retryMs: 100 }));
+    const signer = await createRemoteEthSigner(backend, { timeoutMs: 2000 });
+    const away = hsm.tokenDir + ".away";
+    try {
+      const m = utf8.encode("before");
+      expect(recoverSigner(m, await signer.signAsync(m))).toEqual(keystore.address);
+      renameSync(hsm.tokenDir, away);
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const err = await backend.signDigest!(new Uint8Array(32).fill(i + 1)).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(KeyBackendUnavailableError);
+        expect((err as Error).message).toMatch(/^pkcs11 key backend: .*CKR_[A-Z_]+$/);
+        expect((err as Error).message).not.toContain(PIN);
+        expect(performance.now() - t0).toBeLessThan(2000);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await expect(backend.check()).rejects.toBeInstanceOf(KeyBackendUnavailableError);
+      await expect(signer.signAsync(utf8.encode("during"))).rejects.toBeInstanceOf(KeyBackendUnavailableError);
+      renameSync(away, hsm.tokenDir);
+      // The next try after retryMs reopens the session (re-initializing the module).
+      await new Promise((r) => setTimeout(r, 150));
+      await backend.check();
+      for (const text of ["after", "again"]) {
+        const msg = utf8.encode(text);
+        expect(recoverSigner(msg, await signer.signAsync(msg))).toEqual(keystore.address);
+      }
+    } finally {
+      try {
+        renameSync(away, hsm.tokenDir);
+      } catch {
+        // already back
+      }
+      await signer.close();
+    }
+  });
+});
