@@ -1,0 +1,162 @@
+/**
+ * Runs inside the network namespace test/keys/kms.test.ts creates (loopback only): starts
+ * local-kms, creates a secp256k1 signing key in it, drives src/keys/kms-backend.ts through
+ * signing, an outage (local-kms frozen, then killed, then restarted on the same data) and the
+ * error cases, and prints one JSON object on stdout for the test to check.
+ *
+ * Env: LOCAL_KMS (the binary), KMS_WORKDIR (a fresh directory), KMS_SECRET (the secret access key
+ * the SDK is given, which no error message may contain), MESSAGES (hex, comma separated),
+ * LATENCY_N (signatures to time).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { createServer, connect } from "node:net";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { KeyBackendUnavailableError, type KeyBackend } from "../../../src/keys/key-backend.js";
+import { openKmsBackend } from "../../../src/keys/kms-backend.js";
+import { personalMessageHash } from "../../../src/crypto/eth-sign.js";
+
+const env = (name: string) => process.env[name] ?? fail(`${name} is not set`);
+function fail(why: string): never {
+  throw new Error(why);
+}
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+const REGION = "eu-west-2";
+const TIMEOUT_MS = 1500;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((done) => {
+      const c = connect(port, "127.0.0.1", () => (c.destroy(), done(true))).on("error", () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) fail(`local-kms did not listen on ${port} within ${deadlineMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const workdir = env("KMS_WORKDIR");
+const log = createWriteStream(join(workdir, "local-kms.log"), { flags: "a" });
+const port = await freePort();
+const endpoint = `http://127.0.0.1:${port}`;
+
+async function startKms(): Promise<ChildProcess> {
+  const child = spawn(env("LOCAL_KMS"), [], {
+    // The data path survives a restart, so the key does too; no seed file.
+    env: { PATH: process.env.PATH, PORT: String(port), KMS_REGION: REGION, KMS_DATA_PATH: join(workdir, "data"), KMS_SEED_PATH: join(workdir, "no-seed.yaml") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  await waitForPort(port, 20_000);
+  return child;
+}
+
+async function stopKms(child: ChildProcess): Promise<void> {
+  const gone = new Promise((r) => child.once("exit", r));
+  child.kill("SIGKILL");
+  await gone;
+}
+
+/** The error a promise rejects with, and how long it took (undefined when it resolved). */
+async function rejection(p: () => Promise<unknown>): Promise<{ ms: number; name?: string; message?: string; unavailable?: boolean }> {
+  const t0 = performance.now();
+  try {
+    await p();
+    return { ms: performance.now() - t0 };
+  } catch (e) {
+    const err = e as Error;
+    return { ms: Math.round(performance.now() - t0), name: err.name, message: err.message, unavailable: err instanceof KeyBackendUnavailableError };
+  }
+}
+
+const signAll = async (backend: KeyBackend, messages: Uint8Array[]) => {
+  const out: { message: string; r: string; s: string }[] = [];
+  for (const m of messages) {
+    const { r, s } = await backend.signDigest!(personalMessageHash(m));
+    out.push({ message: hex(m), r: r.toString(16), s: s.toString(16) });
+  }
+  return out;
+};
+
+const result: Record<string, unknown> = { interfaces: Object.keys(networkInterfaces()) };
+let kms = await startKms();
+const admin = new KMSClient({ region: REGION, endpoint });
+try {
+  const created = await admin.send(new CreateKeyCommand({ KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY", Description: "lpsigner test" }));
+  const keyId = created.KeyMetadata!.KeyId!;
+  await admin.send(new CreateAliasCommand({ AliasName: "alias/lpsigner-test", TargetKeyId: keyId }));
+  const p256 = await admin.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }));
+  const disabled = await admin.send(new CreateKeyCommand({ KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY" }));
+  await admin.send(new DisableKeyCommand({ KeyId: disabled.KeyMetadata!.KeyId! }));
+
+  // Opened by alias: the operator's -awsKmsKeyId may be an id, an ARN or an alias.
+  const backend = await openKmsBackend({ keyId: "alias/lpsigner-test", region: REGION, endpoint, timeoutMs: TIMEOUT_MS });
+  result.publicKey = hex(await backend.publicKey());
+  await backend.check();
+  const messages = env("MESSAGES").split(",").map((m) => Buffer.from(m, "hex"));
+  result.signatures = await signAll(backend, messages);
+
+  // Latency over LATENCY_N signatures on one kept-alive connection.
+  const n = Number(env("LATENCY_N"));
+  const times: number[] = [];
+  const digest = personalMessageHash(Buffer.from("latency"));
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await backend.signDigest!(digest);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const q = (p: number) => +times[Math.min(times.length - 1, Math.floor(p * times.length))]!.toFixed(2);
+  result.latency = { n, p50: q(0.5), p99: q(0.99), max: q(1) };
+
+  // Outage 1: local-kms frozen (connections accepted, nothing answered): bounded by the timeout.
+  kms.kill("SIGSTOP");
+  result.frozen = await rejection(() => backend.signDigest!(digest));
+  kms.kill("SIGCONT");
+  result.afterFrozen = await signAll(backend, messages.slice(0, 1));
+  // Outage 2: local-kms gone (connection refused), then back on the same data.
+  await stopKms(kms);
+  result.stopped = await rejection(() => backend.signDigest!(digest));
+  result.stoppedCheck = await rejection(() => backend.check());
+  kms = await startKms();
+  result.restarted = await signAll(backend, messages);
+  await backend.close();
+
+  // Errors when opening.
+  const open = (keyId: string, ep = endpoint) => rejection(() => openKmsBackend({ keyId, region: REGION, endpoint: ep, timeoutMs: TIMEOUT_MS }));
+  result.missingKey = await open("11111111-2222-3333-4444-555555555555");
+  result.wrongSpec = await open(p256.KeyMetadata!.KeyId!);
+  result.disabledKey = await open(disabled.KeyMetadata!.KeyId!);
+  result.unreachable = await open(keyId, `http://127.0.0.1:${await freePort()}`);
+  // No credentials anywhere in the chain (env, files, the instance metadata service).
+  const saved = { ...process.env };
+  delete process.env.AWS_ACCESS_KEY_ID;
+  delete process.env.AWS_SECRET_ACCESS_KEY;
+  delete process.env.AWS_SESSION_TOKEN;
+  Object.assign(process.env, {
+    AWS_SHARED_CREDENTIALS_FILE: join(workdir, "none"),
+    AWS_CONFIG_FILE: join(workdir, "none"),
+    AWS_EC2_METADATA_DISABLED: "true",
+  });
+  result.noCredentials = await open(keyId);
+  process.env = saved;
+} finally {
+  admin.destroy();
+  await stopKms(kms);
+}
+process.stdout.write(JSON.stringify(result) + "\n");
+// Keep-alive sockets and the log stream: nothing left to wait for.
+process.exit(0);
