@@ -23,7 +23,7 @@ import { spkiToUncompressed } from "../../src/keys/kms-backend.js";
 import { BATCH, SEG_CREDS, SIGNED_STATE, TEST_ADDRESS, TEST_PRIVATE_KEY } from "../fixtures/spec-vectors.js";
 
 const localKms = new URL("../../.tools/bin/local-kms", import.meta.url).pathname;
-const ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].find((p) => existsSync(p));
+const ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].find((p) => existsSync(p));
 const unshare = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
 const missing = !existsSync(localKms) ? "local-kms (.ci/run builds it into .tools/bin)" : !ip ? "ip (apt-get install iproute2)" : !unshare ? "unshare (util-linux)" : undefined;
 if (missing) console.warn(`SKIPPED: the AWS KMS backend test needs ${missing}`);
