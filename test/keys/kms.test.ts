@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { secp256k1 } from "@noble/curves/secp256k1";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { keccak256 } from "../../src/crypto/bytes.js";
 import { createEthSigner, personalMessageHash, publicKeyToAddress, recoverSigner } from "../../src/crypto/eth-sign.js";
 import { spkiToUncompressed } from "../../src/keys/kms-backend.js";
 import { BATCH, SEG_CREDS, SIGNED_STATE, TEST_ADDRESS, TEST_PRIVATE_KEY } from "../fixtures/spec-vectors.js";
@@ -129,6 +130,18 @@ describe.skipIf(!!missing)("AWS KMS backend against local-kms, in a loopback-onl
     expect(out.signatures.map((s: { message: string }) => s.message)).toEqual(messages.map((m) => Buffer.from(m).toString("hex")));
     // KMS's nonces are random: the same message signed twice gives two different signatures.
     expect(out.restarted[0].r).not.toBe(out.signatures[0].r);
+  });
+
+  test("through createRemoteEthSigner (signatures made at once): 65 bytes that recover to the key's address, orchestrator info too", () => {
+    const address = publicKeyToAddress(hexBytes(out.publicKey));
+    expect(out.remote.address.toLowerCase()).toBe("0x" + toHex(address));
+    expect(out.remote.signatures.length).toBe(messages.length);
+    for (const { message, sig } of out.remote.signatures as { message: string; sig: string }[]) {
+      expect(sig.length).toBe(130);
+      expect(toHex(recoverSigner(hexBytes(message), hexBytes(sig))), message).toBe(toHex(address));
+    }
+    const orchMessage = keccak256(Buffer.from(out.remote.address));
+    expect(toHex(recoverSigner(orchMessage, hexBytes(out.remote.orchestratorInfo)))).toBe(toHex(address));
   });
 
   test("latency over 200 signatures", () => {

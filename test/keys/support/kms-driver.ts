@@ -17,6 +17,7 @@ import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, KMSClient } fr
 import { KeyBackendUnavailableError, type KeyBackend } from "../../../src/keys/key-backend.js";
 import { openKmsBackend } from "../../../src/keys/kms-backend.js";
 import { personalMessageHash } from "../../../src/crypto/eth-sign.js";
+import { createRemoteEthSigner, orchestratorInfoSignature } from "../../../src/crypto/remote-signer.js";
 
 const env = (name: string) => process.env[name] ?? fail(`${name} is not set`);
 function fail(why: string): never {
@@ -134,6 +135,15 @@ try {
   kms = await startKms();
   result.restarted = await signAll(backend, messages);
   await backend.close();
+
+  // What the payment code uses: the remote signer over a fresh backend (self-test included).
+  const remote = await createRemoteEthSigner(await openKmsBackend({ keyId, region: REGION, endpoint, timeoutMs: TIMEOUT_MS }), { timeoutMs: TIMEOUT_MS });
+  result.remote = {
+    address: remote.addressHex,
+    signatures: await Promise.all(messages.map(async (m) => ({ message: hex(m), sig: hex(await remote.signAsync(m)) }))),
+    orchestratorInfo: hex(await orchestratorInfoSignature(remote)),
+  };
+  await remote.close();
 
   // Errors when opening.
   const open = (keyId: string, ep = endpoint) => rejection(() => openKmsBackend({ keyId, region: REGION, endpoint: ep, timeoutMs: TIMEOUT_MS }));
