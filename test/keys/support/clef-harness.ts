@@ -63,14 +63,15 @@ function runClef(args: string[], input: string): Promise<string> {
   });
 }
 
-export async function setupClef(privateKey: string): Promise<Clef> {
+/** scryptN: the keystore file's scrypt cost; clef decrypts the file on every signature. */
+export async function setupClef(privateKey: string, opts: { scryptN?: number } = {}): Promise<Clef> {
   const dir = mkdtempSync(join(tmpdir(), "lpsigner-clef-"));
   const keystore = join(dir, "keystore");
   const configdir = join(dir, "config");
   const rules = join(dir, "rules.js");
   const wallet = new Wallet(privateKey);
-  // Light scrypt (N=4096) keeps the test quick; go-ethereum decrypts whatever N the file names.
-  const json = encryptKeystoreJsonSync({ address: wallet.address, privateKey }, KEYSTORE_PASSWORD, { scrypt: { N: 1 << 12 } });
+  // Light scrypt (N=4096) by default keeps the test quick; go-ethereum decrypts whatever N the file names.
+  const json = encryptKeystoreJsonSync({ address: wallet.address, privateKey }, KEYSTORE_PASSWORD, { scrypt: { N: opts.scryptN ?? 1 << 12 } });
   writeFileSync(rules, RULES);
   mkdirSync(keystore, { mode: 0o700 });
   writeFileSync(join(keystore, `UTC--test--${wallet.address.slice(2).toLowerCase()}`), json, { mode: 0o600 });
