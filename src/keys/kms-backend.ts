@@ -32,7 +32,8 @@ type KmsModule = typeof import("@aws-sdk/client-kms");
 async function loadSdk(): Promise<KmsModule> {
   try {
     return await import("@aws-sdk/client-kms");
-  } catch {
+  } catch (err) {
+    if ((err as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw err;
     throw new Error("AWS KMS backend: the package @aws-sdk/client-kms is not installed (run npm install in lpsigner's directory)");
   }
 }

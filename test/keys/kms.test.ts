@@ -12,7 +12,7 @@
  * randomized, so they cannot be byte-equal to the keystore's RFC 6979 ones; the normalization
  * itself is checked byte-equal against the keystore signer below.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +26,17 @@ import { BATCH, SEG_CREDS, SIGNED_STATE, TEST_ADDRESS, TEST_PRIVATE_KEY } from "
 const localKms = new URL("../../.tools/bin/local-kms", import.meta.url).pathname;
 const ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].find((p) => existsSync(p));
 const unshare = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
-const missing = !existsSync(localKms) ? "local-kms (.ci/run builds it into .tools/bin)" : !ip ? "ip (apt-get install iproute2)" : !unshare ? "unshare (util-linux)" : undefined;
+/** Whether this user may create a network namespace (root, or unprivileged user namespaces enabled). */
+const canUnshare = () => spawnSync(unshare!, ["--net", "--map-root-user", "true"]).status === 0;
+const missing = !existsSync(localKms)
+  ? "local-kms (.ci/run builds it into .tools/bin)"
+  : !ip
+    ? "ip (apt-get install iproute2)"
+    : !unshare
+      ? "unshare (util-linux)"
+      : !canUnshare()
+        ? "a network namespace (unshare --net --map-root-user failed: run as root or enable user namespaces)"
+        : undefined;
 if (missing) console.warn(`SKIPPED: the AWS KMS backend test needs ${missing}`);
 
 const N = secp256k1.CURVE.n;
