@@ -12,7 +12,9 @@ import { pino, type Logger } from "pino";
 import { createChainView } from "./chain/chain-client.js";
 import { ChainUnavailableError, type ChainView } from "./chain/chain-view.js";
 import { ConfigError, loadConfig, type Config, type DiscoveryConfig, type KeySource, type RawFlags } from "./config.js";
-import { createEthSigner, signOrchestratorInfo, type EthSigner } from "./crypto/eth-sign.js";
+import { createEthSigner } from "./crypto/eth-sign.js";
+import { isRemoteSigner, orchestratorInfoSignature, watchKeyHealth, type AnySigner } from "./crypto/remote-signer.js";
+import { isRemoteKey, openRemoteSigner } from "./keys/open-signer.js";
 import type { DevChain } from "./dev-chain/dev-chain.js";
 import type { DevOrchestrator } from "./dev-orchestrator/dev-orchestrator.js";
 import { createDiscovery, selectSource, type Discovery } from "./discovery/index.js";
@@ -39,7 +41,7 @@ export interface RunningSigner {
   /** On the dev chain: the development orchestrators (-devOrchestrators), registered there and found by discovery. */
   devOrchestrators: DevOrchestrator[];
   chain: ChainView;
-  signer: EthSigner;
+  signer: AnySigner;
   close(): Promise<void>;
 }
 
@@ -48,7 +50,7 @@ export interface RunningSigner {
  * over their IPC channels (a private socketpair), so a keystore is decrypted once and a throwaway
  * dev key is the same in every worker.
  */
-export async function loadKey(key: KeySource, logger: Logger): Promise<Uint8Array> {
+export async function loadKey(key: LocalKeySource, logger: Logger): Promise<Uint8Array> {
   switch (key.kind) {
     case "keystore":
       return loadKeystoreKey(key);
@@ -59,6 +61,17 @@ export async function loadKey(key: KeySource, logger: Logger): Promise<Uint8Arra
       logger.warn("no key configured: generated a throwaway key for the development chain");
       return randomBytes(32);
   }
+}
+
+/** A key this process holds: a keystore, the development raw key, or the dev chain's throwaway key. */
+export type LocalKeySource = Exclude<KeySource, { kind: "pkcs11" | "kms" | "jsonrpc" }>;
+
+/** The configured key's signer: loaded into this process, or opened on its backend (and self-tested). */
+export async function openSigner(key: KeySource, logger: Logger): Promise<AnySigner> {
+  if (!isRemoteKey(key)) return createEthSigner(await loadKey(key, logger));
+  const signer = await openRemoteSigner(key);
+  logger.info({ keyBackend: signer.keyBackend, address: signer.addressHex }, "key backend opened: the key stays there");
+  return signer;
 }
 
 /** The development chain with the signer funded and `orchestrators` development orchestrators registered on it. */
@@ -100,7 +113,7 @@ export interface ChainParts {
 }
 
 /** The dev chain and orchestrator (when there is no -ethUrl) and the cached chain view. */
-export async function openChain(config: Config, signer: EthSigner, logger: Logger): Promise<ChainParts> {
+export async function openChain(config: Config, signer: Pick<AnySigner, "addressHex">, logger: Logger): Promise<ChainParts> {
   const { host, port } = config.listen;
   const dev = config.chain.kind === "dev";
   // Before the dev chain starts: a used port fails in milliseconds, not after a chain deployment.
@@ -151,7 +164,7 @@ export async function openChain(config: Config, signer: EthSigner, logger: Logge
 /** What serveSigner needs: in a -workers worker the chain view and discovery are the primary's, relayed. */
 export interface ServeParts {
   config: Config;
-  signer: EthSigner;
+  signer: AnySigner;
   chain: ChainView;
   discovery: DiscoveryView | undefined;
   logger: Logger;
@@ -164,6 +177,7 @@ export interface ServeParts {
 /** Payments and the server on config.listen: the part of a signer every worker runs. */
 export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer; host: string; port: number; url: string }> {
   const { config, signer, chain, discovery, activity } = p;
+  const keyHealth = isRemoteSigner(signer) ? watchKeyHealth(signer) : undefined;
   const { host, port } = config.listen;
   const payments: PaymentDeps = {
     signer,
@@ -178,9 +192,10 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
   const server = createSignerServer({
     service: {
       payments,
-      orchInfoSignature: signOrchestratorInfo(signer),
+      orchInfoSignature: await orchestratorInfoSignature(signer),
       status: createSignerStatus({
         signer,
+        keyBackend: isRemoteSigner(signer) ? signer.keyBackend : "keystore",
         chain,
         limits: config.limits,
         prices: config.prices,
@@ -194,6 +209,7 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
     logger: p.logger,
     metrics: p.metrics,
     ...(p.metricsText ? { metricsText: p.metricsText } : {}),
+    ...(keyHealth ? { keyHealth } : {}),
     corsOrigins: config.corsOrigins,
     allowedHosts: config.allowedHosts,
     admission: config.admission,
@@ -211,14 +227,20 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
   const config = isConfig(input) ? input : loadConfig(input);
   logger ??= pino({ level: config.logLevel });
   for (const warning of config.warnings) logger.warn(warning);
-  const signer = createEthSigner(await loadKey(config.key, logger));
-  const chainParts = await openChain(config, signer, logger);
+  const signer = await openSigner(config.key, logger);
+  let chainParts: ChainParts;
+  try {
+    chainParts = await openChain(config, signer, logger);
+  } catch (err) {
+    if (isRemoteSigner(signer)) await signer.close().catch(() => {});
+    throw err;
+  }
   const { chain, devChain, devOrchestrators } = chainParts;
   let discovery: Discovery | undefined;
   try {
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
-    discovery = chainParts.discovery && startDiscovery({ ...config, discovery: chainParts.discovery }, chain, signer, metrics, logger);
+    discovery = chainParts.discovery && (await startDiscovery({ ...config, discovery: chainParts.discovery }, chain, signer, metrics, logger));
     const served = await serveSigner({ config, signer, chain, discovery, logger, metrics, activity });
     const running = discovery;
     return {
@@ -235,23 +257,26 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
         activity.close(); // ends dashboard streams, so they do not wait out the drain
         await served.server.close();
         await chainParts.close();
+        if (isRemoteSigner(signer)) await signer.close();
       },
     };
   } catch (err) {
     discovery?.close();
     await chainParts.close();
+    if (isRemoteSigner(signer)) await signer.close().catch(() => {});
     throw err;
   }
 }
 
 /** -remoteDiscovery: the reference's sources in its precedence (webhook, -orchAddr, chain). */
-export function startDiscovery(config: Config, chain: ChainView, signer: EthSigner, metrics: SignerMetrics, logger: Logger): Discovery {
+export async function startDiscovery(config: Config, chain: ChainView, signer: AnySigner, metrics: SignerMetrics, logger: Logger): Promise<Discovery> {
   const opts = config.discovery!;
   const source = selectSource({ webhookUrl: opts.webhookUrl, orchAddr: opts.orchAddr, chain });
   if (!source) throw new ConfigError("-remoteDiscovery is set but no orchestrator source could be configured");
   const discovery = createDiscovery({
     source,
-    signer,
+    // A remote key signs the GetOrchestrator request once, here; a local one when discovery asks.
+    signer: isRemoteSigner(signer) ? { address: signer.address, orchInfoSignature: await orchestratorInfoSignature(signer) } : signer,
     prices: config.prices,
     intervalMs: opts.intervalMs,
     timeoutMs: opts.timeoutMs,

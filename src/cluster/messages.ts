@@ -15,8 +15,8 @@ export interface ChainRelay {
 }
 
 export type ToWorker =
-  /** discovery: undefined when the primary runs no discovery. */
-  | { t: "init"; key: Uint8Array; chain: ChainRelay; discovery: DiscoverySnapshot | undefined }
+  /** key: undefined when it is a remote key (the worker opens its backend itself); discovery: undefined when the primary runs no discovery. */
+  | { t: "init"; key: Uint8Array | undefined; chain: ChainRelay; discovery: DiscoverySnapshot | undefined }
   | { t: "chain"; chain: ChainRelay }
   | { t: "discovery"; snapshot: DiscoverySnapshot }
   /** The other workers' latest activity, for WatchSignerActivity. */

@@ -17,7 +17,9 @@ import { createEthSigner } from "../crypto/eth-sign.js";
 import type { Discovery } from "../discovery/index.js";
 import { createSignerMetrics } from "../server/create-server.js";
 import { cachedFor } from "../server/metrics.js";
-import { loadKey, openChain, startDiscovery, type RunningSigner } from "../start-signer.js";
+import { isRemoteSigner } from "../crypto/remote-signer.js";
+import { isRemoteKey } from "../keys/open-signer.js";
+import { loadKey, openChain, openSigner, startDiscovery, type RunningSigner } from "../start-signer.js";
 import { StartupError } from "../startup.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
 import { workerExecArgv } from "./v8-flags.js";
@@ -38,16 +40,22 @@ interface Member {
 
 export async function startCluster(config: Config, logger: Logger): Promise<RunningSigner> {
   for (const warning of config.warnings) logger.warn(warning);
-  const key = await loadKey(config.key, logger);
-  const signer = createEthSigner(key);
-  const chainParts = await openChain(config, signer, logger);
+  // A key this process holds is loaded once and handed to the workers; a remote key is opened
+  // here (discovery's requests, the dashboard's status) and by each worker for itself.
+  const key = isRemoteKey(config.key) ? undefined : await loadKey(config.key, logger);
+  const signer = key ? createEthSigner(key) : await openSigner(config.key, logger);
+  const chainParts = await openChain(config, signer, logger).catch(async (err: unknown) => {
+    if (isRemoteSigner(signer)) await signer.close().catch(() => {});
+    throw err;
+  });
   const { chain, devChain, devOrchestrators } = chainParts;
   const metrics = createSignerMetrics();
   let discovery: Discovery | undefined;
   try {
-    discovery = chainParts.discovery && startDiscovery({ ...config, discovery: chainParts.discovery }, chain, signer, metrics, logger);
+    discovery = chainParts.discovery && (await startDiscovery({ ...config, discovery: chainParts.discovery }, chain, signer, metrics, logger));
   } catch (err) {
     await chainParts.close();
+    if (isRemoteSigner(signer)) await signer.close().catch(() => {});
     throw err;
   }
 
@@ -167,6 +175,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     );
     await Promise.all(exits);
     await chainParts.close();
+    if (isRemoteSigner(signer)) await signer.close().catch(() => {});
   }
 
   try {

@@ -14,7 +14,7 @@ import { selectEntries } from "../discovery/build-snapshot.js";
 import { snapshotKey, type DiscoverySnapshot } from "../discovery/discovery.js";
 import type { DiscoveryView } from "../discovery/service-adapters.js";
 import { createSignerMetrics } from "../server/create-server.js";
-import { serveSigner } from "../start-signer.js";
+import { openSigner, serveSigner } from "../start-signer.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
 
 const ACTIVITY_REPORT_MS = 1000;
@@ -77,8 +77,15 @@ export async function runWorker(): Promise<void> {
     send({ t: "ready" });
   });
 
-  const signer = createEthSigner(init.key);
-  init.key.fill(0);
+  let signer;
+  try {
+    signer = init.key ? createEthSigner(init.key) : await openSigner(config.key, logger);
+  } catch (err) {
+    const fatal: ToPrimary = { t: "fatal", message: err instanceof Error ? err.message : String(err), config: err instanceof ConfigError };
+    process.send!(fatal, () => process.exit(1));
+    return;
+  }
+  init.key?.fill(0);
   const chain = relayedChainView(init.chain, config.chainMaxStalenessMs);
   // Discovery is on when the primary runs it (-remoteDiscovery, or by default on the dev chain).
   const discovery = init.discovery && relayedDiscovery(init.discovery);

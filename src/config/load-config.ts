@@ -13,7 +13,7 @@ import type { SenderLimits } from "../pm/sender-validation.js";
 import { createPriceLimits, type PriceLimits } from "../pricing/price-limits.js";
 import { DEFAULT_POLL_TIMEOUT_MS } from "../discovery/poll-orchestrator.js";
 import { ConfigError } from "./errors.js";
-import { flagBool, unsupportedFlagWarnings, type RawFlags } from "./flags.js";
+import { flagBool, unsupportedFlagWarnings, type FlagName as RawFlagName, type RawFlags } from "./flags.js";
 import {
   defaultAddr,
   isLoopbackHost,
@@ -41,6 +41,10 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"
 
 export type KeySource =
   | { kind: "keystore"; path: string; address: string; password: string }
+  /** Keys that never enter this process; `address` (-ethAcctAddr, may be "") must match the key's. */
+  | { kind: "pkcs11"; module: string; tokenLabel: string; keyLabel: string; keyId: string; pin: string; address: string; timeoutMs: number }
+  | { kind: "kms"; keyId: string; region: string; endpoint: string; address: string; timeoutMs: number }
+  | { kind: "jsonrpc"; url: string; tlsCert: string; tlsKey: string; ca: string; address: string; timeoutMs: number }
   /** LPSIGNER_UNSAFE_DEV_PRIVATE_KEY */
   | { kind: "raw"; hex: string }
   /** Dev chain only: a fresh key for this run. */
@@ -129,6 +133,12 @@ function chainConfig(flags: RawFlags): ChainConfig {
 function keySource(flags: RawFlags, dev: boolean, env: NodeJS.ProcessEnv): KeySource {
   const dataDir = flags.dataDir || flags.datadir;
   const raw = env.LPSIGNER_UNSAFE_DEV_PRIVATE_KEY;
+  const remote = remoteKeySource(flags, env);
+  if (remote) {
+    if (dev) throw new ConfigError(`-${REMOTE_FLAG[remote.kind]} names a key but there is no -ethUrl: lpsigner would run that key against a throwaway development chain. Pass -ethUrl (with -network or -ethController)`);
+    if (flags.ethKeystorePath !== "") throw new ConfigError(`-ethKeystorePath and -${REMOTE_FLAG[remote.kind]} name two keys: give one`);
+    return remote;
+  }
   if (dev) {
     const named = flags.ethKeystorePath !== "" ? "-ethKeystorePath" : raw ? "LPSIGNER_UNSAFE_DEV_PRIVATE_KEY" : dataDir !== "" ? "-dataDir" : "";
     if (named !== "") {
@@ -148,6 +158,64 @@ function keySource(flags: RawFlags, dev: boolean, env: NodeJS.ProcessEnv): KeySo
     }
   }
   return { kind: "keystore", path, address: flags.ethAcctAddr, password: resolvePassword(flags.ethPassword) };
+}
+
+const REMOTE_FLAG = { pkcs11: "pkcs11Module", kms: "awsKmsKeyId", jsonrpc: "ethSignerUrl" } as const;
+
+type RemoteKeySource = Extract<KeySource, { kind: keyof typeof REMOTE_FLAG }>;
+
+/** A key behind a PKCS#11 module, AWS KMS or a JSON-RPC signer, when one is configured. */
+function remoteKeySource(flags: RawFlags, env: NodeJS.ProcessEnv): RemoteKeySource | undefined {
+  const named = (Object.entries(REMOTE_FLAG) as [keyof typeof REMOTE_FLAG, RawFlagName][]).filter(([, flag]) => flags[flag] !== "");
+  if (named.length === 0) {
+    for (const flag of ["pkcs11TokenLabel", "pkcs11KeyLabel", "pkcs11KeyId", "pkcs11PinFile", "awsKmsRegion", "awsKmsEndpoint", "ethSignerTlsCert", "ethSignerTlsKey", "ethSignerCa"] as const) {
+      if (flags[flag] !== "") throw new ConfigError(`-${flag} needs -${flag.startsWith("pkcs11") ? "pkcs11Module" : flag.startsWith("aws") ? "awsKmsKeyId" : "ethSignerUrl"}`);
+    }
+    return undefined;
+  }
+  if (named.length > 1) throw new ConfigError(`${named.map(([, f]) => `-${f}`).join(" and ")} name two key backends: give one`);
+  const address = flags.ethAcctAddr === "" ? "" : checkedAddress(flags.ethAcctAddr, "ethAcctAddr");
+  const timeoutMs = parseDuration(flags.keyTimeout, "keyTimeout");
+  if (timeoutMs <= 0) throw new ConfigError("-keyTimeout must be positive");
+  const kind = named[0]![0];
+  if (kind === "pkcs11") {
+    if (flags.pkcs11TokenLabel === "") throw new ConfigError("-pkcs11Module needs -pkcs11TokenLabel");
+    if ((flags.pkcs11KeyLabel === "") === (flags.pkcs11KeyId === "")) throw new ConfigError("-pkcs11Module needs one of -pkcs11KeyLabel and -pkcs11KeyId");
+    if (flags.pkcs11KeyId !== "" && !/^(0x)?([0-9a-fA-F]{2})+$/.test(flags.pkcs11KeyId)) throw new ConfigError("-pkcs11KeyId must be hex");
+    const pin = flags.pkcs11PinFile !== "" ? readSecretFile(flags.pkcs11PinFile, "pkcs11PinFile") : env.LP_PKCS11PIN;
+    if (pin === undefined || pin === "") throw new ConfigError("-pkcs11Module needs the token's PIN: -pkcs11PinFile, or LP_PKCS11PIN in the environment");
+    return { kind, module: flags.pkcs11Module, tokenLabel: flags.pkcs11TokenLabel, keyLabel: flags.pkcs11KeyLabel, keyId: flags.pkcs11KeyId.replace(/^0x/, ""), pin, address, timeoutMs };
+  }
+  if (kind === "kms") {
+    if (flags.awsKmsEndpoint !== "") parseHttpUrl(flags.awsKmsEndpoint, "awsKmsEndpoint");
+    return { kind, keyId: flags.awsKmsKeyId, region: flags.awsKmsRegion, endpoint: flags.awsKmsEndpoint, address, timeoutMs };
+  }
+  try {
+    parseEthEndpoint(flags.ethSignerUrl);
+  } catch (err) {
+    // The value is not quoted: it may hold credentials.
+    throw new ConfigError(`-ethSignerUrl: ${(err as Error).message}`);
+  }
+  if ((flags.ethSignerTlsCert === "") !== (flags.ethSignerTlsKey === "")) throw new ConfigError("-ethSignerTlsCert and -ethSignerTlsKey go together");
+  for (const flag of ["ethSignerTlsCert", "ethSignerTlsKey", "ethSignerCa"] as const) if (flags[flag] !== "") readPem(flags[flag], flag);
+  return { kind, url: flags.ethSignerUrl, tlsCert: flags.ethSignerTlsCert, tlsKey: flags.ethSignerTlsKey, ca: flags.ethSignerCa, address, timeoutMs };
+}
+
+/** A secret file's content, without its final newline; the error names the flag, never the content. */
+function readSecretFile(path: string, flag: string): string {
+  try {
+    return readFileSync(path, "utf8").replace(/\r?\n$/, "");
+  } catch (err) {
+    throw new ConfigError(`-${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+}
+
+function checkedAddress(text: string, flag: string): string {
+  try {
+    return getAddress(text);
+  } catch {
+    throw new ConfigError(`-${flag}: not an Ethereum address: ${JSON.stringify(text)}`);
+  }
 }
 
 /** Validates and converts every flag; throws a ConfigError naming the flag. */

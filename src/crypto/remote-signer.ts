@@ -130,3 +130,24 @@ export async function createRemoteEthSigner(backend: KeyBackend, opts: { timeout
   if (!recovered || !bytesEqual(recovered, address)) throw new KeyBackendUnavailableError(`${kind} key backend: the self-test signature does not recover`);
   return signer;
 }
+
+/**
+ * The backend's health as /readyz and grpc.health report it: checked every `everyMs` in the
+ * background (never on a probe's path), so a failing backend makes the signer unready and a
+ * recovered one ready again, without a restart.
+ */
+export function watchKeyHealth(signer: RemoteEthSigner, everyMs = 2000): { problem(): string | undefined; stop(): void } {
+  let problem: string | undefined;
+  let running = false;
+  const run = () => {
+    if (running) return;
+    running = true;
+    signer.check().then(
+      () => (problem = undefined),
+      (err: unknown) => (problem = err instanceof Error ? err.message : String(err)),
+    ).finally(() => (running = false));
+  };
+  const timer = setInterval(run, everyMs);
+  timer.unref();
+  return { problem: () => problem, stop: () => clearInterval(timer) };
+}

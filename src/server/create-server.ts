@@ -43,6 +43,8 @@ export interface ServerOptions {
   allowedHosts?: string[];
   /** How long one /metrics collection answers further scrapes (default 1 s; 0: each scrape collects, concurrent ones share). */
   metricsCacheMs?: number;
+  /** A remote key's health (crypto/remote-signer.ts watchKeyHealth): failing, the signer is not ready. */
+  keyHealth?: { problem(): string | undefined };
   /** Scrapes answered per second at most, and how many may wait their turn (default 50 and 256). */
   metricsPace?: { perSecond: number; maxWaiting: number };
 }
@@ -66,7 +68,7 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
   const { logger, metrics } = opts;
   const chain = opts.chain ?? opts.service.payments.chain;
   metrics.watchChain(chain);
-  const readiness = createReadiness(chain);
+  const readiness = createReadiness(chain, opts.keyHealth);
   const observer = createObserver(logger, metrics);
   const admission = createAdmission({ ...DEFAULT_ADMISSION, ...opts.admission }, (reason) => metrics.refused.inc({ reason }));
   metrics.watchAdmission(admission);

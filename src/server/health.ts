@@ -11,7 +11,8 @@ import type { Admission } from "./admission.js";
 /**
  * Liveness and readiness. Live: the process answers and is not shutting down (/healthz).
  * Ready: live, the chain view is fresh enough to sign against, and the signer's TicketBroker funds
- * can back tickets (/readyz, grpc.health.v1 for "" and SignerService). A stale view, or a missing
+ * can back tickets, and a remote key's backend answers (/readyz, grpc.health.v1 for "" and
+ * SignerService). A failing key backend, a stale view, or a missing
  * deposit or reserve, or an unlock under way, makes the signer unready (a load balancer then
  * sends gateways to a replica that can pay) until it recovers; the reason is in /readyz's body.
  */
@@ -22,12 +23,14 @@ export interface Readiness {
   shutdown(): void;
 }
 
-export function createReadiness(chain: ChainView | undefined): Readiness {
+export function createReadiness(chain: ChainView | undefined, key?: { problem(): string | undefined }): Readiness {
   let shuttingDown = false;
   return {
     live: () => !shuttingDown,
     notReady() {
       if (shuttingDown) return "shutting down";
+      const keyProblem = key?.problem();
+      if (keyProblem !== undefined) return `cannot sign: ${keyProblem}`;
       if (!chain) return undefined;
       const status = chain.status();
       if (status.stale) return "chain view stale";

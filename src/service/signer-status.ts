@@ -9,6 +9,8 @@ import type { PriceLimits } from "../pricing/price-limits.js";
 
 export interface SignerStatusSource {
   signer: Pick<EthSigner, "address" | "addressHex">;
+  /** Where the key is (KeyBackendKind); default "keystore". */
+  keyBackend?: string;
   chain: ChainView;
   limits: SenderLimits;
   prices: PriceLimits;
@@ -25,6 +27,7 @@ export function createSignerStatus(src: SignerStatusSource): () => MessageInitSh
       address: signer.address,
       addressHex: signer.addressHex,
       version: src.version,
+      keyBackend: src.keyBackend ?? "keystore",
       // The same check that refuses payments with FAILED_PRECONDITION.
       fundingProblem: snap ? (fundingProblem(snap) ?? "") : "",
       chain: {

@@ -1423,8 +1423,12 @@ type GetSignerStatusResponse struct {
 	// with FAILED_PRECONDITION: "no sender deposit", "no sender reserve", or "unable to validate
 	// sender: deposit and reserve is set to unlock soon". Empty when funded (or no chain view yet).
 	FundingProblem string `protobuf:"bytes,6,opt,name=funding_problem,json=fundingProblem,proto3" json:"funding_problem,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Where the signer's key is: "keystore" (decrypted into the signer's memory), "pkcs11" (an
+	// HSM), "kms" (AWS KMS) or "jsonrpc" (an Ethereum JSON-RPC signer such as clef). Never a
+	// credential, PIN or key identifier.
+	KeyBackend    string `protobuf:"bytes,7,opt,name=key_backend,json=keyBackend,proto3" json:"key_backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSignerStatusResponse) Reset() {
@@ -1495,6 +1499,13 @@ func (x *GetSignerStatusResponse) GetVersion() string {
 func (x *GetSignerStatusResponse) GetFundingProblem() string {
 	if x != nil {
 		return x.FundingProblem
+	}
+	return ""
+}
+
+func (x *GetSignerStatusResponse) GetKeyBackend() string {
+	if x != nil {
+		return x.KeyBackend
 	}
 	return ""
 }
@@ -1974,7 +1985,7 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"capability\x12\x1a\n" +
 	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12\x19\n" +
 	"\bmodel_id\x18\x03 \x01(\tR\amodelId\x12+\n" +
-	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\"\x86\x02\n" +
+	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\"\xa7\x02\n" +
 	"\x17GetSignerStatusResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x1f\n" +
 	"\vaddress_hex\x18\x02 \x01(\tR\n" +
@@ -1982,7 +1993,9 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\x05chain\x18\x03 \x01(\v2\x1d.livepeer.signer.v1.ChainViewR\x05chain\x128\n" +
 	"\x06limits\x18\x04 \x01(\v2 .livepeer.signer.v1.SignerLimitsR\x06limits\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12'\n" +
-	"\x0ffunding_problem\x18\x06 \x01(\tR\x0efundingProblem\"=\n" +
+	"\x0ffunding_problem\x18\x06 \x01(\tR\x0efundingProblem\x12\x1f\n" +
+	"\vkey_backend\x18\a \x01(\tR\n" +
+	"keyBackend\"=\n" +
 	"\x1aWatchSignerActivityRequest\x12\x1f\n" +
 	"\vinterval_ms\x18\x01 \x01(\rR\n" +
 	"intervalMs\"\xf8\x01\n" +
