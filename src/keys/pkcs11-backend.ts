@@ -5,8 +5,9 @@
  * object's CKA_EC_POINT.
  *
  * One session per backend, one operation at a time on it (a PKCS#11 session runs one signing
- * operation at a time). C_Sign runs on libuv's thread pool (pkcs11js's C_SignAsync), so the
- * event loop is not held by the token; the other calls are quick and synchronous. After a
+ * operation at a time). Every call into the module runs on a worker thread: they all block
+ * (pkcs11js's C_SignAsync covers C_Sign only, and SoftHSM2's C_SignInit waits on its file
+ * locks), and the event loop must not, so a stuck token costs a timeout, not the process. After a
  * failure the session is dropped and the next call opens a new one, re-initializing the module
  * when needed (SoftHSM2 and some network HSM clients only see a token again after
  * C_Finalize/C_Initialize), so an outage recovers without a restart. A wrong PIN is never
@@ -17,6 +18,7 @@
  */
 import { createRequire } from "node:module";
 import { endianness } from "node:os";
+import { Worker } from "node:worker_threads";
 import { KeyBackendUnavailableError, type KeyBackend } from "./key-backend.js";
 
 export interface Pkcs11BackendOptions {
@@ -34,31 +36,10 @@ export interface Pkcs11BackendOptions {
   retryMs?: number;
 }
 
-// The few pkcs11js calls used here, typed locally so the project type-checks without the addon.
 type Handle = Buffer;
 interface Attr {
   type: number;
   value?: number | boolean | string | Buffer;
-}
-interface Pkcs11Lib {
-  load(path: string): void;
-  C_Initialize(opts?: { flags?: number }): void;
-  C_Finalize(): void;
-  C_GetSlotList(tokenPresent?: boolean): Handle[];
-  C_GetTokenInfo(slot: Handle): { label: string };
-  C_OpenSession(slot: Handle, flags: number): Handle;
-  C_CloseSession(session: Handle): void;
-  C_Login(session: Handle, userType: number, pin?: string): void;
-  C_FindObjectsInit(session: Handle, template: Attr[]): void;
-  C_FindObjects(session: Handle, max: number): Handle[];
-  C_FindObjectsFinal(session: Handle): void;
-  C_GetAttributeValue(session: Handle, object: Handle, template: Attr[]): Attr[];
-  C_SignInit(session: Handle, mechanism: { mechanism: number }, key: Handle): void;
-  C_SignAsync(session: Handle, data: Buffer, out: Buffer): Promise<Buffer>;
-}
-interface Pkcs11Js {
-  PKCS11: new () => Pkcs11Lib;
-  [constant: string]: unknown;
 }
 
 /** DER of OID 1.3.132.0.10 (secp256k1), the CKA_EC_PARAMS of a secp256k1 key. */
@@ -67,31 +48,100 @@ const SECP256K1_EC_PARAMS = Buffer.from("06052b8104000a", "hex");
 /** CKR_ codes that mean the PIN is wrong or unusable: never retried. */
 const PIN_ERRORS = new Set(["CKR_PIN_INCORRECT", "CKR_PIN_LOCKED", "CKR_PIN_EXPIRED", "CKR_PIN_INVALID", "CKR_PIN_LEN_RANGE"]);
 
-let addon: Pkcs11Js | undefined;
-function loadAddon(): Pkcs11Js {
-  if (!addon) {
+/**
+ * The thread that makes every call into the module. PKCS#11 calls block (C_SignInit waits on
+ * SoftHSM2's file locks; a network HSM's on the network), so none runs on the event loop. It
+ * runs one call at a time: {id, method, args} in, {id, result} or {id, error} out. "sign" is
+ * C_SignInit and C_Sign together (one round trip per signature); "constants" reads pkcs11js's.
+ */
+const WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const toBuffers = (v) => v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+  : Array.isArray(v) ? v.map(toBuffers)
+  : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toBuffers(x)]))
+  : v;
+let p, lib, loadError;
+try {
+  p = require(workerData.addon);
+  lib = new p.PKCS11();
+} catch (err) {
+  loadError = String(err && err.message || err).split("\\n")[0];
+}
+parentPort.on("message", ({ id, method, args }) => {
+  try {
+    if (loadError) throw new Error("pkcs11js does not load: " + loadError);
+    let result;
+    args = toBuffers(args);
+    if (method === "constants") result = Object.fromEntries(Object.entries(p).filter(([k, v]) => /^CK[AOKMFUR]_/.test(k) && typeof v === "number"));
+    else if (method === "sign") {
+      const [session, mechanism, key, data] = args;
+      lib.C_SignInit(session, mechanism, key);
+      result = lib.C_Sign(session, data, Buffer.alloc(512));
+    } else result = lib[method](...args);
+    parentPort.postMessage({ id, result });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message || err).split("\\n")[0] });
+  }
+});
+`;
+
+let addonPath: string | undefined;
+function resolveAddon(): string {
+  if (!addonPath) {
     try {
-      addon = createRequire(import.meta.url)("pkcs11js") as Pkcs11Js;
+      addonPath = createRequire(import.meta.url).resolve("pkcs11js");
     } catch {
       throw new Error(
         "pkcs11 key backend: the pkcs11js addon is not installed (npm install pkcs11js, which builds with a C++ compiler, make and python3; approve its build with npm install-scripts approve pkcs11js)",
       );
     }
   }
-  return addon;
+  return addonPath;
 }
 
 /**
  * A module is initialized once per process (C_Initialize is process-wide), shared by every
- * backend on it. `generation` counts re-initializations: a session from an earlier one is gone.
+ * backend on it, with its one thread. `generation` counts initializations: a session from an
+ * earlier one is gone.
  */
 interface SharedModule {
-  lib: Pkcs11Lib;
+  call(method: string, ...args: unknown[]): Promise<unknown>;
+  constants: Record<string, number>;
+  worker: Worker;
   initialized: boolean;
   generation: number;
   users: number;
 }
 const modules = new Map<string, SharedModule>();
+
+async function startModule(addon: string): Promise<SharedModule> {
+  const worker = new Worker(WORKER, { eval: true, workerData: { addon } });
+  // A backend left open does not keep the process alive.
+  worker.unref();
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let next = 0;
+  const fromWorker = (v: unknown): unknown =>
+    v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Array.isArray(v) ? v.map(fromWorker)
+    : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fromWorker(x)])) : v;
+  worker.on("message", ({ id, result, error }: { id: number; result?: unknown; error?: string }) => {
+    const call = pending.get(id);
+    pending.delete(id);
+    if (error !== undefined) call?.reject(new Error(error));
+    else call?.resolve(fromWorker(result));
+  });
+  worker.on("error", (err) => {
+    for (const call of pending.values()) call.reject(err);
+    pending.clear();
+  });
+  const call = (method: string, ...args: unknown[]) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = next++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, method, args });
+    });
+  const constants = (await call("constants")) as Record<string, number>;
+  return { call, constants, worker, initialized: false, generation: 0, users: 0 };
+}
 
 function errorCode(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
@@ -105,8 +155,7 @@ function readUlong(value: Buffer): number {
 }
 
 export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<KeyBackend> {
-  const p = loadAddon();
-  const c = (name: string) => p[name] as number;
+  const addon = resolveAddon();
   const { module: modulePath, tokenLabel, pin, timeoutMs } = opts;
   const retryMs = opts.retryMs ?? 1000;
   if (!opts.keyLabel === !opts.keyId) throw new Error("pkcs11 key backend: give exactly one of a key label and a key id");
@@ -123,67 +172,71 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
     return safe(msg.startsWith("pkcs11 key backend:") ? msg : `pkcs11 key backend: token "${tokenLabel}": ${msg}`);
   };
 
-  let shared = modules.get(modulePath);
-  if (!shared) {
-    const lib = new p.PKCS11();
+  let mod = modules.get(modulePath);
+  if (!mod) {
+    mod = await startModule(addon).catch((err: unknown) => {
+      throw fail(errorCode(err));
+    });
+    modules.set(modulePath, mod);
     try {
-      lib.load(modulePath);
+      await mod.call("load", modulePath);
     } catch (err) {
+      modules.delete(modulePath);
+      void mod.worker.terminate();
       throw fail(`cannot load module ${modulePath}: ${errorCode(err)}`);
     }
-    shared = { lib, initialized: false, generation: 0, users: 0 };
-    modules.set(modulePath, shared);
   }
-  const mod = shared;
-  const lib = mod.lib;
-  mod.users++;
+  const shared = mod;
+  const call = shared.call;
+  const c = (name: string) => {
+    const v = shared.constants[name];
+    if (v === undefined) throw new Error(`pkcs11js has no ${name}`);
+    return v;
+  };
+  shared.users++;
 
-  function initialize(): void {
-    if (mod.initialized) return;
+  async function initialize(): Promise<void> {
+    if (shared.initialized) return;
     try {
-      // OS locking: C_Sign runs on a pool thread while other calls may run on the main one.
-      lib.C_Initialize({ flags: c("CKF_OS_LOCKING_OK") });
+      // OS locking: other threads of the process may use the module too.
+      await call("C_Initialize", { flags: c("CKF_OS_LOCKING_OK") });
     } catch (err) {
       if (errorCode(err) !== "CKR_CRYPTOKI_ALREADY_INITIALIZED") throw fail(`module initialization failed: ${errorCode(err)}`);
     }
-    mod.initialized = true;
-    mod.generation++;
+    shared.initialized = true;
+    shared.generation++;
   }
 
-  /** The last backend on a module finalizes it. */
-  function releaseModule(): void {
-    if (--mod.users > 0 || !mod.initialized) return;
+  async function finalize(): Promise<void> {
+    if (!shared.initialized) return;
+    shared.initialized = false;
     try {
-      lib.C_Finalize();
+      await call("C_Finalize");
     } catch {
-      // nothing left to end
+      // already gone
     }
-    mod.initialized = false;
   }
 
-  function reinitialize(): void {
-    if (mod.initialized) {
-      try {
-        lib.C_Finalize();
-      } catch {
-        // already gone
-      }
-      mod.initialized = false;
-    }
-    initialize();
+  /** The last backend on a module finalizes it and ends its thread. */
+  async function releaseModule(): Promise<void> {
+    if (--shared.users > 0) return;
+    await finalize();
+    modules.delete(modulePath);
+    // A thread stuck in the module ends when the call returns; not waited for.
+    void shared.worker.terminate();
   }
 
-  function findOne(session: Handle, cls: string): Handle | undefined {
+  async function findOne(session: Handle, cls: string): Promise<Handle | undefined> {
     const template: Attr[] = [{ type: c("CKA_CLASS"), value: c(cls) }];
     if (opts.keyLabel !== undefined) template.push({ type: c("CKA_LABEL"), value: opts.keyLabel });
     else template.push({ type: c("CKA_ID"), value: keyId! });
-    lib.C_FindObjectsInit(session, template);
+    await call("C_FindObjectsInit", session, template);
     try {
-      const found = lib.C_FindObjects(session, 2);
+      const found = (await call("C_FindObjects", session, 2)) as Handle[];
       if (found.length > 1) throw fail(`several ${cls === "CKO_PRIVATE_KEY" ? "private" : "public"} keys ${keyName} on token "${tokenLabel}": give the key id`);
       return found[0];
     } finally {
-      lib.C_FindObjectsFinal(session);
+      await call("C_FindObjectsFinal", session);
     }
   }
 
@@ -201,14 +254,17 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
   let closed = false;
 
   /** Opens a session, logs in and finds the key (and, the first time, the public key). */
-  function openSession(): Session {
-    initialize();
-    const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === tokenLabel);
+  async function openSession(): Promise<Session> {
+    await initialize();
+    let slot: Handle | undefined;
+    for (const s of (await call("C_GetSlotList", true)) as Handle[]) {
+      if (((await call("C_GetTokenInfo", s)) as { label: string }).label.trim() === tokenLabel) slot = s;
+    }
     if (slot === undefined) throw fail(`no token labelled "${tokenLabel}" in ${modulePath}`);
-    const handle = lib.C_OpenSession(slot, c("CKF_SERIAL_SESSION"));
+    const handle = (await call("C_OpenSession", slot, c("CKF_SERIAL_SESSION"))) as Handle;
     try {
       try {
-        lib.C_Login(handle, c("CKU_USER"), pin);
+        await call("C_Login", handle, c("CKU_USER"), pin);
       } catch (err) {
         const code = errorCode(err);
         if (PIN_ERRORS.has(code)) {
@@ -217,61 +273,52 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
         }
         if (code !== "CKR_USER_ALREADY_LOGGED_IN") throw fail(`login to token "${tokenLabel}" failed: ${code}`);
       }
-      const key = findOne(handle, "CKO_PRIVATE_KEY");
+      const key = await findOne(handle, "CKO_PRIVATE_KEY");
       if (!key) throw fail(`no private key ${keyName} on token "${tokenLabel}"`);
-      if (!publicKey) publicKey = readPublicKey(handle, key);
-      return { handle, key, generation: mod.generation };
+      if (!publicKey) publicKey = await readPublicKey(handle, key);
+      return { handle, key, generation: shared.generation };
     } catch (err) {
-      try {
-        lib.C_CloseSession(handle);
-      } catch {
-        // the session is gone anyway
-      }
+      await call("C_CloseSession", handle).catch(() => undefined);
       throw err;
     }
   }
 
-  function readPublicKey(handle: Handle, key: Handle): Uint8Array {
-    const [type, params] = lib.C_GetAttributeValue(handle, key, [{ type: c("CKA_KEY_TYPE") }, { type: c("CKA_EC_PARAMS") }]);
+  async function readPublicKey(handle: Handle, key: Handle): Promise<Uint8Array> {
+    const [type, params] = (await call("C_GetAttributeValue", handle, key, [{ type: c("CKA_KEY_TYPE") }, { type: c("CKA_EC_PARAMS") }])) as Attr[];
     const keyType = type?.value as Buffer | undefined;
     if (!keyType || readUlong(keyType) !== c("CKK_EC")) throw fail(`the key ${keyName} is not an EC key`);
     if (!SECP256K1_EC_PARAMS.equals(params?.value as Buffer)) throw fail(`the key ${keyName} is not on secp256k1 (CKA_EC_PARAMS is not OID 1.3.132.0.10)`);
-    const pub = findOne(handle, "CKO_PUBLIC_KEY");
+    const pub = await findOne(handle, "CKO_PUBLIC_KEY");
     if (!pub) {
       throw fail(`token "${tokenLabel}" has no public key object ${keyName} (the private key's public half is needed for the address: import it with the same label and id)`);
     }
-    const [point] = lib.C_GetAttributeValue(handle, pub, [{ type: c("CKA_EC_POINT") }]);
+    const [point] = (await call("C_GetAttributeValue", handle, pub, [{ type: c("CKA_EC_POINT") }])) as Attr[];
     return decodeEcPoint(point?.value as Buffer, fail);
   }
 
-  function dropSession(): void {
-    if (session && session.generation === mod.generation) {
-      try {
-        lib.C_CloseSession(session.handle);
-      } catch {
-        // already invalid
-      }
-    }
+  async function dropSession(): Promise<void> {
+    const s = session;
     session = undefined;
+    if (s && s.generation === shared.generation) await call("C_CloseSession", s.handle).catch(() => undefined);
   }
 
   /** The session to use now: the current one, or a new one (at most one attempt per retryMs). */
-  function currentSession(): Session {
+  async function currentSession(): Promise<Session> {
     if (fatal) throw fatal;
     if (closed) throw new KeyBackendUnavailableError("pkcs11 key backend: closed");
-    if (session && session.generation === mod.generation) return session;
+    if (session && session.generation === shared.generation) return session;
     session = undefined;
     const now = Date.now();
     if (lastError && now - lastAttempt < retryMs) throw lastError;
     lastAttempt = now;
     try {
       try {
-        session = openSession();
+        session = await openSession();
       } catch (err) {
         if (fatal) throw err;
         // A token that went away and came back is often seen only after re-initializing.
-        reinitialize();
-        session = openSession();
+        await finalize();
+        session = await openSession();
       }
       lastError = undefined;
       return session;
@@ -288,11 +335,11 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
     let timedOut = false;
     const run = tail.then(async () => {
       if (timedOut) throw new KeyBackendUnavailableError("pkcs11 key backend: timed out waiting");
-      const s = currentSession();
+      const s = await currentSession();
       try {
         return await op(s);
       } catch (err) {
-        if (s === session) dropSession();
+        if (s === session) await dropSession();
         throw new KeyBackendUnavailableError(explain(err));
       }
     });
@@ -308,17 +355,16 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
   }
 
   async function sign(s: Session, digest: Uint8Array): Promise<{ r: bigint; s: bigint }> {
-    lib.C_SignInit(s.handle, { mechanism: c("CKM_ECDSA") }, s.key);
-    const out = await lib.C_SignAsync(s.handle, Buffer.from(digest), Buffer.alloc(64));
+    const out = (await call("sign", s.handle, { mechanism: c("CKM_ECDSA") }, s.key, digest)) as Buffer;
     if (out.length !== 64) throw new Error(`CKM_ECDSA returned ${out.length} bytes, not 64`);
     return { r: BigInt("0x" + out.subarray(0, 32).toString("hex")), s: BigInt("0x" + out.subarray(32).toString("hex")) };
   }
 
   // Open now, so a wrong PIN, token or key fails at start with its own message.
   try {
-    session = openSession();
+    session = await openSession();
   } catch (err) {
-    releaseModule();
+    await releaseModule();
     throw new Error(explain(err));
   }
   const checkDigest = new Uint8Array(32).fill(1);
@@ -336,9 +382,11 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
       if (closed) return;
       closed = true;
       // A call stuck in the module keeps its session: wait for it, but not forever.
-      await Promise.race([tail, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
-      dropSession();
-      releaseModule();
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([tail.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)))]);
+      clearTimeout(timer);
+      if (done) await dropSession();
+      await releaseModule();
     },
   };
 }

@@ -181,4 +181,31 @@ describe.skipIf(missing !== undefined)("PKCS#11 backend on SoftHSM2", () => {
       await signer.close();
     }
   });
+
+  // Last: it changes the token's PIN.
+  test("a PIN changed while running: the reopen after an outage is refused as a wrong PIN, and not tried again", async () => {
+    const backend = await openPkcs11Backend(opts({ retryMs: 100 }));
+    const away = hsm.tokenDir + ".away";
+    try {
+      await backend.check();
+      hsm.tool(["--change-pin", "--new-pin", "new-pin-5309"]);
+      renameSync(hsm.tokenDir, away);
+      await expect(backend.check()).rejects.toBeInstanceOf(KeyBackendUnavailableError);
+      renameSync(away, hsm.tokenDir);
+      await new Promise((r) => setTimeout(r, 150));
+      const first = await backend.check().then(() => undefined, (e: unknown) => e as Error);
+      expect(first?.message).toBe('pkcs11 key backend: login to token "lpsigner-test" refused: wrong PIN (CKR_PIN_INCORRECT)');
+      await new Promise((r) => setTimeout(r, 150));
+      // The same error, without another login (an HSM locks the PIN after a few wrong tries).
+      const second = await backend.signDigest!(new Uint8Array(32).fill(3)).then(() => undefined, (e: unknown) => e);
+      expect(second).toBe(first);
+    } finally {
+      try {
+        renameSync(away, hsm.tokenDir);
+      } catch {
+        // already back
+      }
+      await backend.close();
+    }
+  });
 });
