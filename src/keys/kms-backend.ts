@@ -68,7 +68,7 @@ export async function openKmsBackend(opts: KmsBackendOptions): Promise<KeyBacken
 
   /** One line naming the key and the reason; never a credential. */
   const describe = async (op: string, err: unknown): Promise<string> => {
-    const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+    const e = err as { name?: string; message?: string; code?: string };
     const name = e?.name ?? "Error";
     const code = e?.code;
     let why: string;
@@ -82,8 +82,11 @@ export async function openKmsBackend(opts: KmsBackendOptions): Promise<KeyBacken
     else if (name === "AccessDeniedException") why = "access denied (the key policy or IAM policy must allow kms:Sign, kms:GetPublicKey and kms:DescribeKey)";
     else if (name === "NotFoundException") why = "no such key in this account and region";
     else if (name === "DisabledException") why = "the key is disabled";
-    else why = `${name}: ${oneLine(e?.message ?? String(err))}`;
-    for (const s of await secrets()) why = why.split(s).join("***");
+    else {
+      // The only case that quotes the SDK's own text.
+      why = `${name}: ${oneLine(e?.message ?? String(err))}`;
+      for (const s of await secrets()) why = why.split(s).join("***");
+    }
     return `${label}: ${op}: ${why}`;
   };
 
