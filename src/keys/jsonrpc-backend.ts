@@ -101,6 +101,7 @@ export async function openJsonRpcBackend(opts: JsonRpcBackendOptions): Promise<J
     : new http.Agent(agentOptions);
   const request = secure ? https.request : http.request;
   const path = url.pathname + url.search;
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1"); // an IPv6 literal without its brackets
   let nextId = 1;
 
   /** One JSON-RPC call, bounded by timeoutMs. Transport failures become KeyBackendUnavailableError. */
@@ -124,7 +125,7 @@ export async function openJsonRpcBackend(opts: JsonRpcBackendOptions): Promise<J
         req.destroy();
       }, opts.timeoutMs);
       const send = (mayRetry: boolean) => {
-        req = request({ host: url.hostname, port, path, method: "POST", agent, headers }, (res) => {
+        req = request({ host, port, path, method: "POST", agent, headers }, (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("error", (err) => finish(unavailable(transportReason(err))));
