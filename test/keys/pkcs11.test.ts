@@ -2,6 +2,7 @@
 // holding the spec's test key: signatures that recover to the keystore's address under
 // go-livepeer's rules, the error for each misconfiguration without the PIN in it, and an outage
 // (the token's directory moved away and back) recovered by the same backend object.
+import { spawn } from "node:child_process";
 import { renameSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -179,6 +180,51 @@ describe.skipIf(missing !== undefined)("PKCS#11 backend on SoftHSM2", () => {
         // already back
       }
       await signer.close();
+    }
+  });
+
+  test("a stuck token (its files locked by another process): calls time out as unavailable, the event loop runs on, and signing resumes", async () => {
+    const backend = await openPkcs11Backend(opts({ timeoutMs: 500 }));
+    // SoftHSM2 takes an fcntl lock on the token's files for each object access and waits for it.
+    const locker = spawn(
+      "python3",
+      [
+        "-c",
+        `import fcntl, glob, sys, time
+files = [open(p, "r+b") for p in glob.glob(sys.argv[1] + "/*/*")]
+for f in files: fcntl.lockf(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))`,
+        hsm.tokenDir,
+        "2",
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      await backend.check();
+      await new Promise((resolve) => locker.stdout!.once("data", resolve));
+      const delay = monitorEventLoopDelay({ resolution: 1 });
+      delay.enable();
+      const t0 = performance.now();
+      const results = await Promise.allSettled([1, 2, 3].map((i) => backend.signDigest!(new Uint8Array(32).fill(i))));
+      const elapsed = performance.now() - t0;
+      delay.disable();
+      for (const r of results) {
+        expect(r.status).toBe("rejected");
+        const err = (r as PromiseRejectedResult).reason as Error;
+        expect(err).toBeInstanceOf(KeyBackendUnavailableError);
+        expect(err.message).toBe('pkcs11 key backend: token "lpsigner-test" did not answer within 500 ms');
+      }
+      // Each call's bound holds, queue wait included, and the module's wait is not the loop's.
+      expect(elapsed).toBeGreaterThanOrEqual(490);
+      expect(elapsed).toBeLessThan(1500);
+      expect(delay.max / 1e6).toBeLessThan(100);
+      await new Promise((resolve) => locker.once("exit", resolve));
+      const sig = await backend.signDigest!(new Uint8Array(32).fill(4));
+      expect(sig.r).toBeGreaterThan(0n);
+    } finally {
+      locker.kill();
+      await backend.close();
     }
   });
 

@@ -13,11 +13,12 @@ export const SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so";
 /** Why the SoftHSM2 tests cannot run here, or undefined when they can. */
 export function softhsmMissing(): string | undefined {
   if (!existsSync(SOFTHSM_MODULE)) return `${SOFTHSM_MODULE} (apt-get install softhsm2)`;
-  for (const tool of ["softhsm2-util", "pkcs11-tool"]) {
+  // python3 holds fcntl locks for the stuck-token test (and builds pkcs11js anyway).
+  for (const [tool, pkg] of [["softhsm2-util", "softhsm2"], ["pkcs11-tool", "opensc"], ["python3", "python3"]]) {
     try {
       execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
     } catch {
-      return `${tool} (apt-get install softhsm2 opensc)`;
+      return `${tool} (apt-get install ${pkg})`;
     }
   }
   try {
