@@ -12,6 +12,7 @@ import { secp256k1 } from "@noble/curves/secp256k1";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { fromHex, keccak256, toHex, utf8 } from "../../src/crypto/bytes.js";
 import { createEthSigner, recoverSigner } from "../../src/crypto/eth-sign.js";
+import { createRemoteEthSigner } from "../../src/crypto/remote-signer.js";
 import { selfSignedCertificate } from "../../src/dev-orchestrator/self-signed-certificate.js";
 import { KeyBackendUnavailableError } from "../../src/keys/key-backend.js";
 import { type JsonRpcBackend, openJsonRpcBackend } from "../../src/keys/jsonrpc-backend.js";
@@ -86,6 +87,12 @@ describe.skipIf(!hasClef)(`JSON-RPC backend against a real clef ${CLEF_VERSION}`
       expect(toHex(sig)).toBe(toHex(keystoreSigner.sign(m)));
       expect(toHex(recoverSigner(m, sig)!)).toBe(toHex(keystoreSigner.address));
     }
+  });
+
+  test("through createRemoteEthSigner (what the signer uses): the spec's signatures, the keystore's address", async () => {
+    const remote = await createRemoteEthSigner(backend, { timeoutMs: TIMEOUT_MS });
+    expect(remote.addressHex).toBe(TEST_ADDRESS);
+    for (const v of VECTORS) expect("0x" + toHex(await remote.signAsync(v.message)), v.name).toBe(v.sig);
   });
 
   test("latency over 200 sequential signatures (printed), all correct", async () => {
