@@ -69,7 +69,7 @@ try {
 }
 parentPort.on("message", ({ id, method, args }) => {
   try {
-    if (loadError) throw new Error("pkcs11js does not load: " + loadError);
+    if (loadError) throw new Error("the pkcs11js addon does not load (was its build approved and run? npm install-scripts approve pkcs11js, then npm rebuild pkcs11js): " + loadError);
     let result;
     args = toBuffers(args);
     if (method === "constants") result = Object.fromEntries(Object.entries(p).filter(([k, v]) => /^CK[AOKMFUR]_/.test(k) && typeof v === "number"));
@@ -116,7 +116,7 @@ const modules = new Map<string, SharedModule>();
 
 async function startModule(addon: string): Promise<SharedModule> {
   const worker = new Worker(WORKER, { eval: true, workerData: { addon } });
-  // A backend left open does not keep the process alive.
+  // The thread keeps the process alive only while a call waits on it (not a backend left open).
   worker.unref();
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let next = 0;
@@ -126,16 +126,19 @@ async function startModule(addon: string): Promise<SharedModule> {
   worker.on("message", ({ id, result, error }: { id: number; result?: unknown; error?: string }) => {
     const call = pending.get(id);
     pending.delete(id);
+    if (pending.size === 0) worker.unref();
     if (error !== undefined) call?.reject(new Error(error));
     else call?.resolve(fromWorker(result));
   });
   worker.on("error", (err) => {
     for (const call of pending.values()) call.reject(err);
     pending.clear();
+    worker.unref();
   });
   const call = (method: string, ...args: unknown[]) =>
     new Promise<unknown>((resolve, reject) => {
       const id = next++;
+      if (pending.size === 0) worker.ref();
       pending.set(id, { resolve, reject });
       worker.postMessage({ id, method, args });
     });
