@@ -61,6 +61,8 @@ describe.skipIf(noChromium)("the dashboard in Chromium", () => {
     const client = createClient(SignerService, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }));
     const { addressHex } = await client.signOrchestratorInfo({});
     await expect.poll(() => text("signer-address"), { timeout: 5000 }).toBe(addressHex);
+    // Where the key is (GetSignerStatus.key_backend), never what identifies it.
+    expect(await text("key-backend")).toBe("keystore (in the signer's memory)");
     await expect.poll(() => text("connection")).toBe("live");
     expect(await text("tickets-signed")).toBe("0");
   });

@@ -98,6 +98,14 @@ for (const o of OUTCOMES) {
   legendCounts.set(o.key, n);
 }
 
+/** Where the key is, as GetSignerStatus.key_backend names it. */
+const KEY_BACKENDS: Record<string, string> = {
+  keystore: "keystore (in the signer's memory)",
+  pkcs11: "PKCS#11 HSM",
+  kms: "AWS KMS",
+  jsonrpc: "JSON-RPC signer",
+};
+
 let discoveryStarted = false;
 let lastActivity: WatchSignerActivityResponse | undefined;
 const chart = document.getElementById("chart") as unknown as SVGSVGElement;
@@ -110,6 +118,7 @@ function renderActivity(a: WatchSignerActivityResponse): void {
   const limits = st?.limits;
   show("version", st ? `v${st.version}` : "");
   show("address", st?.addressHex ?? "—");
+  show("keyBackend", st ? (KEY_BACKENDS[st.keyBackend || "keystore"] ?? st.keyBackend) : "—");
   show("network", chain ? networkName(chain.chainId, chain.devChain) : "—", chain?.ethUrl || undefined);
   show(
     "webhook",
