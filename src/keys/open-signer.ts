@@ -6,7 +6,14 @@
 import type { KeySource } from "../config.js";
 import { ConfigError } from "../config/errors.js";
 import { createRemoteEthSigner, type RemoteEthSigner } from "../crypto/remote-signer.js";
+import { StartupError } from "../startup.js";
 import type { KeyBackend } from "./key-backend.js";
+
+/** A backend that cannot open is a start-up failure of one line (the operator's mistake stays a ConfigError, exit 2). */
+function asStartupError(err: unknown): Error {
+  if (err instanceof ConfigError || err instanceof StartupError) return err;
+  return new StartupError(err instanceof Error ? err.message : String(err));
+}
 
 export type RemoteKeySource = Extract<KeySource, { kind: "pkcs11" | "kms" | "jsonrpc" }>;
 
@@ -49,13 +56,15 @@ async function openBackend(key: RemoteKeySource): Promise<KeyBackend> {
  * operator: what is wrong, never a PIN, credential or key.
  */
 export async function openRemoteSigner(key: RemoteKeySource): Promise<RemoteEthSigner> {
-  const backend = await openBackend(key);
+  const backend = await openBackend(key).catch((err: unknown) => {
+    throw asStartupError(err);
+  });
   let signer: RemoteEthSigner;
   try {
     signer = await createRemoteEthSigner(backend, { timeoutMs: key.timeoutMs });
   } catch (err) {
     await backend.close().catch(() => {});
-    throw err;
+    throw asStartupError(err);
   }
   if (key.address !== "" && key.address.toLowerCase() !== signer.addressHex.toLowerCase()) {
     await signer.close().catch(() => {});
