@@ -1,5 +1,6 @@
 /**
  * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--runs 1] [--url URL --pid PID] [--soak SECONDS]
+ *   [--backend keystore,pkcs11,kms,jsonrpc]
  *
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
@@ -9,6 +10,10 @@
  * delays (no coordinated omission). It prints req/s, p50/p99, errors, the signer's CPU (its
  * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run: the run's
  * fastest, and the one measured just before and after the level (%beside).
+ * With --backend, each listed key backend (bench/load/backends.ts: the keystore, a SoftHSM2 token,
+ * local-kms, clef) gets the same levels, and a last table compares them with the keystore's,
+ * beside each backend's bare sign round trip measured against its component. With kms the whole
+ * bench runs in a network namespace with only loopback up (local-kms listens on every interface).
  * A benchmark, not a test: it asserts nothing.
  */
 import { availableParallelism } from "node:os";
@@ -16,7 +21,9 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fasterBound, measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
 import { constantArrivals } from "./load/arrivals.js";
 import { GatewayClient, type Session } from "./load/gateway.js";
-import { startDevChainProcess, startFloorServer, startSignerProcess, stop } from "./load/spawn.js";
+import { spawn } from "node:child_process";
+import { BACKENDS, NETWORK_BACKENDS, ipTool, kmsMissing, loopbackOnly, measureRoundTrip, setUpBackend, unshareTool, type BackendName, type BackendSetup, type RoundTrip } from "./load/backends.js";
+import { startDevChainProcess, startFloorServer, startSignerWithKey, stop } from "./load/spawn.js";
 import { treeCpuSeconds, treeRssMiB } from "./load/proc.js";
 
 interface Options {
@@ -28,10 +35,12 @@ interface Options {
   soakS: number;
   /** Whole runs (every workers value each time), summarized by their medians. */
   runs: number;
+  /** Key backends, each measured the same way; the keystore's table is the reference. */
+  backends: BackendName[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1 };
+  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"] };
   for (let i = 0; i < argv.length; i++) {
     const [name, inline] = argv[i]!.replace(/^--?/, "").split("=", 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
@@ -44,6 +53,12 @@ function parseArgs(argv: string[]): Options {
     else if (name === "levels") o.levels = list();
     else if (name === "soak") o.soakS = Number(value);
     else if (name === "runs") o.runs = Number(value);
+    else if (name === "backend") {
+      o.backends = value.split(",").map((b) => {
+        if (!(BACKENDS as readonly string[]).includes(b)) throw new Error(`--backend: unknown backend ${b} (known: ${BACKENDS.join(", ")})`);
+        return b as BackendName;
+      });
+    }
     else throw new Error(`unknown option --${name}`);
   }
   return o;
@@ -259,19 +274,22 @@ async function floorLevel(workers: number, open: LevelResult, opts: Options): Pr
 
 interface SignerSummary {
   run: number;
+  backend: BackendName;
   workers: number;
   best: LevelResult;
+  /** The first closed-loop level (fewest sessions): a call on its own. */
+  first: LevelResult;
   open: LevelResult;
   floor: LevelResult | undefined;
   errors: number;
 }
 
-function summarize(run: number, workers: number, rows: LevelResult[]): SignerSummary {
+function summarize(run: number, backend: BackendName, workers: number, rows: LevelResult[]): SignerSummary {
   const closed = rows.filter((r) => r.label.startsWith("closed"));
   const best = closed.reduce((a, b) => (b.rps > a.rps ? b : a));
   const open = rows.find((r) => r.label.startsWith("open"))!;
   const floor = rows.find((r) => r.label.startsWith("floor"));
-  return { run, workers, best, open, floor, errors: rows.reduce((n, r) => n + (r.label.startsWith("floor") ? 0 : r.errors), 0) };
+  return { run, backend, workers, best, first: closed[0]!, open, floor, errors: rows.reduce((n, r) => n + (r.label.startsWith("floor") ? 0 : r.errors), 0) };
 }
 
 const median = (xs: number[]) => {
@@ -279,35 +297,148 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
+/** Set by the re-exec below: this process runs in the loopback-only namespace. */
+const IN_NAMESPACE = "LPSIGNER_BENCH_NETNS";
+
+/**
+ * Runs this bench again, whole, in a new network namespace with only loopback up, and returns
+ * its exit code: local-kms listens on every interface, so it must run where there is no other.
+ * The dev chain, the signers, the other backends and the load client run there too (loopback is
+ * loopback: the same kernel path as outside).
+ */
+function rerunInNamespace(): Promise<number> {
+  console.log("kms: running the whole bench in a new network namespace with only loopback up (unshare --net)");
+  const child = spawn(
+    unshareTool()!,
+    ["--net", "--map-root-user", "sh", "-c", `${ipTool()} link set lo up && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: "inherit", env: { ...process.env, [IN_NAMESPACE]: "1" } },
+  );
+  return new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+/** The three quantities the key-backend targets compare, for one backend and -workers value. */
+interface BackendRow {
+  backend: BackendName;
+  workers: number;
+  rps: number;
+  keystoreRps: number;
+  firstP50: number;
+  firstP99: number;
+  openP50: number;
+  openP99: number;
+  errors: number;
+  rtt?: number;
+}
+
+function backendRows(summaries: SignerSummary[], rtts: Map<string, RoundTrip>, opts: Options): BackendRow[] {
+  const out: BackendRow[] = [];
+  for (const backend of [...new Set(summaries.map((s) => s.backend))]) {
+    for (const workers of opts.workers) {
+      const mine = summaries.filter((s) => s.backend === backend && s.workers === workers);
+      if (mine.length === 0) continue;
+      const keystore = summaries.filter((s) => s.backend === "keystore" && s.workers === workers);
+      const rttRuns = mine.map((s) => rtts.get(`${s.run} ${backend}`)?.p50).filter((x): x is number => x !== undefined);
+      out.push({
+        backend,
+        workers,
+        rps: median(mine.map((s) => s.best.rps)),
+        keystoreRps: keystore.length ? median(keystore.map((s) => s.best.rps)) : NaN,
+        firstP50: median(mine.map((s) => s.first.p50)),
+        firstP99: median(mine.map((s) => s.first.p99)),
+        openP50: median(mine.map((s) => s.open.p50)),
+        openP99: median(mine.map((s) => s.open.p99)),
+        errors: mine.reduce((n, s) => n + s.errors, 0),
+        ...(rttRuns.length ? { rtt: median(rttRuns) } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** PKCS#11: at least half the keystore's req/s. Network backends: a one-ticket call's p99 within 3 round trips. */
+function target(r: BackendRow): string {
+  if (r.backend === "pkcs11") {
+    const x = r.rps / r.keystoreRps;
+    return `${x >= 0.5 ? "holds" : "MISSED"}: ${f(x, 2)}x keystore req/s (target ≥ 0.5x)`;
+  }
+  if (NETWORK_BACKENDS.includes(r.backend) && r.rtt !== undefined) {
+    const x = r.firstP99 / r.rtt;
+    return `${x <= 3 ? "holds" : "MISSED"}: closed-1 p99 = ${f(x, 2)} round trips (target ≤ 3); open-loop p99 = ${f(r.openP99 / r.rtt, 2)}`;
+  }
+  return "";
+}
+
+function printBackendTable(rows: BackendRow[], runs: number, firstLabel: string): void {
+  console.log(`\nkey backends${runs > 1 ? ` (medians of ${runs} runs)` : ""}: best closed-loop req/s; ${firstLabel} p50/p99 (a call on its own); open loop at half the best rate; the bare sign round trip (p50, bench to component)`);
+  console.log("backend   workers    req/s  x keystore  closed p50  closed p99  open p50  open p99  errors   sign rtt  target");
+  for (const r of rows) {
+    console.log(
+      `${r.backend.padEnd(10)}${String(r.workers).padStart(7)}${f(r.rps).padStart(9)}${f(r.rps / r.keystoreRps, 2).padStart(12)}` +
+        `${f(r.firstP50, 2).padStart(12)}${f(r.firstP99, 2).padStart(12)}${f(r.openP50, 2).padStart(10)}${f(r.openP99, 2).padStart(10)}` +
+        `${String(r.errors).padStart(8)}${(r.rtt === undefined ? "-" : f(r.rtt, 2)).padStart(11)}  ${target(r)}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (!opts.url && opts.backends.includes("kms") && !loopbackOnly()) {
+    const missing = process.env[IN_NAMESPACE] ? "loopback only, but the namespace has other interfaces" : kmsMissing();
+    if (!missing) process.exit(await rerunInNamespace());
+    console.log(`kms: SKIPPED: local-kms listens on every interface and must run in a loopback-only network namespace; it needs ${missing}`);
+    opts.backends = opts.backends.filter((b) => b !== "kms");
+  }
   const cores = availableParallelism();
   let bound = measureEcdsaBound();
   const tables: { title: string; rows: LevelResult[] }[] = [];
   const summaries: SignerSummary[] = [];
+  /** "run backend" → the bare sign round trip measured before that run's load. */
+  const rtts = new Map<string, RoundTrip>();
   if (opts.url) {
     tables.push({ title: `signer at ${opts.url}`, rows: await runAgainst(opts.url, opts.pid, opts) });
   } else {
-    const chain = await startDevChainProcess();
+    // Set up first (some addresses are only known then), then fund every key on the chain.
+    const setups: BackendSetup[] = [];
     try {
-      for (let run = 1; run <= opts.runs; run++) {
-        for (const workers of opts.workers) {
-          const signer = await startSignerProcess(chain, workers);
-          try {
-            const rows = await runAgainst(signer.url, signer.child.pid, opts);
-            await stop(signer.child);
-            rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
-            tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}-workers ${workers}`, rows });
-            summaries.push(summarize(run, workers, rows));
-          } finally {
-            await stop(signer.child);
-          }
+      for (const name of opts.backends) {
+        try {
+          setups.push(await setUpBackend(name));
+        } catch (err) {
+          console.log(`${name}: SKIPPED: ${err instanceof Error ? err.message : String(err)}`);
         }
-        // Measured again after each run; the fastest rounds, op by op, are the bound.
-        bound = fasterBound(bound, measureEcdsaBound());
+      }
+      const chain = await startDevChainProcess(setups.map((s) => s.address));
+      try {
+        for (let run = 1; run <= opts.runs; run++) {
+          for (const setup of setups) {
+            const rtt = await measureRoundTrip(setup);
+            if (rtt) {
+              rtts.set(`${run} ${setup.name}`, rtt);
+              console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}${setup.name} (${setup.component}): bare sign round trip p50 ${f(rtt.p50, 2)} ms, p99 ${f(rtt.p99, 2)} ms over ${rtt.n}`);
+            }
+            for (const workers of opts.workers) {
+              const signer = await startSignerWithKey(chain, workers, setup.args, setup.env);
+              try {
+                const rows = await runAgainst(signer.url, signer.child.pid, opts);
+                await stop(signer.child);
+                // The floor is the keystore's reference; a remote key's calls mostly wait.
+                if (setup.name === "keystore") rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
+                const name = opts.backends.length > 1 || setup.name !== "keystore" ? `${setup.name} ` : "";
+                tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}${name}-workers ${workers}`, rows });
+                summaries.push(summarize(run, setup.name, workers, rows));
+              } finally {
+                await stop(signer.child);
+              }
+            }
+          }
+          // Measured again after each run; the fastest rounds, op by op, are the bound.
+          bound = fasterBound(bound, measureEcdsaBound());
+        }
+      } finally {
+        await stop(chain.child);
       }
     } finally {
-      await stop(chain.child);
+      for (const s of setups) await s.close().catch(() => {});
     }
   }
   if (opts.url) bound = fasterBound(bound, measureEcdsaBound());
@@ -320,11 +451,12 @@ async function main(): Promise<void> {
   const perCore = (r: LevelResult) => (100 * r.rps) / r.cores / bound.perCore;
   const perCoreBeside = (r: LevelResult) => (r.besideBound ? (100 * r.rps) / r.cores / r.besideBound.perCore : NaN);
   const baseWorkers = opts.workers[0]!;
-  const baseOf = (s: SignerSummary) => summaries.find((b) => b.run === s.run && b.workers === baseWorkers)!;
+  const baseOf = (s: SignerSummary) => summaries.find((b) => b.run === s.run && b.backend === s.backend && b.workers === baseWorkers)!;
+  const named = (s: { backend: BackendName }) => (opts.backends.length > 1 || s.backend !== "keystore" ? `${s.backend} ` : "");
   console.log("\nsummary");
   for (const s of summaries) {
     console.log(
-      `${opts.runs > 1 ? `run ${s.run}: ` : ""}-workers ${s.workers}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
+      `${opts.runs > 1 ? `run ${s.run}: ` : ""}${named(s)}-workers ${s.workers}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
         `${f(perCore(s.best), 1)} % of the per-core bound per busy core (${f(perCoreBeside(s.best), 1)} % of the bound beside it), open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms ` +
         `(floor p99 ${f(s.floor?.p99 ?? NaN, 2)} ms); ` +
         `errors at all levels ${s.errors}`,
@@ -332,19 +464,23 @@ async function main(): Promise<void> {
   }
   if (opts.runs > 1) {
     console.log(`\nmedians of ${opts.runs} runs`);
-    for (const workers of opts.workers) {
-      const mine = summaries.filter((s) => s.workers === workers);
-      console.log(
-        `-workers ${workers}: best ${f(median(mine.map((s) => s.best.rps)))} req/s ` +
-          `(${f(median(mine.map((s) => s.best.rps / baseOf(s).best.rps)), 2)}x -workers ${baseWorkers}), ` +
-          `${f(median(mine.map((s) => perCore(s.best))), 1)} % of the per-core bound per busy core ` +
-          `(${f(median(mine.map((s) => perCoreBeside(s.best))), 1)} % of the bound beside it), ` +
-          `open: p50 ${f(median(mine.map((s) => s.open.p50)), 2)} ms, p99 ${f(median(mine.map((s) => s.open.p99)), 2)} ms ` +
-          `(floor p99 ${f(median(mine.map((s) => s.floor?.p99 ?? NaN)), 2)} ms); ` +
-          `errors ${mine.reduce((n, s) => n + s.errors, 0)}`,
-      );
+    for (const backend of [...new Set(summaries.map((s) => s.backend))]) {
+      for (const workers of opts.workers) {
+        const mine = summaries.filter((s) => s.backend === backend && s.workers === workers);
+        if (mine.length === 0) continue;
+        console.log(
+          `${named({ backend })}-workers ${workers}: best ${f(median(mine.map((s) => s.best.rps)))} req/s ` +
+            `(${f(median(mine.map((s) => s.best.rps / baseOf(s).best.rps)), 2)}x -workers ${baseWorkers}), ` +
+            `${f(median(mine.map((s) => perCore(s.best))), 1)} % of the per-core bound per busy core ` +
+            `(${f(median(mine.map((s) => perCoreBeside(s.best))), 1)} % of the bound beside it), ` +
+            `open: p50 ${f(median(mine.map((s) => s.open.p50)), 2)} ms, p99 ${f(median(mine.map((s) => s.open.p99)), 2)} ms ` +
+            `(floor p99 ${f(median(mine.map((s) => s.floor?.p99 ?? NaN)), 2)} ms); ` +
+            `errors ${mine.reduce((n, s) => n + s.errors, 0)}`,
+        );
+      }
     }
   }
+  if (opts.backends.length > 1 || opts.backends[0] !== "keystore") printBackendTable(backendRows(summaries, rtts, opts), opts.runs, `closed ${opts.levels[0]}`);
 }
 
 main().catch((err: unknown) => {

@@ -39,10 +39,12 @@ export interface DevChainProcess {
   key: Buffer;
 }
 
-export async function startDevChainProcess(): Promise<DevChainProcess> {
+/** `alsoFund`: more addresses to fund (keys held by key backends). */
+export async function startDevChainProcess(alsoFund: string[] = []): Promise<DevChainProcess> {
   const key = randomBytes(32); // throwaway, funded on the throwaway chain
   const address = createEthSigner(key).addressHex;
-  const chain = await startProcess(["--import", "tsx", "src/dev-chain/main.ts", "-port", "0", "-fund", address], {}, /url:\s+(\S+)[\s\S]*controller:\s+(\S+)[\s\S]*\n={20,}\n/);
+  const fund = [address, ...alsoFund].flatMap((a) => ["-fund", a]);
+  const chain = await startProcess(["--import", "tsx", "src/dev-chain/main.ts", "-port", "0", ...fund], {}, /url:\s+(\S+)[\s\S]*controller:\s+(\S+)[\s\S]*\n={20,}\n/);
   return { child: chain.child, ethUrl: chain.match[1]!, controller: chain.match[2]!, key };
 }
 
@@ -51,9 +53,14 @@ const NPM_START_V8_FLAGS = ["--no-memory-reducer"];
 
 /** A signer (`-workers N`) on a loopback port against the chain, run as `npm start` runs it; resolves once it is serving. */
 export async function startSignerProcess(chain: DevChainProcess, workers: number): Promise<{ child: ChildProcess; url: string }> {
+  return startSignerWithKey(chain, workers, [], { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + chain.key.toString("hex") });
+}
+
+/** The same, with the key given by `keyArgs` and `keyEnv` (a key backend's flags, or a dev key). */
+export async function startSignerWithKey(chain: DevChainProcess, workers: number, keyArgs: string[], keyEnv: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
   const signer = await startProcess(
-    [...NPM_START_V8_FLAGS, "--import", "tsx", "src/main.ts", "-ethUrl", chain.ethUrl, "-ethController", chain.controller, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn"],
-    { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + chain.key.toString("hex") },
+    [...NPM_START_V8_FLAGS, "--import", "tsx", "src/main.ts", "-ethUrl", chain.ethUrl, "-ethController", chain.controller, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn", ...keyArgs],
+    keyEnv,
     /serving:\s+(http:\/\/\S+)/,
   );
   return { child: signer.child, url: signer.match[1]! };
