@@ -189,6 +189,36 @@ describe.skipIf(!!missing)("AWS KMS backend against local-kms, in a loopback-onl
     expect(JSON.stringify(out)).not.toContain(secret);
     expect(stderr).not.toContain(secret);
   });
+  test("end to end: a signer on the KMS key pays a legacy and a Connect session exactly, survives a KMS outage mid-session, and its ticket is redeemed on chain", () => {
+    const e2e = out.e2e;
+    expect(e2e.error, "the driver's end-to-end run (test/keys/support/e2e-session.ts)").toBeUndefined();
+    console.log(`AWS KMS end to end (ms): ${JSON.stringify(e2e.timings)}`);
+    expect(e2e.signerAddress).toBe(out.remote.address);
+    // 3 calls before the outage and 3 after, on each session; a third of a ticket per call: 1, 1, 0, 1, 0, 0 tickets.
+    for (const via of ["legacy", "connect"]) {
+      const s = e2e.summary[via];
+      expect(s.calls, via).toBe(6);
+      expect(s.nonces, via).toEqual([1, 2, 3]);
+      expect(s.wins, via).toBe(3);
+      expect(s.fees, via).toBe("2000000000000");
+    }
+    expect(BigInt(e2e.redeemed.recipientBalanceAfter) - BigInt(e2e.redeemed.recipientBalanceBefore)).toBe(1_000_000_000_000n);
+    // The outage: unavailable with nothing returned, on both transports; readiness follows the backend.
+    expect(e2e.outageBodies[0]).toBe('{"error":{"message":"Service Unavailable Error"}}\n');
+    expect(e2e.outageBodies[1]).toMatch(/^AWS KMS key alias\/lpsigner-test: Sign: cannot reach 127\.0\.0\.1:\d+ \(ECONNREFUSED\)$/);
+    expect(e2e.readyz.notReady.body).toMatch(/AWS KMS key alias\/lpsigner-test: DescribeKey: cannot reach/);
+    expect(e2e.readyz.notReady.ms).toBeLessThan(5000);
+    expect(e2e.readyz.readyAgain.ms).toBeLessThan(5000);
+    // Start-up failures: one clear line each.
+    expect(e2e.wrongAddress.message).toBe(`-ethAcctAddr 0x1111111111111111111111111111111111111111 is not the kms key's address (${e2e.address})`);
+    expect(e2e.missingKey.message).toBe("AWS KMS key 11111111-2222-3333-4444-555555555555: GetPublicKey: no such key in this account and region");
+    expect(e2e.binary.status).not.toBe(0);
+    expect(e2e.binary.stderr).toBe(`lpsigner: failed to start: ${e2e.missingKey.message}\n`);
+    // The driver grepped every log line, error body, /readyz and /metrics for the secret; check here too.
+    expect(e2e.logLines).toBeGreaterThan(0);
+    expect(e2e.metricsBytes).toBeGreaterThan(0);
+    expect(JSON.stringify(e2e)).not.toContain(secret);
+  });
 });
 
 test("spkiToUncompressed reads a secp256k1 SubjectPublicKeyInfo and refuses another curve", async () => {

@@ -2,22 +2,29 @@
  * Runs inside the network namespace test/keys/kms.test.ts creates (loopback only): starts
  * local-kms, creates a secp256k1 signing key in it, drives src/keys/kms-backend.ts through
  * signing, an outage (local-kms frozen, then killed, then restarted on the same data) and the
- * error cases, and prints one JSON object on stdout for the test to check.
+ * error cases, then runs a whole signer on that key end to end (endToEnd below), and prints one
+ * JSON object on stdout for the test to check.
  *
- * Env: LOCAL_KMS (the binary), KMS_WORKDIR (a fresh directory), KMS_SECRET (the secret access key
- * the SDK is given, which no error message may contain), MESSAGES (hex, comma separated),
- * LATENCY_N (signatures to time).
+ * Env: LOCAL_KMS (the binary), KMS_WORKDIR (a fresh directory), AWS_SECRET_ACCESS_KEY (the secret
+ * access key the SDK is given, which no error, log line or metric may contain), MESSAGES (hex,
+ * comma separated), LATENCY_N (signatures to time).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { createServer, connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { KeyBackendUnavailableError, type KeyBackend } from "../../../src/keys/key-backend.js";
 import { openKmsBackend } from "../../../src/keys/kms-backend.js";
-import { personalMessageHash } from "../../../src/crypto/eth-sign.js";
+import { checksumAddress, personalMessageHash } from "../../../src/crypto/eth-sign.js";
 import { createRemoteEthSigner, orchestratorInfoSignature } from "../../../src/crypto/remote-signer.js";
+import { parseFlags } from "../../../src/config.js";
+import { startDevChain } from "../../../src/dev-chain/dev-chain.js";
+import { startSigner, type RunningSigner } from "../../../src/start-signer.js";
+import { rawRequest } from "../../support/net-server.js";
+import { assertNoSecret, capturedLogger, openE2eScenario, waitReadyz } from "./e2e-session.js";
 
 const env = (name: string) => process.env[name] ?? fail(`${name} is not set`);
 function fail(why: string): never {
@@ -92,6 +99,91 @@ const signAll = async (backend: KeyBackend, messages: Uint8Array[]) => {
   return out;
 };
 
+/**
+ * A whole signer on the KMS key (startSigner with the -awsKms* flags, against a dev chain in this
+ * process): a legacy and a Connect session paid and checked by e2e-session.ts, local-kms killed
+ * mid-session (both calls unavailable with nothing returned, /readyz 503), restarted (/readyz
+ * 200 with the same signer, the same sessions continue exactly), one winning ticket redeemed;
+ * then the start-up failures. Every log line, error body, /readyz and /metrics text is grepped
+ * for the secret access key.
+ */
+async function endToEnd(address: string) {
+  const secret = env("AWS_SECRET_ACCESS_KEY");
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const lap = (name: string) => {
+    timings[name] = Math.round(performance.now() - t);
+    t = performance.now();
+  };
+  const chain = await startDevChain({ port: 0 });
+  await chain.fundSender({ address });
+  lap("devChain");
+  const args = (keyId: string, ...extra: string[]) => [
+    "-ethUrl", chain.url, "-ethController", chain.controllerAddress, "-httpAddr", "127.0.0.1:0",
+    "-awsKmsKeyId", keyId, "-awsKmsRegion", REGION, "-awsKmsEndpoint", endpoint, "-keyTimeout", `${TIMEOUT_MS}ms`,
+    ...extra,
+  ];
+  const flags = (keyId: string, ...extra: string[]) => parseFlags(args(keyId, ...extra))!;
+  const log = capturedLogger();
+  const texts: Record<string, string> = {};
+  let signer: RunningSigner | undefined;
+  try {
+    signer = await startSigner(flags("alias/lpsigner-test", "-ethAcctAddr", address), log.logger);
+    if (signer.address !== address) throw new Error(`the signer's address ${signer.address} is not the KMS key's ${address}`);
+    lap("startSigner");
+    const scenario = await openE2eScenario({ url: signer.url, address: signer.address, chain });
+    await scenario.calls(3);
+    lap("firstCalls");
+
+    // local-kms gone mid-session: both sessions' next calls fail, nothing returned; /readyz follows.
+    await stopKms(kms);
+    const outageBodies = await scenario.expectUnavailable();
+    lap("unavailableCalls");
+    const notReady = await waitReadyz(signer.url, 503, 5000);
+    lap("readyz503");
+    kms = await startKms();
+    const readyAgain = await waitReadyz(signer.url, 200, 5000);
+    lap("readyz200");
+    // The same sessions go on from the state they held before the outage, and pay exactly.
+    await scenario.calls(3);
+    const redeemed = await scenario.redeemOne();
+    lap("resumedCallsAndRedeem");
+    texts.outageBodies = outageBodies.join("\n");
+    texts.readyz = notReady.body + readyAgain.body;
+    texts.metrics = (await rawRequest(`${signer.url}/metrics`)).body;
+
+    // Start-up failures: one line each, and the real binary exits non-zero with one stderr line.
+    const wrong = checksumAddress(new Uint8Array(20).fill(0x11));
+    const wrongAddress = await rejection(() => startSigner(flags("alias/lpsigner-test", "-ethAcctAddr", wrong), log.logger));
+    const missing = "11111111-2222-3333-4444-555555555555";
+    const missingKey = await rejection(() => startSigner(flags(missing), log.logger));
+    lap("startupFailures");
+    const main = fileURLToPath(new URL("../../../src/main.ts", import.meta.url));
+    const bin = spawnSync(process.execPath, ["--import", "tsx", main, ...args(missing)], { encoding: "utf8", timeout: 20_000 });
+    lap("binary");
+    texts.startupErrors = [wrongAddress.message, missingKey.message, bin.stderr, bin.stdout].join("\n");
+    texts.log = log.text();
+    assertNoSecret(texts, { AWS_SECRET_ACCESS_KEY: secret });
+    return {
+      address,
+      signerAddress: signer.address,
+      summary: scenario.summary(),
+      redeemed,
+      outageBodies,
+      readyz: { notReady, readyAgain },
+      wrongAddress,
+      missingKey,
+      binary: { status: bin.status, signal: bin.signal, stderr: bin.stderr },
+      logLines: texts.log.split("\n").filter(Boolean).length,
+      metricsBytes: texts.metrics.length,
+      timings,
+    };
+  } finally {
+    await signer?.close();
+    await chain.close();
+  }
+}
+
 const result: Record<string, unknown> = { interfaces: Object.keys(networkInterfaces()) };
 let kms = await startKms();
 const admin = new KMSClient({ region: REGION, endpoint });
@@ -144,6 +236,8 @@ try {
     orchestratorInfo: hex(await orchestratorInfoSignature(remote)),
   };
   await remote.close();
+
+  result.e2e = await endToEnd(remote.addressHex).catch((err: Error) => ({ error: err.stack ?? err.message }));
 
   // Errors when opening.
   const open = (keyId: string, ep = endpoint) => rejection(() => openKmsBackend({ keyId, region: REGION, endpoint: ep, timeoutMs: TIMEOUT_MS }));
