@@ -356,14 +356,14 @@ function backendRows(summaries: SignerSummary[], rtts: Map<string, RoundTrip>, o
 }
 
 /** PKCS#11: at least half the keystore's req/s. Network backends: a one-ticket call's p99 within 3 round trips. */
-function target(r: BackendRow): string {
+function target(r: BackendRow, firstLabel: string): string {
   if (r.backend === "pkcs11") {
     const x = r.rps / r.keystoreRps;
     return `${x >= 0.5 ? "holds" : "MISSED"}: ${f(x, 2)}x keystore req/s (target ≥ 0.5x)`;
   }
   if (NETWORK_BACKENDS.includes(r.backend) && r.rtt !== undefined) {
     const x = r.firstP99 / r.rtt;
-    return `${x <= 3 ? "holds" : "MISSED"}: closed-1 p99 = ${f(x, 2)} round trips (target ≤ 3); open-loop p99 = ${f(r.openP99 / r.rtt, 2)}`;
+    return `${x <= 3 ? "holds" : "MISSED"}: ${firstLabel} p99 = ${f(x, 2)} round trips (target ≤ 3); open-loop p99 = ${f(r.openP99 / r.rtt, 2)}`;
   }
   return "";
 }
@@ -375,7 +375,7 @@ function printBackendTable(rows: BackendRow[], runs: number, firstLabel: string)
     console.log(
       `${r.backend.padEnd(10)}${String(r.workers).padStart(7)}${f(r.rps).padStart(9)}${f(r.rps / r.keystoreRps, 2).padStart(12)}` +
         `${f(r.firstP50, 2).padStart(12)}${f(r.firstP99, 2).padStart(12)}${f(r.openP50, 2).padStart(10)}${f(r.openP99, 2).padStart(10)}` +
-        `${String(r.errors).padStart(8)}${(r.rtt === undefined ? "-" : f(r.rtt, 2)).padStart(11)}  ${target(r)}`,
+        `${String(r.errors).padStart(8)}${(r.rtt === undefined ? "-" : f(r.rtt, 2)).padStart(11)}  ${target(r, firstLabel)}`,
     );
   }
 }
