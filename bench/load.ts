@@ -414,7 +414,7 @@ async function main(): Promise<void> {
             const rtt = await measureRoundTrip(setup);
             if (rtt) {
               rtts.set(`${run} ${setup.name}`, rtt);
-              console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}${setup.name} (${setup.component}): bare sign round trip p50 ${f(rtt.p50, 2)} ms, p99 ${f(rtt.p99, 2)} ms over ${rtt.n}`);
+              console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}${setup.name} (${setup.component}): bare sign round trip p50 ${f(rtt.p50, 2)} ms, p99 ${f(rtt.p99, 2)} ms over ${rtt.n}; two at once p50 ${f(rtt.pairP50, 2)} ms`);
             }
             for (const workers of opts.workers) {
               const signer = await startSignerWithKey(chain, workers, setup.args, setup.env);
