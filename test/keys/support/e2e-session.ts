@@ -13,6 +13,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Contract, Wallet, concat, hexlify, toBeHex, zeroPadValue } from "ethers";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { pino, type Logger } from "pino";
@@ -23,6 +24,7 @@ import type { DevChain } from "../../../src/dev-chain/dev-chain.js";
 import { createPaymentVerifier, decodePaymentHeader, uint256Bytes } from "../../../src/dev-orchestrator/payment-verifier.js";
 import { Rat } from "../../../src/math/rat.js";
 import { MAX_WIN_PROB } from "../../../src/pm/ticket.js";
+import { fileURLToPath } from "node:url";
 import { gatewayPaymentBody, paymentRequest, rawRequest } from "../../support/net-server.js";
 
 /**
@@ -384,4 +386,69 @@ export function assertNoSecret(texts: Record<string, string>, secrets: Record<st
       if (text.includes(secret)) throw new Error(`e2e: ${name} appears in ${where}`);
     }
   }
+}
+
+export interface OutageRun {
+  summary: E2eSummary;
+  /** The legacy 503 body and the Connect UNAVAILABLE message seen during the outage. */
+  outageBodies: string[];
+  notReady: { ms: number; body: string };
+  readyAgain: { ms: number; body: string };
+  metrics: string;
+  /** ms per phase */
+  timings: Record<string, number>;
+}
+
+/**
+ * The issue's outage scenario on a running signer: 3 calls on each session, the backend stopped
+ * (both next calls unavailable with nothing returned, /readyz 503 within `readyWithinMs`), started
+ * again (/readyz 200, same signer), 3 more calls on the same sessions, exact, one winning ticket
+ * redeemed; returns /metrics's text too for the secret grep.
+ */
+export async function sessionThroughOutage(
+  target: E2eTarget,
+  backend: { stop(): unknown; start(): unknown },
+  readyWithinMs = 5000,
+): Promise<OutageRun> {
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const lap = (name: string) => {
+    timings[name] = Math.round(performance.now() - t);
+    t = performance.now();
+  };
+  const scenario = await openE2eScenario(target);
+  await scenario.calls(3);
+  lap("firstCalls");
+  await backend.stop();
+  const outageBodies = await scenario.expectUnavailable();
+  lap("unavailableCalls");
+  const notReady = await waitReadyz(target.url, 503, readyWithinMs);
+  lap("readyz503");
+  await backend.start();
+  const readyAgain = await waitReadyz(target.url, 200, readyWithinMs);
+  lap("readyz200");
+  await scenario.calls(3);
+  await scenario.redeemOne();
+  lap("resumedCallsAndRedeem");
+  const metrics = (await rawRequest(`${target.url}/metrics`)).body;
+  return { summary: scenario.summary(), outageBodies, notReady, readyAgain, metrics, timings };
+}
+
+/** Runs the real binary (node --import tsx src/main.ts args) to its exit, killed after `timeoutMs`. */
+export function runSignerBinary(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+  const main = fileURLToPath(new URL("../../../src/main.ts", import.meta.url));
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, ms: Math.round(performance.now() - t0) });
+    });
+  });
 }

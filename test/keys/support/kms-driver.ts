@@ -9,12 +9,11 @@
  * access key the SDK is given, which no error, log line or metric may contain), MESSAGES (hex,
  * comma separated), LATENCY_N (signatures to time).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, readFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { KeyBackendUnavailableError, type KeyBackend } from "../../../src/keys/key-backend.js";
 import { openKmsBackend } from "../../../src/keys/kms-backend.js";
@@ -23,8 +22,7 @@ import { createRemoteEthSigner, orchestratorInfoSignature } from "../../../src/c
 import { parseFlags } from "../../../src/config.js";
 import { startDevChain } from "../../../src/dev-chain/dev-chain.js";
 import { startSigner, type RunningSigner } from "../../../src/start-signer.js";
-import { rawRequest } from "../../support/net-server.js";
-import { assertNoSecret, capturedLogger, openE2eScenario, waitReadyz } from "./e2e-session.js";
+import { assertNoSecret, capturedLogger, runSignerBinary, sessionThroughOutage } from "./e2e-session.js";
 
 const env = (name: string) => process.env[name] ?? fail(`${name} is not set`);
 function fail(why: string): never {
@@ -70,6 +68,16 @@ async function startKms(): Promise<ChildProcess> {
   child.stderr!.pipe(log, { end: false });
   await waitForPort(port, 20_000);
   return child;
+}
+
+/** Waits until the process is in the stopped state: a signal's delivery lags under load, and a request sent before it lands is answered. */
+async function stoppedState(pid: number): Promise<void> {
+  const until = Date.now() + 2000;
+  // /proc/<pid>/stat: "pid (comm) STATE …"; T is stopped.
+  while (!/\) T /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))) {
+    if (Date.now() > until) fail("local-kms did not stop on SIGSTOP within 2 s");
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function stopKms(child: ChildProcess): Promise<void> {
@@ -131,26 +139,16 @@ async function endToEnd(address: string) {
     signer = await startSigner(flags("alias/lpsigner-test", "-ethAcctAddr", address), log.logger);
     if (signer.address !== address) throw new Error(`the signer's address ${signer.address} is not the KMS key's ${address}`);
     lap("startSigner");
-    const scenario = await openE2eScenario({ url: signer.url, address: signer.address, chain });
-    await scenario.calls(3);
-    lap("firstCalls");
-
-    // local-kms gone mid-session: both sessions' next calls fail, nothing returned; /readyz follows.
-    await stopKms(kms);
-    const outageBodies = await scenario.expectUnavailable();
-    lap("unavailableCalls");
-    const notReady = await waitReadyz(signer.url, 503, 5000);
-    lap("readyz503");
-    kms = await startKms();
-    const readyAgain = await waitReadyz(signer.url, 200, 5000);
-    lap("readyz200");
-    // The same sessions go on from the state they held before the outage, and pay exactly.
-    await scenario.calls(3);
-    const redeemed = await scenario.redeemOne();
-    lap("resumedCallsAndRedeem");
-    texts.outageBodies = outageBodies.join("\n");
-    texts.readyz = notReady.body + readyAgain.body;
-    texts.metrics = (await rawRequest(`${signer.url}/metrics`)).body;
+    // local-kms killed mid-session, then started again on the same data.
+    const run = await sessionThroughOutage({ url: signer.url, address: signer.address, chain }, {
+      stop: () => stopKms(kms),
+      start: async () => void (kms = await startKms()),
+    });
+    Object.assign(timings, run.timings);
+    t = performance.now();
+    texts.outageBodies = run.outageBodies.join("\n");
+    texts.readyz = run.notReady.body + run.readyAgain.body;
+    texts.metrics = run.metrics;
 
     // Start-up failures: one line each, and the real binary exits non-zero with one stderr line.
     const wrong = checksumAddress(new Uint8Array(20).fill(0x11));
@@ -158,8 +156,7 @@ async function endToEnd(address: string) {
     const missing = "11111111-2222-3333-4444-555555555555";
     const missingKey = await rejection(() => startSigner(flags(missing), log.logger));
     lap("startupFailures");
-    const main = fileURLToPath(new URL("../../../src/main.ts", import.meta.url));
-    const bin = spawnSync(process.execPath, ["--import", "tsx", main, ...args(missing)], { encoding: "utf8", timeout: 20_000 });
+    const bin = await runSignerBinary(args(missing), process.env);
     lap("binary");
     texts.startupErrors = [wrongAddress.message, missingKey.message, bin.stderr, bin.stdout].join("\n");
     texts.log = log.text();
@@ -167,13 +164,13 @@ async function endToEnd(address: string) {
     return {
       address,
       signerAddress: signer.address,
-      summary: scenario.summary(),
-      redeemed,
-      outageBodies,
-      readyz: { notReady, readyAgain },
+      summary: run.summary,
+      redeemed: run.summary.redeemed,
+      outageBodies: run.outageBodies,
+      readyz: { notReady: run.notReady, readyAgain: run.readyAgain },
       wrongAddress,
       missingKey,
-      binary: { status: bin.status, signal: bin.signal, stderr: bin.stderr },
+      binary: bin,
       logLines: texts.log.split("\n").filter(Boolean).length,
       metricsBytes: texts.metrics.length,
       timings,
@@ -217,6 +214,7 @@ try {
 
   // Outage 1: local-kms frozen (connections accepted, nothing answered): bounded by the timeout.
   kms.kill("SIGSTOP");
+  await stoppedState(kms.pid!);
   result.frozen = await rejection(() => backend.signDigest!(digest));
   kms.kill("SIGCONT");
   result.afterFrozen = await signAll(backend, messages.slice(0, 1));
