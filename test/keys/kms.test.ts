@@ -11,6 +11,9 @@
  * rules (recoverSigner) to the address of the key's public key (GetPublicKey). KMS signatures are
  * randomized, so they cannot be byte-equal to the keystore's RFC 6979 ones; the normalization
  * itself is checked byte-equal against the keystore signer below.
+ *
+ * The driver also runs a whole signer on the key end to end (startSigner with the -awsKms* flags
+ * on a dev chain, test/keys/support/e2e-session.ts), through local-kms killed mid-session.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
