@@ -74,12 +74,16 @@ async function signRemotely(
   return paid(deps, session, count, tickets.finish(ticketSigs), segCreds(info, session, { sig: segSig }), next.finish(stateSig));
 }
 
-/** A remote key's failure is the call's unavailability (legacy 503, Connect UNAVAILABLE). */
+/**
+ * A remote key's failure is the call's unavailability (legacy 503, Connect UNAVAILABLE). The
+ * gateway is told no more than that; the backend's own reason (its host, the key's alias) goes
+ * to the signer's log as the error's cause.
+ */
 async function remotely<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
-    if (err instanceof KeyBackendUnavailableError) throw unavailable(err.message, err);
+    if (err instanceof KeyBackendUnavailableError) throw unavailable("the signing key's backend is unavailable", err);
     throw err;
   }
 }

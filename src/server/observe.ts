@@ -53,7 +53,10 @@ export function createObserver(logger: Logger, metrics: SignerMetrics): RequestO
       } catch (err) {
         const ce = ConnectError.from(err);
         const internal = ce.code === Code.Internal || ce.code === Code.Unknown;
-        end(Code[ce.code] ?? String(ce.code), internal ? "error" : "info", ce.message, internal ? { err: ce.cause ?? err } : {});
+        // Unavailable: the chain view or a key backend; its cause is the operator's to read.
+        const unavailable = ce.code === Code.Unavailable && ce.cause instanceof Error;
+        const level = internal ? "error" : unavailable ? "warn" : "info";
+        end(Code[ce.code] ?? String(ce.code), level, ce.message, internal || unavailable ? { err: ce.cause ?? err } : {});
         throw err;
       }
     },

@@ -28,7 +28,8 @@ export function toConnectError(err: PaymentError): ConnectError {
       // The signer's funds, not the request: the operator must top up the TicketBroker.
       return new ConnectError(err.message, Code.FailedPrecondition, undefined, undefined, err);
     case "unavailable":
-      return new ConnectError(err.message, Code.Unavailable);
+      // A cause (a key backend's reason) goes to the log, not to the client.
+      return new ConnectError(err.message, Code.Unavailable, undefined, undefined, err.cause ?? err);
     case "internal":
       // The cause goes to the log, not to the client.
       return new ConnectError("internal error", Code.Internal, undefined, undefined, err);

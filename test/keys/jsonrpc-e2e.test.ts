@@ -82,7 +82,8 @@ describe.skipIf(!hasClef)(`JSON-RPC signer (clef ${CLEF_VERSION}) end to end: a 
     expect(BigInt(r.recipientBalanceAfter) - BigInt(r.recipientBalanceBefore)).toBe(1_000_000_000_000n);
     const port = new URL(clef.url).port;
     expect(run.outageBodies[0]).toBe(LEGACY_UNAVAILABLE_BODY);
-    expect(run.outageBodies[1]).toBe(`JSON-RPC signer http://127.0.0.1:${port}: account_signData: connection refused`);
+    // The gateway learns the key is unavailable, not where the backend is (its reason is in the signer's log).
+    expect(run.outageBodies[1]).toBe("the signing key's backend is unavailable");
     expect(run.notReady.body).toBe(`cannot sign: JSON-RPC signer http://127.0.0.1:${port}: account_list: connection refused\n`);
     Object.assign(seen, { outage: run.outageBodies.join("\n"), readyz: run.notReady.body + run.readyAgain.body, metrics: run.metrics });
   }, 40_000);
