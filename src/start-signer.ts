@@ -187,6 +187,7 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
     clock: systemClock,
     webhook: config.webhook && createAuthWebhook(config.webhook),
     issuedStates: new IssuedStates(),
+    byoc: config.byoc,
     onTicketsSigned: (batch) => activity.ticketsSigned(batch),
   };
   const server = createSignerServer({

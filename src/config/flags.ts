@@ -57,6 +57,8 @@ export const FLAGS = {
   remoteSignerWebhookUrl: { kind: "string", default: "", help: "Auth webhook called by GenerateLivePayment" },
   remoteSignerWebhookHeaders: { kind: "string", default: "", help: "Headers for the auth webhook: 'k:v,k2:v2'" },
   remoteSignerAllowNoAuth: { kind: "bool", default: "false", help: "Allow a non-loopback -httpAddr without a webhook (UNSAFE)" },
+  byoc: { kind: "bool", default: "true", help: "Serve BYOC (go-livepeer branch feat/byoc-per-cap-pricing-and-usage-labels at ae1a0ea7a): POST /sign-byoc-job, SignByocJob and payment type byoc; false gives master's surface exactly" },
+  byocPerCapPricing: { kind: "bool", default: "false", help: "Price byoc payments (and lv2v ones naming a capability) at the orchestrator's per-capability BYOC price, per second, as that branch's flag does" },
   remoteDiscovery: { kind: "bool", default: "false", help: "Serve DiscoverOrchestrators and GET /discover-orchestrators" },
   orchWebhookUrl: { kind: "string", default: "", help: "Orchestrator discovery webhook URL" },
   orchAddr: { kind: "string", default: "", help: "Comma-separated orchestrator URLs for discovery" },

@@ -83,6 +83,8 @@ export interface Config {
   chainRefreshIntervalMs: number;
   chainMaxStalenessMs: number;
   discovery: DiscoveryConfig | undefined;
+  /** -byoc and -byocPerCapPricing (the latter only with the former). */
+  byoc: { enabled: boolean; perCapPricing: boolean };
   logLevel: string;
   /** Worker processes sharing the listening port (-workers); 1 serves from the main process. */
   workers: number;
@@ -284,6 +286,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     chainRefreshIntervalMs,
     chainMaxStalenessMs,
     discovery,
+    byoc: { enabled: flagBool(flags.byoc), perCapPricing: flagBool(flags.byoc) && flagBool(flags.byocPerCapPricing) },
     logLevel: flags.logLevel,
     workers,
     warnings,

@@ -16,11 +16,16 @@ import type { SignedState } from "../state/payment-state.js";
 import { checkProtoWire, ProtoWireError } from "../go/proto-wire.js";
 import { goJsonString, JsonSyntaxError, JsonTypeError } from "../go/json.js";
 import { firstHeader, goHeaderValue, goRequestHeaders } from "../go/headers.js";
+import { ByocJobError, signByocJob } from "../byoc/job.js";
+import { readSignByocJobJson, signByocJobReplyJson } from "../byoc/wire.js";
+import { KeyBackendUnavailableError } from "../keys/key-backend.js";
 
 export { HTTP_STATUS_NO_TICKETS, HTTP_STATUS_PRICE_EXCEEDED, HTTP_STATUS_REFRESH_SESSION, ORCHESTRATOR_URL_HEADER } from "./payment-status.js";
 const AUTH_ID_HEADER = "Signer-Auth-Id";
 
 const ROUTES: Record<string, string> = { "/sign-orchestrator-info": "POST", "/generate-live-payment": "POST" };
+/** The BYOC branch's route (ae1a0ea7a), served unless -byoc=false. */
+const BYOC_ROUTE = "/sign-byoc-job";
 
 /** Largest request body read; a gateway's request is a few KiB. */
 export const MAX_LEGACY_BODY_BYTES = 1 << 20;
@@ -115,7 +120,7 @@ export function parseLegacyPaymentRequest(body: Buffer, headers: () => Record<st
     if (err instanceof JsonSyntaxError || err instanceof JsonTypeError) throw invalidArgument(err.message, err);
     throw err;
   }
-  const { orchestrator: orchestratorBytes, capabilities: capabilitiesBytes, state, manifestId, app, type, inPixels, maxPrice } = json;
+  const { orchestrator: orchestratorBytes, capabilities: capabilitiesBytes, state, manifestId, app, type, inPixels, maxPrice, capability, modelId } = json;
   if (orchestratorBytes.length === 0) throw invalidArgument("missing orchestrator");
   let orchestrator = decodedOrchestrators.get(orchestratorBytes);
   if (!orchestrator) {
@@ -129,7 +134,7 @@ export function parseLegacyPaymentRequest(body: Buffer, headers: () => Record<st
     decodedOrchestrators.set(orchestratorBytes, orchestrator);
   }
   const capabilities = decodeCapabilities(capabilitiesBytes);
-  return { orchestrator, state, manifestId, app, type: parseJobType(type), inPixels, maxPrice, capabilities, headers, authIdHeader };
+  return { orchestrator, state, manifestId, app, type: parseJobType(type), inPixels, maxPrice, capabilities, headers, authIdHeader, capability, modelId };
 }
 
 /** Freezes a decoded message and its sub-messages (byte arrays cannot be frozen): it is shared between calls. */
@@ -170,7 +175,13 @@ export function createLegacyHandler(deps: LegacyDeps) {
       await handlePayment(req, res);
       return true;
     }
-    const allowed = path === "/discover-orchestrators" ? (deps.discover ? "GET, HEAD" : undefined) : ROUTES[path ?? ""];
+    const byoc = deps.payments.byoc?.enabled === true;
+    if (byoc && req.method === "POST" && path === BYOC_ROUTE) {
+      await handleSignByocJob(req, res);
+      return true;
+    }
+    const allowed =
+      path === "/discover-orchestrators" ? (deps.discover ? "GET, HEAD" : undefined) : path === BYOC_ROUTE ? (byoc ? "POST" : undefined) : ROUTES[path ?? ""];
     if (allowed && !allowed.split(", ").includes(req.method ?? "")) {
       // Go's ServeMux answers a method mismatch on a registered pattern with 405 and Allow.
       req.resume();
@@ -191,6 +202,35 @@ export function createLegacyHandler(deps: LegacyDeps) {
     }
     return false;
   };
+
+  /** POST /sign-byoc-job: the branch's checks and reply; bounded like a payment (it signs). */
+  async function handleSignByocJob(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const release = deps.admission ? deps.admission.enterPayment() : () => {};
+    if (!release) {
+      res.setHeader("Retry-After", "1");
+      sendJson(res, 503, `{"error":{"message":${goJsonString(SIGNER_BUSY)}}}\n`);
+      return;
+    }
+    try {
+      let job;
+      try {
+        job = readSignByocJobJson((await readBody(req)).toString("utf8"));
+      } catch (err) {
+        if (err instanceof JsonSyntaxError || err instanceof JsonTypeError || err instanceof PaymentError) return writeJsonError(res, 400, err.message);
+        throw err;
+      }
+      const signed = await signByocJob(signer, job);
+      sendJson(res, 200, signByocJobReplyJson(signed.senderHex, signed.signature));
+    } catch (err) {
+      if (err instanceof ByocJobError) return writeJsonError(res, 400, err.message);
+      // A key backend outage: 503, as a payment answers it (the reason is logged, not sent).
+      if (err instanceof KeyBackendUnavailableError) return writeJsonError(res, 503, err.message);
+      writeJsonError(res, 500, "Internal Server Error");
+      throw err;
+    } finally {
+      release();
+    }
+  }
 
   async function handlePayment(req: IncomingMessage, res: ServerResponse): Promise<number> {
     // Counted from the first byte of the request, so bodies still arriving hold their slot.

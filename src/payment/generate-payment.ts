@@ -33,6 +33,8 @@ export interface PaymentDeps {
   issuedStates?: IssuedStates;
   /** Random session ids; the reference uses 8 lowercase hex characters. */
   randomId?: () => string;
+  /** -byoc (type byoc accepted) and -byocPerCapPricing; unset: both off, master's behaviour. */
+  byoc?: { enabled: boolean; perCapPricing: boolean };
   /** Told about each signed batch (for metrics). */
   onTicketsSigned?: (batch: { numTickets: number; faceValue: bigint; ev: Rat }) => void;
 }
@@ -56,6 +58,9 @@ export interface PaymentRequest {
   headers: () => Record<string, string[]>;
   /** The Signer-Auth-Id request header, "" when absent. */
   authIdHeader: string;
+  /** The BYOC branch's request fields: the capability a payment is for and its model ("" when absent). */
+  capability?: string;
+  modelId?: string;
 }
 
 /** Tickets were signed. */
@@ -93,7 +98,7 @@ export async function generatePayment(deps: PaymentDeps, req: PaymentRequest): P
   const now = nowNs(deps.clock);
   const session = openSession(deps, req);
   const chain = checkRefresh(deps, req.orchestrator, session, now);
-  const usage = measureUsage(req, session, now);
+  const usage = measureUsage(deps, req, session, now);
   const orchPrice = checkPrice(deps, req, session, usage);
   const count = countTickets(deps, session, usage, orchPrice, chain);
   if (count.numTickets === 0) return signNothingDue(deps, session, count, now);

@@ -5,6 +5,7 @@ import { GO_ZERO_TIME_NS } from "../go/time.js";
 import { Rat } from "../math/rat.js";
 import { readTicketParams, type TicketParams } from "../pm/ticket-params.js";
 import { jobTypeName } from "../pricing/job-type.js";
+import { perCapabilityPrice } from "../byoc/pricing.js";
 import { readSignedState, type PaymentState } from "../state/payment-state.js";
 import { invalidArgument } from "./errors.js";
 import type { PaymentDeps, PaymentRequest } from "./generate-payment.js";
@@ -20,7 +21,10 @@ export interface Session {
   resumed: boolean;
   manifestId: string;
   capabilities: Capabilities | undefined;
+  /** The orchestrator's price, or the per-capability BYOC price that replaces it (-byocPerCapPricing). */
   priceInfo: PriceInfo;
+  /** priceInfo is a per-capability BYOC price: billed per compute-second. */
+  perCapabilityPrice: boolean;
   params: TicketParams;
   /** The params' recipientRandHash, 0x-hex: the PM session. */
   pmSessionId: string;
@@ -39,7 +43,17 @@ function checkLength(value: string, field: string): void {
 /** Steps 1-6 in the reference's order (PROTOCOL.md section 7): input, state, manifest, capabilities, params, nonce. */
 export function openSession(deps: PaymentDeps, req: PaymentRequest): Session {
   const { orchestrator: info } = req;
-  const priceInfo = info.priceInfo;
+  // The BYOC branch's per-capability price replaces the base one before any check uses it.
+  const capPrice = deps.byoc?.perCapPricing
+    ? perCapabilityPrice({
+        perCapPricing: true,
+        type: "known" in req.type ? req.type.known : "",
+        capability: req.capability ?? "",
+        caps: req.capabilities.ok ? req.capabilities.value : undefined,
+        info,
+      })
+    : undefined;
+  const priceInfo = capPrice ?? info.priceInfo;
   if (!priceInfo || priceInfo.pricePerUnit === 0n || priceInfo.pixelsPerUnit === 0n) {
     throw invalidArgument("missing or zero priceInfo");
   }
@@ -50,6 +64,10 @@ export function openSession(deps: PaymentDeps, req: PaymentRequest): Session {
   }
   checkLength(req.manifestId, "ManifestID");
   checkLength(req.app, "app");
+  if (deps.byoc?.enabled) {
+    checkLength(req.capability ?? "", "capability");
+    checkLength(req.modelId ?? "", "model_id");
+  }
   checkLength(req.authIdHeader, "Signer-Auth-Id");
   const orchAddress = goAddress(info.address);
   const randomId = deps.randomId ?? defaultRandomId;
@@ -113,6 +131,7 @@ export function openSession(deps: PaymentDeps, req: PaymentRequest): Session {
     manifestId,
     capabilities: req.capabilities.value,
     priceInfo,
+    perCapabilityPrice: capPrice !== undefined,
     params: decoded.params,
     pmSessionId,
     lastNonce: state.pmSessionId === pmSessionId ? state.senderNonce : 0,

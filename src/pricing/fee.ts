@@ -6,6 +6,8 @@ import type { JobType } from "./job-type.js";
 const LV2V_PIXELS_PER_SECOND = 1280 * 720 * 30;
 const LV2V_PRELOAD_SECONDS = 60;
 const LIVE_PRELOAD_SECONDS = 10;
+/** BYOC (the branch ae1a0ea7a) bills whole compute-seconds, with lv2v's 60 s preload. */
+const BYOC_PRELOAD_SECONDS = 60;
 
 /** Go's int64(float64) conversion for in-range values; saturates outside (Go's is undefined there). */
 function float64ToInt64(x: number): bigint {
@@ -18,7 +20,8 @@ function float64ToInt64(x: number): bigint {
 /**
  * Billable units for one call, as the reference computes them from the seconds elapsed
  * since the state's LastUpdate (0 on a new session): lv2v pixels with a 60 s preload,
- * live whole seconds with a 10 s preload, fixed 1, and raw inPixels when no type is given.
+ * live whole seconds with a 10 s preload, fixed 1, byoc whole seconds with a 60 s preload, and
+ * raw inPixels when no type is given.
  * The preload is charged whenever elapsed <= 0, as the reference does (a clock stepped back too).
  */
 export function billableUnits({ type, elapsedSeconds, inPixels }: { type: JobType; elapsedSeconds: number; inPixels: bigint }): bigint {
@@ -33,6 +36,10 @@ export function billableUnits({ type, elapsedSeconds, inPixels }: { type: JobTyp
     }
     case "fixed":
       return 1n;
+    case "byoc": {
+      const secs = elapsedSeconds <= 0 ? BYOC_PRELOAD_SECONDS : elapsedSeconds;
+      return float64ToInt64(Math.ceil(secs));
+    }
     case "":
       return inPixels;
   }

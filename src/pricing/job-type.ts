@@ -1,5 +1,8 @@
-/** The job types the reference bills, by their wire name (request `type`, state `Type`). */
-export type JobType = "" | "lv2v" | "live" | "fixed";
+/**
+ * The job types the reference bills, by their wire name (request `type`, state `Type`). "byoc" is
+ * the BYOC branch's (ae1a0ea7a); with -byoc=false it is refused at the reference's step, as master.
+ */
+export type JobType = "" | "lv2v" | "live" | "fixed" | "byoc";
 
 /**
  * A request's job type, parsed once at the edge. An unknown legacy string is kept rather than
@@ -8,7 +11,7 @@ export type JobType = "" | "lv2v" | "live" | "fixed";
  */
 export type RequestedJobType = { known: JobType } | { unknown: string };
 
-const KNOWN: readonly string[] = ["", "lv2v", "live", "fixed"] satisfies JobType[];
+const KNOWN: readonly string[] = ["", "lv2v", "live", "fixed", "byoc"] satisfies JobType[];
 
 /** The legacy request's `type` string. */
 export function parseJobType(wire: string): RequestedJobType {

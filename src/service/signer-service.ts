@@ -19,6 +19,8 @@ import type { ActivityRecorder } from "../activity/recorder.js";
 import { trackPayment } from "../activity/outcome.js";
 import { activityHandlers } from "./activity-service.js";
 import { SIGNER_BUSY, type Admission } from "../server/admission.js";
+import { ByocJobError, signByocJob } from "../byoc/job.js";
+import { KeyBackendUnavailableError } from "../keys/key-backend.js";
 
 type DiscoveryResponseInit = MessageInitShape<typeof DiscoverOrchestratorsResponseSchema>;
 
@@ -43,6 +45,7 @@ const JOB_TYPES: Record<number, WireJobType> = {
   [JobType.LV2V]: "lv2v",
   [JobType.LIVE]: "live",
   [JobType.FIXED]: "fixed",
+  [JobType.BYOC]: "byoc",
 };
 
 function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext): PaymentRequest {
@@ -68,6 +71,8 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
       return headers;
     },
     authIdHeader: ctx.requestHeader.get("signer-auth-id")?.split(",")[0]?.trim() ?? "",
+    capability: req.capability,
+    modelId: req.modelId,
   };
 }
 
@@ -120,6 +125,23 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
         fee: r.fee.toString(),
         balance: r.balance.toString(),
       });
+    },
+
+    async signByocJob(req) {
+      if (!deps.payments.byoc?.enabled) throw new ConnectError("BYOC is not enabled on this signer (-byoc=false)", Code.Unimplemented);
+      const release = deps.admission ? deps.admission.enterPayment() : () => {};
+      if (!release) throw new ConnectError(SIGNER_BUSY, Code.ResourceExhausted);
+      try {
+        const job = { id: req.id, capability: req.capability, request: req.request, parameters: req.parameters, timeoutSeconds: req.timeoutSeconds };
+        const signed = await signByocJob(deps.payments.signer, job);
+        return { sender: signed.sender, senderHex: signed.senderHex, signature: signed.signature };
+      } catch (err) {
+        if (err instanceof ByocJobError) throw new ConnectError(err.message, Code.InvalidArgument);
+        if (err instanceof KeyBackendUnavailableError) throw new ConnectError("the signing key's backend is unavailable", Code.Unavailable, undefined, undefined, err);
+        throw err;
+      } finally {
+        release();
+      }
     },
 
     discoverOrchestrators(req) {

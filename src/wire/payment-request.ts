@@ -20,6 +20,9 @@ const RemotePaymentRequest = goStruct("server.RemotePaymentRequest", {
   type: ["type", goString],
   maxPrice: ["maxPrice", goPointer(LiveRunnerPriceInfo)],
   capabilities: ["capabilities", goBytes],
+  // The BYOC branch's fields (ae1a0ea7a); master ignores them as unknown.
+  capability: ["capability", goString],
+  modelId: ["model_id", goString],
 });
 
 /** The request's fields with Go's zero values; the protobuf fields are still bytes. */
@@ -32,6 +35,8 @@ export interface PaymentRequestJson {
   type: string;
   maxPrice: MaxPriceInput | undefined;
   capabilities: Uint8Array;
+  capability: string;
+  modelId: string;
 }
 
 /**
@@ -52,5 +57,7 @@ export function readPaymentRequestJson(body: string): PaymentRequestJson {
     type: r.type ?? "",
     maxPrice: toMaxPriceInput(r.maxPrice),
     capabilities: r.capabilities ?? new Uint8Array(0),
+    capability: r.capability ?? "",
+    modelId: r.modelId ?? "",
   };
 }

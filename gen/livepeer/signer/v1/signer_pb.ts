@@ -21,7 +21,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file livepeer/signer/v1/signer.proto.
  */
 export const file_livepeer_signer_v1_signer: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAkizgIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIIqICChtHZW5lcmF0ZUxpdmVQYXltZW50UmVzcG9uc2USHQoHcGF5bWVudBgBIAEoCzIMLm5ldC5QYXltZW50Eh8KCXNlZ19jcmVkcxgCIAEoCzIMLm5ldC5TZWdEYXRhEi4KBXN0YXRlGAMgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhYKDnBheW1lbnRfaGVhZGVyGAQgASgJEhYKDnNlZ21lbnRfaGVhZGVyGAUgASgJEhgKEHBheW1lbnRfcmVxdWlyZWQYBiABKAgSEwoLbnVtX3RpY2tldHMYByABKA0SFgoOYmlsbGFibGVfdW5pdHMYCCABKAMSCwoDZmVlGAkgASgJEg8KB2JhbGFuY2UYCiABKAkiQAoUUmVmcmVzaFNlc3Npb25EZXRhaWwSGAoQb3JjaGVzdHJhdG9yX3VybBgBIAEoCRIOCgZyZWFzb24YAiABKAkiRQoTUHJpY2VFeGNlZWRlZERldGFpbBIOCgZzb3VyY2UYASABKAkSDQoFcHJpY2UYAiABKAkSDwoHY2VpbGluZxgDIAEoCSJYChVOb1RpY2tldHNOZWVkZWREZXRhaWwSLgoFc3RhdGUYASABKAsyHy5saXZlcGVlci5zaWduZXIudjEuU2lnbmVyU3RhdGUSDwoHYmFsYW5jZRgCIAEoCSIsChxEaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXF1ZXN0EgwKBGNhcHMYASADKAkieAoURGlzY292ZXJlZENhcGFiaWxpdHkSCwoDa2V5GAEgASgJEhAKCHBpcGVsaW5lGAIgASgJEhAKCG1vZGVsX2lkGAMgASgJEhYKDnByaWNlX3Blcl91bml0GAQgASgDEhcKD3BpeGVsc19wZXJfdW5pdBgFIAEoAyKuAgoWRGlzY292ZXJlZE9yY2hlc3RyYXRvchILCgN1cmwYASABKAkSEwoLZXRoX2FkZHJlc3MYAiABKAwSPgoMY2FwYWJpbGl0aWVzGAMgAygLMigubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyZWRDYXBhYmlsaXR5EigKB3J1bm5lcnMYBCADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCWxhc3Rfc2VlbhgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoKcHJpY2VfaW5mbxgGIAEoCzIOLm5ldC5QcmljZUluZm8SNQoRcnVubmVyc19sYXN0X3NlZW4YByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpUBCh1EaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXNwb25zZRJBCg1vcmNoZXN0cmF0b3JzGAEgAygLMioubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyZWRPcmNoZXN0cmF0b3ISMQoNc25hcHNob3RfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKQoZV2F0Y2hPcmNoZXN0cmF0b3JzUmVxdWVzdBIMCgRjYXBzGAEgAygJIpIBChpXYXRjaE9yY2hlc3RyYXRvcnNSZXNwb25zZRJBCg1vcmNoZXN0cmF0b3JzGAEgAygLMioubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyZWRPcmNoZXN0cmF0b3ISMQoNc25hcHNob3RfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGAoWR2V0U2lnbmVyU3RhdHVzUmVxdWVzdCLVAQoJQ2hhaW5WaWV3EhAKCGNoYWluX2lkGAEgASgEEg0KBXJvdW5kGAIgASgDEhgKEHJvdW5kX2Jsb2NrX2hhc2gYAyABKAwSEAoIbDFfYmxvY2sYBCABKAQSDwoHZGVwb3NpdBgFIAEoCRIPCgdyZXNlcnZlGAYgASgJEhYKDndpdGhkcmF3X3JvdW5kGAcgASgEEg4KBmFnZV9tcxgIIAEoBBINCgVzdGFsZRgJIAEoCBIPCgdldGhfdXJsGAogASgJEhEKCWRldl9jaGFpbhgLIAEoCCLYAQoMU2lnbmVyTGltaXRzEhUKDW1heF90aWNrZXRfZXYYASABKAkSFAoMbWF4X3RvdGFsX2V2GAIgASgJEhoKEmRlcG9zaXRfbXVsdGlwbGllchgDIAEoDRIaChJtYXhfcHJpY2VfcGVyX3VuaXQYBCABKAkSGgoSd2ViaG9va19jb25maWd1cmVkGAUgASgIEkcKE2NhcGFiaWxpdHlfY2VpbGluZ3MYBiADKAsyKi5saXZlcGVlci5zaWduZXIudjEuQ2FwYWJpbGl0eVByaWNlQ2VpbGluZyJsChZDYXBhYmlsaXR5UHJpY2VDZWlsaW5nEhIKCmNhcGFiaWxpdHkYASABKA0SEAoIcGlwZWxpbmUYAiABKAkSEAoIbW9kZWxfaWQYAyABKAkSGgoSbWF4X3ByaWNlX3Blcl91bml0GAQgASgJIt4BChdHZXRTaWduZXJTdGF0dXNSZXNwb25zZRIPCgdhZGRyZXNzGAEgASgMEhMKC2FkZHJlc3NfaGV4GAIgASgJEiwKBWNoYWluGAMgASgLMh0ubGl2ZXBlZXIuc2lnbmVyLnYxLkNoYWluVmlldxIwCgZsaW1pdHMYBCABKAsyIC5saXZlcGVlci5zaWduZXIudjEuU2lnbmVyTGltaXRzEg8KB3ZlcnNpb24YBSABKAkSFwoPZnVuZGluZ19wcm9ibGVtGAYgASgJEhMKC2tleV9iYWNrZW5kGAcgASgJIjEKGldhdGNoU2lnbmVyQWN0aXZpdHlSZXF1ZXN0EhMKC2ludGVydmFsX21zGAEgASgNIqUBChRQYXltZW50T3V0Y29tZUNvdW50cxIMCgRwYWlkGAEgASgEEhMKC25vdGhpbmdfZHVlGAIgASgEEg8KB3JlZnJlc2gYAyABKAQSFgoOcHJpY2VfZXhjZWVkZWQYBCABKAQSFAoMY2xpZW50X2Vycm9yGAUgASgEEhMKC3VuYXZhaWxhYmxlGAYgASgEEhYKDmludGVybmFsX2Vycm9yGAcgASgEIo8BCg5BY3Rpdml0eUJ1Y2tldBIpCgVzdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoIcGF5bWVudHMYAiABKAsyKC5saXZlcGVlci5zaWduZXIudjEuUGF5bWVudE91dGNvbWVDb3VudHMSFgoOdGlja2V0c19zaWduZWQYAyABKAQi9gMKG1dhdGNoU2lnbmVyQWN0aXZpdHlSZXNwb25zZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7CgZzdGF0dXMYAiABKAsyKy5saXZlcGVlci5zaWduZXIudjEuR2V0U2lnbmVyU3RhdHVzUmVzcG9uc2USOgoIcGF5bWVudHMYAyABKAsyKC5saXZlcGVlci5zaWduZXIudjEuUGF5bWVudE91dGNvbWVDb3VudHMSFgoOdGlja2V0c19zaWduZWQYBCABKAQSFgoOZmFjZV92YWx1ZV93ZWkYBSABKAkSDgoGZXZfd2VpGAYgASgJEjMKB2J1Y2tldHMYByADKAsyIi5saXZlcGVlci5zaWduZXIudjEuQWN0aXZpdHlCdWNrZXQSFgoOYnVja2V0X3NlY29uZHMYCCABKA0SFgoOd2luZG93X3NlY29uZHMYCSABKA0SFwoPYWN0aXZlX3Nlc3Npb25zGAogASgNEhYKDmxhdGVuY3lfcDUwX21zGAsgASgBEhYKDmxhdGVuY3lfcDk5X21zGAwgASgBEhkKEWRpc2NvdmVyeV9lbmFibGVkGA0gASgIEisKB3N0YXJ0ZWQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKl0KB0pvYlR5cGUSGAoUSk9CX1RZUEVfVU5TUEVDSUZJRUQQABIRCg1KT0JfVFlQRV9MVjJWEAESEQoNSk9CX1RZUEVfTElWRRACEhIKDkpPQl9UWVBFX0ZJWEVEEAMy7QUKDVNpZ25lclNlcnZpY2USfgoUU2lnbk9yY2hlc3RyYXRvckluZm8SLy5saXZlcGVlci5zaWduZXIudjEuU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0GjAubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2UiA5ACARJ2ChNHZW5lcmF0ZUxpdmVQYXltZW50Ei4ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0Gi8ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXNwb25zZRKBAQoVRGlzY292ZXJPcmNoZXN0cmF0b3JzEjAubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyT3JjaGVzdHJhdG9yc1JlcXVlc3QaMS5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2UiA5ACARJ1ChJXYXRjaE9yY2hlc3RyYXRvcnMSLS5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hPcmNoZXN0cmF0b3JzUmVxdWVzdBouLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaE9yY2hlc3RyYXRvcnNSZXNwb25zZTABEm8KD0dldFNpZ25lclN0YXR1cxIqLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXF1ZXN0GisubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1Jlc3BvbnNlIgOQAgESeAoTV2F0Y2hTaWduZXJBY3Rpdml0eRIuLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVxdWVzdBovLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
+  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAki9AIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIEhIKCmNhcGFiaWxpdHkYCiABKAkSEAoIbW9kZWxfaWQYCyABKAkicgoSU2lnbkJ5b2NKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSDwoHcmVxdWVzdBgDIAEoCRISCgpwYXJhbWV0ZXJzGAQgASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoAyJMChNTaWduQnlvY0pvYlJlc3BvbnNlEg4KBnNlbmRlchgBIAEoDBISCgpzZW5kZXJfaGV4GAIgASgJEhEKCXNpZ25hdHVyZRgDIAEoDCKiAgobR2VuZXJhdGVMaXZlUGF5bWVudFJlc3BvbnNlEh0KB3BheW1lbnQYASABKAsyDC5uZXQuUGF5bWVudBIfCglzZWdfY3JlZHMYAiABKAsyDC5uZXQuU2VnRGF0YRIuCgVzdGF0ZRgDIAEoCzIfLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJTdGF0ZRIWCg5wYXltZW50X2hlYWRlchgEIAEoCRIWCg5zZWdtZW50X2hlYWRlchgFIAEoCRIYChBwYXltZW50X3JlcXVpcmVkGAYgASgIEhMKC251bV90aWNrZXRzGAcgASgNEhYKDmJpbGxhYmxlX3VuaXRzGAggASgDEgsKA2ZlZRgJIAEoCRIPCgdiYWxhbmNlGAogASgJIkAKFFJlZnJlc2hTZXNzaW9uRGV0YWlsEhgKEG9yY2hlc3RyYXRvcl91cmwYASABKAkSDgoGcmVhc29uGAIgASgJIkUKE1ByaWNlRXhjZWVkZWREZXRhaWwSDgoGc291cmNlGAEgASgJEg0KBXByaWNlGAIgASgJEg8KB2NlaWxpbmcYAyABKAkiWAoVTm9UaWNrZXRzTmVlZGVkRGV0YWlsEi4KBXN0YXRlGAEgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEg8KB2JhbGFuY2UYAiABKAkiLAocRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVxdWVzdBIMCgRjYXBzGAEgAygJIngKFERpc2NvdmVyZWRDYXBhYmlsaXR5EgsKA2tleRgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIWCg5wcmljZV9wZXJfdW5pdBgEIAEoAxIXCg9waXhlbHNfcGVyX3VuaXQYBSABKAMirgIKFkRpc2NvdmVyZWRPcmNoZXN0cmF0b3ISCwoDdXJsGAEgASgJEhMKC2V0aF9hZGRyZXNzGAIgASgMEj4KDGNhcGFiaWxpdGllcxgDIAMoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkQ2FwYWJpbGl0eRIoCgdydW5uZXJzGAQgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKCnByaWNlX2luZm8YBiABKAsyDi5uZXQuUHJpY2VJbmZvEjUKEXJ1bm5lcnNfbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQodRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKGVdhdGNoT3JjaGVzdHJhdG9yc1JlcXVlc3QSDAoEY2FwcxgBIAMoCSKSAQoaV2F0Y2hPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkdldFNpZ25lclN0YXR1c1JlcXVlc3Qi1QEKCUNoYWluVmlldxIQCghjaGFpbl9pZBgBIAEoBBINCgVyb3VuZBgCIAEoAxIYChByb3VuZF9ibG9ja19oYXNoGAMgASgMEhAKCGwxX2Jsb2NrGAQgASgEEg8KB2RlcG9zaXQYBSABKAkSDwoHcmVzZXJ2ZRgGIAEoCRIWCg53aXRoZHJhd19yb3VuZBgHIAEoBBIOCgZhZ2VfbXMYCCABKAQSDQoFc3RhbGUYCSABKAgSDwoHZXRoX3VybBgKIAEoCRIRCglkZXZfY2hhaW4YCyABKAgi2AEKDFNpZ25lckxpbWl0cxIVCg1tYXhfdGlja2V0X2V2GAEgASgJEhQKDG1heF90b3RhbF9ldhgCIAEoCRIaChJkZXBvc2l0X211bHRpcGxpZXIYAyABKA0SGgoSbWF4X3ByaWNlX3Blcl91bml0GAQgASgJEhoKEndlYmhvb2tfY29uZmlndXJlZBgFIAEoCBJHChNjYXBhYmlsaXR5X2NlaWxpbmdzGAYgAygLMioubGl2ZXBlZXIuc2lnbmVyLnYxLkNhcGFiaWxpdHlQcmljZUNlaWxpbmcibAoWQ2FwYWJpbGl0eVByaWNlQ2VpbGluZxISCgpjYXBhYmlsaXR5GAEgASgNEhAKCHBpcGVsaW5lGAIgASgJEhAKCG1vZGVsX2lkGAMgASgJEhoKEm1heF9wcmljZV9wZXJfdW5pdBgEIAEoCSLeAQoXR2V0U2lnbmVyU3RhdHVzUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIsCgVjaGFpbhgDIAEoCzIdLmxpdmVwZWVyLnNpZ25lci52MS5DaGFpblZpZXcSMAoGbGltaXRzGAQgASgLMiAubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lckxpbWl0cxIPCgd2ZXJzaW9uGAUgASgJEhcKD2Z1bmRpbmdfcHJvYmxlbRgGIAEoCRITCgtrZXlfYmFja2VuZBgHIAEoCSIxChpXYXRjaFNpZ25lckFjdGl2aXR5UmVxdWVzdBITCgtpbnRlcnZhbF9tcxgBIAEoDSKlAQoUUGF5bWVudE91dGNvbWVDb3VudHMSDAoEcGFpZBgBIAEoBBITCgtub3RoaW5nX2R1ZRgCIAEoBBIPCgdyZWZyZXNoGAMgASgEEhYKDnByaWNlX2V4Y2VlZGVkGAQgASgEEhQKDGNsaWVudF9lcnJvchgFIAEoBBITCgt1bmF2YWlsYWJsZRgGIAEoBBIWCg5pbnRlcm5hbF9lcnJvchgHIAEoBCKPAQoOQWN0aXZpdHlCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKCHBheW1lbnRzGAIgASgLMigubGl2ZXBlZXIuc2lnbmVyLnYxLlBheW1lbnRPdXRjb21lQ291bnRzEhYKDnRpY2tldHNfc2lnbmVkGAMgASgEIvYDChtXYXRjaFNpZ25lckFjdGl2aXR5UmVzcG9uc2USKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOwoGc3RhdHVzGAIgASgLMisubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1Jlc3BvbnNlEjoKCHBheW1lbnRzGAMgASgLMigubGl2ZXBlZXIuc2lnbmVyLnYxLlBheW1lbnRPdXRjb21lQ291bnRzEhYKDnRpY2tldHNfc2lnbmVkGAQgASgEEhYKDmZhY2VfdmFsdWVfd2VpGAUgASgJEg4KBmV2X3dlaRgGIAEoCRIzCgdidWNrZXRzGAcgAygLMiIubGl2ZXBlZXIuc2lnbmVyLnYxLkFjdGl2aXR5QnVja2V0EhYKDmJ1Y2tldF9zZWNvbmRzGAggASgNEhYKDndpbmRvd19zZWNvbmRzGAkgASgNEhcKD2FjdGl2ZV9zZXNzaW9ucxgKIAEoDRIWCg5sYXRlbmN5X3A1MF9tcxgLIAEoARIWCg5sYXRlbmN5X3A5OV9tcxgMIAEoARIZChFkaXNjb3ZlcnlfZW5hYmxlZBgNIAEoCBIrCgdzdGFydGVkGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpwCgdKb2JUeXBlEhgKFEpPQl9UWVBFX1VOU1BFQ0lGSUVEEAASEQoNSk9CX1RZUEVfTFYyVhABEhEKDUpPQl9UWVBFX0xJVkUQAhISCg5KT0JfVFlQRV9GSVhFRBADEhEKDUpPQl9UWVBFX0JZT0MQBDLNBgoNU2lnbmVyU2VydmljZRJ+ChRTaWduT3JjaGVzdHJhdG9ySW5mbxIvLmxpdmVwZWVyLnNpZ25lci52MS5TaWduT3JjaGVzdHJhdG9ySW5mb1JlcXVlc3QaMC5saXZlcGVlci5zaWduZXIudjEuU2lnbk9yY2hlc3RyYXRvckluZm9SZXNwb25zZSIDkAIBEnYKE0dlbmVyYXRlTGl2ZVBheW1lbnQSLi5saXZlcGVlci5zaWduZXIudjEuR2VuZXJhdGVMaXZlUGF5bWVudFJlcXVlc3QaLy5saXZlcGVlci5zaWduZXIudjEuR2VuZXJhdGVMaXZlUGF5bWVudFJlc3BvbnNlEl4KC1NpZ25CeW9jSm9iEiYubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25CeW9jSm9iUmVxdWVzdBonLmxpdmVwZWVyLnNpZ25lci52MS5TaWduQnlvY0pvYlJlc3BvbnNlEoEBChVEaXNjb3Zlck9yY2hlc3RyYXRvcnMSMC5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVxdWVzdBoxLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXNwb25zZSIDkAIBEnUKEldhdGNoT3JjaGVzdHJhdG9ycxItLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaE9yY2hlc3RyYXRvcnNSZXF1ZXN0Gi4ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoT3JjaGVzdHJhdG9yc1Jlc3BvbnNlMAESbwoPR2V0U2lnbmVyU3RhdHVzEioubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1JlcXVlc3QaKy5saXZlcGVlci5zaWduZXIudjEuR2V0U2lnbmVyU3RhdHVzUmVzcG9uc2UiA5ACARJ4ChNXYXRjaFNpZ25lckFjdGl2aXR5Ei4ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoU2lnbmVyQWN0aXZpdHlSZXF1ZXN0Gi8ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoU2lnbmVyQWN0aXZpdHlSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
 
 /**
  * @generated from message livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -189,6 +189,21 @@ export type GenerateLivePaymentRequest = Message<"livepeer.signer.v1.GenerateLiv
    * @generated from field: bool strict_no_tickets = 9;
    */
   strictNoTickets: boolean;
+
+  /**
+   * The BYOC capability the payment is for (e.g. "nano-banana"): with -byocPerCapPricing, a byoc
+   * or lv2v payment is priced at the orchestrator's capabilities_prices entry for it.
+   *
+   * @generated from field: string capability = 10;
+   */
+  capability: string;
+
+  /**
+   * The provider model, a usage label only (never used for pricing).
+   *
+   * @generated from field: string model_id = 11;
+   */
+  modelId: string;
 };
 
 /**
@@ -197,6 +212,80 @@ export type GenerateLivePaymentRequest = Message<"livepeer.signer.v1.GenerateLiv
  */
 export const GenerateLivePaymentRequestSchema: GenMessage<GenerateLivePaymentRequest> = /*@__PURE__*/
   messageDesc(file_livepeer_signer_v1_signer, 4);
+
+/**
+ * @generated from message livepeer.signer.v1.SignByocJobRequest
+ */
+export type SignByocJobRequest = Message<"livepeer.signer.v1.SignByocJobRequest"> & {
+  /**
+   * The job's fields as the Livepeer job header carries them.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string capability = 2;
+   */
+  capability: string;
+
+  /**
+   * The request and parameters JSON texts, signed as given.
+   *
+   * @generated from field: string request = 3;
+   */
+  request: string;
+
+  /**
+   * @generated from field: string parameters = 4;
+   */
+  parameters: string;
+
+  /**
+   * @generated from field: int64 timeout_seconds = 5;
+   */
+  timeoutSeconds: bigint;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.SignByocJobRequest.
+ * Use `create(SignByocJobRequestSchema)` to create a new message.
+ */
+export const SignByocJobRequestSchema: GenMessage<SignByocJobRequest> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 5);
+
+/**
+ * @generated from message livepeer.signer.v1.SignByocJobResponse
+ */
+export type SignByocJobResponse = Message<"livepeer.signer.v1.SignByocJobResponse"> & {
+  /**
+   * The signer's 20-byte Ethereum address (the job's sender).
+   *
+   * @generated from field: bytes sender = 1;
+   */
+  sender: Uint8Array;
+
+  /**
+   * The same address, EIP-55 checksummed (the legacy reply's "sender").
+   *
+   * @generated from field: string sender_hex = 2;
+   */
+  senderHex: string;
+
+  /**
+   * 65-byte r || s || v signature, v in {27, 28}.
+   *
+   * @generated from field: bytes signature = 3;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.SignByocJobResponse.
+ * Use `create(SignByocJobResponseSchema)` to create a new message.
+ */
+export const SignByocJobResponseSchema: GenMessage<SignByocJobResponse> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 6);
 
 /**
  * @generated from message livepeer.signer.v1.GenerateLivePaymentResponse
@@ -276,7 +365,7 @@ export type GenerateLivePaymentResponse = Message<"livepeer.signer.v1.GenerateLi
  * Use `create(GenerateLivePaymentResponseSchema)` to create a new message.
  */
 export const GenerateLivePaymentResponseSchema: GenMessage<GenerateLivePaymentResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 5);
+  messageDesc(file_livepeer_signer_v1_signer, 7);
 
 /**
  * Detail of FAILED_PRECONDITION: the orchestrator's auth token or ticket params expired.
@@ -302,7 +391,7 @@ export type RefreshSessionDetail = Message<"livepeer.signer.v1.RefreshSessionDet
  * Use `create(RefreshSessionDetailSchema)` to create a new message.
  */
 export const RefreshSessionDetailSchema: GenMessage<RefreshSessionDetail> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 6);
+  messageDesc(file_livepeer_signer_v1_signer, 8);
 
 /**
  * Detail of RESOURCE_EXHAUSTED: the orchestrator's price is above a ceiling.
@@ -338,7 +427,7 @@ export type PriceExceededDetail = Message<"livepeer.signer.v1.PriceExceededDetai
  * Use `create(PriceExceededDetailSchema)` to create a new message.
  */
 export const PriceExceededDetailSchema: GenMessage<PriceExceededDetail> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 7);
+  messageDesc(file_livepeer_signer_v1_signer, 9);
 
 /**
  * Detail of ALREADY_EXISTS with strict_no_tickets: existing credit covers this call.
@@ -364,7 +453,7 @@ export type NoTicketsNeededDetail = Message<"livepeer.signer.v1.NoTicketsNeededD
  * Use `create(NoTicketsNeededDetailSchema)` to create a new message.
  */
 export const NoTicketsNeededDetailSchema: GenMessage<NoTicketsNeededDetail> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 8);
+  messageDesc(file_livepeer_signer_v1_signer, 10);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoverOrchestratorsRequest
@@ -383,7 +472,7 @@ export type DiscoverOrchestratorsRequest = Message<"livepeer.signer.v1.DiscoverO
  * Use `create(DiscoverOrchestratorsRequestSchema)` to create a new message.
  */
 export const DiscoverOrchestratorsRequestSchema: GenMessage<DiscoverOrchestratorsRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 9);
+  messageDesc(file_livepeer_signer_v1_signer, 11);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoveredCapability
@@ -424,7 +513,7 @@ export type DiscoveredCapability = Message<"livepeer.signer.v1.DiscoveredCapabil
  * Use `create(DiscoveredCapabilitySchema)` to create a new message.
  */
 export const DiscoveredCapabilitySchema: GenMessage<DiscoveredCapability> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 10);
+  messageDesc(file_livepeer_signer_v1_signer, 12);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoveredOrchestrator
@@ -485,7 +574,7 @@ export type DiscoveredOrchestrator = Message<"livepeer.signer.v1.DiscoveredOrche
  * Use `create(DiscoveredOrchestratorSchema)` to create a new message.
  */
 export const DiscoveredOrchestratorSchema: GenMessage<DiscoveredOrchestrator> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 11);
+  messageDesc(file_livepeer_signer_v1_signer, 13);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoverOrchestratorsResponse
@@ -507,7 +596,7 @@ export type DiscoverOrchestratorsResponse = Message<"livepeer.signer.v1.Discover
  * Use `create(DiscoverOrchestratorsResponseSchema)` to create a new message.
  */
 export const DiscoverOrchestratorsResponseSchema: GenMessage<DiscoverOrchestratorsResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 12);
+  messageDesc(file_livepeer_signer_v1_signer, 14);
 
 /**
  * @generated from message livepeer.signer.v1.WatchOrchestratorsRequest
@@ -524,7 +613,7 @@ export type WatchOrchestratorsRequest = Message<"livepeer.signer.v1.WatchOrchest
  * Use `create(WatchOrchestratorsRequestSchema)` to create a new message.
  */
 export const WatchOrchestratorsRequestSchema: GenMessage<WatchOrchestratorsRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 13);
+  messageDesc(file_livepeer_signer_v1_signer, 15);
 
 /**
  * @generated from message livepeer.signer.v1.WatchOrchestratorsResponse
@@ -546,7 +635,7 @@ export type WatchOrchestratorsResponse = Message<"livepeer.signer.v1.WatchOrches
  * Use `create(WatchOrchestratorsResponseSchema)` to create a new message.
  */
 export const WatchOrchestratorsResponseSchema: GenMessage<WatchOrchestratorsResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 14);
+  messageDesc(file_livepeer_signer_v1_signer, 16);
 
 /**
  * @generated from message livepeer.signer.v1.GetSignerStatusRequest
@@ -559,7 +648,7 @@ export type GetSignerStatusRequest = Message<"livepeer.signer.v1.GetSignerStatus
  * Use `create(GetSignerStatusRequestSchema)` to create a new message.
  */
 export const GetSignerStatusRequestSchema: GenMessage<GetSignerStatusRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 15);
+  messageDesc(file_livepeer_signer_v1_signer, 17);
 
 /**
  * @generated from message livepeer.signer.v1.ChainView
@@ -636,7 +725,7 @@ export type ChainView = Message<"livepeer.signer.v1.ChainView"> & {
  * Use `create(ChainViewSchema)` to create a new message.
  */
 export const ChainViewSchema: GenMessage<ChainView> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 16);
+  messageDesc(file_livepeer_signer_v1_signer, 18);
 
 /**
  * @generated from message livepeer.signer.v1.SignerLimits
@@ -682,7 +771,7 @@ export type SignerLimits = Message<"livepeer.signer.v1.SignerLimits"> & {
  * Use `create(SignerLimitsSchema)` to create a new message.
  */
 export const SignerLimitsSchema: GenMessage<SignerLimits> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 17);
+  messageDesc(file_livepeer_signer_v1_signer, 19);
 
 /**
  * A price ceiling for one capability (and model) from -maxPricePerCapability.
@@ -722,7 +811,7 @@ export type CapabilityPriceCeiling = Message<"livepeer.signer.v1.CapabilityPrice
  * Use `create(CapabilityPriceCeilingSchema)` to create a new message.
  */
 export const CapabilityPriceCeilingSchema: GenMessage<CapabilityPriceCeiling> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 18);
+  messageDesc(file_livepeer_signer_v1_signer, 20);
 
 /**
  * @generated from message livepeer.signer.v1.GetSignerStatusResponse
@@ -777,7 +866,7 @@ export type GetSignerStatusResponse = Message<"livepeer.signer.v1.GetSignerStatu
  * Use `create(GetSignerStatusResponseSchema)` to create a new message.
  */
 export const GetSignerStatusResponseSchema: GenMessage<GetSignerStatusResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 19);
+  messageDesc(file_livepeer_signer_v1_signer, 21);
 
 /**
  * @generated from message livepeer.signer.v1.WatchSignerActivityRequest
@@ -797,7 +886,7 @@ export type WatchSignerActivityRequest = Message<"livepeer.signer.v1.WatchSigner
  * Use `create(WatchSignerActivityRequestSchema)` to create a new message.
  */
 export const WatchSignerActivityRequestSchema: GenMessage<WatchSignerActivityRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 20);
+  messageDesc(file_livepeer_signer_v1_signer, 22);
 
 /**
  * GenerateLivePayment calls (Connect and legacy together) by outcome.
@@ -860,7 +949,7 @@ export type PaymentOutcomeCounts = Message<"livepeer.signer.v1.PaymentOutcomeCou
  * Use `create(PaymentOutcomeCountsSchema)` to create a new message.
  */
 export const PaymentOutcomeCountsSchema: GenMessage<PaymentOutcomeCounts> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 21);
+  messageDesc(file_livepeer_signer_v1_signer, 23);
 
 /**
  * One time bucket of activity.
@@ -889,7 +978,7 @@ export type ActivityBucket = Message<"livepeer.signer.v1.ActivityBucket"> & {
  * Use `create(ActivityBucketSchema)` to create a new message.
  */
 export const ActivityBucketSchema: GenMessage<ActivityBucket> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 22);
+  messageDesc(file_livepeer_signer_v1_signer, 24);
 
 /**
  * @generated from message livepeer.signer.v1.WatchSignerActivityResponse
@@ -996,7 +1085,7 @@ export type WatchSignerActivityResponse = Message<"livepeer.signer.v1.WatchSigne
  * Use `create(WatchSignerActivityResponseSchema)` to create a new message.
  */
 export const WatchSignerActivityResponseSchema: GenMessage<WatchSignerActivityResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 23);
+  messageDesc(file_livepeer_signer_v1_signer, 25);
 
 /**
  * @generated from enum livepeer.signer.v1.JobType
@@ -1029,6 +1118,15 @@ export enum JobType {
    * @generated from enum value: JOB_TYPE_FIXED = 3;
    */
   FIXED = 3,
+
+  /**
+   * BYOC ("byoc", go-livepeer branch feat/byoc-per-cap-pricing-and-usage-labels): whole
+   * compute-seconds, 60 s preload; with -byocPerCapPricing at the orchestrator's price for the
+   * capability. INVALID_ARGUMENT "invalid job type" with -byoc=false.
+   *
+   * @generated from enum value: JOB_TYPE_BYOC = 4;
+   */
+  BYOC = 4,
 }
 
 /**
@@ -1076,6 +1174,24 @@ export const SignerService: GenService<{
     methodKind: "unary";
     input: typeof GenerateLivePaymentRequestSchema;
     output: typeof GenerateLivePaymentResponseSchema;
+  },
+  /**
+   * Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
+   * (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
+   * "LP_BYOC_JOB_V1\0\0" || uint32be(timeout_seconds) || for id, capability, request and
+   * parameters: uint32be(byte length) || UTF-8 bytes. A BYOC orchestrator verifies it against
+   * the Livepeer header's sender.
+   *
+   * Errors: INVALID_ARGUMENT (empty id or capability, timeout_seconds not positive or above
+   * 2^32-1, id or capability over 256 characters; nothing is signed), UNIMPLEMENTED with
+   * -byoc=false, UNAVAILABLE when the key's backend is, RESOURCE_EXHAUSTED "signer busy".
+   *
+   * @generated from rpc livepeer.signer.v1.SignerService.SignByocJob
+   */
+  signByocJob: {
+    methodKind: "unary";
+    input: typeof SignByocJobRequestSchema;
+    output: typeof SignByocJobResponseSchema;
   },
   /**
    * Orchestrators known to the signer whose prices are within its ceilings.

@@ -42,6 +42,10 @@ const (
 	JobType_JOB_TYPE_LIVE JobType = 2
 	// Fixed ("fixed"): one unit per call.
 	JobType_JOB_TYPE_FIXED JobType = 3
+	// BYOC ("byoc", go-livepeer branch feat/byoc-per-cap-pricing-and-usage-labels): whole
+	// compute-seconds, 60 s preload; with -byocPerCapPricing at the orchestrator's price for the
+	// capability. INVALID_ARGUMENT "invalid job type" with -byoc=false.
+	JobType_JOB_TYPE_BYOC JobType = 4
 )
 
 // Enum value maps for JobType.
@@ -51,12 +55,14 @@ var (
 		1: "JOB_TYPE_LV2V",
 		2: "JOB_TYPE_LIVE",
 		3: "JOB_TYPE_FIXED",
+		4: "JOB_TYPE_BYOC",
 	}
 	JobType_value = map[string]int32{
 		"JOB_TYPE_UNSPECIFIED": 0,
 		"JOB_TYPE_LV2V":        1,
 		"JOB_TYPE_LIVE":        2,
 		"JOB_TYPE_FIXED":       3,
+		"JOB_TYPE_BYOC":        4,
 	}
 )
 
@@ -322,8 +328,13 @@ type GenerateLivePaymentRequest struct {
 	// ALREADY_EXISTS (detail NoTicketsNeededDetail, carrying the advanced state)
 	// instead of succeeding with payment_required = false.
 	StrictNoTickets bool `protobuf:"varint,9,opt,name=strict_no_tickets,json=strictNoTickets,proto3" json:"strict_no_tickets,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The BYOC capability the payment is for (e.g. "nano-banana"): with -byocPerCapPricing, a byoc
+	// or lv2v payment is priced at the orchestrator's capabilities_prices entry for it.
+	Capability string `protobuf:"bytes,10,opt,name=capability,proto3" json:"capability,omitempty"`
+	// The provider model, a usage label only (never used for pricing).
+	ModelId       string `protobuf:"bytes,11,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenerateLivePaymentRequest) Reset() {
@@ -419,6 +430,161 @@ func (x *GenerateLivePaymentRequest) GetStrictNoTickets() bool {
 	return false
 }
 
+func (x *GenerateLivePaymentRequest) GetCapability() string {
+	if x != nil {
+		return x.Capability
+	}
+	return ""
+}
+
+func (x *GenerateLivePaymentRequest) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+type SignByocJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's fields as the Livepeer job header carries them.
+	Id         string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Capability string `protobuf:"bytes,2,opt,name=capability,proto3" json:"capability,omitempty"`
+	// The request and parameters JSON texts, signed as given.
+	Request        string `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`
+	Parameters     string `protobuf:"bytes,4,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	TimeoutSeconds int64  `protobuf:"varint,5,opt,name=timeout_seconds,json=timeoutSeconds,proto3" json:"timeout_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SignByocJobRequest) Reset() {
+	*x = SignByocJobRequest{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignByocJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignByocJobRequest) ProtoMessage() {}
+
+func (x *SignByocJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignByocJobRequest.ProtoReflect.Descriptor instead.
+func (*SignByocJobRequest) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SignByocJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SignByocJobRequest) GetCapability() string {
+	if x != nil {
+		return x.Capability
+	}
+	return ""
+}
+
+func (x *SignByocJobRequest) GetRequest() string {
+	if x != nil {
+		return x.Request
+	}
+	return ""
+}
+
+func (x *SignByocJobRequest) GetParameters() string {
+	if x != nil {
+		return x.Parameters
+	}
+	return ""
+}
+
+func (x *SignByocJobRequest) GetTimeoutSeconds() int64 {
+	if x != nil {
+		return x.TimeoutSeconds
+	}
+	return 0
+}
+
+type SignByocJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signer's 20-byte Ethereum address (the job's sender).
+	Sender []byte `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	// The same address, EIP-55 checksummed (the legacy reply's "sender").
+	SenderHex string `protobuf:"bytes,2,opt,name=sender_hex,json=senderHex,proto3" json:"sender_hex,omitempty"`
+	// 65-byte r || s || v signature, v in {27, 28}.
+	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignByocJobResponse) Reset() {
+	*x = SignByocJobResponse{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignByocJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignByocJobResponse) ProtoMessage() {}
+
+func (x *SignByocJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignByocJobResponse.ProtoReflect.Descriptor instead.
+func (*SignByocJobResponse) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SignByocJobResponse) GetSender() []byte {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+func (x *SignByocJobResponse) GetSenderHex() string {
+	if x != nil {
+		return x.SenderHex
+	}
+	return ""
+}
+
+func (x *SignByocJobResponse) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type GenerateLivePaymentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket batch; unset when payment_required is false.
@@ -447,7 +613,7 @@ type GenerateLivePaymentResponse struct {
 
 func (x *GenerateLivePaymentResponse) Reset() {
 	*x = GenerateLivePaymentResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +625,7 @@ func (x *GenerateLivePaymentResponse) String() string {
 func (*GenerateLivePaymentResponse) ProtoMessage() {}
 
 func (x *GenerateLivePaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +638,7 @@ func (x *GenerateLivePaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateLivePaymentResponse.ProtoReflect.Descriptor instead.
 func (*GenerateLivePaymentResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{5}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GenerateLivePaymentResponse) GetPayment() *lpnet.Payment {
@@ -557,7 +723,7 @@ type RefreshSessionDetail struct {
 
 func (x *RefreshSessionDetail) Reset() {
 	*x = RefreshSessionDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +735,7 @@ func (x *RefreshSessionDetail) String() string {
 func (*RefreshSessionDetail) ProtoMessage() {}
 
 func (x *RefreshSessionDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +748,7 @@ func (x *RefreshSessionDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionDetail.ProtoReflect.Descriptor instead.
 func (*RefreshSessionDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{6}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RefreshSessionDetail) GetOrchestratorUrl() string {
@@ -615,7 +781,7 @@ type PriceExceededDetail struct {
 
 func (x *PriceExceededDetail) Reset() {
 	*x = PriceExceededDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +793,7 @@ func (x *PriceExceededDetail) String() string {
 func (*PriceExceededDetail) ProtoMessage() {}
 
 func (x *PriceExceededDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +806,7 @@ func (x *PriceExceededDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceExceededDetail.ProtoReflect.Descriptor instead.
 func (*PriceExceededDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{7}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PriceExceededDetail) GetSource() string {
@@ -676,7 +842,7 @@ type NoTicketsNeededDetail struct {
 
 func (x *NoTicketsNeededDetail) Reset() {
 	*x = NoTicketsNeededDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +854,7 @@ func (x *NoTicketsNeededDetail) String() string {
 func (*NoTicketsNeededDetail) ProtoMessage() {}
 
 func (x *NoTicketsNeededDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +867,7 @@ func (x *NoTicketsNeededDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoTicketsNeededDetail.ProtoReflect.Descriptor instead.
 func (*NoTicketsNeededDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{8}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NoTicketsNeededDetail) GetState() *SignerState {
@@ -728,7 +894,7 @@ type DiscoverOrchestratorsRequest struct {
 
 func (x *DiscoverOrchestratorsRequest) Reset() {
 	*x = DiscoverOrchestratorsRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +906,7 @@ func (x *DiscoverOrchestratorsRequest) String() string {
 func (*DiscoverOrchestratorsRequest) ProtoMessage() {}
 
 func (x *DiscoverOrchestratorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +919,7 @@ func (x *DiscoverOrchestratorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverOrchestratorsRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverOrchestratorsRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{9}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DiscoverOrchestratorsRequest) GetCaps() []string {
@@ -778,7 +944,7 @@ type DiscoveredCapability struct {
 
 func (x *DiscoveredCapability) Reset() {
 	*x = DiscoveredCapability{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +956,7 @@ func (x *DiscoveredCapability) String() string {
 func (*DiscoveredCapability) ProtoMessage() {}
 
 func (x *DiscoveredCapability) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +969,7 @@ func (x *DiscoveredCapability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveredCapability.ProtoReflect.Descriptor instead.
 func (*DiscoveredCapability) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{10}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DiscoveredCapability) GetKey() string {
@@ -864,7 +1030,7 @@ type DiscoveredOrchestrator struct {
 
 func (x *DiscoveredOrchestrator) Reset() {
 	*x = DiscoveredOrchestrator{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1042,7 @@ func (x *DiscoveredOrchestrator) String() string {
 func (*DiscoveredOrchestrator) ProtoMessage() {}
 
 func (x *DiscoveredOrchestrator) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1055,7 @@ func (x *DiscoveredOrchestrator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveredOrchestrator.ProtoReflect.Descriptor instead.
 func (*DiscoveredOrchestrator) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{11}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DiscoveredOrchestrator) GetUrl() string {
@@ -951,7 +1117,7 @@ type DiscoverOrchestratorsResponse struct {
 
 func (x *DiscoverOrchestratorsResponse) Reset() {
 	*x = DiscoverOrchestratorsResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1129,7 @@ func (x *DiscoverOrchestratorsResponse) String() string {
 func (*DiscoverOrchestratorsResponse) ProtoMessage() {}
 
 func (x *DiscoverOrchestratorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1142,7 @@ func (x *DiscoverOrchestratorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverOrchestratorsResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverOrchestratorsResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{12}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DiscoverOrchestratorsResponse) GetOrchestrators() []*DiscoveredOrchestrator {
@@ -1002,7 +1168,7 @@ type WatchOrchestratorsRequest struct {
 
 func (x *WatchOrchestratorsRequest) Reset() {
 	*x = WatchOrchestratorsRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1180,7 @@ func (x *WatchOrchestratorsRequest) String() string {
 func (*WatchOrchestratorsRequest) ProtoMessage() {}
 
 func (x *WatchOrchestratorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1193,7 @@ func (x *WatchOrchestratorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrchestratorsRequest.ProtoReflect.Descriptor instead.
 func (*WatchOrchestratorsRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{13}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchOrchestratorsRequest) GetCaps() []string {
@@ -1047,7 +1213,7 @@ type WatchOrchestratorsResponse struct {
 
 func (x *WatchOrchestratorsResponse) Reset() {
 	*x = WatchOrchestratorsResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1225,7 @@ func (x *WatchOrchestratorsResponse) String() string {
 func (*WatchOrchestratorsResponse) ProtoMessage() {}
 
 func (x *WatchOrchestratorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1238,7 @@ func (x *WatchOrchestratorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrchestratorsResponse.ProtoReflect.Descriptor instead.
 func (*WatchOrchestratorsResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{14}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchOrchestratorsResponse) GetOrchestrators() []*DiscoveredOrchestrator {
@@ -1097,7 +1263,7 @@ type GetSignerStatusRequest struct {
 
 func (x *GetSignerStatusRequest) Reset() {
 	*x = GetSignerStatusRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1275,7 @@ func (x *GetSignerStatusRequest) String() string {
 func (*GetSignerStatusRequest) ProtoMessage() {}
 
 func (x *GetSignerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1288,7 @@ func (x *GetSignerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{15}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{17}
 }
 
 type ChainView struct {
@@ -1149,7 +1315,7 @@ type ChainView struct {
 
 func (x *ChainView) Reset() {
 	*x = ChainView{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1327,7 @@ func (x *ChainView) String() string {
 func (*ChainView) ProtoMessage() {}
 
 func (x *ChainView) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1340,7 @@ func (x *ChainView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainView.ProtoReflect.Descriptor instead.
 func (*ChainView) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{16}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChainView) GetChainId() uint64 {
@@ -1270,7 +1436,7 @@ type SignerLimits struct {
 
 func (x *SignerLimits) Reset() {
 	*x = SignerLimits{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1448,7 @@ func (x *SignerLimits) String() string {
 func (*SignerLimits) ProtoMessage() {}
 
 func (x *SignerLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1461,7 @@ func (x *SignerLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignerLimits.ProtoReflect.Descriptor instead.
 func (*SignerLimits) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{17}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SignerLimits) GetMaxTicketEv() string {
@@ -1356,7 +1522,7 @@ type CapabilityPriceCeiling struct {
 
 func (x *CapabilityPriceCeiling) Reset() {
 	*x = CapabilityPriceCeiling{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1534,7 @@ func (x *CapabilityPriceCeiling) String() string {
 func (*CapabilityPriceCeiling) ProtoMessage() {}
 
 func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1547,7 @@ func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityPriceCeiling.ProtoReflect.Descriptor instead.
 func (*CapabilityPriceCeiling) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CapabilityPriceCeiling) GetCapability() uint32 {
@@ -1433,7 +1599,7 @@ type GetSignerStatusResponse struct {
 
 func (x *GetSignerStatusResponse) Reset() {
 	*x = GetSignerStatusResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1611,7 @@ func (x *GetSignerStatusResponse) String() string {
 func (*GetSignerStatusResponse) ProtoMessage() {}
 
 func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1624,7 @@ func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSignerStatusResponse) GetAddress() []byte {
@@ -1521,7 +1687,7 @@ type WatchSignerActivityRequest struct {
 
 func (x *WatchSignerActivityRequest) Reset() {
 	*x = WatchSignerActivityRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1699,7 @@ func (x *WatchSignerActivityRequest) String() string {
 func (*WatchSignerActivityRequest) ProtoMessage() {}
 
 func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1712,7 @@ func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityRequest.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchSignerActivityRequest) GetIntervalMs() uint32 {
@@ -1579,7 +1745,7 @@ type PaymentOutcomeCounts struct {
 
 func (x *PaymentOutcomeCounts) Reset() {
 	*x = PaymentOutcomeCounts{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1757,7 @@ func (x *PaymentOutcomeCounts) String() string {
 func (*PaymentOutcomeCounts) ProtoMessage() {}
 
 func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1770,7 @@ func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcomeCounts.ProtoReflect.Descriptor instead.
 func (*PaymentOutcomeCounts) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PaymentOutcomeCounts) GetPaid() uint64 {
@@ -1668,7 +1834,7 @@ type ActivityBucket struct {
 
 func (x *ActivityBucket) Reset() {
 	*x = ActivityBucket{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1846,7 @@ func (x *ActivityBucket) String() string {
 func (*ActivityBucket) ProtoMessage() {}
 
 func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1859,7 @@ func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityBucket.ProtoReflect.Descriptor instead.
 func (*ActivityBucket) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ActivityBucket) GetStart() *timestamppb.Timestamp {
@@ -1753,7 +1919,7 @@ type WatchSignerActivityResponse struct {
 
 func (x *WatchSignerActivityResponse) Reset() {
 	*x = WatchSignerActivityResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1931,7 @@ func (x *WatchSignerActivityResponse) String() string {
 func (*WatchSignerActivityResponse) ProtoMessage() {}
 
 func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1944,7 @@ func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityResponse.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchSignerActivityResponse) GetTime() *timestamppb.Timestamp {
@@ -1896,7 +2062,7 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\bMaxPrice\x12\x14\n" +
 	"\x05price\x18\x01 \x01(\tR\x05price\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x12\n" +
-	"\x04unit\x18\x03 \x01(\tR\x04unit\"\xad\x03\n" +
+	"\x04unit\x18\x03 \x01(\tR\x04unit\"\xe8\x03\n" +
 	"\x1aGenerateLivePaymentRequest\x129\n" +
 	"\forchestrator\x18\x01 \x01(\v2\x15.net.OrchestratorInfoR\forchestrator\x125\n" +
 	"\x05state\x18\x02 \x01(\v2\x1f.livepeer.signer.v1.SignerStateR\x05state\x12\x1f\n" +
@@ -1907,7 +2073,27 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\tin_pixels\x18\x06 \x01(\x03R\binPixels\x129\n" +
 	"\tmax_price\x18\a \x01(\v2\x1c.livepeer.signer.v1.MaxPriceR\bmaxPrice\x125\n" +
 	"\fcapabilities\x18\b \x01(\v2\x11.net.CapabilitiesR\fcapabilities\x12*\n" +
-	"\x11strict_no_tickets\x18\t \x01(\bR\x0fstrictNoTickets\"\x94\x03\n" +
+	"\x11strict_no_tickets\x18\t \x01(\bR\x0fstrictNoTickets\x12\x1e\n" +
+	"\n" +
+	"capability\x18\n" +
+	" \x01(\tR\n" +
+	"capability\x12\x19\n" +
+	"\bmodel_id\x18\v \x01(\tR\amodelId\"\xa7\x01\n" +
+	"\x12SignByocJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
+	"\n" +
+	"capability\x18\x02 \x01(\tR\n" +
+	"capability\x12\x18\n" +
+	"\arequest\x18\x03 \x01(\tR\arequest\x12\x1e\n" +
+	"\n" +
+	"parameters\x18\x04 \x01(\tR\n" +
+	"parameters\x12'\n" +
+	"\x0ftimeout_seconds\x18\x05 \x01(\x03R\x0etimeoutSeconds\"j\n" +
+	"\x13SignByocJobResponse\x12\x16\n" +
+	"\x06sender\x18\x01 \x01(\fR\x06sender\x12\x1d\n" +
+	"\n" +
+	"sender_hex\x18\x02 \x01(\tR\tsenderHex\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x94\x03\n" +
 	"\x1bGenerateLivePaymentResponse\x12&\n" +
 	"\apayment\x18\x01 \x01(\v2\f.net.PaymentR\apayment\x12)\n" +
 	"\tseg_creds\x18\x02 \x01(\v2\f.net.SegDataR\bsegCreds\x125\n" +
@@ -2027,15 +2213,17 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\x0elatency_p50_ms\x18\v \x01(\x01R\flatencyP50Ms\x12$\n" +
 	"\x0elatency_p99_ms\x18\f \x01(\x01R\flatencyP99Ms\x12+\n" +
 	"\x11discovery_enabled\x18\r \x01(\bR\x10discoveryEnabled\x124\n" +
-	"\astarted\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\astarted*]\n" +
+	"\astarted\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\astarted*p\n" +
 	"\aJobType\x12\x18\n" +
 	"\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rJOB_TYPE_LV2V\x10\x01\x12\x11\n" +
 	"\rJOB_TYPE_LIVE\x10\x02\x12\x12\n" +
-	"\x0eJOB_TYPE_FIXED\x10\x032\xed\x05\n" +
+	"\x0eJOB_TYPE_FIXED\x10\x03\x12\x11\n" +
+	"\rJOB_TYPE_BYOC\x10\x042\xcd\x06\n" +
 	"\rSignerService\x12~\n" +
 	"\x14SignOrchestratorInfo\x12/.livepeer.signer.v1.SignOrchestratorInfoRequest\x1a0.livepeer.signer.v1.SignOrchestratorInfoResponse\"\x03\x90\x02\x01\x12v\n" +
-	"\x13GenerateLivePayment\x12..livepeer.signer.v1.GenerateLivePaymentRequest\x1a/.livepeer.signer.v1.GenerateLivePaymentResponse\x12\x81\x01\n" +
+	"\x13GenerateLivePayment\x12..livepeer.signer.v1.GenerateLivePaymentRequest\x1a/.livepeer.signer.v1.GenerateLivePaymentResponse\x12^\n" +
+	"\vSignByocJob\x12&.livepeer.signer.v1.SignByocJobRequest\x1a'.livepeer.signer.v1.SignByocJobResponse\x12\x81\x01\n" +
 	"\x15DiscoverOrchestrators\x120.livepeer.signer.v1.DiscoverOrchestratorsRequest\x1a1.livepeer.signer.v1.DiscoverOrchestratorsResponse\"\x03\x90\x02\x01\x12u\n" +
 	"\x12WatchOrchestrators\x12-.livepeer.signer.v1.WatchOrchestratorsRequest\x1a..livepeer.signer.v1.WatchOrchestratorsResponse0\x01\x12o\n" +
 	"\x0fGetSignerStatus\x12*.livepeer.signer.v1.GetSignerStatusRequest\x1a+.livepeer.signer.v1.GetSignerStatusResponse\"\x03\x90\x02\x01\x12x\n" +
@@ -2055,7 +2243,7 @@ func file_livepeer_signer_v1_signer_proto_rawDescGZIP() []byte {
 }
 
 var file_livepeer_signer_v1_signer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(JobType)(0),                          // 0: livepeer.signer.v1.JobType
 	(*SignOrchestratorInfoRequest)(nil),   // 1: livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -2063,76 +2251,80 @@ var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(*SignerState)(nil),                   // 3: livepeer.signer.v1.SignerState
 	(*MaxPrice)(nil),                      // 4: livepeer.signer.v1.MaxPrice
 	(*GenerateLivePaymentRequest)(nil),    // 5: livepeer.signer.v1.GenerateLivePaymentRequest
-	(*GenerateLivePaymentResponse)(nil),   // 6: livepeer.signer.v1.GenerateLivePaymentResponse
-	(*RefreshSessionDetail)(nil),          // 7: livepeer.signer.v1.RefreshSessionDetail
-	(*PriceExceededDetail)(nil),           // 8: livepeer.signer.v1.PriceExceededDetail
-	(*NoTicketsNeededDetail)(nil),         // 9: livepeer.signer.v1.NoTicketsNeededDetail
-	(*DiscoverOrchestratorsRequest)(nil),  // 10: livepeer.signer.v1.DiscoverOrchestratorsRequest
-	(*DiscoveredCapability)(nil),          // 11: livepeer.signer.v1.DiscoveredCapability
-	(*DiscoveredOrchestrator)(nil),        // 12: livepeer.signer.v1.DiscoveredOrchestrator
-	(*DiscoverOrchestratorsResponse)(nil), // 13: livepeer.signer.v1.DiscoverOrchestratorsResponse
-	(*WatchOrchestratorsRequest)(nil),     // 14: livepeer.signer.v1.WatchOrchestratorsRequest
-	(*WatchOrchestratorsResponse)(nil),    // 15: livepeer.signer.v1.WatchOrchestratorsResponse
-	(*GetSignerStatusRequest)(nil),        // 16: livepeer.signer.v1.GetSignerStatusRequest
-	(*ChainView)(nil),                     // 17: livepeer.signer.v1.ChainView
-	(*SignerLimits)(nil),                  // 18: livepeer.signer.v1.SignerLimits
-	(*CapabilityPriceCeiling)(nil),        // 19: livepeer.signer.v1.CapabilityPriceCeiling
-	(*GetSignerStatusResponse)(nil),       // 20: livepeer.signer.v1.GetSignerStatusResponse
-	(*WatchSignerActivityRequest)(nil),    // 21: livepeer.signer.v1.WatchSignerActivityRequest
-	(*PaymentOutcomeCounts)(nil),          // 22: livepeer.signer.v1.PaymentOutcomeCounts
-	(*ActivityBucket)(nil),                // 23: livepeer.signer.v1.ActivityBucket
-	(*WatchSignerActivityResponse)(nil),   // 24: livepeer.signer.v1.WatchSignerActivityResponse
-	(*lpnet.OrchestratorInfo)(nil),        // 25: net.OrchestratorInfo
-	(*lpnet.Capabilities)(nil),            // 26: net.Capabilities
-	(*lpnet.Payment)(nil),                 // 27: net.Payment
-	(*lpnet.SegData)(nil),                 // 28: net.SegData
-	(*structpb.Struct)(nil),               // 29: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),         // 30: google.protobuf.Timestamp
-	(*lpnet.PriceInfo)(nil),               // 31: net.PriceInfo
+	(*SignByocJobRequest)(nil),            // 6: livepeer.signer.v1.SignByocJobRequest
+	(*SignByocJobResponse)(nil),           // 7: livepeer.signer.v1.SignByocJobResponse
+	(*GenerateLivePaymentResponse)(nil),   // 8: livepeer.signer.v1.GenerateLivePaymentResponse
+	(*RefreshSessionDetail)(nil),          // 9: livepeer.signer.v1.RefreshSessionDetail
+	(*PriceExceededDetail)(nil),           // 10: livepeer.signer.v1.PriceExceededDetail
+	(*NoTicketsNeededDetail)(nil),         // 11: livepeer.signer.v1.NoTicketsNeededDetail
+	(*DiscoverOrchestratorsRequest)(nil),  // 12: livepeer.signer.v1.DiscoverOrchestratorsRequest
+	(*DiscoveredCapability)(nil),          // 13: livepeer.signer.v1.DiscoveredCapability
+	(*DiscoveredOrchestrator)(nil),        // 14: livepeer.signer.v1.DiscoveredOrchestrator
+	(*DiscoverOrchestratorsResponse)(nil), // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse
+	(*WatchOrchestratorsRequest)(nil),     // 16: livepeer.signer.v1.WatchOrchestratorsRequest
+	(*WatchOrchestratorsResponse)(nil),    // 17: livepeer.signer.v1.WatchOrchestratorsResponse
+	(*GetSignerStatusRequest)(nil),        // 18: livepeer.signer.v1.GetSignerStatusRequest
+	(*ChainView)(nil),                     // 19: livepeer.signer.v1.ChainView
+	(*SignerLimits)(nil),                  // 20: livepeer.signer.v1.SignerLimits
+	(*CapabilityPriceCeiling)(nil),        // 21: livepeer.signer.v1.CapabilityPriceCeiling
+	(*GetSignerStatusResponse)(nil),       // 22: livepeer.signer.v1.GetSignerStatusResponse
+	(*WatchSignerActivityRequest)(nil),    // 23: livepeer.signer.v1.WatchSignerActivityRequest
+	(*PaymentOutcomeCounts)(nil),          // 24: livepeer.signer.v1.PaymentOutcomeCounts
+	(*ActivityBucket)(nil),                // 25: livepeer.signer.v1.ActivityBucket
+	(*WatchSignerActivityResponse)(nil),   // 26: livepeer.signer.v1.WatchSignerActivityResponse
+	(*lpnet.OrchestratorInfo)(nil),        // 27: net.OrchestratorInfo
+	(*lpnet.Capabilities)(nil),            // 28: net.Capabilities
+	(*lpnet.Payment)(nil),                 // 29: net.Payment
+	(*lpnet.SegData)(nil),                 // 30: net.SegData
+	(*structpb.Struct)(nil),               // 31: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),         // 32: google.protobuf.Timestamp
+	(*lpnet.PriceInfo)(nil),               // 33: net.PriceInfo
 }
 var file_livepeer_signer_v1_signer_proto_depIdxs = []int32{
-	25, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
+	27, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
 	3,  // 1: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
 	0,  // 2: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
 	4,  // 3: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
-	26, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
-	27, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
-	28, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
+	28, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
+	29, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
+	30, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
 	3,  // 7: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
 	3,  // 8: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
-	11, // 9: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
-	29, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
-	30, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
-	31, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
-	30, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
-	12, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	30, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	12, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	30, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	19, // 18: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
-	17, // 19: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
-	18, // 20: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
-	30, // 21: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
-	22, // 22: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	30, // 23: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
-	20, // 24: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
-	22, // 25: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	23, // 26: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
-	30, // 27: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
+	13, // 9: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
+	31, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
+	32, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
+	33, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
+	32, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
+	14, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	32, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	14, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	32, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	21, // 18: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
+	19, // 19: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
+	20, // 20: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
+	32, // 21: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
+	24, // 22: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	32, // 23: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
+	22, // 24: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
+	24, // 25: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	25, // 26: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
+	32, // 27: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
 	1,  // 28: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
 	5,  // 29: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
-	10, // 30: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
-	14, // 31: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
-	16, // 32: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
-	21, // 33: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
-	2,  // 34: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
-	6,  // 35: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
-	13, // 36: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
-	15, // 37: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
-	20, // 38: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
-	24, // 39: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
-	34, // [34:40] is the sub-list for method output_type
-	28, // [28:34] is the sub-list for method input_type
+	6,  // 30: livepeer.signer.v1.SignerService.SignByocJob:input_type -> livepeer.signer.v1.SignByocJobRequest
+	12, // 31: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
+	16, // 32: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
+	18, // 33: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
+	23, // 34: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
+	2,  // 35: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
+	8,  // 36: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
+	7,  // 37: livepeer.signer.v1.SignerService.SignByocJob:output_type -> livepeer.signer.v1.SignByocJobResponse
+	15, // 38: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
+	17, // 39: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
+	22, // 40: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
+	26, // 41: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
 	28, // [28:28] is the sub-list for extension extendee
 	0,  // [0:28] is the sub-list for field type_name
@@ -2149,7 +2341,7 @@ func file_livepeer_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livepeer_signer_v1_signer_proto_rawDesc), len(file_livepeer_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,9 @@ const (
 	// SignerServiceGenerateLivePaymentProcedure is the fully-qualified name of the SignerService's
 	// GenerateLivePayment RPC.
 	SignerServiceGenerateLivePaymentProcedure = "/livepeer.signer.v1.SignerService/GenerateLivePayment"
+	// SignerServiceSignByocJobProcedure is the fully-qualified name of the SignerService's SignByocJob
+	// RPC.
+	SignerServiceSignByocJobProcedure = "/livepeer.signer.v1.SignerService/SignByocJob"
 	// SignerServiceDiscoverOrchestratorsProcedure is the fully-qualified name of the SignerService's
 	// DiscoverOrchestrators RPC.
 	SignerServiceDiscoverOrchestratorsProcedure = "/livepeer.signer.v1.SignerService/DiscoverOrchestrators"
@@ -82,6 +85,16 @@ type SignerServiceClient interface {
 	//     as the reference), or the ticket params carry no value (legacy 482).
 	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely.
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
+	// Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
+	// (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
+	// "LP_BYOC_JOB_V1\0\0" || uint32be(timeout_seconds) || for id, capability, request and
+	// parameters: uint32be(byte length) || UTF-8 bytes. A BYOC orchestrator verifies it against
+	// the Livepeer header's sender.
+	//
+	// Errors: INVALID_ARGUMENT (empty id or capability, timeout_seconds not positive or above
+	// 2^32-1, id or capability over 256 characters; nothing is signed), UNIMPLEMENTED with
+	// -byoc=false, UNAVAILABLE when the key's backend is, RESOURCE_EXHAUSTED "signer busy".
+	SignByocJob(context.Context, *connect.Request[v1.SignByocJobRequest]) (*connect.Response[v1.SignByocJobResponse], error)
 	// Orchestrators known to the signer whose prices are within its ceilings.
 	DiscoverOrchestrators(context.Context, *connect.Request[v1.DiscoverOrchestratorsRequest]) (*connect.Response[v1.DiscoverOrchestratorsResponse], error)
 	// The current discovery snapshot, then a new one each time it changes. Long-lived streams
@@ -121,6 +134,12 @@ func NewSignerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(signerServiceMethods.ByName("GenerateLivePayment")),
 			connect.WithClientOptions(opts...),
 		),
+		signByocJob: connect.NewClient[v1.SignByocJobRequest, v1.SignByocJobResponse](
+			httpClient,
+			baseURL+SignerServiceSignByocJobProcedure,
+			connect.WithSchema(signerServiceMethods.ByName("SignByocJob")),
+			connect.WithClientOptions(opts...),
+		),
 		discoverOrchestrators: connect.NewClient[v1.DiscoverOrchestratorsRequest, v1.DiscoverOrchestratorsResponse](
 			httpClient,
 			baseURL+SignerServiceDiscoverOrchestratorsProcedure,
@@ -154,6 +173,7 @@ func NewSignerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 type signerServiceClient struct {
 	signOrchestratorInfo  *connect.Client[v1.SignOrchestratorInfoRequest, v1.SignOrchestratorInfoResponse]
 	generateLivePayment   *connect.Client[v1.GenerateLivePaymentRequest, v1.GenerateLivePaymentResponse]
+	signByocJob           *connect.Client[v1.SignByocJobRequest, v1.SignByocJobResponse]
 	discoverOrchestrators *connect.Client[v1.DiscoverOrchestratorsRequest, v1.DiscoverOrchestratorsResponse]
 	watchOrchestrators    *connect.Client[v1.WatchOrchestratorsRequest, v1.WatchOrchestratorsResponse]
 	getSignerStatus       *connect.Client[v1.GetSignerStatusRequest, v1.GetSignerStatusResponse]
@@ -168,6 +188,11 @@ func (c *signerServiceClient) SignOrchestratorInfo(ctx context.Context, req *con
 // GenerateLivePayment calls livepeer.signer.v1.SignerService.GenerateLivePayment.
 func (c *signerServiceClient) GenerateLivePayment(ctx context.Context, req *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error) {
 	return c.generateLivePayment.CallUnary(ctx, req)
+}
+
+// SignByocJob calls livepeer.signer.v1.SignerService.SignByocJob.
+func (c *signerServiceClient) SignByocJob(ctx context.Context, req *connect.Request[v1.SignByocJobRequest]) (*connect.Response[v1.SignByocJobResponse], error) {
+	return c.signByocJob.CallUnary(ctx, req)
 }
 
 // DiscoverOrchestrators calls livepeer.signer.v1.SignerService.DiscoverOrchestrators.
@@ -212,6 +237,16 @@ type SignerServiceHandler interface {
 	//     as the reference), or the ticket params carry no value (legacy 482).
 	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely.
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
+	// Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
+	// (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
+	// "LP_BYOC_JOB_V1\0\0" || uint32be(timeout_seconds) || for id, capability, request and
+	// parameters: uint32be(byte length) || UTF-8 bytes. A BYOC orchestrator verifies it against
+	// the Livepeer header's sender.
+	//
+	// Errors: INVALID_ARGUMENT (empty id or capability, timeout_seconds not positive or above
+	// 2^32-1, id or capability over 256 characters; nothing is signed), UNIMPLEMENTED with
+	// -byoc=false, UNAVAILABLE when the key's backend is, RESOURCE_EXHAUSTED "signer busy".
+	SignByocJob(context.Context, *connect.Request[v1.SignByocJobRequest]) (*connect.Response[v1.SignByocJobResponse], error)
 	// Orchestrators known to the signer whose prices are within its ceilings.
 	DiscoverOrchestrators(context.Context, *connect.Request[v1.DiscoverOrchestratorsRequest]) (*connect.Response[v1.DiscoverOrchestratorsResponse], error)
 	// The current discovery snapshot, then a new one each time it changes. Long-lived streams
@@ -247,6 +282,12 @@ func NewSignerServiceHandler(svc SignerServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(signerServiceMethods.ByName("GenerateLivePayment")),
 		connect.WithHandlerOptions(opts...),
 	)
+	signerServiceSignByocJobHandler := connect.NewUnaryHandler(
+		SignerServiceSignByocJobProcedure,
+		svc.SignByocJob,
+		connect.WithSchema(signerServiceMethods.ByName("SignByocJob")),
+		connect.WithHandlerOptions(opts...),
+	)
 	signerServiceDiscoverOrchestratorsHandler := connect.NewUnaryHandler(
 		SignerServiceDiscoverOrchestratorsProcedure,
 		svc.DiscoverOrchestrators,
@@ -279,6 +320,8 @@ func NewSignerServiceHandler(svc SignerServiceHandler, opts ...connect.HandlerOp
 			signerServiceSignOrchestratorInfoHandler.ServeHTTP(w, r)
 		case SignerServiceGenerateLivePaymentProcedure:
 			signerServiceGenerateLivePaymentHandler.ServeHTTP(w, r)
+		case SignerServiceSignByocJobProcedure:
+			signerServiceSignByocJobHandler.ServeHTTP(w, r)
 		case SignerServiceDiscoverOrchestratorsProcedure:
 			signerServiceDiscoverOrchestratorsHandler.ServeHTTP(w, r)
 		case SignerServiceWatchOrchestratorsProcedure:
@@ -302,6 +345,10 @@ func (UnimplementedSignerServiceHandler) SignOrchestratorInfo(context.Context, *
 
 func (UnimplementedSignerServiceHandler) GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("livepeer.signer.v1.SignerService.GenerateLivePayment is not implemented"))
+}
+
+func (UnimplementedSignerServiceHandler) SignByocJob(context.Context, *connect.Request[v1.SignByocJobRequest]) (*connect.Response[v1.SignByocJobResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("livepeer.signer.v1.SignerService.SignByocJob is not implemented"))
 }
 
 func (UnimplementedSignerServiceHandler) DiscoverOrchestrators(context.Context, *connect.Request[v1.DiscoverOrchestratorsRequest]) (*connect.Response[v1.DiscoverOrchestratorsResponse], error) {

@@ -19,7 +19,7 @@ from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DE
 from protobuf import DescService
 
 from . import signer_pb
-from .signer_pb import DiscoverOrchestratorsRequest, DiscoverOrchestratorsResponse, GenerateLivePaymentRequest, GenerateLivePaymentResponse, GetSignerStatusRequest, GetSignerStatusResponse, SignOrchestratorInfoRequest, SignOrchestratorInfoResponse, WatchOrchestratorsRequest, WatchOrchestratorsResponse, WatchSignerActivityRequest, WatchSignerActivityResponse
+from .signer_pb import DiscoverOrchestratorsRequest, DiscoverOrchestratorsResponse, GenerateLivePaymentRequest, GenerateLivePaymentResponse, GetSignerStatusRequest, GetSignerStatusResponse, SignByocJobRequest, SignByocJobResponse, SignOrchestratorInfoRequest, SignOrchestratorInfoResponse, WatchOrchestratorsRequest, WatchOrchestratorsResponse, WatchSignerActivityRequest, WatchSignerActivityResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -56,6 +56,20 @@ class SignerService(Protocol):
           tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
           as the reference), or the ticket params carry no value (legacy 482).
         - UNAVAILABLE: the signer's chain view is too stale to sign safely.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def sign_byoc_job(self, request: SignByocJobRequest, ctx: RequestContext[SignByocJobRequest, SignByocJobResponse], /) -> SignByocJobResponse:
+        """
+        Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
+        (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
+        "LP_BYOC_JOB_V1\\0\\0" || uint32be(timeout_seconds) || for id, capability, request and
+        parameters: uint32be(byte length) || UTF-8 bytes. A BYOC orchestrator verifies it against
+        the Livepeer header's sender.
+
+        Errors: INVALID_ARGUMENT (empty id or capability, timeout_seconds not positive or above
+        2^32-1, id or capability over 256 characters; nothing is signed), UNIMPLEMENTED with
+        -byoc=false, UNAVAILABLE when the key's backend is, RESOURCE_EXHAUSTED "signer busy".
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -127,6 +141,17 @@ class SignerServiceASGIApplication(ConnectASGIApplication[SignerService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.generate_live_payment,
+                ),
+                "/livepeer.signer.v1.SignerService/SignByocJob": Endpoint.unary(
+                    method=MethodInfo(
+                        name="SignByocJob",
+                        service_name="livepeer.signer.v1.SignerService",
+                        input=SignByocJobRequest,
+                        output=SignByocJobResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.sign_byoc_job,
                 ),
                 "/livepeer.signer.v1.SignerService/DiscoverOrchestrators": Endpoint.unary(
                     method=MethodInfo(
@@ -244,6 +269,37 @@ class SignerServiceClient(ConnectClient):
                 service_name="livepeer.signer.v1.SignerService",
                 input=GenerateLivePaymentRequest,
                 output=GenerateLivePaymentResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def sign_byoc_job(
+        self,
+        request: SignByocJobRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> SignByocJobResponse:
+        """
+        Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
+        (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
+        "LP_BYOC_JOB_V1\\0\\0" || uint32be(timeout_seconds) || for id, capability, request and
+        parameters: uint32be(byte length) || UTF-8 bytes. A BYOC orchestrator verifies it against
+        the Livepeer header's sender.
+
+        Errors: INVALID_ARGUMENT (empty id or capability, timeout_seconds not positive or above
+        2^32-1, id or capability over 256 characters; nothing is signed), UNIMPLEMENTED with
+        -byoc=false, UNAVAILABLE when the key's backend is, RESOURCE_EXHAUSTED "signer busy".
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="SignByocJob",
+                service_name="livepeer.signer.v1.SignerService",
+                input=SignByocJobRequest,
+                output=SignByocJobResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),
@@ -381,6 +437,20 @@ class SignerServiceSync(Protocol):
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
+    def sign_byoc_job(self, request: SignByocJobRequest, ctx: RequestContext[SignByocJobRequest, SignByocJobResponse], /) -> SignByocJobResponse:
+        """
+        Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
+        (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
+        "LP_BYOC_JOB_V1\\0\\0" || uint32be(timeout_seconds) || for id, capability, request and
+        parameters: uint32be(byte length) || UTF-8 bytes. A BYOC orchestrator verifies it against
+        the Livepeer header's sender.
+
+        Errors: INVALID_ARGUMENT (empty id or capability, timeout_seconds not positive or above
+        2^32-1, id or capability over 256 characters; nothing is signed), UNIMPLEMENTED with
+        -byoc=false, UNAVAILABLE when the key's backend is, RESOURCE_EXHAUSTED "signer busy".
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
     def discover_orchestrators(self, request: DiscoverOrchestratorsRequest, ctx: RequestContext[DiscoverOrchestratorsRequest, DiscoverOrchestratorsResponse], /) -> DiscoverOrchestratorsResponse:
         """
         Orchestrators known to the signer whose prices are within its ceilings.
@@ -447,6 +517,17 @@ class SignerServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.generate_live_payment,
+                ),
+                "/livepeer.signer.v1.SignerService/SignByocJob": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="SignByocJob",
+                        service_name="livepeer.signer.v1.SignerService",
+                        input=SignByocJobRequest,
+                        output=SignByocJobResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.sign_byoc_job,
                 ),
                 "/livepeer.signer.v1.SignerService/DiscoverOrchestrators": EndpointSync.unary(
                     method=MethodInfo(
@@ -564,6 +645,37 @@ class SignerServiceClientSync(ConnectClientSync):
                 service_name="livepeer.signer.v1.SignerService",
                 input=GenerateLivePaymentRequest,
                 output=GenerateLivePaymentResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def sign_byoc_job(
+        self,
+        request: SignByocJobRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> SignByocJobResponse:
+        """
+        Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
+        (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
+        "LP_BYOC_JOB_V1\\0\\0" || uint32be(timeout_seconds) || for id, capability, request and
+        parameters: uint32be(byte length) || UTF-8 bytes. A BYOC orchestrator verifies it against
+        the Livepeer header's sender.
+
+        Errors: INVALID_ARGUMENT (empty id or capability, timeout_seconds not positive or above
+        2^32-1, id or capability over 256 characters; nothing is signed), UNIMPLEMENTED with
+        -byoc=false, UNAVAILABLE when the key's backend is, RESOURCE_EXHAUSTED "signer busy".
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="SignByocJob",
+                service_name="livepeer.signer.v1.SignerService",
+                input=SignByocJobRequest,
+                output=SignByocJobResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),
