@@ -25,7 +25,7 @@ export interface ContractArtifacts {
 }
 
 /** Contracts that are deployed; the others (interfaces) are left out of the artifacts. */
-export const deployedContracts = ["Controller", "RoundsManager", "BondingManager", "ServiceRegistry", "TicketBroker"] as const;
+export const deployedContracts = ["Controller", "RoundsManager", "BondingManager", "ServiceRegistry", "TicketBroker", "DevPriceFeed"] as const;
 
 const root = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 export const contractsDir = join(root, "contracts");

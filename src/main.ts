@@ -24,7 +24,12 @@ function banner(signer: RunningSigner): string {
     `lpsigner ${signer.devChain ? "on a DEVELOPMENT CHAIN (local, throwaway, not a real network)" : "started"}`,
     `  signer address: ${signer.address}`,
     `  serving:        ${signer.url} (gRPC, gRPC-web, Connect and go-livepeer HTTP/JSON)`,
-    ...(signer.devChain ? [`  dev chain:      ${signer.devChain.url} (controller ${signer.devChain.controllerAddress})`] : []),
+    ...(signer.devChain
+      ? [
+          `  dev chain:      ${signer.devChain.url} (controller ${signer.devChain.controllerAddress})`,
+          `  price feed:     ${signer.devChain.priceFeed.address} (development ETH / USD, used for USD ceilings without -priceFeedAddr)`,
+        ]
+      : []),
     ...signer.devOrchestrators.map(
       (o, n) => `  orchestrator:   ${o.url} (development, ${n + 1} wei per unit; registered on the dev chain, discovery on)`,
     ),

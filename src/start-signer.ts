@@ -28,6 +28,10 @@ import { IssuedStates } from "./state/issued-states.js";
 import { fundingProblem } from "./pm/sender-validation.js";
 import { createSignerMetrics, createSignerServer, type SignerMetrics, type SignerServer } from "./server/create-server.js";
 import { createSignerStatus } from "./service/signer-status.js";
+import { createPriceFeedClient } from "./chain/price-feed-client.js";
+import { createPriceFeedReader, PriceFeedMismatchError, type PriceFeedView } from "./pricing/price-feed.js";
+import { ceilingCurrencies, withRate, type PriceLimits } from "./pricing/price-limits.js";
+import { DEFAULT_PRICE_FEED_ADDR } from "./config/load-config.js";
 import { checkPortFree, StartupError, toListenError } from "./startup.js";
 
 export const VERSION = "0.1.0";
@@ -109,7 +113,14 @@ export interface ChainParts {
   devOrchestrators: DevOrchestrator[];
   /** config.discovery, or on the dev chain the discovery of its development orchestrator. */
   discovery: DiscoveryConfig | undefined;
+  /** The ETH rate reader, when a ceiling is in USD (config.priceFeed). */
+  priceFeed: PriceFeedView | undefined;
   close(): Promise<void>;
+}
+
+/** The configured ceilings converting through the price feed, when there is one. */
+export function pricedLimits(prices: PriceLimits, priceFeed: PriceFeedView | undefined): PriceLimits {
+  return priceFeed ? withRate(prices, priceFeed) : prices;
 }
 
 /** The dev chain and orchestrator (when there is no -ethUrl) and the cached chain view. */
@@ -138,6 +149,24 @@ export async function openChain(config: Config, signer: Pick<AnySigner, "address
     }).catch((err: unknown) => {
       throw err instanceof ChainUnavailableError ? new StartupError(err.message) : err;
     });
+    let priceFeed: PriceFeedView | undefined;
+    if (config.priceFeed) {
+      // With no -priceFeedAddr: the dev chain's own feed, else go-livepeer's default (Arbitrum One ETH / USD).
+      const address = config.priceFeed.address || (devChain ? devChain.priceFeed.address : DEFAULT_PRICE_FEED_ADDR);
+      priceFeed = await createPriceFeedReader({
+        port: createPriceFeedClient({ ethUrl: rpc.ethUrl, address }),
+        address,
+        currencies: ceilingCurrencies(config.prices),
+        maxAgeMs: config.priceFeed.maxAgeMs,
+        intervalMs: config.priceFeed.intervalMs,
+        logger: logger.child({ component: "price-feed" }),
+      }).catch(async (err: unknown) => {
+        await chain.close();
+        throw err instanceof PriceFeedMismatchError ? new ConfigError(`-priceFeedAddr ${address}: ${err.message}`) : err;
+      });
+      const problem = priceFeed.problem();
+      if (problem) logger.warn(`WARNING: ${problem}: payments under a USD ceiling are refused until it is read`);
+    }
     const snapshot = chain.status().snapshot;
     const unfunded = snapshot && fundingProblem(snapshot);
     if (unfunded) {
@@ -148,7 +177,9 @@ export async function openChain(config: Config, signer: Pick<AnySigner, "address
       devChain,
       devOrchestrators,
       discovery,
+      priceFeed,
       async close() {
+        priceFeed?.close();
         await chain.close();
         for (const o of devOrchestrators) await o.close();
         await devChain?.close();
@@ -166,6 +197,8 @@ export interface ServeParts {
   config: Config;
   signer: AnySigner;
   chain: ChainView;
+  /** The ETH rate for USD ceilings (a worker's is the primary's, relayed). */
+  priceFeed?: PriceFeedView | undefined;
   discovery: DiscoveryView | undefined;
   logger: Logger;
   metrics: SignerMetrics;
@@ -176,14 +209,15 @@ export interface ServeParts {
 
 /** Payments and the server on config.listen: the part of a signer every worker runs. */
 export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer; host: string; port: number; url: string }> {
-  const { config, signer, chain, discovery, activity } = p;
+  const { config, signer, chain, discovery, activity, priceFeed } = p;
+  const prices = pricedLimits(config.prices, priceFeed);
   const keyHealth = isRemoteSigner(signer) ? watchKeyHealth(signer) : undefined;
   const { host, port } = config.listen;
   const payments: PaymentDeps = {
     signer,
     chain,
     limits: config.limits,
-    prices: config.prices,
+    prices,
     clock: systemClock,
     webhook: config.webhook && createAuthWebhook(config.webhook),
     issuedStates: new IssuedStates(),
@@ -199,7 +233,8 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
         keyBackend: isRemoteSigner(signer) ? signer.keyBackend : "keystore",
         chain,
         limits: config.limits,
-        prices: config.prices,
+        prices,
+        priceFeed,
         webhookConfigured: payments.webhook !== undefined,
         version: VERSION,
       }),
@@ -211,6 +246,7 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
     metrics: p.metrics,
     ...(p.metricsText ? { metricsText: p.metricsText } : {}),
     ...(keyHealth ? { keyHealth } : {}),
+    ...(priceFeed ? { priceFeed: { feed: priceFeed, prices } } : {}),
     corsOrigins: config.corsOrigins,
     allowedHosts: config.allowedHosts,
     admission: config.admission,
@@ -241,8 +277,10 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
   try {
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
-    discovery = chainParts.discovery && (await startDiscovery({ ...config, discovery: chainParts.discovery }, chain, signer, metrics, logger));
-    const served = await serveSigner({ config, signer, chain, discovery, logger, metrics, activity });
+    discovery =
+      chainParts.discovery &&
+      (await startDiscovery({ ...config, discovery: chainParts.discovery, prices: pricedLimits(config.prices, chainParts.priceFeed) }, chain, signer, metrics, logger));
+    const served = await serveSigner({ config, signer, chain, priceFeed: chainParts.priceFeed, discovery, logger, metrics, activity });
     const running = discovery;
     return {
       address: signer.addressHex,

@@ -81,7 +81,7 @@ export { redactEthUrl };
 
 export type RpcCall = (method: string, params: unknown[]) => Promise<unknown>;
 
-function createRpc(params: { ethUrl: string; timeoutMs: number }): RpcCall {
+export function createRpc(params: { ethUrl: string; timeoutMs: number }): RpcCall {
   let nextId = 1;
   const endpoint = parseEthEndpoint(params.ethUrl);
   return async (method, rpcParams) => {

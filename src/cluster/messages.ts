@@ -7,6 +7,7 @@ import type { MetricObjectWithValues, MetricValue } from "prom-client";
 import type { ActivityState } from "../activity/recorder.js";
 import type { ChainStatus } from "../chain/chain-view.js";
 import type { DiscoverySnapshot } from "../discovery/discovery.js";
+import type { PriceFeedState } from "../pricing/price-feed.js";
 
 /** The chain view as the primary sees it; `error` is why its current() refuses, if it does. */
 export interface ChainRelay {
@@ -16,8 +17,10 @@ export interface ChainRelay {
 
 export type ToWorker =
   /** key: undefined when it is a remote key (the worker opens its backend itself); discovery: undefined when the primary runs no discovery. */
-  | { t: "init"; key: Uint8Array | undefined; chain: ChainRelay; discovery: DiscoverySnapshot | undefined }
+  | { t: "init"; key: Uint8Array | undefined; chain: ChainRelay; discovery: DiscoverySnapshot | undefined; priceFeed: PriceFeedState | undefined }
   | { t: "chain"; chain: ChainRelay }
+  /** The price feed reader's state (USD ceilings); each worker judges its age with its own clock. */
+  | { t: "priceFeed"; state: PriceFeedState }
   | { t: "discovery"; snapshot: DiscoverySnapshot }
   /** The other workers' latest activity, for WatchSignerActivity. */
   | { t: "peers"; states: ActivityState[] }

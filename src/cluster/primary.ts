@@ -19,7 +19,7 @@ import { createSignerMetrics } from "../server/create-server.js";
 import { cachedFor } from "../server/metrics.js";
 import { isRemoteSigner } from "../crypto/remote-signer.js";
 import { isRemoteKey } from "../keys/open-signer.js";
-import { loadKey, openChain, openSigner, startDiscovery, type RunningSigner } from "../start-signer.js";
+import { loadKey, openChain, openSigner, pricedLimits, startDiscovery, type RunningSigner } from "../start-signer.js";
 import { StartupError } from "../startup.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
 import { workerExecArgv } from "./v8-flags.js";
@@ -48,11 +48,13 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
     if (isRemoteSigner(signer)) await signer.close().catch(() => {});
     throw err;
   });
-  const { chain, devChain, devOrchestrators } = chainParts;
+  const { chain, devChain, devOrchestrators, priceFeed } = chainParts;
   const metrics = createSignerMetrics();
   let discovery: Discovery | undefined;
   try {
-    discovery = chainParts.discovery && (await startDiscovery({ ...config, discovery: chainParts.discovery }, chain, signer, metrics, logger));
+    discovery =
+      chainParts.discovery &&
+      (await startDiscovery({ ...config, discovery: chainParts.discovery, prices: pricedLimits(config.prices, priceFeed) }, chain, signer, metrics, logger));
   } catch (err) {
     await chainParts.close();
     if (isRemoteSigner(signer)) await signer.close().catch(() => {});
@@ -97,7 +99,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
   function onMessage(member: Member, m: ToPrimary): void {
     const { worker } = member;
     if (m.t === "ready") {
-      worker.send({ t: "init", key, chain: relayChain(), discovery: discovery?.snapshot() } satisfies ToWorker);
+      worker.send({ t: "init", key, chain: relayChain(), discovery: discovery?.snapshot(), priceFeed: priceFeed?.state() } satisfies ToWorker);
     } else if (m.t === "listening") {
       listening.add(worker.id);
       if (listening.size === config.workers) started?.(m);
@@ -150,6 +152,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
 
   const relay = setInterval(() => {
     broadcast({ t: "chain", chain: relayChain() });
+    if (priceFeed) broadcast({ t: "priceFeed", state: priceFeed.state() });
     for (const [id, { worker }] of members) {
       const states = [...members].filter(([other, m]) => other !== id && m.activity).map(([, m]) => m.activity!);
       if (worker.isConnected()) worker.send({ t: "peers", states } satisfies ToWorker);

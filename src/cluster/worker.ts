@@ -16,6 +16,7 @@ import type { DiscoveryView } from "../discovery/service-adapters.js";
 import { createSignerMetrics } from "../server/create-server.js";
 import { openSigner, serveSigner } from "../start-signer.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
+import { relayedPriceFeed } from "../pricing/price-feed.js";
 
 const ACTIVITY_REPORT_MS = 1000;
 const METRICS_TIMEOUT_MS = 5000;
@@ -87,6 +88,8 @@ export async function runWorker(): Promise<void> {
   }
   init.key?.fill(0);
   const chain = relayedChainView(init.chain, config.chainMaxStalenessMs);
+  // The primary's one reader, relayed every second (USD ceilings).
+  const priceFeed = init.priceFeed && config.priceFeed ? relayedPriceFeed(init.priceFeed, config.priceFeed.maxAgeMs) : undefined;
   // Discovery is on when the primary runs it (-remoteDiscovery, or by default on the dev chain).
   const discovery = init.discovery && relayedDiscovery(init.discovery);
   let peers: ActivityState[] = [];
@@ -130,6 +133,7 @@ export async function runWorker(): Promise<void> {
   };
   process.on("message", (m: ToWorker) => {
     if (m.t === "chain") chain.update(m.chain);
+    else if (m.t === "priceFeed") priceFeed?.update(m.state);
     else if (m.t === "discovery") discovery?.update(m.snapshot);
     else if (m.t === "peers") peers = m.states;
     else if (m.t === "collect") void metrics.registry.getMetricsAsJSON().then((list) => send({ t: "collected", id: m.id, metrics: list }));
@@ -142,7 +146,7 @@ export async function runWorker(): Promise<void> {
   process.on("disconnect", shutdown);
 
   try {
-    served = await serveSigner({ config, signer, chain, discovery, logger, metrics, activity, metricsText });
+    served = await serveSigner({ config, signer, chain, priceFeed, discovery, logger, metrics, activity, metricsText });
   } catch (err) {
     const fatal: ToPrimary = { t: "fatal", message: err instanceof Error ? err.message : String(err), config: err instanceof ConfigError };
     process.send!(fatal, () => process.exit(1));

@@ -5,12 +5,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { join } from "node:path";
-import { getAddress } from "ethers";
+import { getAddress, isAddress } from "ethers";
 import { networkControllers } from "../chain/chain-client.js";
 import { parseEthEndpoint } from "../chain/eth-url.js";
 import { resolvePassword } from "../keys/load-key.js";
 import type { SenderLimits } from "../pm/sender-validation.js";
-import { createPriceLimits, type PriceLimits } from "../pricing/price-limits.js";
+import { ceilingCurrencies, createPriceLimits, type PriceLimits } from "../pricing/price-limits.js";
 import { DEFAULT_POLL_TIMEOUT_MS } from "../discovery/poll-orchestrator.js";
 import { ConfigError } from "./errors.js";
 import { flagBool, unsupportedFlagWarnings, type FlagName as RawFlagName, type RawFlags } from "./flags.js";
@@ -66,6 +66,16 @@ export interface DiscoveryConfig {
   blocklist: string[];
 }
 
+export interface PriceFeedConfig {
+  /** Checksummed, or "" for the default: the dev chain's feed, else go-livepeer's Arbitrum One ETH / USD feed. */
+  address: string;
+  maxAgeMs: number;
+  intervalMs: number;
+}
+
+/** go-livepeer's -priceFeedAddr default: Chainlink's ETH / USD feed on Arbitrum One. */
+export const DEFAULT_PRICE_FEED_ADDR = "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612";
+
 export interface Config {
   network: string;
   chain: ChainConfig;
@@ -74,6 +84,8 @@ export interface Config {
   tls: { cert: string; key: string } | undefined;
   limits: SenderLimits;
   prices: PriceLimits;
+  /** Set when a ceiling is in a currency (USD): the feed that converts it; address "" = the chain's default. */
+  priceFeed: PriceFeedConfig | undefined;
   webhook: { url: string; headers: Record<string, string> } | undefined;
   corsOrigins: string[];
   /** Host names a loopback listener also accepts (lower case, no port). */
@@ -90,6 +102,16 @@ export interface Config {
   workers: number;
   /** Startup WARNING lines (ignored flags, no webhook). */
   warnings: string[];
+}
+
+/** -priceFeedAddr and its timings, checked; undefined when no ceiling needs a conversion. */
+function priceFeedConfig(flags: RawFlags, needed: boolean): PriceFeedConfig | undefined {
+  const address = flags.priceFeedAddr.trim();
+  if (address !== "" && !isAddress(address)) throw new ConfigError(`-priceFeedAddr: not an address: ${JSON.stringify(address)}`);
+  const maxAgeMs = parseDuration(flags.priceFeedMaxAge, "priceFeedMaxAge");
+  const intervalMs = parseDuration(flags.priceFeedPollInterval, "priceFeedPollInterval");
+  if (maxAgeMs <= 0 || intervalMs <= 0) throw new ConfigError("-priceFeedMaxAge and -priceFeedPollInterval must be > 0");
+  return needed ? { address: address === "" ? "" : getAddress(address), maxAgeMs, intervalMs } : undefined;
 }
 
 function readPem(path: string, flag: string): string {
@@ -245,6 +267,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     depositMultiplier,
   };
   const prices = createPriceLimits(flags);
+  const priceFeed = priceFeedConfig(flags, ceilingCurrencies(prices).size > 0);
   const chainRefreshIntervalMs = parseDuration(flags.chainRefreshInterval, "chainRefreshInterval");
   const chainMaxStalenessMs = parseDuration(flags.chainMaxStaleness, "chainMaxStaleness");
   const webhookHeaders = parseHeaderList(flags.remoteSignerWebhookHeaders, "remoteSignerWebhookHeaders");
@@ -279,6 +302,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     tls,
     limits,
     prices,
+    priceFeed,
     webhook: webhookUrl === "" ? undefined : { url: webhookUrl, headers: webhookHeaders },
     corsOrigins,
     allowedHosts,

@@ -94,11 +94,24 @@ export interface DevChain {
   resignOrchestrator(params: { address: string }): Promise<void>;
   /** Sends ETH to an address and adds to its TicketBroker deposit and reserve. */
   fundSender(params: FundSenderParameters): Promise<void>;
+  /** The ETH / USD price feed (AggregatorV3Interface, 8 decimals, answer 3000 USD at start): tests move it. */
+  priceFeed: DevPriceFeed;
   /** Stops serving; in-flight requests are dropped. */
   close(): Promise<void>;
 }
 
-type ContractName = keyof DevChainContracts;
+export interface DevPriceFeed {
+  address: string;
+  decimals: number;
+  /** A new round: `answer` (USD per ETH × 10^decimals) updated at `updatedAt` (seconds; default: now). */
+  setAnswer(params: { answer: bigint; updatedAt?: bigint }): Promise<void>;
+}
+
+/** The development feed's decimals and starting answer (3000 USD per ETH), as Chainlink's ETH / USD feeds use 8. */
+export const DEV_PRICE_FEED_DECIMALS = 8;
+export const DEV_PRICE_FEED_ANSWER = 3000n * 10n ** 8n;
+
+type ContractName = keyof DevChainContracts | "DevPriceFeed";
 
 const accountCount = 10;
 const accountBalance = parseEther("10000");
@@ -253,7 +266,7 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
 
   const controller = await deploy("Controller");
   const controllerAddress = await controller.getAddress();
-  const deployed: Record<ContractName, Contract> = {
+  const deployed: Record<keyof DevChainContracts, Contract> = {
     Controller: controller,
     RoundsManager: await deploy("RoundsManager", [controllerAddress, roundLength]),
     BondingManager: await deploy("BondingManager", [controllerAddress]),
@@ -261,7 +274,7 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
     TicketBroker: await deploy("TicketBroker", [controllerAddress, unlockPeriod, ticketValidityPeriod]),
   };
   const contracts = {} as DevChainContracts;
-  for (const name of Object.keys(deployed) as ContractName[]) {
+  for (const name of Object.keys(deployed) as (keyof DevChainContracts)[]) {
     contracts[name] = await deployed[name].getAddress();
     if (name !== "Controller") {
       await send(controller, "setContractInfo", [id(name), contracts[name], "0x" + "00".repeat(20)]);
@@ -324,6 +337,13 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
 
   if (opts.signer) await fundSender(opts.signer);
 
+  const feed = await deploy("DevPriceFeed", [DEV_PRICE_FEED_DECIMALS, "ETH / USD", DEV_PRICE_FEED_ANSWER]);
+  const priceFeed: DevPriceFeed = {
+    address: await feed.getAddress(),
+    decimals: DEV_PRICE_FEED_DECIMALS,
+    setAnswer: ({ answer, updatedAt }) => send(feed, "setAnswer", [answer, updatedAt ?? BigInt(Math.floor(Date.now() / 1000))]),
+  };
+
   const server = await serveRpc({ rpc, host, port: opts.port ?? 0 });
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(":") ? `[${host}]` : host;
@@ -341,6 +361,7 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
     registerOrchestrator,
     resignOrchestrator,
     fundSender,
+    priceFeed,
     close: async () => {
       provider.destroy();
       await new Promise<void>((resolveClose) => {

@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     ...Object.entries(chain.contracts)
       .filter(([name]) => name !== "Controller")
       .map(([name, address]) => `${`${name}:`.padEnd(18)}${address}`),
+    `price feed:       ${chain.priceFeed.address} (ETH / USD, ${chain.priceFeed.decimals} decimals; -priceFeedAddr)`,
     ...flags.fund.map((address) => `funded:           ${address} (100 ETH, deposit 10 ETH, reserve 10 ETH)`),
     "test accounts (prefunded with 10000 ETH; TEST-ONLY keys, public, never use them elsewhere):",
     ...chain.accounts.map((a) => `  ${a.address}  ${a.privateKey}`),

@@ -1,6 +1,6 @@
 import type { OrchestratorInfo, PriceInfo } from "../../gen/net/lp_rpc_pb.js";
 import { capabilityPipeline } from "../pricing/capabilities.js";
-import { capabilityMaxPrice, type PriceLimits } from "../pricing/price-limits.js";
+import { capabilityMaxPrice, globalMaxPrice, type PriceLimits } from "../pricing/price-limits.js";
 import { Rat } from "../math/rat.js";
 import { type LiveRunner, type RunnerDiscoveryEntry, runnerRejection, sameRunner } from "./live-runner.js";
 
@@ -123,7 +123,7 @@ export function buildSnapshot({ polled, limits, logger }: BuildSnapshotParameter
         if (modelId === "") continue;
         const price = orchestratorCapabilityPrice(p.info, capability, modelId);
         if (!price) continue;
-        const ceiling = capabilityMaxPrice(limits, capability, modelId) ?? limits.maxPrice;
+        const ceiling = capabilityMaxPrice(limits, capability, modelId) ?? globalMaxPrice(limits);
         if (ceiling && new Rat(price.pricePerUnit, price.pixelsPerUnit).cmp(ceiling) > 0) continue;
         eligible.push({ key: `${pipeline}/${modelId}`, pipeline, modelId, pricePerUnit: price.pricePerUnit, pixelsPerUnit: price.pixelsPerUnit });
       }
@@ -149,7 +149,7 @@ export function buildSnapshot({ polled, limits, logger }: BuildSnapshotParameter
       const m = ensure(d.address, discoverySeenAt);
       m.entry.runnersSeen = Math.max(m.entry.runnersSeen ?? discoverySeenAt, discoverySeenAt);
       for (const r of d.runners) {
-        const reason = runnerRejection(r, limits.maxPrice);
+        const reason = runnerRejection(r, globalMaxPrice(limits));
         if (reason) {
           logger?.info({ orch: m.entry.url, runner: r.url, app: r.app, reason }, "filtered discovery runner");
           continue;

@@ -181,7 +181,14 @@ export function createDiscovery(opts: DiscoveryOptions): Discovery {
     }
     const polled = await pollAll(addresses);
     if (closed) return;
-    const orchestrators = buildSnapshot({ polled, limits: opts.prices, ...(logger ? { logger } : {}) });
+    let orchestrators: DiscoveryEntry[];
+    try {
+      orchestrators = buildSnapshot({ polled, limits: opts.prices, ...(logger ? { logger } : {}) });
+    } catch (err) {
+      // A USD ceiling without a usable ETH rate: prices cannot be judged, so nothing changes.
+      logger?.warn({ err: (err as Error).message }, "cannot apply the price ceilings; keeping the last snapshot");
+      return;
+    }
     metrics?.eligible?.(orchestrators.length);
     current = { orchestrators, builtAt: now() };
     const key = snapshotKey(orchestrators);

@@ -1,7 +1,8 @@
 import { Rat } from "../math/rat.js";
 import { configuredMaxPrice } from "../pricing/price-limits.js";
 import { exceededCeiling, parseMaxPrice } from "../wire/max-price.js";
-import { invalidArgument, priceExceeded } from "./errors.js";
+import { invalidArgument, priceExceeded, unavailable } from "./errors.js";
+import { PriceFeedUnavailableError } from "../pricing/price-feed.js";
 import type { PaymentDeps, PaymentRequest } from "./generate-payment.js";
 import type { Usage } from "./measure-usage.js";
 import type { Session } from "./open-session.js";
@@ -26,8 +27,16 @@ export function checkPrice(deps: PaymentDeps, req: PaymentRequest, session: Sess
     }
     initialMax = new Rat(state.initialPricePerUnit, state.initialPixelsPerUnit);
   }
+  let configured: Rat | undefined;
+  try {
+    configured = configuredMaxPrice(deps.prices, session.capabilities);
+  } catch (err) {
+    // A USD ceiling with no usable ETH rate: unavailable until the price feed recovers.
+    if (err instanceof PriceFeedUnavailableError) throw unavailable(err.message, err);
+    throw err;
+  }
   const hit = exceededCeiling(orchPrice, [
-    { source: "configured maximum price", price: configuredMaxPrice(deps.prices, session.capabilities) },
+    { source: "configured maximum price", price: configured },
     { source: "request maxPrice", price: requestMax },
     { source: "initial session price", price: initialMax },
   ]);

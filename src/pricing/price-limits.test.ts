@@ -23,6 +23,6 @@ describe("price flags: decimals are bounded before they are parsed (issue 11 ite
   });
 
   test("values within the bounds are read as before", () => {
-    expect(limits({ maxPricePerUnit: "1200wei", pixelsPerUnit: "3" }).maxPrice?.toString()).toBe("400");
+    expect(limits({ maxPricePerUnit: "1200wei", pixelsPerUnit: "3" }).maxPrice?.perPixel.toString()).toBe("400");
   });
 });

@@ -10,6 +10,8 @@ import { signerRoutes, type SignerServiceDeps } from "../service/signer-service.
 import { createAdmission, DEFAULT_ADMISSION, rawStreamContext, type AdmissionLimits } from "./admission.js";
 import { createCors, hostAllowedOnLoopback, isLoopbackHost } from "./cors.js";
 import { createReadiness, healthRoutes, serveProbe } from "./health.js";
+import type { PriceFeedView } from "../pricing/price-feed.js";
+import type { PriceLimits } from "../pricing/price-limits.js";
 import { createListener, DEFAULT_LIMITS, type AnyRequest, type AnyResponse, type ConnectionLimits } from "./listener.js";
 import { cachedFor, createPacer, serveMetrics, singleFlight, type SignerMetrics } from "./metrics.js";
 import { createObserver } from "./observe.js";
@@ -45,6 +47,8 @@ export interface ServerOptions {
   metricsCacheMs?: number;
   /** A remote key's health (crypto/remote-signer.ts watchKeyHealth): failing, the signer is not ready. */
   keyHealth?: { problem(): string | undefined };
+  /** The ETH rate behind USD ceilings: unusable, the signer is not ready; its gauges and the ceilings in force go to /metrics. */
+  priceFeed?: { feed: PriceFeedView; prices: PriceLimits };
   /** Scrapes answered per second at most, and how many may wait their turn (default 50 and 256). */
   metricsPace?: { perSecond: number; maxWaiting: number };
 }
@@ -68,7 +72,8 @@ export function createSignerServer(opts: ServerOptions): SignerServer {
   const { logger, metrics } = opts;
   const chain = opts.chain ?? opts.service.payments.chain;
   metrics.watchChain(chain);
-  const readiness = createReadiness(chain, opts.keyHealth);
+  const readiness = createReadiness(chain, opts.keyHealth, opts.priceFeed?.feed);
+  if (opts.priceFeed) metrics.watchPriceFeed(opts.priceFeed.feed, opts.priceFeed.prices);
   const observer = createObserver(logger, metrics);
   const admission = createAdmission({ ...DEFAULT_ADMISSION, ...opts.admission }, (reason) => metrics.refused.inc({ reason }));
   metrics.watchAdmission(admission);

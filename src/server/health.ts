@@ -13,7 +13,8 @@ import type { Admission } from "./admission.js";
  * Ready: live, the chain view is fresh enough to sign against, and the signer's TicketBroker funds
  * can back tickets, and a remote key's backend answers (/readyz, grpc.health.v1 for "" and
  * SignerService). A failing key backend, a stale view, or a missing
- * deposit or reserve, or an unlock under way, makes the signer unready (a load balancer then
+ * deposit or reserve, an unlock under way, or (with a USD ceiling) a stale or unreadable price
+ * feed, makes the signer unready (a load balancer then
  * sends gateways to a replica that can pay) until it recovers; the reason is in /readyz's body.
  */
 export interface Readiness {
@@ -23,7 +24,7 @@ export interface Readiness {
   shutdown(): void;
 }
 
-export function createReadiness(chain: ChainView | undefined, key?: { problem(): string | undefined }): Readiness {
+export function createReadiness(chain: ChainView | undefined, key?: { problem(): string | undefined }, priceFeed?: { problem(): string | undefined }): Readiness {
   let shuttingDown = false;
   return {
     live: () => !shuttingDown,
@@ -31,6 +32,9 @@ export function createReadiness(chain: ChainView | undefined, key?: { problem():
       if (shuttingDown) return "shutting down";
       const keyProblem = key?.problem();
       if (keyProblem !== undefined) return `cannot sign: ${keyProblem}`;
+      // A stale or unreadable ETH rate: payments under a USD ceiling are refused until it recovers.
+      const feedProblem = priceFeed?.problem();
+      if (feedProblem !== undefined) return `cannot price: ${feedProblem}`;
       if (!chain) return undefined;
       const status = chain.status();
       if (status.stale) return "chain view stale";

@@ -3,6 +3,10 @@ import type { Http2ServerResponse } from "node:http2";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ChainStatus, ChainView } from "../chain/chain-view.js";
 import type { Admission } from "./admission.js";
+import { rateAgeMs, type PriceFeedView } from "../pricing/price-feed.js";
+import { ceilingWei, type Ceiling, type PriceLimits } from "../pricing/price-limits.js";
+import { capabilityPipeline } from "../pricing/capabilities.js";
+import { feedPrice } from "../pricing/usd-conversion.js";
 
 /**
  * The signer's Prometheus metrics, on their own registry: the one place its counters live.
@@ -102,6 +106,39 @@ export function createSignerMetrics() {
           this.set(admission.inUse().streams);
         },
       });
+    },
+    /** Reports the ETH rate's age and value, and the ceilings in force in wei per pixel (read at each scrape). */
+    watchPriceFeed(feed: PriceFeedView, prices: PriceLimits): void {
+      const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = []) =>
+        new Gauge({ name, help, labelNames, registers: [registry], aggregator: "first", collect() { collect(this); } });
+      gauge("lpsigner_price_feed_age_seconds", "Age of the price feed's rate (now − its round's updatedAt), seconds; -1 before a read", (g) => {
+        const age = rateAgeMs(feed.state(), Date.now());
+        g.set(age === undefined ? -1 : age / 1000);
+      });
+      gauge("lpsigner_price_feed_rate", "The price feed's answer / 10^decimals (e.g. USD per ETH)", (g) => {
+        const round = feed.state().round;
+        g.set(round ? Number(feedPrice(round.answer, round.decimals).toFixed(8)) : 0);
+      });
+      gauge("lpsigner_price_feed_usable", "1 when the rate may be used (read, not older than -priceFeedMaxAge), else 0", (g) => g.set(feed.problem() ? 0 : 1));
+      gauge(
+        "lpsigner_max_price_wei_per_pixel",
+        "Ceilings in force at the current rate, wei per pixel (pipeline and model_id empty: -maxPricePerUnit); absent while the rate is unusable",
+        (g) => {
+          g.reset();
+          const set = (labels: Record<string, string>, ceiling: Ceiling) => {
+            try {
+              g.set(labels, Number(ceilingWei(prices, ceiling).toFixed(6)));
+            } catch {
+              // no rate: no ceiling in force
+            }
+          };
+          if (prices.maxPrice) set({ pipeline: "", model_id: "" }, prices.maxPrice);
+          for (const [capability, models] of prices.perCapability) {
+            for (const [modelId, ceiling] of models) set({ pipeline: capabilityPipeline(capability) ?? String(capability), model_id: modelId }, ceiling);
+          }
+        },
+        ["pipeline", "model_id"],
+      );
     },
     /** Reports this chain view's age, round, deposit and reserve (read at each scrape). */
     watchChain(view: ChainView): void {

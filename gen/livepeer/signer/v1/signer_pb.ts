@@ -21,7 +21,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file livepeer/signer/v1/signer.proto.
  */
 export const file_livepeer_signer_v1_signer: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAki9AIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIEhIKCmNhcGFiaWxpdHkYCiABKAkSEAoIbW9kZWxfaWQYCyABKAkicgoSU2lnbkJ5b2NKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSDwoHcmVxdWVzdBgDIAEoCRISCgpwYXJhbWV0ZXJzGAQgASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoAyJMChNTaWduQnlvY0pvYlJlc3BvbnNlEg4KBnNlbmRlchgBIAEoDBISCgpzZW5kZXJfaGV4GAIgASgJEhEKCXNpZ25hdHVyZRgDIAEoDCKiAgobR2VuZXJhdGVMaXZlUGF5bWVudFJlc3BvbnNlEh0KB3BheW1lbnQYASABKAsyDC5uZXQuUGF5bWVudBIfCglzZWdfY3JlZHMYAiABKAsyDC5uZXQuU2VnRGF0YRIuCgVzdGF0ZRgDIAEoCzIfLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJTdGF0ZRIWCg5wYXltZW50X2hlYWRlchgEIAEoCRIWCg5zZWdtZW50X2hlYWRlchgFIAEoCRIYChBwYXltZW50X3JlcXVpcmVkGAYgASgIEhMKC251bV90aWNrZXRzGAcgASgNEhYKDmJpbGxhYmxlX3VuaXRzGAggASgDEgsKA2ZlZRgJIAEoCRIPCgdiYWxhbmNlGAogASgJIkAKFFJlZnJlc2hTZXNzaW9uRGV0YWlsEhgKEG9yY2hlc3RyYXRvcl91cmwYASABKAkSDgoGcmVhc29uGAIgASgJIkUKE1ByaWNlRXhjZWVkZWREZXRhaWwSDgoGc291cmNlGAEgASgJEg0KBXByaWNlGAIgASgJEg8KB2NlaWxpbmcYAyABKAkiWAoVTm9UaWNrZXRzTmVlZGVkRGV0YWlsEi4KBXN0YXRlGAEgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEg8KB2JhbGFuY2UYAiABKAkiLAocRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVxdWVzdBIMCgRjYXBzGAEgAygJIngKFERpc2NvdmVyZWRDYXBhYmlsaXR5EgsKA2tleRgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIWCg5wcmljZV9wZXJfdW5pdBgEIAEoAxIXCg9waXhlbHNfcGVyX3VuaXQYBSABKAMirgIKFkRpc2NvdmVyZWRPcmNoZXN0cmF0b3ISCwoDdXJsGAEgASgJEhMKC2V0aF9hZGRyZXNzGAIgASgMEj4KDGNhcGFiaWxpdGllcxgDIAMoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkQ2FwYWJpbGl0eRIoCgdydW5uZXJzGAQgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKCnByaWNlX2luZm8YBiABKAsyDi5uZXQuUHJpY2VJbmZvEjUKEXJ1bm5lcnNfbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQodRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKGVdhdGNoT3JjaGVzdHJhdG9yc1JlcXVlc3QSDAoEY2FwcxgBIAMoCSKSAQoaV2F0Y2hPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkdldFNpZ25lclN0YXR1c1JlcXVlc3Qi1QEKCUNoYWluVmlldxIQCghjaGFpbl9pZBgBIAEoBBINCgVyb3VuZBgCIAEoAxIYChByb3VuZF9ibG9ja19oYXNoGAMgASgMEhAKCGwxX2Jsb2NrGAQgASgEEg8KB2RlcG9zaXQYBSABKAkSDwoHcmVzZXJ2ZRgGIAEoCRIWCg53aXRoZHJhd19yb3VuZBgHIAEoBBIOCgZhZ2VfbXMYCCABKAQSDQoFc3RhbGUYCSABKAgSDwoHZXRoX3VybBgKIAEoCRIRCglkZXZfY2hhaW4YCyABKAgi2AEKDFNpZ25lckxpbWl0cxIVCg1tYXhfdGlja2V0X2V2GAEgASgJEhQKDG1heF90b3RhbF9ldhgCIAEoCRIaChJkZXBvc2l0X211bHRpcGxpZXIYAyABKA0SGgoSbWF4X3ByaWNlX3Blcl91bml0GAQgASgJEhoKEndlYmhvb2tfY29uZmlndXJlZBgFIAEoCBJHChNjYXBhYmlsaXR5X2NlaWxpbmdzGAYgAygLMioubGl2ZXBlZXIuc2lnbmVyLnYxLkNhcGFiaWxpdHlQcmljZUNlaWxpbmcibAoWQ2FwYWJpbGl0eVByaWNlQ2VpbGluZxISCgpjYXBhYmlsaXR5GAEgASgNEhAKCHBpcGVsaW5lGAIgASgJEhAKCG1vZGVsX2lkGAMgASgJEhoKEm1heF9wcmljZV9wZXJfdW5pdBgEIAEoCSLeAQoXR2V0U2lnbmVyU3RhdHVzUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIsCgVjaGFpbhgDIAEoCzIdLmxpdmVwZWVyLnNpZ25lci52MS5DaGFpblZpZXcSMAoGbGltaXRzGAQgASgLMiAubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lckxpbWl0cxIPCgd2ZXJzaW9uGAUgASgJEhcKD2Z1bmRpbmdfcHJvYmxlbRgGIAEoCRITCgtrZXlfYmFja2VuZBgHIAEoCSIxChpXYXRjaFNpZ25lckFjdGl2aXR5UmVxdWVzdBITCgtpbnRlcnZhbF9tcxgBIAEoDSKlAQoUUGF5bWVudE91dGNvbWVDb3VudHMSDAoEcGFpZBgBIAEoBBITCgtub3RoaW5nX2R1ZRgCIAEoBBIPCgdyZWZyZXNoGAMgASgEEhYKDnByaWNlX2V4Y2VlZGVkGAQgASgEEhQKDGNsaWVudF9lcnJvchgFIAEoBBITCgt1bmF2YWlsYWJsZRgGIAEoBBIWCg5pbnRlcm5hbF9lcnJvchgHIAEoBCKPAQoOQWN0aXZpdHlCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjoKCHBheW1lbnRzGAIgASgLMigubGl2ZXBlZXIuc2lnbmVyLnYxLlBheW1lbnRPdXRjb21lQ291bnRzEhYKDnRpY2tldHNfc2lnbmVkGAMgASgEIvYDChtXYXRjaFNpZ25lckFjdGl2aXR5UmVzcG9uc2USKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOwoGc3RhdHVzGAIgASgLMisubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1Jlc3BvbnNlEjoKCHBheW1lbnRzGAMgASgLMigubGl2ZXBlZXIuc2lnbmVyLnYxLlBheW1lbnRPdXRjb21lQ291bnRzEhYKDnRpY2tldHNfc2lnbmVkGAQgASgEEhYKDmZhY2VfdmFsdWVfd2VpGAUgASgJEg4KBmV2X3dlaRgGIAEoCRIzCgdidWNrZXRzGAcgAygLMiIubGl2ZXBlZXIuc2lnbmVyLnYxLkFjdGl2aXR5QnVja2V0EhYKDmJ1Y2tldF9zZWNvbmRzGAggASgNEhYKDndpbmRvd19zZWNvbmRzGAkgASgNEhcKD2FjdGl2ZV9zZXNzaW9ucxgKIAEoDRIWCg5sYXRlbmN5X3A1MF9tcxgLIAEoARIWCg5sYXRlbmN5X3A5OV9tcxgMIAEoARIZChFkaXNjb3ZlcnlfZW5hYmxlZBgNIAEoCBIrCgdzdGFydGVkGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpwCgdKb2JUeXBlEhgKFEpPQl9UWVBFX1VOU1BFQ0lGSUVEEAASEQoNSk9CX1RZUEVfTFYyVhABEhEKDUpPQl9UWVBFX0xJVkUQAhISCg5KT0JfVFlQRV9GSVhFRBADEhEKDUpPQl9UWVBFX0JZT0MQBDLNBgoNU2lnbmVyU2VydmljZRJ+ChRTaWduT3JjaGVzdHJhdG9ySW5mbxIvLmxpdmVwZWVyLnNpZ25lci52MS5TaWduT3JjaGVzdHJhdG9ySW5mb1JlcXVlc3QaMC5saXZlcGVlci5zaWduZXIudjEuU2lnbk9yY2hlc3RyYXRvckluZm9SZXNwb25zZSIDkAIBEnYKE0dlbmVyYXRlTGl2ZVBheW1lbnQSLi5saXZlcGVlci5zaWduZXIudjEuR2VuZXJhdGVMaXZlUGF5bWVudFJlcXVlc3QaLy5saXZlcGVlci5zaWduZXIudjEuR2VuZXJhdGVMaXZlUGF5bWVudFJlc3BvbnNlEl4KC1NpZ25CeW9jSm9iEiYubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25CeW9jSm9iUmVxdWVzdBonLmxpdmVwZWVyLnNpZ25lci52MS5TaWduQnlvY0pvYlJlc3BvbnNlEoEBChVEaXNjb3Zlck9yY2hlc3RyYXRvcnMSMC5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVxdWVzdBoxLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3Zlck9yY2hlc3RyYXRvcnNSZXNwb25zZSIDkAIBEnUKEldhdGNoT3JjaGVzdHJhdG9ycxItLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaE9yY2hlc3RyYXRvcnNSZXF1ZXN0Gi4ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoT3JjaGVzdHJhdG9yc1Jlc3BvbnNlMAESbwoPR2V0U2lnbmVyU3RhdHVzEioubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1JlcXVlc3QaKy5saXZlcGVlci5zaWduZXIudjEuR2V0U2lnbmVyU3RhdHVzUmVzcG9uc2UiA5ACARJ4ChNXYXRjaFNpZ25lckFjdGl2aXR5Ei4ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoU2lnbmVyQWN0aXZpdHlSZXF1ZXN0Gi8ubGl2ZXBlZXIuc2lnbmVyLnYxLldhdGNoU2lnbmVyQWN0aXZpdHlSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
+  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAki9AIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIEhIKCmNhcGFiaWxpdHkYCiABKAkSEAoIbW9kZWxfaWQYCyABKAkicgoSU2lnbkJ5b2NKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSDwoHcmVxdWVzdBgDIAEoCRISCgpwYXJhbWV0ZXJzGAQgASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoAyJMChNTaWduQnlvY0pvYlJlc3BvbnNlEg4KBnNlbmRlchgBIAEoDBISCgpzZW5kZXJfaGV4GAIgASgJEhEKCXNpZ25hdHVyZRgDIAEoDCKiAgobR2VuZXJhdGVMaXZlUGF5bWVudFJlc3BvbnNlEh0KB3BheW1lbnQYASABKAsyDC5uZXQuUGF5bWVudBIfCglzZWdfY3JlZHMYAiABKAsyDC5uZXQuU2VnRGF0YRIuCgVzdGF0ZRgDIAEoCzIfLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJTdGF0ZRIWCg5wYXltZW50X2hlYWRlchgEIAEoCRIWCg5zZWdtZW50X2hlYWRlchgFIAEoCRIYChBwYXltZW50X3JlcXVpcmVkGAYgASgIEhMKC251bV90aWNrZXRzGAcgASgNEhYKDmJpbGxhYmxlX3VuaXRzGAggASgDEgsKA2ZlZRgJIAEoCRIPCgdiYWxhbmNlGAogASgJIkAKFFJlZnJlc2hTZXNzaW9uRGV0YWlsEhgKEG9yY2hlc3RyYXRvcl91cmwYASABKAkSDgoGcmVhc29uGAIgASgJIkUKE1ByaWNlRXhjZWVkZWREZXRhaWwSDgoGc291cmNlGAEgASgJEg0KBXByaWNlGAIgASgJEg8KB2NlaWxpbmcYAyABKAkiWAoVTm9UaWNrZXRzTmVlZGVkRGV0YWlsEi4KBXN0YXRlGAEgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEg8KB2JhbGFuY2UYAiABKAkiLAocRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVxdWVzdBIMCgRjYXBzGAEgAygJIngKFERpc2NvdmVyZWRDYXBhYmlsaXR5EgsKA2tleRgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIWCg5wcmljZV9wZXJfdW5pdBgEIAEoAxIXCg9waXhlbHNfcGVyX3VuaXQYBSABKAMirgIKFkRpc2NvdmVyZWRPcmNoZXN0cmF0b3ISCwoDdXJsGAEgASgJEhMKC2V0aF9hZGRyZXNzGAIgASgMEj4KDGNhcGFiaWxpdGllcxgDIAMoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkQ2FwYWJpbGl0eRIoCgdydW5uZXJzGAQgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKCnByaWNlX2luZm8YBiABKAsyDi5uZXQuUHJpY2VJbmZvEjUKEXJ1bm5lcnNfbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQodRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKGVdhdGNoT3JjaGVzdHJhdG9yc1JlcXVlc3QSDAoEY2FwcxgBIAMoCSKSAQoaV2F0Y2hPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkdldFNpZ25lclN0YXR1c1JlcXVlc3Qi1QEKCUNoYWluVmlldxIQCghjaGFpbl9pZBgBIAEoBBINCgVyb3VuZBgCIAEoAxIYChByb3VuZF9ibG9ja19oYXNoGAMgASgMEhAKCGwxX2Jsb2NrGAQgASgEEg8KB2RlcG9zaXQYBSABKAkSDwoHcmVzZXJ2ZRgGIAEoCRIWCg53aXRoZHJhd19yb3VuZBgHIAEoBBIOCgZhZ2VfbXMYCCABKAQSDQoFc3RhbGUYCSABKAgSDwoHZXRoX3VybBgKIAEoCRIRCglkZXZfY2hhaW4YCyABKAgi1AIKDFNpZ25lckxpbWl0cxIVCg1tYXhfdGlja2V0X2V2GAEgASgJEhQKDG1heF90b3RhbF9ldhgCIAEoCRIaChJkZXBvc2l0X211bHRpcGxpZXIYAyABKA0SGgoSbWF4X3ByaWNlX3Blcl91bml0GAQgASgJEhoKEndlYmhvb2tfY29uZmlndXJlZBgFIAEoCBJHChNjYXBhYmlsaXR5X2NlaWxpbmdzGAYgAygLMioubGl2ZXBlZXIuc2lnbmVyLnYxLkNhcGFiaWxpdHlQcmljZUNlaWxpbmcSJQodY29uZmlndXJlZF9tYXhfcHJpY2VfcGVyX3VuaXQYByABKAkSGgoSbWF4X3ByaWNlX2N1cnJlbmN5GAggASgJEjcKCnByaWNlX2ZlZWQYCSABKAsyIy5saXZlcGVlci5zaWduZXIudjEuUHJpY2VGZWVkU3RhdHVzItoBCg9QcmljZUZlZWRTdGF0dXMSDwoHYWRkcmVzcxgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZhbnN3ZXIYAyABKAkSEAoIZGVjaW1hbHMYBCABKA0SEAoIcm91bmRfaWQYBSABKAkSEgoKdXBkYXRlZF9hdBgGIAEoAxIOCgZhZ2VfbXMYByABKAQSEgoKbWF4X2FnZV9tcxgIIAEoBBIOCgZ1c2FibGUYCSABKAgSDwoHcHJvYmxlbRgKIAEoCRIUCgx3ZWlfcGVyX3VuaXQYCyABKAkipQEKFkNhcGFiaWxpdHlQcmljZUNlaWxpbmcSEgoKY2FwYWJpbGl0eRgBIAEoDRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIaChJtYXhfcHJpY2VfcGVyX3VuaXQYBCABKAkSJQodY29uZmlndXJlZF9tYXhfcHJpY2VfcGVyX3VuaXQYBSABKAkSEAoIY3VycmVuY3kYBiABKAki3gEKF0dldFNpZ25lclN0YXR1c1Jlc3BvbnNlEg8KB2FkZHJlc3MYASABKAwSEwoLYWRkcmVzc19oZXgYAiABKAkSLAoFY2hhaW4YAyABKAsyHS5saXZlcGVlci5zaWduZXIudjEuQ2hhaW5WaWV3EjAKBmxpbWl0cxgEIAEoCzIgLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJMaW1pdHMSDwoHdmVyc2lvbhgFIAEoCRIXCg9mdW5kaW5nX3Byb2JsZW0YBiABKAkSEwoLa2V5X2JhY2tlbmQYByABKAkiMQoaV2F0Y2hTaWduZXJBY3Rpdml0eVJlcXVlc3QSEwoLaW50ZXJ2YWxfbXMYASABKA0ipQEKFFBheW1lbnRPdXRjb21lQ291bnRzEgwKBHBhaWQYASABKAQSEwoLbm90aGluZ19kdWUYAiABKAQSDwoHcmVmcmVzaBgDIAEoBBIWCg5wcmljZV9leGNlZWRlZBgEIAEoBBIUCgxjbGllbnRfZXJyb3IYBSABKAQSEwoLdW5hdmFpbGFibGUYBiABKAQSFgoOaW50ZXJuYWxfZXJyb3IYByABKAQijwEKDkFjdGl2aXR5QnVja2V0EikKBXN0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI6CghwYXltZW50cxgCIAEoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5QYXltZW50T3V0Y29tZUNvdW50cxIWCg50aWNrZXRzX3NpZ25lZBgDIAEoBCL2AwobV2F0Y2hTaWduZXJBY3Rpdml0eVJlc3BvbnNlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKBnN0YXR1cxgCIAEoCzIrLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXNwb25zZRI6CghwYXltZW50cxgDIAEoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5QYXltZW50T3V0Y29tZUNvdW50cxIWCg50aWNrZXRzX3NpZ25lZBgEIAEoBBIWCg5mYWNlX3ZhbHVlX3dlaRgFIAEoCRIOCgZldl93ZWkYBiABKAkSMwoHYnVja2V0cxgHIAMoCzIiLmxpdmVwZWVyLnNpZ25lci52MS5BY3Rpdml0eUJ1Y2tldBIWCg5idWNrZXRfc2Vjb25kcxgIIAEoDRIWCg53aW5kb3dfc2Vjb25kcxgJIAEoDRIXCg9hY3RpdmVfc2Vzc2lvbnMYCiABKA0SFgoObGF0ZW5jeV9wNTBfbXMYCyABKAESFgoObGF0ZW5jeV9wOTlfbXMYDCABKAESGQoRZGlzY292ZXJ5X2VuYWJsZWQYDSABKAgSKwoHc3RhcnRlZBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqcAoHSm9iVHlwZRIYChRKT0JfVFlQRV9VTlNQRUNJRklFRBAAEhEKDUpPQl9UWVBFX0xWMlYQARIRCg1KT0JfVFlQRV9MSVZFEAISEgoOSk9CX1RZUEVfRklYRUQQAxIRCg1KT0JfVFlQRV9CWU9DEAQyzQYKDVNpZ25lclNlcnZpY2USfgoUU2lnbk9yY2hlc3RyYXRvckluZm8SLy5saXZlcGVlci5zaWduZXIudjEuU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0GjAubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2UiA5ACARJ2ChNHZW5lcmF0ZUxpdmVQYXltZW50Ei4ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0Gi8ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXNwb25zZRJeCgtTaWduQnlvY0pvYhImLmxpdmVwZWVyLnNpZ25lci52MS5TaWduQnlvY0pvYlJlcXVlc3QaJy5saXZlcGVlci5zaWduZXIudjEuU2lnbkJ5b2NKb2JSZXNwb25zZRKBAQoVRGlzY292ZXJPcmNoZXN0cmF0b3JzEjAubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyT3JjaGVzdHJhdG9yc1JlcXVlc3QaMS5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2UiA5ACARJ1ChJXYXRjaE9yY2hlc3RyYXRvcnMSLS5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hPcmNoZXN0cmF0b3JzUmVxdWVzdBouLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaE9yY2hlc3RyYXRvcnNSZXNwb25zZTABEm8KD0dldFNpZ25lclN0YXR1cxIqLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXF1ZXN0GisubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1Jlc3BvbnNlIgOQAgESeAoTV2F0Y2hTaWduZXJBY3Rpdml0eRIuLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVxdWVzdBovLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
 
 /**
  * @generated from message livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -747,7 +747,9 @@ export type SignerLimits = Message<"livepeer.signer.v1.SignerLimits"> & {
   depositMultiplier: number;
 
   /**
-   * Configured global ceiling, wei per unit, exact rational; empty when none.
+   * The global ceiling in force, wei per unit, exact rational; empty when none. A USD ceiling
+   * is converted at the price feed's current rate (see price_feed), or empty while no rate is
+   * usable (payments under it are then refused with UNAVAILABLE).
    *
    * @generated from field: string max_price_per_unit = 4;
    */
@@ -764,6 +766,26 @@ export type SignerLimits = Message<"livepeer.signer.v1.SignerLimits"> & {
    * @generated from field: repeated livepeer.signer.v1.CapabilityPriceCeiling capability_ceilings = 6;
    */
   capabilityCeilings: CapabilityPriceCeiling[];
+
+  /**
+   * The global ceiling as configured, per unit, exact rational, in max_price_currency ("" = wei;
+   * "USD"); empty when none.
+   *
+   * @generated from field: string configured_max_price_per_unit = 7;
+   */
+  configuredMaxPricePerUnit: string;
+
+  /**
+   * @generated from field: string max_price_currency = 8;
+   */
+  maxPriceCurrency: string;
+
+  /**
+   * The ETH rate behind USD ceilings; unset when no ceiling is in a currency.
+   *
+   * @generated from field: livepeer.signer.v1.PriceFeedStatus price_feed = 9;
+   */
+  priceFeed?: PriceFeedStatus | undefined;
 };
 
 /**
@@ -772,6 +794,93 @@ export type SignerLimits = Message<"livepeer.signer.v1.SignerLimits"> & {
  */
 export const SignerLimitsSchema: GenMessage<SignerLimits> = /*@__PURE__*/
   messageDesc(file_livepeer_signer_v1_signer, 19);
+
+/**
+ * The price feed (-priceFeedAddr, an AggregatorV3 feed such as Chainlink's ETH / USD) as last read.
+ *
+ * @generated from message livepeer.signer.v1.PriceFeedStatus
+ */
+export type PriceFeedStatus = Message<"livepeer.signer.v1.PriceFeedStatus"> & {
+  /**
+   * The feed contract's address, 0x-hex, checksummed.
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * Its description, e.g. "ETH / USD"; empty until read.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The latest answer, raw, and the feed's decimals: the rate is answer / 10^decimals.
+   *
+   * @generated from field: string answer = 3;
+   */
+  answer: string;
+
+  /**
+   * @generated from field: uint32 decimals = 4;
+   */
+  decimals: number;
+
+  /**
+   * The round's id and its updatedAt, seconds since the epoch.
+   *
+   * @generated from field: string round_id = 5;
+   */
+  roundId: string;
+
+  /**
+   * @generated from field: int64 updated_at = 6;
+   */
+  updatedAt: bigint;
+
+  /**
+   * Now minus updated_at, milliseconds.
+   *
+   * @generated from field: uint64 age_ms = 7;
+   */
+  ageMs: bigint;
+
+  /**
+   * -priceFeedMaxAge, milliseconds.
+   *
+   * @generated from field: uint64 max_age_ms = 8;
+   */
+  maxAgeMs: bigint;
+
+  /**
+   * True when the rate may be used: read, and no older than max_age_ms.
+   *
+   * @generated from field: bool usable = 9;
+   */
+  usable: boolean;
+
+  /**
+   * Why it may not be used (stale, unreadable), or the last read's failure; empty otherwise.
+   *
+   * @generated from field: string problem = 10;
+   */
+  problem: string;
+
+  /**
+   * Wei per one unit of the feed's non-ETH currency (wei per USD), exact rational; empty when unusable.
+   *
+   * @generated from field: string wei_per_unit = 11;
+   */
+  weiPerUnit: string;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.PriceFeedStatus.
+ * Use `create(PriceFeedStatusSchema)` to create a new message.
+ */
+export const PriceFeedStatusSchema: GenMessage<PriceFeedStatus> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 20);
 
 /**
  * A price ceiling for one capability (and model) from -maxPricePerCapability.
@@ -799,11 +908,24 @@ export type CapabilityPriceCeiling = Message<"livepeer.signer.v1.CapabilityPrice
   modelId: string;
 
   /**
-   * Wei per unit, exact rational ("num" or "num/den").
+   * The ceiling in force, wei per unit, exact rational ("num" or "num/den"); for a USD ceiling,
+   * at the current rate, and empty while no rate is usable.
    *
    * @generated from field: string max_price_per_unit = 4;
    */
   maxPricePerUnit: string;
+
+  /**
+   * As configured, per unit, exact rational, in currency ("" = wei; "USD").
+   *
+   * @generated from field: string configured_max_price_per_unit = 5;
+   */
+  configuredMaxPricePerUnit: string;
+
+  /**
+   * @generated from field: string currency = 6;
+   */
+  currency: string;
 };
 
 /**
@@ -811,7 +933,7 @@ export type CapabilityPriceCeiling = Message<"livepeer.signer.v1.CapabilityPrice
  * Use `create(CapabilityPriceCeilingSchema)` to create a new message.
  */
 export const CapabilityPriceCeilingSchema: GenMessage<CapabilityPriceCeiling> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 20);
+  messageDesc(file_livepeer_signer_v1_signer, 21);
 
 /**
  * @generated from message livepeer.signer.v1.GetSignerStatusResponse
@@ -866,7 +988,7 @@ export type GetSignerStatusResponse = Message<"livepeer.signer.v1.GetSignerStatu
  * Use `create(GetSignerStatusResponseSchema)` to create a new message.
  */
 export const GetSignerStatusResponseSchema: GenMessage<GetSignerStatusResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 21);
+  messageDesc(file_livepeer_signer_v1_signer, 22);
 
 /**
  * @generated from message livepeer.signer.v1.WatchSignerActivityRequest
@@ -886,7 +1008,7 @@ export type WatchSignerActivityRequest = Message<"livepeer.signer.v1.WatchSigner
  * Use `create(WatchSignerActivityRequestSchema)` to create a new message.
  */
 export const WatchSignerActivityRequestSchema: GenMessage<WatchSignerActivityRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 22);
+  messageDesc(file_livepeer_signer_v1_signer, 23);
 
 /**
  * GenerateLivePayment calls (Connect and legacy together) by outcome.
@@ -949,7 +1071,7 @@ export type PaymentOutcomeCounts = Message<"livepeer.signer.v1.PaymentOutcomeCou
  * Use `create(PaymentOutcomeCountsSchema)` to create a new message.
  */
 export const PaymentOutcomeCountsSchema: GenMessage<PaymentOutcomeCounts> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 23);
+  messageDesc(file_livepeer_signer_v1_signer, 24);
 
 /**
  * One time bucket of activity.
@@ -978,7 +1100,7 @@ export type ActivityBucket = Message<"livepeer.signer.v1.ActivityBucket"> & {
  * Use `create(ActivityBucketSchema)` to create a new message.
  */
 export const ActivityBucketSchema: GenMessage<ActivityBucket> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 24);
+  messageDesc(file_livepeer_signer_v1_signer, 25);
 
 /**
  * @generated from message livepeer.signer.v1.WatchSignerActivityResponse
@@ -1085,7 +1207,7 @@ export type WatchSignerActivityResponse = Message<"livepeer.signer.v1.WatchSigne
  * Use `create(WatchSignerActivityResponseSchema)` to create a new message.
  */
 export const WatchSignerActivityResponseSchema: GenMessage<WatchSignerActivityResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 25);
+  messageDesc(file_livepeer_signer_v1_signer, 26);
 
 /**
  * @generated from enum livepeer.signer.v1.JobType

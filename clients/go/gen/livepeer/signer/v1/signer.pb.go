@@ -1425,13 +1425,21 @@ type SignerLimits struct {
 	MaxTicketEv       string                 `protobuf:"bytes,1,opt,name=max_ticket_ev,json=maxTicketEv,proto3" json:"max_ticket_ev,omitempty"`
 	MaxTotalEv        string                 `protobuf:"bytes,2,opt,name=max_total_ev,json=maxTotalEv,proto3" json:"max_total_ev,omitempty"`
 	DepositMultiplier uint32                 `protobuf:"varint,3,opt,name=deposit_multiplier,json=depositMultiplier,proto3" json:"deposit_multiplier,omitempty"`
-	// Configured global ceiling, wei per unit, exact rational; empty when none.
+	// The global ceiling in force, wei per unit, exact rational; empty when none. A USD ceiling
+	// is converted at the price feed's current rate (see price_feed), or empty while no rate is
+	// usable (payments under it are then refused with UNAVAILABLE).
 	MaxPricePerUnit   string `protobuf:"bytes,4,opt,name=max_price_per_unit,json=maxPricePerUnit,proto3" json:"max_price_per_unit,omitempty"`
 	WebhookConfigured bool   `protobuf:"varint,5,opt,name=webhook_configured,json=webhookConfigured,proto3" json:"webhook_configured,omitempty"`
 	// Configured per-capability ceilings (-maxPricePerCapability).
 	CapabilityCeilings []*CapabilityPriceCeiling `protobuf:"bytes,6,rep,name=capability_ceilings,json=capabilityCeilings,proto3" json:"capability_ceilings,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The global ceiling as configured, per unit, exact rational, in max_price_currency ("" = wei;
+	// "USD"); empty when none.
+	ConfiguredMaxPricePerUnit string `protobuf:"bytes,7,opt,name=configured_max_price_per_unit,json=configuredMaxPricePerUnit,proto3" json:"configured_max_price_per_unit,omitempty"`
+	MaxPriceCurrency          string `protobuf:"bytes,8,opt,name=max_price_currency,json=maxPriceCurrency,proto3" json:"max_price_currency,omitempty"`
+	// The ETH rate behind USD ceilings; unset when no ceiling is in a currency.
+	PriceFeed     *PriceFeedStatus `protobuf:"bytes,9,opt,name=price_feed,json=priceFeed,proto3" json:"price_feed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SignerLimits) Reset() {
@@ -1506,6 +1514,161 @@ func (x *SignerLimits) GetCapabilityCeilings() []*CapabilityPriceCeiling {
 	return nil
 }
 
+func (x *SignerLimits) GetConfiguredMaxPricePerUnit() string {
+	if x != nil {
+		return x.ConfiguredMaxPricePerUnit
+	}
+	return ""
+}
+
+func (x *SignerLimits) GetMaxPriceCurrency() string {
+	if x != nil {
+		return x.MaxPriceCurrency
+	}
+	return ""
+}
+
+func (x *SignerLimits) GetPriceFeed() *PriceFeedStatus {
+	if x != nil {
+		return x.PriceFeed
+	}
+	return nil
+}
+
+// The price feed (-priceFeedAddr, an AggregatorV3 feed such as Chainlink's ETH / USD) as last read.
+type PriceFeedStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feed contract's address, 0x-hex, checksummed.
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// Its description, e.g. "ETH / USD"; empty until read.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// The latest answer, raw, and the feed's decimals: the rate is answer / 10^decimals.
+	Answer   string `protobuf:"bytes,3,opt,name=answer,proto3" json:"answer,omitempty"`
+	Decimals uint32 `protobuf:"varint,4,opt,name=decimals,proto3" json:"decimals,omitempty"`
+	// The round's id and its updatedAt, seconds since the epoch.
+	RoundId   string `protobuf:"bytes,5,opt,name=round_id,json=roundId,proto3" json:"round_id,omitempty"`
+	UpdatedAt int64  `protobuf:"varint,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Now minus updated_at, milliseconds.
+	AgeMs uint64 `protobuf:"varint,7,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`
+	// -priceFeedMaxAge, milliseconds.
+	MaxAgeMs uint64 `protobuf:"varint,8,opt,name=max_age_ms,json=maxAgeMs,proto3" json:"max_age_ms,omitempty"`
+	// True when the rate may be used: read, and no older than max_age_ms.
+	Usable bool `protobuf:"varint,9,opt,name=usable,proto3" json:"usable,omitempty"`
+	// Why it may not be used (stale, unreadable), or the last read's failure; empty otherwise.
+	Problem string `protobuf:"bytes,10,opt,name=problem,proto3" json:"problem,omitempty"`
+	// Wei per one unit of the feed's non-ETH currency (wei per USD), exact rational; empty when unusable.
+	WeiPerUnit    string `protobuf:"bytes,11,opt,name=wei_per_unit,json=weiPerUnit,proto3" json:"wei_per_unit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceFeedStatus) Reset() {
+	*x = PriceFeedStatus{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceFeedStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceFeedStatus) ProtoMessage() {}
+
+func (x *PriceFeedStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceFeedStatus.ProtoReflect.Descriptor instead.
+func (*PriceFeedStatus) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PriceFeedStatus) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *PriceFeedStatus) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *PriceFeedStatus) GetAnswer() string {
+	if x != nil {
+		return x.Answer
+	}
+	return ""
+}
+
+func (x *PriceFeedStatus) GetDecimals() uint32 {
+	if x != nil {
+		return x.Decimals
+	}
+	return 0
+}
+
+func (x *PriceFeedStatus) GetRoundId() string {
+	if x != nil {
+		return x.RoundId
+	}
+	return ""
+}
+
+func (x *PriceFeedStatus) GetUpdatedAt() int64 {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return 0
+}
+
+func (x *PriceFeedStatus) GetAgeMs() uint64 {
+	if x != nil {
+		return x.AgeMs
+	}
+	return 0
+}
+
+func (x *PriceFeedStatus) GetMaxAgeMs() uint64 {
+	if x != nil {
+		return x.MaxAgeMs
+	}
+	return 0
+}
+
+func (x *PriceFeedStatus) GetUsable() bool {
+	if x != nil {
+		return x.Usable
+	}
+	return false
+}
+
+func (x *PriceFeedStatus) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+func (x *PriceFeedStatus) GetWeiPerUnit() string {
+	if x != nil {
+		return x.WeiPerUnit
+	}
+	return ""
+}
+
 // A price ceiling for one capability (and model) from -maxPricePerCapability.
 type CapabilityPriceCeiling struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1514,15 +1677,19 @@ type CapabilityPriceCeiling struct {
 	Pipeline   string `protobuf:"bytes,2,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
 	// The model id, or "default" for every model of the capability.
 	ModelId string `protobuf:"bytes,3,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
-	// Wei per unit, exact rational ("num" or "num/den").
+	// The ceiling in force, wei per unit, exact rational ("num" or "num/den"); for a USD ceiling,
+	// at the current rate, and empty while no rate is usable.
 	MaxPricePerUnit string `protobuf:"bytes,4,opt,name=max_price_per_unit,json=maxPricePerUnit,proto3" json:"max_price_per_unit,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// As configured, per unit, exact rational, in currency ("" = wei; "USD").
+	ConfiguredMaxPricePerUnit string `protobuf:"bytes,5,opt,name=configured_max_price_per_unit,json=configuredMaxPricePerUnit,proto3" json:"configured_max_price_per_unit,omitempty"`
+	Currency                  string `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *CapabilityPriceCeiling) Reset() {
 	*x = CapabilityPriceCeiling{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1701,7 @@ func (x *CapabilityPriceCeiling) String() string {
 func (*CapabilityPriceCeiling) ProtoMessage() {}
 
 func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1714,7 @@ func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityPriceCeiling.ProtoReflect.Descriptor instead.
 func (*CapabilityPriceCeiling) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CapabilityPriceCeiling) GetCapability() uint32 {
@@ -1578,6 +1745,20 @@ func (x *CapabilityPriceCeiling) GetMaxPricePerUnit() string {
 	return ""
 }
 
+func (x *CapabilityPriceCeiling) GetConfiguredMaxPricePerUnit() string {
+	if x != nil {
+		return x.ConfiguredMaxPricePerUnit
+	}
+	return ""
+}
+
+func (x *CapabilityPriceCeiling) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
 type GetSignerStatusResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Address    []byte                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
@@ -1599,7 +1780,7 @@ type GetSignerStatusResponse struct {
 
 func (x *GetSignerStatusResponse) Reset() {
 	*x = GetSignerStatusResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1792,7 @@ func (x *GetSignerStatusResponse) String() string {
 func (*GetSignerStatusResponse) ProtoMessage() {}
 
 func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1805,7 @@ func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetSignerStatusResponse) GetAddress() []byte {
@@ -1687,7 +1868,7 @@ type WatchSignerActivityRequest struct {
 
 func (x *WatchSignerActivityRequest) Reset() {
 	*x = WatchSignerActivityRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1880,7 @@ func (x *WatchSignerActivityRequest) String() string {
 func (*WatchSignerActivityRequest) ProtoMessage() {}
 
 func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1893,7 @@ func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityRequest.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchSignerActivityRequest) GetIntervalMs() uint32 {
@@ -1745,7 +1926,7 @@ type PaymentOutcomeCounts struct {
 
 func (x *PaymentOutcomeCounts) Reset() {
 	*x = PaymentOutcomeCounts{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1938,7 @@ func (x *PaymentOutcomeCounts) String() string {
 func (*PaymentOutcomeCounts) ProtoMessage() {}
 
 func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1951,7 @@ func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcomeCounts.ProtoReflect.Descriptor instead.
 func (*PaymentOutcomeCounts) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PaymentOutcomeCounts) GetPaid() uint64 {
@@ -1834,7 +2015,7 @@ type ActivityBucket struct {
 
 func (x *ActivityBucket) Reset() {
 	*x = ActivityBucket{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2027,7 @@ func (x *ActivityBucket) String() string {
 func (*ActivityBucket) ProtoMessage() {}
 
 func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2040,7 @@ func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityBucket.ProtoReflect.Descriptor instead.
 func (*ActivityBucket) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{24}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ActivityBucket) GetStart() *timestamppb.Timestamp {
@@ -1919,7 +2100,7 @@ type WatchSignerActivityResponse struct {
 
 func (x *WatchSignerActivityResponse) Reset() {
 	*x = WatchSignerActivityResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2112,7 @@ func (x *WatchSignerActivityResponse) String() string {
 func (*WatchSignerActivityResponse) ProtoMessage() {}
 
 func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2125,7 @@ func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityResponse.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{25}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchSignerActivityResponse) GetTime() *timestamppb.Timestamp {
@@ -2156,7 +2337,7 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\x05stale\x18\t \x01(\bR\x05stale\x12\x17\n" +
 	"\aeth_url\x18\n" +
 	" \x01(\tR\x06ethUrl\x12\x1b\n" +
-	"\tdev_chain\x18\v \x01(\bR\bdevChain\"\xbc\x02\n" +
+	"\tdev_chain\x18\v \x01(\bR\bdevChain\"\xf0\x03\n" +
 	"\fSignerLimits\x12\"\n" +
 	"\rmax_ticket_ev\x18\x01 \x01(\tR\vmaxTicketEv\x12 \n" +
 	"\fmax_total_ev\x18\x02 \x01(\tR\n" +
@@ -2164,14 +2345,36 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\x12deposit_multiplier\x18\x03 \x01(\rR\x11depositMultiplier\x12+\n" +
 	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12-\n" +
 	"\x12webhook_configured\x18\x05 \x01(\bR\x11webhookConfigured\x12[\n" +
-	"\x13capability_ceilings\x18\x06 \x03(\v2*.livepeer.signer.v1.CapabilityPriceCeilingR\x12capabilityCeilings\"\x9c\x01\n" +
+	"\x13capability_ceilings\x18\x06 \x03(\v2*.livepeer.signer.v1.CapabilityPriceCeilingR\x12capabilityCeilings\x12@\n" +
+	"\x1dconfigured_max_price_per_unit\x18\a \x01(\tR\x19configuredMaxPricePerUnit\x12,\n" +
+	"\x12max_price_currency\x18\b \x01(\tR\x10maxPriceCurrency\x12B\n" +
+	"\n" +
+	"price_feed\x18\t \x01(\v2#.livepeer.signer.v1.PriceFeedStatusR\tpriceFeed\"\xc4\x02\n" +
+	"\x0fPriceFeedStatus\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
+	"\x06answer\x18\x03 \x01(\tR\x06answer\x12\x1a\n" +
+	"\bdecimals\x18\x04 \x01(\rR\bdecimals\x12\x19\n" +
+	"\bround_id\x18\x05 \x01(\tR\aroundId\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\x06 \x01(\x03R\tupdatedAt\x12\x15\n" +
+	"\x06age_ms\x18\a \x01(\x04R\x05ageMs\x12\x1c\n" +
+	"\n" +
+	"max_age_ms\x18\b \x01(\x04R\bmaxAgeMs\x12\x16\n" +
+	"\x06usable\x18\t \x01(\bR\x06usable\x12\x18\n" +
+	"\aproblem\x18\n" +
+	" \x01(\tR\aproblem\x12 \n" +
+	"\fwei_per_unit\x18\v \x01(\tR\n" +
+	"weiPerUnit\"\xfa\x01\n" +
 	"\x16CapabilityPriceCeiling\x12\x1e\n" +
 	"\n" +
 	"capability\x18\x01 \x01(\rR\n" +
 	"capability\x12\x1a\n" +
 	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12\x19\n" +
 	"\bmodel_id\x18\x03 \x01(\tR\amodelId\x12+\n" +
-	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\"\xa7\x02\n" +
+	"\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12@\n" +
+	"\x1dconfigured_max_price_per_unit\x18\x05 \x01(\tR\x19configuredMaxPricePerUnit\x12\x1a\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\"\xa7\x02\n" +
 	"\x17GetSignerStatusResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x1f\n" +
 	"\vaddress_hex\x18\x02 \x01(\tR\n" +
@@ -2243,7 +2446,7 @@ func file_livepeer_signer_v1_signer_proto_rawDescGZIP() []byte {
 }
 
 var file_livepeer_signer_v1_signer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(JobType)(0),                          // 0: livepeer.signer.v1.JobType
 	(*SignOrchestratorInfoRequest)(nil),   // 1: livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -2266,68 +2469,70 @@ var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(*GetSignerStatusRequest)(nil),        // 18: livepeer.signer.v1.GetSignerStatusRequest
 	(*ChainView)(nil),                     // 19: livepeer.signer.v1.ChainView
 	(*SignerLimits)(nil),                  // 20: livepeer.signer.v1.SignerLimits
-	(*CapabilityPriceCeiling)(nil),        // 21: livepeer.signer.v1.CapabilityPriceCeiling
-	(*GetSignerStatusResponse)(nil),       // 22: livepeer.signer.v1.GetSignerStatusResponse
-	(*WatchSignerActivityRequest)(nil),    // 23: livepeer.signer.v1.WatchSignerActivityRequest
-	(*PaymentOutcomeCounts)(nil),          // 24: livepeer.signer.v1.PaymentOutcomeCounts
-	(*ActivityBucket)(nil),                // 25: livepeer.signer.v1.ActivityBucket
-	(*WatchSignerActivityResponse)(nil),   // 26: livepeer.signer.v1.WatchSignerActivityResponse
-	(*lpnet.OrchestratorInfo)(nil),        // 27: net.OrchestratorInfo
-	(*lpnet.Capabilities)(nil),            // 28: net.Capabilities
-	(*lpnet.Payment)(nil),                 // 29: net.Payment
-	(*lpnet.SegData)(nil),                 // 30: net.SegData
-	(*structpb.Struct)(nil),               // 31: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),         // 32: google.protobuf.Timestamp
-	(*lpnet.PriceInfo)(nil),               // 33: net.PriceInfo
+	(*PriceFeedStatus)(nil),               // 21: livepeer.signer.v1.PriceFeedStatus
+	(*CapabilityPriceCeiling)(nil),        // 22: livepeer.signer.v1.CapabilityPriceCeiling
+	(*GetSignerStatusResponse)(nil),       // 23: livepeer.signer.v1.GetSignerStatusResponse
+	(*WatchSignerActivityRequest)(nil),    // 24: livepeer.signer.v1.WatchSignerActivityRequest
+	(*PaymentOutcomeCounts)(nil),          // 25: livepeer.signer.v1.PaymentOutcomeCounts
+	(*ActivityBucket)(nil),                // 26: livepeer.signer.v1.ActivityBucket
+	(*WatchSignerActivityResponse)(nil),   // 27: livepeer.signer.v1.WatchSignerActivityResponse
+	(*lpnet.OrchestratorInfo)(nil),        // 28: net.OrchestratorInfo
+	(*lpnet.Capabilities)(nil),            // 29: net.Capabilities
+	(*lpnet.Payment)(nil),                 // 30: net.Payment
+	(*lpnet.SegData)(nil),                 // 31: net.SegData
+	(*structpb.Struct)(nil),               // 32: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
+	(*lpnet.PriceInfo)(nil),               // 34: net.PriceInfo
 }
 var file_livepeer_signer_v1_signer_proto_depIdxs = []int32{
-	27, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
+	28, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
 	3,  // 1: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
 	0,  // 2: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
 	4,  // 3: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
-	28, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
-	29, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
-	30, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
+	29, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
+	30, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
+	31, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
 	3,  // 7: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
 	3,  // 8: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
 	13, // 9: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
-	31, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
-	32, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
-	33, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
-	32, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
+	32, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
+	33, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
+	34, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
+	33, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
 	14, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	32, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	33, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
 	14, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	32, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	21, // 18: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
-	19, // 19: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
-	20, // 20: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
-	32, // 21: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
-	24, // 22: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	32, // 23: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
-	22, // 24: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
-	24, // 25: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	25, // 26: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
-	32, // 27: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
-	1,  // 28: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
-	5,  // 29: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
-	6,  // 30: livepeer.signer.v1.SignerService.SignByocJob:input_type -> livepeer.signer.v1.SignByocJobRequest
-	12, // 31: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
-	16, // 32: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
-	18, // 33: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
-	23, // 34: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
-	2,  // 35: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
-	8,  // 36: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
-	7,  // 37: livepeer.signer.v1.SignerService.SignByocJob:output_type -> livepeer.signer.v1.SignByocJobResponse
-	15, // 38: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
-	17, // 39: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
-	22, // 40: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
-	26, // 41: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	33, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	22, // 18: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
+	21, // 19: livepeer.signer.v1.SignerLimits.price_feed:type_name -> livepeer.signer.v1.PriceFeedStatus
+	19, // 20: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
+	20, // 21: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
+	33, // 22: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
+	25, // 23: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	33, // 24: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
+	23, // 25: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
+	25, // 26: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	26, // 27: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
+	33, // 28: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
+	1,  // 29: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
+	5,  // 30: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
+	6,  // 31: livepeer.signer.v1.SignerService.SignByocJob:input_type -> livepeer.signer.v1.SignByocJobRequest
+	12, // 32: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
+	16, // 33: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
+	18, // 34: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
+	24, // 35: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
+	2,  // 36: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
+	8,  // 37: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
+	7,  // 38: livepeer.signer.v1.SignerService.SignByocJob:output_type -> livepeer.signer.v1.SignByocJobResponse
+	15, // 39: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
+	17, // 40: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
+	23, // 41: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
+	27, // 42: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_livepeer_signer_v1_signer_proto_init() }
@@ -2341,7 +2546,7 @@ func file_livepeer_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livepeer_signer_v1_signer_proto_rawDesc), len(file_livepeer_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
