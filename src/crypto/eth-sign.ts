@@ -23,6 +23,12 @@ const native: NativeSecp256k1 | undefined = (() => {
   }
 })();
 
+/** The uncompressed public key that made r||s (64 bytes) over `digest` with this recovery id; throws when none does. */
+export function recoverPublicKey(digest: Uint8Array, rs: Uint8Array, recovery: number): Uint8Array {
+  if (native) return native.ecdsaRecover(rs, recovery, Uint8Array.from(digest), false);
+  return noble.Signature.fromCompact(rs).addRecoveryBit(recovery).recoverPublicKey(digest).toRawBytes(false);
+}
+
 export function nativeBackendAvailable(): boolean {
   return native !== undefined;
 }
