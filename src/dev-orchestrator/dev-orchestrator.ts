@@ -32,6 +32,7 @@ import { Rat } from "../math/rat.js";
 import { MAX_WIN_PROB } from "../pm/ticket.js";
 import { CAPABILITY_LIVE_VIDEO_TO_VIDEO } from "../pricing/capabilities.js";
 import { selfSignedCertificate } from "./self-signed-certificate.js";
+import { createByocJobs, type ByocCapability } from "./byoc-jobs.js";
 import { createTicketRecipient, decodePaymentHeader, PaymentRefusedError, uint256Bytes, verifySegmentHeader } from "./payment-verifier.js";
 
 /**
@@ -63,7 +64,16 @@ export interface DevOrchestratorOptions {
   unitsPerSecond?: bigint;
   /** Milliseconds since the epoch (default Date.now). */
   clock?: () => number;
+  /** BYOC capabilities served at POST /process/request/ (default DEV_BYOC_CAPABILITIES; [] for none). */
+  byocCapabilities?: ByocCapability[];
 }
+
+/**
+ * The BYOC capability a development orchestrator offers: 5e7 wei per compute-second, so a
+ * minute's preload (3e9 wei) takes four tickets (EV just under 1e9) where lv2v's base price buys
+ * two, too few for the minute of credit a job needs.
+ */
+export const DEV_BYOC_CAPABILITIES: ByocCapability[] = [{ name: "dev-echo", pricePerUnit: 50_000_000n, pixelsPerUnit: 1n }];
 
 export interface DevOrchestrator {
   /** https://host:port: the service URI registered on chain. */
@@ -76,6 +86,8 @@ export interface DevOrchestrator {
   balances(): { sender: string; manifestId: string; balance: Rat }[];
   /** Payments accepted and refused, tickets received, GetOrchestrator calls answered and refused. */
   stats(): { accepted: number; refused: number; tickets: number; winningTickets: number; infoCalls: number; infoRefused: number };
+  /** BYOC jobs run and refused, and a sender's balance for a capability. */
+  byoc: { stats(): { jobs: number; refused: number }; balance(sender: string, capability: string): Rat };
   close(): Promise<void>;
 }
 
@@ -126,7 +138,7 @@ export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promis
       bytesToBigint(tp.faceValue) === faceValue && bytesToBigint(tp.winProb) === winProb
         ? recipientRand(tp.seed, sender, uint256Bytes(bytesToBigint(tp.expirationBlock)))
         : undefined,
-    priceAccepted: (p) => p.pricePerUnit === price.pricePerUnit && p.pixelsPerUnit === price.pixelsPerUnit,
+    priceAccepted: (p) => (p.pricePerUnit === price.pricePerUnit && p.pixelsPerUnit === price.pixelsPerUnit) || byoc.priceAccepted(p),
     lastSeenL1Block: () => cachedBlock,
   });
   let cachedBlock = await lastSeenBlock();
@@ -134,6 +146,19 @@ export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promis
   const sessions = new Map<string, { sender: string; manifestId: string; credit: Rat; startedAt: number }>();
   const counts = { accepted: 0, refused: 0, tickets: 0, winningTickets: 0, infoCalls: 0, infoRefused: 0 };
   let url = "";
+  const byoc = createByocJobs({
+    capabilities: opts.byocCapabilities ?? DEV_BYOC_CAPABILITIES,
+    clock,
+    // Tickets in a job's Livepeer-Payment header: verified as /payment's are, credited by the job.
+    async receivePayment(header) {
+      const p = decodePaymentHeader(header);
+      cachedBlock = await lastSeenBlock();
+      const { ev, winningNonces } = tickets.receive(p);
+      counts.tickets += p.ticketSenderParams.length;
+      counts.winningTickets += winningNonces.length;
+      return { sender: `0x${toHex(p.sender)}`, ev };
+    },
+  });
 
   const info = async (sender: Uint8Array, authToken?: AuthToken): Promise<OrchestratorInfo> => {
     cachedBlock = await lastSeenBlock();
@@ -162,6 +187,7 @@ export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promis
         expirationParams: { creationRound: round, creationRoundBlockHash: fromHex(roundHash) },
       },
       authToken: token,
+      capabilitiesPrices: byoc.prices(),
       capabilities: {
         bitstring: [1n << BigInt(CAPABILITY_LIVE_VIDEO_TO_VIDEO)],
         capacities: { [CAPABILITY_LIVE_VIDEO_TO_VIDEO]: 1 },
@@ -213,6 +239,7 @@ export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promis
         },
       }),
     fallback(req, res) {
+      if (byoc.handle(req, res)) return;
       if (req.method !== "POST" || (req.url ?? "").split("?")[0] !== "/payment") {
         res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
         res.end("404 page not found\n");
@@ -262,6 +289,7 @@ export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promis
     certificate: { pem: tls.cert, sha256: tls.sha256 },
     balances: () => [...sessions.values()].map((s) => ({ sender: s.sender, manifestId: s.manifestId, balance: balanceOf(s) })),
     stats: () => ({ ...counts }),
+    byoc: { stats: byoc.stats, balance: byoc.balance },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
