@@ -42,24 +42,27 @@ export interface RawStream {
   drop(): void;
 }
 
-const rawStreamKey = createContextKey<RawStream | undefined>(undefined, { description: "the HTTP stream under a Connect call" });
+const requestKey = createContextKey<IncomingMessage | Http2ServerRequest | undefined>(undefined, { description: "the HTTP request under a Connect call" });
 
-/** Connect's contextValues hook: gives every call its RawStream. */
+/** Connect's contextValues hook: keeps each call's HTTP request, for the streams' RawStream. */
 export function rawStreamContext(req: IncomingMessage | Http2ServerRequest): ContextValues {
-  const values = createContextValues();
+  return createContextValues().set(requestKey, req);
+}
+
+/** The HTTP/2 stream, or the HTTP/1.1 connection, under a Connect call. */
+function rawStreamOf(req: IncomingMessage | Http2ServerRequest | undefined): RawStream {
+  if (!req) return { unsent: () => 0, drop: () => {} };
   if ("stream" in req) {
     const stream = req.stream;
-    values.set(rawStreamKey, {
+    return {
       unsent: () => stream.writableLength,
       drop: () => {
         if (!stream.destroyed) stream.close(h2constants.NGHTTP2_CANCEL);
       },
-    });
-  } else {
-    const socket = req.socket;
-    values.set(rawStreamKey, { unsent: () => socket.writableLength, drop: () => socket.destroy() });
+    };
   }
-  return values;
+  const socket = req.socket;
+  return { unsent: () => socket.writableLength, drop: () => socket.destroy() };
 }
 
 export interface Admission {
@@ -106,8 +109,8 @@ export function createAdmission(limits: AdmissionLimits = DEFAULT_ADMISSION, onR
         onRefused("streams");
         throw new ConnectError(`too many streams open on this signer (limit ${limits.maxStreams})`, Code.ResourceExhausted);
       }
-      // Every call served by createSignerServer has a RawStream; a fresh object for any other keeps the count right.
-      const raw = ctx.values.get(rawStreamKey) ?? { unsent: () => 0, drop: () => {} };
+      // Every call served by createSignerServer has its request; a fresh object for any other keeps the count right.
+      const raw = rawStreamOf(ctx.values.get(requestKey));
       streams.add(raw);
       if (!sweeper) {
         sweeper = setInterval(sweep, SWEEP_MS);
