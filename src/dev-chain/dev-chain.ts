@@ -343,6 +343,8 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
     decimals: DEV_PRICE_FEED_DECIMALS,
     setAnswer: ({ answer, updatedAt }) => send(feed, "setAnswer", [answer, updatedAt ?? BigInt(Math.floor(Date.now() / 1000))]),
   };
+  // Stamped with the wall clock: the blocks mined above run the chain's clock ahead of it.
+  await priceFeed.setAnswer({ answer: DEV_PRICE_FEED_ANSWER });
 
   const server = await serveRpc({ rpc, host, port: opts.port ?? 0 });
   const { port } = server.address() as AddressInfo;
