@@ -121,7 +121,7 @@ describe("Python client (clients/python)", () => {
 });
 
 describe("the Livepeer Python gateway SDK (test/interop-livepeer-gateway)", () => {
-  test.skipIf(!python312)("pytest: livepeer-gateway 1.0.0 gets orchestrator info, pays the dev orchestrator (482 = a skipped cycle), refreshes on 480", async () => {
+  test.skipIf(!python312)("pytest: livepeer-gateway 1.0.0 gets orchestrator info, pays the dev orchestrator (482 = a skipped cycle), refreshes on 480, signs a BYOC job the orchestrator verifies and pays its capability", async () => {
     const dir = join(root, "test/interop-livepeer-gateway");
     const python = join(root, ".tools/venv-lpgw/bin/python");
     const stamp = join(root, ".tools", `installed-lpgw-${createHash("sha256").update(readFileSync(join(dir, "requirements.txt"))).digest("hex").slice(0, 16)}`);
@@ -138,7 +138,15 @@ describe("the Livepeer Python gateway SDK (test/interop-livepeer-gateway)", () =
     }
     const r = await run(python, ["-m", "pytest", "-v", "-p", "no:cacheprovider"], dir);
     expect(r.code, r.output).toBe(0);
-    for (const name of ["gets_orchestrator_info_with_the_signers_signature", "payment_session_pays_the_orchestrator", "refreshes_on_480"]) {
+    for (const name of [
+      "gets_orchestrator_info_with_the_signers_signature",
+      "payment_session_pays_the_orchestrator",
+      "refreshes_on_480",
+      // BYOC (go-livepeer branch feat/byoc-per-cap-pricing-and-usage-labels at ae1a0ea7a).
+      "signs_a_byoc_job_through_the_signer",
+      "submits_a_signed_paid_byoc_job",
+      "pays_a_byoc_capability_with_type_byoc",
+    ]) {
       expect(r.output).toMatch(new RegExp(`test_sdk_${name} PASSED`));
     }
   }, 400_000);
