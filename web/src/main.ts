@@ -106,6 +106,11 @@ const KEY_BACKENDS: Record<string, string> = {
   jsonrpc: "JSON-RPC signer",
 };
 
+/** A feed answer as a decimal rate (answer / 10^decimals), two places. */
+function rate(answer: string, decimals: number): string {
+  return (Number(answer) / 10 ** decimals).toLocaleString(undefined, { maximumFractionDigits: 2 });
+}
+
 let discoveryStarted = false;
 let lastActivity: WatchSignerActivityResponse | undefined;
 const chart = document.getElementById("chart") as unknown as SVGSVGElement;
@@ -126,8 +131,23 @@ function renderActivity(a: WatchSignerActivityResponse): void {
     limits?.webhookConfigured ? "every payment is authorized by the webhook" : "no webhook: any caller that reaches this port can spend",
   );
   field("webhook").classList.toggle("warn-text", !limits?.webhookConfigured);
-  show("maxPrice", limits?.maxPricePerUnit ? wei(limits.maxPricePerUnit) : "none", limits?.maxPricePerUnit ? undefined : "no -maxPricePerUnit");
-  if (limits?.maxPricePerUnit) field("maxPrice").textContent += " / unit";
+  const feed = limits?.priceFeed;
+  const usdCeiling = !!limits?.maxPriceCurrency;
+  if (usdCeiling && !limits?.maxPricePerUnit) {
+    // A USD ceiling with no usable rate: nothing is in force, payments under it are refused.
+    show("maxPrice", `${limits!.maxPriceCurrency} ceiling: no usable rate`, `configured ${limits!.configuredMaxPricePerUnit} ${limits!.maxPriceCurrency} per unit`);
+  } else {
+    show("maxPrice", limits?.maxPricePerUnit ? wei(limits.maxPricePerUnit) : "none", limits?.maxPricePerUnit ? undefined : "no -maxPricePerUnit");
+    if (limits?.maxPricePerUnit) field("maxPrice").textContent += ` / unit${usdCeiling ? ` (${limits!.maxPriceCurrency})` : ""}`;
+    if (usdCeiling) field("maxPrice").title += `; configured ${limits!.configuredMaxPricePerUnit} ${limits!.maxPriceCurrency} per unit, at the feed's rate`;
+  }
+  field("maxPrice").classList.toggle("warn-text", usdCeiling && !limits?.maxPricePerUnit);
+  show(
+    "priceFeed",
+    !feed ? "not used" : feed.answer === "" ? "not read" : `${rate(feed.answer, feed.decimals)} ${feed.description}, ${duration(Number(feed.ageMs))} old`,
+    feed ? `${feed.address}${feed.problem ? `: ${feed.problem}` : ""}` : "no USD ceiling",
+  );
+  field("priceFeed").classList.toggle("warn-text", !!feed && !feed.usable);
   const ceilings = limits?.capabilityCeilings ?? [];
   show(
     "capabilityCeilings",
@@ -156,6 +176,7 @@ function renderActivity(a: WatchSignerActivityResponse): void {
   const problems = [
     ...(chain?.stale ? [`Chain view is stale (${duration(Number(chain.ageMs))} old): payments are refused until it refreshes.`] : []),
     ...(st?.fundingProblem ? [`Funds cannot back tickets (${st.fundingProblem}): payments are refused.`] : []),
+    ...(feed && !feed.usable ? [`No usable ETH rate (${feed.problem}): payments under a USD ceiling are refused until the feed updates.`] : []),
   ];
   stale.hidden = problems.length === 0;
   stale.textContent = problems.join(" ");
