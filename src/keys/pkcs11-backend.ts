@@ -4,14 +4,17 @@
  * signs it with CKM_ECDSA (r||s, randomized). The public key is the matching public key
  * object's CKA_EC_POINT.
  *
- * One session per backend, one operation at a time on it (a PKCS#11 session runs one signing
- * operation at a time). Every call into the module runs on a worker thread: they all block
- * (pkcs11js's C_SignAsync covers C_Sign only, and SoftHSM2's C_SignInit waits on its file
- * locks), and the event loop must not, so a stuck token costs a timeout, not the process. After a
- * failure the session is dropped and the next call opens a new one, re-initializing the module
- * when needed (SoftHSM2 and some network HSM clients only see a token again after
- * C_Finalize/C_Initialize), so an outage recovers without a restart. A wrong PIN is never
- * retried: HSMs lock the PIN after a few wrong tries.
+ * A few sessions per backend (`sessions`, default 2), each on its own worker thread, one
+ * operation at a time on each (a PKCS#11 session runs one signing operation at a time), so
+ * concurrent signatures run in parallel; calls wait in one queue for the first free session. The
+ * module is initialized once per process and the token logged in once (PKCS#11's login state
+ * belongs to the token, shared by all of the process's sessions on it). Every call into the
+ * module runs on a worker thread: they all block (pkcs11js's C_SignAsync covers C_Sign only,
+ * and SoftHSM2's C_SignInit waits on its file locks), and the event loop must not, so a stuck
+ * token costs a timeout, not the process. After a failure the session is dropped and the next
+ * call on it opens a new one, re-initializing the module when needed (SoftHSM2 and some network
+ * HSM clients only see a token again after C_Finalize/C_Initialize), so an outage recovers
+ * without a restart. A wrong PIN is never retried: HSMs lock the PIN after a few wrong tries.
  *
  * The addon (pkcs11js, an optional dependency with a native build) is loaded only when this
  * backend is used. The PIN never appears in an error.
@@ -32,8 +35,10 @@ export interface Pkcs11BackendOptions {
   pin: string;
   /** One signature's bound (the queue wait included). */
   timeoutMs: number;
-  /** Least time between two attempts to reopen the session during an outage (default 1000 ms). */
+  /** Least time between two attempts to reopen a session during an outage (default 1000 ms). */
   retryMs?: number;
+  /** Sessions (and threads) signing in parallel (default 2; an HSM may limit its sessions). */
+  sessions?: number;
 }
 
 type Handle = Buffer;
@@ -49,7 +54,7 @@ const SECP256K1_EC_PARAMS = Buffer.from("06052b8104000a", "hex");
 const PIN_ERRORS = new Set(["CKR_PIN_INCORRECT", "CKR_PIN_LOCKED", "CKR_PIN_EXPIRED", "CKR_PIN_INVALID", "CKR_PIN_LEN_RANGE"]);
 
 /**
- * The thread that makes every call into the module. PKCS#11 calls block (C_SignInit waits on
+ * A thread that makes calls into the module. PKCS#11 calls block (C_SignInit waits on
  * SoftHSM2's file locks; a network HSM's on the network), so none runs on the event loop. It
  * runs one call at a time: {id, method, args} in, {id, result} or {id, error} out. "sign" is
  * C_SignInit and C_Sign together (one round trip per signature); "constants" reads pkcs11js's.
@@ -99,22 +104,33 @@ function resolveAddon(): string {
   return addonPath;
 }
 
+/** One thread into the module: calls on it run one at a time, in order. */
+interface Lane {
+  call(method: string, ...args: unknown[]): Promise<unknown>;
+  worker: Worker;
+}
+
 /**
  * A module is initialized once per process (C_Initialize is process-wide), shared by every
- * backend on it, with its one thread. `generation` counts initializations: a session from an
- * earlier one is gone.
+ * backend on it, with its threads (lane i serves session i of each backend; every thread loads
+ * the same .so, so they share the module's state). `generation` counts initializations: a
+ * session from an earlier one is gone. C_Finalize and C_Initialize run alone: the PKCS#11 spec
+ * leaves a C_Finalize during another thread's call undefined, so they wait for `inFlight` to
+ * drain and hold new calls back meanwhile.
  */
 interface SharedModule {
-  call(method: string, ...args: unknown[]): Promise<unknown>;
   constants: Record<string, number>;
-  worker: Worker;
+  lanes: Lane[];
   initialized: boolean;
   generation: number;
   users: number;
+  inFlight: number;
+  drained?: () => void;
+  exclusive?: Promise<void>;
 }
 const modules = new Map<string, SharedModule>();
 
-async function startModule(addon: string): Promise<SharedModule> {
+async function startLane(addon: string, modulePath: string): Promise<Lane> {
   const worker = new Worker(WORKER, { eval: true, workerData: { addon } });
   // The thread keeps the process alive only while a call waits on it (not a backend left open).
   worker.unref();
@@ -142,8 +158,39 @@ async function startModule(addon: string): Promise<SharedModule> {
       pending.set(id, { resolve, reject });
       worker.postMessage({ id, method, args });
     });
-  const constants = (await call("constants")) as Record<string, number>;
-  return { call, constants, worker, initialized: false, generation: 0, users: 0 };
+  try {
+    await call("load", modulePath);
+  } catch (err) {
+    void worker.terminate();
+    throw new Error(`cannot load module ${modulePath}: ${errorCode(err)}`);
+  }
+  return { call, worker };
+}
+
+/** A call on one lane, held back while the module is being (re)initialized. */
+async function moduleCall(mod: SharedModule, lane: Lane, method: string, ...args: unknown[]): Promise<unknown> {
+  while (mod.exclusive) await mod.exclusive;
+  mod.inFlight++;
+  try {
+    return await lane.call(method, ...args);
+  } finally {
+    if (--mod.inFlight === 0) mod.drained?.();
+  }
+}
+
+/** Runs fn with no other call in the module (fn calls lanes directly, not moduleCall). */
+async function alone<T>(mod: SharedModule, fn: () => Promise<T>): Promise<T> {
+  while (mod.exclusive) await mod.exclusive;
+  let release!: () => void;
+  mod.exclusive = new Promise<void>((resolve) => (release = resolve));
+  try {
+    while (mod.inFlight > 0) await new Promise<void>((resolve) => (mod.drained = resolve));
+    return await fn();
+  } finally {
+    mod.drained = undefined;
+    mod.exclusive = undefined;
+    release();
+  }
 }
 
 function errorCode(err: unknown): string {
@@ -161,6 +208,8 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
   const addon = resolveAddon();
   const { module: modulePath, tokenLabel, pin, timeoutMs } = opts;
   const retryMs = opts.retryMs ?? 1000;
+  const sessions = opts.sessions ?? 2;
+  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 64) throw new Error("pkcs11 key backend: sessions must be an integer from 1 to 64");
   if (!opts.keyLabel === !opts.keyId) throw new Error("pkcs11 key backend: give exactly one of a key label and a key id");
   const keyId = opts.keyId ? Buffer.from(opts.keyId.replace(/^0x/i, ""), "hex") : undefined;
   if (opts.keyId && (!/^(0x)?([0-9a-f]{2})+$/i.test(opts.keyId) || !keyId?.length)) throw new Error("pkcs11 key backend: the key id must be hex");
@@ -177,70 +226,52 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
 
   let mod = modules.get(modulePath);
   if (!mod) {
-    mod = await startModule(addon).catch((err: unknown) => {
+    const first = await startLane(addon, modulePath).catch((err: unknown) => {
       throw fail(errorCode(err));
     });
+    const constants = (await first.call("constants")) as Record<string, number>;
+    mod = { constants, lanes: [first], initialized: false, generation: 0, users: 0, inFlight: 0 };
     modules.set(modulePath, mod);
-    try {
-      await mod.call("load", modulePath);
-    } catch (err) {
-      modules.delete(modulePath);
-      void mod.worker.terminate();
-      throw fail(`cannot load module ${modulePath}: ${errorCode(err)}`);
-    }
   }
   const shared = mod;
-  const call = shared.call;
+  shared.users++;
   const c = (name: string) => {
     const v = shared.constants[name];
     if (v === undefined) throw new Error(`pkcs11js has no ${name}`);
     return v;
   };
-  shared.users++;
 
   async function initialize(): Promise<void> {
     if (shared.initialized) return;
-    try {
-      // OS locking: other threads of the process may use the module too.
-      await call("C_Initialize", { flags: c("CKF_OS_LOCKING_OK") });
-    } catch (err) {
-      if (errorCode(err) !== "CKR_CRYPTOKI_ALREADY_INITIALIZED") throw fail(`module initialization failed: ${errorCode(err)}`);
-    }
-    shared.initialized = true;
-    shared.generation++;
+    await alone(shared, async () => {
+      if (shared.initialized) return;
+      try {
+        // OS locking: the module is called from several threads.
+        await shared.lanes[0]!.call("C_Initialize", { flags: c("CKF_OS_LOCKING_OK") });
+      } catch (err) {
+        if (errorCode(err) !== "CKR_CRYPTOKI_ALREADY_INITIALIZED") throw fail(`module initialization failed: ${errorCode(err)}`);
+      }
+      shared.initialized = true;
+      shared.generation++;
+    });
   }
 
-  async function finalize(): Promise<void> {
-    if (!shared.initialized) return;
-    shared.initialized = false;
-    try {
-      await call("C_Finalize");
-    } catch {
-      // already gone
-    }
+  /** Finalizes the module unless someone already did since `generation` (then it is fresh). */
+  async function finalize(generation: number): Promise<void> {
+    await alone(shared, async () => {
+      if (!shared.initialized || shared.generation !== generation) return;
+      shared.initialized = false;
+      await shared.lanes[0]!.call("C_Finalize").catch(() => undefined);
+    });
   }
 
-  /** The last backend on a module finalizes it and ends its thread. */
+  /** The last backend on a module finalizes it (unless a call is stuck in it) and ends its threads. */
   async function releaseModule(): Promise<void> {
     if (--shared.users > 0) return;
-    await finalize();
     modules.delete(modulePath);
+    if (shared.inFlight === 0) await finalize(shared.generation);
     // A thread stuck in the module ends when the call returns; not waited for.
-    void shared.worker.terminate();
-  }
-
-  async function findOne(session: Handle, cls: string): Promise<Handle | undefined> {
-    const template: Attr[] = [{ type: c("CKA_CLASS"), value: c(cls) }];
-    if (opts.keyLabel !== undefined) template.push({ type: c("CKA_LABEL"), value: opts.keyLabel });
-    else template.push({ type: c("CKA_ID"), value: keyId! });
-    await call("C_FindObjectsInit", session, template);
-    try {
-      const found = (await call("C_FindObjects", session, 2)) as Handle[];
-      if (found.length > 1) throw fail(`several ${cls === "CKO_PRIVATE_KEY" ? "private" : "public"} keys ${keyName} on token "${tokenLabel}": give the key id`);
-      return found[0];
-    } finally {
-      await call("C_FindObjectsFinal", session);
-    }
+    for (const lane of shared.lanes) void lane.worker.terminate();
   }
 
   interface Session {
@@ -248,17 +279,44 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
     key: Handle;
     generation: number;
   }
-  let session: Session | undefined;
+  /** Session i runs on lane i; `busy` while an operation is on it (one at a time per session). */
+  interface Slot {
+    lane: Lane;
+    session?: Session;
+    busy: boolean;
+  }
+  const slots: Slot[] = [];
   let publicKey: Uint8Array | undefined;
   /** Set by a wrong PIN: later calls fail with it instead of trying the PIN again. */
   let fatal: Error | undefined;
   let lastAttempt = 0;
   let lastError: Error | undefined;
   let closed = false;
+  /** Sessions are opened one at a time, so two logins never race (and a wrong PIN is tried once). */
+  let opening: Promise<unknown> = Promise.resolve();
 
-  /** Opens a session, logs in and finds the key (and, the first time, the public key). */
-  async function openSession(): Promise<Session> {
+  async function findOne(lane: Lane, session: Handle, cls: string): Promise<Handle | undefined> {
+    const template: Attr[] = [{ type: c("CKA_CLASS"), value: c(cls) }];
+    if (opts.keyLabel !== undefined) template.push({ type: c("CKA_LABEL"), value: opts.keyLabel });
+    else template.push({ type: c("CKA_ID"), value: keyId! });
+    await moduleCall(shared, lane, "C_FindObjectsInit", session, template);
+    try {
+      const found = (await moduleCall(shared, lane, "C_FindObjects", session, 2)) as Handle[];
+      if (found.length > 1) throw fail(`several ${cls === "CKO_PRIVATE_KEY" ? "private" : "public"} keys ${keyName} on token "${tokenLabel}": give the key id`);
+      return found[0];
+    } finally {
+      await moduleCall(shared, lane, "C_FindObjectsFinal", session);
+    }
+  }
+
+  /**
+   * Opens a session on the lane, logs in and finds the key (and, the first time, the public key).
+   * The login is per token and process: the first session's C_Login serves all the others.
+   */
+  async function openSession(lane: Lane): Promise<Session> {
     await initialize();
+    const call = (method: string, ...args: unknown[]) => moduleCall(shared, lane, method, ...args);
+    const generation = shared.generation;
     let slot: Handle | undefined;
     for (const s of (await call("C_GetSlotList", true)) as Handle[]) {
       if (((await call("C_GetTokenInfo", s)) as { label: string }).label.trim() === tokenLabel) slot = s;
@@ -276,22 +334,23 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
         }
         if (code !== "CKR_USER_ALREADY_LOGGED_IN") throw fail(`login to token "${tokenLabel}" failed: ${code}`);
       }
-      const key = await findOne(handle, "CKO_PRIVATE_KEY");
+      const key = await findOne(lane, handle, "CKO_PRIVATE_KEY");
       if (!key) throw fail(`no private key ${keyName} on token "${tokenLabel}"`);
-      if (!publicKey) publicKey = await readPublicKey(handle, key);
-      return { handle, key, generation: shared.generation };
+      if (!publicKey) publicKey = await readPublicKey(lane, handle, key);
+      return { handle, key, generation };
     } catch (err) {
       await call("C_CloseSession", handle).catch(() => undefined);
       throw err;
     }
   }
 
-  async function readPublicKey(handle: Handle, key: Handle): Promise<Uint8Array> {
+  async function readPublicKey(lane: Lane, handle: Handle, key: Handle): Promise<Uint8Array> {
+    const call = (method: string, ...args: unknown[]) => moduleCall(shared, lane, method, ...args);
     const [type, params] = (await call("C_GetAttributeValue", handle, key, [{ type: c("CKA_KEY_TYPE") }, { type: c("CKA_EC_PARAMS") }])) as Attr[];
     const keyType = type?.value as Buffer | undefined;
     if (!keyType || readUlong(keyType) !== c("CKK_EC")) throw fail(`the key ${keyName} is not an EC key`);
     if (!SECP256K1_EC_PARAMS.equals(params?.value as Buffer)) throw fail(`the key ${keyName} is not on secp256k1 (CKA_EC_PARAMS is not OID 1.3.132.0.10)`);
-    const pub = await findOne(handle, "CKO_PUBLIC_KEY");
+    const pub = await findOne(lane, handle, "CKO_PUBLIC_KEY");
     if (!pub) {
       throw fail(`token "${tokenLabel}" has no public key object ${keyName} (the private key's public half is needed for the address: import it with the same label and id)`);
     }
@@ -299,74 +358,114 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
     return decodeEcPoint(point?.value as Buffer, fail);
   }
 
-  async function dropSession(): Promise<void> {
-    const s = session;
-    session = undefined;
-    if (s && s.generation === shared.generation) await call("C_CloseSession", s.handle).catch(() => undefined);
+  async function dropSession(slot: Slot): Promise<void> {
+    const s = slot.session;
+    slot.session = undefined;
+    if (s && s.generation === shared.generation) await moduleCall(shared, slot.lane, "C_CloseSession", s.handle).catch(() => undefined);
   }
 
-  /** The session to use now: the current one, or a new one (at most one attempt per retryMs). */
-  async function currentSession(): Promise<Session> {
-    if (fatal) throw fatal;
-    if (closed) throw new KeyBackendUnavailableError("pkcs11 key backend: closed");
-    if (session && session.generation === shared.generation) return session;
-    session = undefined;
-    const now = Date.now();
-    if (lastError && now - lastAttempt < retryMs) throw lastError;
-    lastAttempt = now;
-    try {
+  /** The slot's session: its current one, or a new one (at most one attempt per retryMs for the backend). */
+  function currentSession(slot: Slot): Promise<Session> {
+    const next = opening.then(async () => {
+      if (fatal) throw fatal;
+      if (closed) throw new KeyBackendUnavailableError("pkcs11 key backend: closed");
+      if (slot.session && slot.session.generation === shared.generation) return slot.session;
+      slot.session = undefined;
+      const now = Date.now();
+      if (lastError && now - lastAttempt < retryMs) throw lastError;
+      lastAttempt = now;
       try {
-        session = await openSession();
+        const generation = shared.generation;
+        try {
+          slot.session = await openSession(slot.lane);
+        } catch (err) {
+          if (fatal) throw err;
+          // A token that went away and came back is often seen only after re-initializing.
+          await finalize(generation);
+          slot.session = await openSession(slot.lane);
+        }
+        lastError = undefined;
+        return slot.session;
       } catch (err) {
-        if (fatal) throw err;
-        // A token that went away and came back is often seen only after re-initializing.
-        await finalize();
-        session = await openSession();
+        // A wrong PIN stays what it is; anything else is an outage until it is not.
+        lastError = fatal ?? new KeyBackendUnavailableError(explain(err));
+        throw lastError;
       }
-      lastError = undefined;
-      return session;
-    } catch (err) {
-      // A wrong PIN stays what it is; anything else is an outage until it is not.
-      lastError = fatal ?? new KeyBackendUnavailableError(explain(err));
-      throw lastError;
+    });
+    opening = next.catch(() => undefined);
+    return next;
+  }
+
+  // Calls wait in one queue for a free session; each caller waits at most timeoutMs in all.
+  interface Job {
+    op: (slot: Slot, s: Session) => Promise<unknown>;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }
+  const queue: Job[] = [];
+  let running: Promise<unknown>[] = [];
+
+  function pump(): void {
+    for (const slot of slots) {
+      if (queue.length === 0) return;
+      if (slot.busy) continue;
+      const job = queue.shift()!;
+      slot.busy = true;
+      const run = runJob(slot, job).finally(() => {
+        slot.busy = false;
+        running = running.filter((r) => r !== run);
+        pump();
+      });
+      running.push(run);
     }
   }
 
-  // One operation at a time on the session; each caller waits at most timeoutMs in all.
-  let tail: Promise<unknown> = Promise.resolve();
-  function enqueue<T>(op: (s: Session) => Promise<T>): Promise<T> {
-    let timedOut = false;
-    const run = tail.then(async () => {
-      if (timedOut) throw new KeyBackendUnavailableError("pkcs11 key backend: timed out waiting");
-      const s = await currentSession();
-      try {
-        return await op(s);
-      } catch (err) {
-        if (s === session) await dropSession();
-        throw new KeyBackendUnavailableError(explain(err));
-      }
-    });
-    tail = run.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        reject(new KeyBackendUnavailableError(`pkcs11 key backend: token "${tokenLabel}" did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
-    return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
+  async function runJob(slot: Slot, job: Job): Promise<void> {
+    let s: Session;
+    try {
+      s = await currentSession(slot);
+    } catch (err) {
+      return job.reject(err);
+    }
+    try {
+      job.resolve(await job.op(slot, s));
+    } catch (err) {
+      if (s === slot.session) await dropSession(slot);
+      job.reject(new KeyBackendUnavailableError(explain(err)));
+    }
   }
 
-  async function sign(s: Session, digest: Uint8Array): Promise<{ r: bigint; s: bigint }> {
-    const out = (await call("sign", s.handle, { mechanism: c("CKM_ECDSA") }, s.key, digest)) as Buffer;
+  function enqueue<T>(op: (slot: Slot, s: Session) => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    return new Promise<T>((resolve, reject) => {
+      const job: Job = { op, resolve: resolve as (v: unknown) => void, reject };
+      queue.push(job);
+      timer = setTimeout(() => {
+        // Still queued: it never runs. Running: it finishes on its thread, unheard.
+        const i = queue.indexOf(job);
+        if (i >= 0) queue.splice(i, 1);
+        reject(new KeyBackendUnavailableError(`pkcs11 key backend: token "${tokenLabel}" did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      pump();
+    }).finally(() => clearTimeout(timer));
+  }
+
+  async function sign(slot: Slot, s: Session, digest: Uint8Array): Promise<{ r: bigint; s: bigint }> {
+    const out = (await moduleCall(shared, slot.lane, "sign", s.handle, { mechanism: c("CKM_ECDSA") }, s.key, digest)) as Buffer;
     if (out.length !== 64) throw new Error(`CKM_ECDSA returned ${out.length} bytes, not 64`);
     return { r: BigInt("0x" + out.subarray(0, 32).toString("hex")), s: BigInt("0x" + out.subarray(32).toString("hex")) };
   }
 
-  // Open now, so a wrong PIN, token or key fails at start with its own message.
+  // Open every session now, so a wrong PIN, token or key fails at start with its own message.
   try {
-    session = await openSession();
+    for (let i = 0; i < sessions; i++) {
+      if (!shared.lanes[i]) shared.lanes[i] = await startLane(addon, modulePath);
+      const slot: Slot = { lane: shared.lanes[i]!, busy: false };
+      slot.session = await openSession(slot.lane);
+      slots.push(slot);
+    }
   } catch (err) {
+    for (const slot of slots) await dropSession(slot);
     await releaseModule();
     throw new Error(explain(err));
   }
@@ -377,18 +476,22 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
     publicKey: async () => publicKey!,
     signDigest(digest) {
       if (digest.length !== 32) return Promise.reject(new Error("pkcs11 key backend: the digest must be 32 bytes"));
-      return enqueue((s) => sign(s, digest));
+      return enqueue((slot, s) => sign(slot, s, digest));
     },
     // A real signature: the only call that proves the token, the login and the key all work.
-    check: () => enqueue((s) => sign(s, checkDigest)).then(() => undefined),
+    check: () => enqueue((slot, s) => sign(slot, s, checkDigest)).then(() => undefined),
     async close() {
       if (closed) return;
       closed = true;
+      for (const job of queue.splice(0)) job.reject(new KeyBackendUnavailableError("pkcs11 key backend: closed"));
       // A call stuck in the module keeps its session: wait for it, but not forever.
       let timer: NodeJS.Timeout | undefined;
-      const done = await Promise.race([tail.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)))]);
+      const done = await Promise.race([
+        Promise.all(running).then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
+      ]);
       clearTimeout(timer);
-      if (done) await dropSession();
+      if (done) for (const slot of slots) await dropSession(slot);
       await releaseModule();
     },
   };

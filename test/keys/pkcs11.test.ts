@@ -3,8 +3,9 @@
 // go-livepeer's rules, the error for each misconfiguration without the PIN in it, and an outage
 // (the token's directory moved away and back) recovered by the same backend object.
 import { spawn } from "node:child_process";
-import { renameSync } from "node:fs";
+import { readdirSync, renameSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { secp256k1 } from "@noble/curves/secp256k1";
 import { bytesEqual, fromHex, keccak256, utf8 } from "../../src/crypto/bytes.js";
@@ -22,6 +23,26 @@ const PIN = "lp-pin-7461";
 const TOKEN = "lpsigner-test";
 const key = fromHex(TEST_PRIVATE_KEY);
 const keystore = createEthSigner(key);
+
+/**
+ * Samples /proc/self/task/<tid>/syscall of the given threads for `ms`: "running" when the thread
+ * is not blocked in a system call. It naps 0.1 ms between samples to leave the CPUs to the signers.
+ */
+const SAMPLER = `
+const { parentPort, workerData: { lanes, ms } } = require("node:worker_threads");
+const { readFileSync } = require("node:fs");
+const state = (tid) => { try { return readFileSync("/proc/self/task/" + tid + "/syscall", "utf8").split(" ")[0].trim(); } catch { return "gone"; } };
+const nap = new Int32Array(new SharedArrayBuffer(4));
+const running = lanes.map(() => 0);
+let samples = 0, both = 0;
+for (const end = Date.now() + ms; Date.now() < end; samples++) {
+  const now = lanes.map(state);
+  now.forEach((s, i) => { if (s === "running") running[i]++; });
+  if (now.every((s) => s === "running")) both++;
+  Atomics.wait(nap, 0, 0, 0.1);
+}
+parentPort.postMessage({ samples, both, running });
+`;
 
 describe.skipIf(missing !== undefined)("PKCS#11 backend on SoftHSM2", () => {
   let hsm: SoftHsm;
@@ -138,6 +159,60 @@ describe.skipIf(missing !== undefined)("PKCS#11 backend on SoftHSM2", () => {
       expect(p99).toBeLessThan(100);
       // Signing runs on the thread pool: the loop is never held for long.
       expect(delay.max / 1e6).toBeLessThan(50);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("two sessions sign at the same time: both threads are seen running at once", async () => {
+    const before = new Set(readdirSync("/proc/self/task"));
+    const backend = await openPkcs11Backend(opts({ sessions: 2 }));
+    try {
+      // The backend's two threads: the ones that appeared while it opened (no other backend is open).
+      const lanes = readdirSync("/proc/self/task").filter((t) => !before.has(t));
+      expect(lanes).toHaveLength(2);
+      const digest = new Uint8Array(32).fill(5);
+      // One and two signatures at once, best of many (for the log: timing on a shared machine proves little).
+      let one = Infinity;
+      let two = Infinity;
+      for (let i = 0; i < 100; i++) {
+        let t0 = performance.now();
+        await backend.signDigest!(digest);
+        one = Math.min(one, performance.now() - t0);
+        t0 = performance.now();
+        await Promise.all([backend.signDigest!(digest), backend.signDigest!(digest)]);
+        two = Math.min(two, performance.now() - t0);
+      }
+      // Signing on two calls' behalf, while another thread samples what each of the two threads
+      // is doing: "running" (on a CPU or ready for one), or blocked in a system call (idle
+      // waiting for work, or waiting on a lock in the module). Both running in one sample means
+      // two signatures in progress at once, neither waiting for the other.
+      const sampler = new Worker(SAMPLER, { eval: true, workerData: { lanes, ms: 1500 } });
+      const sampled = new Promise<{ samples: number; both: number; running: number[] }>((resolve, reject) => {
+        sampler.once("message", resolve);
+        sampler.once("error", reject);
+      });
+      let done = false;
+      void sampled.finally(() => (done = true));
+      const signing = async () => {
+        let n = 0;
+        while (!done) {
+          await backend.signDigest!(digest);
+          n++;
+        }
+        return n;
+      };
+      const counts = await Promise.all([signing(), signing()]);
+      const { samples, both, running } = await sampled;
+      console.log(
+        `pkcs11 (SoftHSM2), 2 sessions: one signature ${one.toFixed(2)} ms, two at once ${two.toFixed(2)} ms (best of 100); ` +
+          `${counts[0]! + counts[1]!} signatures in 1.5 s; ${samples} samples, threads running ${running.join(" and ")}, both at once ${both}`,
+      );
+      expect(counts[0]).toBeGreaterThan(0);
+      expect(counts[1]).toBeGreaterThan(0);
+      // Each thread did signing work, and at some moments both did at once.
+      for (const r of running) expect(r).toBeGreaterThan(0);
+      expect(both).toBeGreaterThan(0);
     } finally {
       await backend.close();
     }
