@@ -1,0 +1,240 @@
+/**
+ * The event outbox: an SQLite file (WAL) that every signer process appends to before it replies,
+ * and that delivery (Kafka) or `lpsigner events` reads from.
+ *
+ * Durability: appends are committed with synchronous=FULL, so a commit has reached the disk (the WAL
+ * is fsynced) before append() resolves, and an event whose reply was sent survives a process kill
+ * and a power loss. The fsync costs about 2 ms here, so appends are group-committed: while one
+ * transaction is being written, the next calls' events gather and go in the following one. The
+ * writes run on a thread of their own so the fsync never stalls the event loop.
+ *
+ * Several processes (-workers N) open the same file: SQLite's WAL lets them take turns writing
+ * (busy timeout), and the quota counters live in the file (kept by triggers), so the bound is one
+ * for all of them. Deletes (delivered, retention) run on the caller's thread with synchronous=NORMAL:
+ * a power loss may undo a delete, which only means an event is delivered again (at least once).
+ */
+import Database from "better-sqlite3";
+import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { Worker } from "node:worker_threads";
+
+export interface OutboxRow { seq: number; id: string; key: string; value: Uint8Array; createdAtMs: number }
+
+export interface OutboxStats { depth: number; oldestAgeMs: number; bytes: number; delivered: number; failed: number }
+
+export interface Outbox {
+  /** Durable before it resolves (group commit allowed); rejects OutboxUnavailableError (full, disk error). */
+  append(events: { id: string; key: string; value: Uint8Array }[]): Promise<void>;
+  /** The oldest undelivered rows, at most `limit`, in seq order. */
+  oldest(limit: number): OutboxRow[];
+  /** Delivered: removed. */
+  delivered(seqs: number[]): void;
+  /** Failed delivery attempt (counted). */
+  failed(count: number): void;
+  stats(): OutboxStats;
+  /** With retentionMs: remove rows older than it; returns how many. */
+  prune(): number;
+  close(): void;
+}
+
+export interface OutboxOptions {
+  path: string;
+  /** Quota over all rows: bytes of key + value. */
+  maxBytes: number;
+  /** Quota over all rows: number of events. */
+  maxCount: number;
+  /**
+   * Set when nothing delivers (the embedded default): rows older than this are pruned, and at the
+   * quota the oldest rows make room instead of the append failing. Unset: rows stay until
+   * delivered(), and a full outbox rejects appends (the caller answers unavailable).
+   */
+  retentionMs?: number;
+  /** "full" (default): a commit is fsynced. "normal": survives a process kill, not a power loss. */
+  synchronous?: "full" | "normal";
+}
+
+/** The outbox cannot take the event (quota reached, disk error): the call must be answered unavailable. */
+export class OutboxUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OutboxUnavailableError";
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  key TEXT NOT NULL,
+  value BLOB NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  count INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  failed INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta VALUES (1, 0, 0, 0, 0);
+CREATE TRIGGER IF NOT EXISTS events_ins AFTER INSERT ON events BEGIN
+  UPDATE meta SET count = count + 1, bytes = bytes + length(NEW.key) + length(NEW.value) WHERE one = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS events_del AFTER DELETE ON events BEGIN
+  UPDATE meta SET count = count - 1, bytes = bytes - length(OLD.key) - length(OLD.value) WHERE one = 1;
+END;
+`;
+
+/** Open (creating) the file with the schema; shared by the writer thread and the caller's thread. */
+function openDb(path: string, synchronous: string): Database.Database {
+  const db = new Database(path, { timeout: 10_000 });
+  db.pragma("journal_mode = WAL");
+  db.pragma(`synchronous = ${synchronous}`);
+  db.exec(SCHEMA);
+  return db;
+}
+
+// The writer thread: plain CommonJS so it runs the same under node, tsx and vitest.
+const WRITER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.sqlitePath);
+const { path, synchronous, maxBytes, maxCount, ring } = workerData;
+const db = new Database(path, { timeout: 10000 });
+db.pragma("journal_mode = WAL");
+db.pragma("synchronous = " + synchronous);
+const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
+const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms) VALUES (?, ?, ?, ?)");
+const oldest = db.prepare("SELECT seq, length(key) + length(value) AS n FROM events ORDER BY seq LIMIT 256");
+const del = db.prepare("DELETE FROM events WHERE seq = ?");
+// Returns, per event, true (stored, or already there) or false (no room).
+const commit = db.transaction((events) => {
+  let { count, bytes } = meta.get();
+  const now = Date.now();
+  const out = [];
+  for (const e of events) {
+    const size = Buffer.byteLength(e.key) + e.value.byteLength;
+    if (ring) {
+      // Embedded default: the oldest retained events make room.
+      while (count > 0 && (count + 1 > maxCount || bytes + size > maxBytes)) {
+        const rows = oldest.all();
+        for (const r of rows) {
+          if (!(count + 1 > maxCount || bytes + size > maxBytes)) break;
+          del.run(r.seq); count -= 1; bytes -= r.n;
+        }
+      }
+    }
+    if (count + 1 > maxCount || bytes + size > maxBytes) { out.push(false); continue; }
+    if (insert.run(e.id, e.key, e.value, now).changes === 1) { count += 1; bytes += size; }
+    out.push(true);
+  }
+  return out;
+});
+parentPort.on("message", (msg) => {
+  try {
+    parentPort.postMessage({ n: msg.n, stored: commit.immediate(msg.events) });
+  } catch (err) {
+    parentPort.postMessage({ n: msg.n, error: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Pending { event: { id: string; key: string; value: Uint8Array }; resolve: () => void; reject: (err: Error) => void }
+
+export function openOutbox(opts: OutboxOptions): Outbox {
+  mkdirSync(dirname(opts.path), { recursive: true });
+  const synchronous = opts.synchronous === "normal" ? "NORMAL" : "FULL";
+  // This thread's connection: reads, and deletes (NORMAL: an undone delete only redelivers).
+  const db = openDb(opts.path, "NORMAL");
+  const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
+  const writer = new Worker(WRITER, {
+    eval: true,
+    workerData: { sqlitePath, path: opts.path, synchronous, maxBytes: opts.maxBytes, maxCount: opts.maxCount, ring: opts.retentionMs !== undefined },
+  });
+  // Without appends in flight the writer must not keep the process alive.
+  writer.unref();
+  let writerDead: Error | undefined;
+  writer.on("error", (err) => { writerDead = err; failAll(err); });
+  writer.on("exit", (code) => { if (!closed) { writerDead = new Error(`outbox writer exited (${code})`); failAll(writerDead); } });
+
+  let queued: Pending[] = [];
+  let inFlight: { n: number; batch: Pending[] } | undefined;
+  let nextN = 1;
+  let closed = false;
+
+  function flush(): void {
+    if (inFlight || queued.length === 0) return;
+    const batch = queued;
+    queued = [];
+    inFlight = { n: nextN++, batch };
+    writer.ref();
+    writer.postMessage({ n: inFlight.n, events: batch.map((p) => p.event) });
+  }
+  function failAll(err: Error): void {
+    const all = [...(inFlight?.batch ?? []), ...queued];
+    inFlight = undefined;
+    queued = [];
+    for (const p of all) p.reject(new OutboxUnavailableError(`outbox: ${err.message}`));
+  }
+  writer.on("message", (msg: { n: number; stored?: boolean[]; error?: string }) => {
+    const batch = inFlight?.batch ?? [];
+    inFlight = undefined;
+    if (msg.error !== undefined) {
+      for (const p of batch) p.reject(new OutboxUnavailableError(`outbox write failed: ${msg.error}`));
+    } else {
+      batch.forEach((p, i) => (msg.stored![i] ? p.resolve() : p.reject(new OutboxUnavailableError("outbox full"))));
+    }
+    if (queued.length === 0) writer.unref();
+    flush();
+  });
+
+  const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
+  const delSeq = db.prepare("DELETE FROM events WHERE seq = ?");
+  const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
+  const selFirst = db.prepare("SELECT created_at_ms FROM events ORDER BY seq LIMIT 1");
+  const addDelivered = db.prepare("UPDATE meta SET delivered = delivered + ? WHERE one = 1");
+  const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
+  const delOld = db.prepare("DELETE FROM events WHERE created_at_ms < ?");
+  const delivered = db.transaction((seqs: number[]) => {
+    let n = 0;
+    for (const s of seqs) n += delSeq.run(s).changes;
+    addDelivered.run(n);
+  });
+
+  return {
+    append(events) {
+      if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
+      if (writerDead) return Promise.reject(new OutboxUnavailableError(`outbox: ${writerDead.message}`));
+      if (events.length === 0) return Promise.resolve();
+      const all = events.map((event) => new Promise<void>((resolve, reject) => queued.push({ event, resolve, reject })));
+      flush();
+      return Promise.all(all).then(() => undefined);
+    },
+    oldest(limit) {
+      return (selOldest.all(limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map((r) => ({
+        seq: r.seq, id: r.id, key: r.key, value: new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength), createdAtMs: r.created_at_ms,
+      }));
+    },
+    delivered(seqs) {
+      if (seqs.length > 0) delivered.immediate(seqs);
+    },
+    failed(count) {
+      if (count > 0) addFailed.run(count);
+    },
+    stats() {
+      const m = selMeta.get() as { count: number; bytes: number; delivered: number; failed: number };
+      const first = selFirst.get() as { created_at_ms: number } | undefined;
+      return { depth: m.count, bytes: m.bytes, delivered: m.delivered, failed: m.failed, oldestAgeMs: first ? Math.max(0, Date.now() - first.created_at_ms) : 0 };
+    },
+    prune() {
+      return opts.retentionMs === undefined ? 0 : delOld.run(Date.now() - opts.retentionMs).changes;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      failAll(new Error("closed"));
+      void writer.terminate();
+      db.close();
+    },
+  };
+}
