@@ -4,13 +4,16 @@
  * moves mid-session under the session's initial-price rule; a feed that stops updating makes
  * payments under the USD ceiling unavailable on both transports and /readyz 503 with the reason,
  * and all recovers when the feed updates; an unreadable feed starts unavailable; a feed in other
- * currencies fails start-up.
+ * currencies fails start-up. Per-capability USD ceilings follow the rate beside wei ones, and a
+ * stale rate refuses only the payments that need it.
  */
 import { createClient, ConnectError, Code } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ContractFactory, Wallet } from "ethers";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { create } from "@bufbuild/protobuf";
+import { CapabilitiesSchema, Capabilities_CapabilityConstraintsSchema } from "../gen/net/lp_rpc_pb.js";
 import { JobType, SignerService, type GenerateLivePaymentResponse, type SignerState } from "../gen/livepeer/signer/v1/signer_pb.js";
 import { ConfigError, loadConfig, parseFlags } from "../src/config.js";
 import { startDevChain, type DevChain } from "../src/dev-chain/dev-chain.js";
@@ -25,6 +28,16 @@ const orch = testOrchestrator();
 const MAX_AGE_S = 3;
 let chain: DevChain;
 let signer: RunningSigner;
+/** No global ceiling; live-video-to-video/streamdiffusion capped in USD, comfystream in wei. */
+let perCapSigner: RunningSigner;
+const LV2V = 35;
+const PER_CAPABILITY = JSON.stringify({
+  capabilities_prices: [
+    // 0.02 USD per 10^12 pixels: 20/3 wei per pixel at 3000 USD per ETH.
+    { pipeline: "live-video-to-video", model_id: "streamdiffusion", price_per_unit: 0.02, pixels_per_unit: 1_000_000_000_000, currency: "USD" },
+    { pipeline: "live-video-to-video", model_id: "comfystream", price_per_unit: 2, pixels_per_unit: 1 },
+  ],
+});
 
 const nowS = () => BigInt(Math.floor(Date.now() / 1000));
 /** USD per ETH with the dev feed's 8 decimals. */
@@ -51,10 +64,12 @@ beforeAll(async () => {
   await chain.fundSender({ address: wallet.address });
   await chain.priceFeed.setAnswer({ answer: usd(3000n) });
   signer = await start(["-priceFeedAddr", chain.priceFeed.address]);
+  perCapSigner = await start(["-priceFeedAddr", chain.priceFeed.address, "-maxPricePerUnit", "0", "-maxPricePerCapability", PER_CAPABILITY]);
 }, 60_000);
 
 afterAll(async () => {
   await signer?.close();
+  await perCapSigner?.close();
   await chain?.close();
 });
 
@@ -72,12 +87,25 @@ const info = (price: bigint) =>
 const client = () => createClient(SignerService, createConnectTransport({ baseUrl: signer.url, httpVersion: "1.1" }));
 const pay = (price: bigint, state?: SignerState) =>
   client().generateLivePayment({ orchestrator: info(price), manifestId: "usd-session", type: JobType.FIXED, ...(state ? { state } : {}) });
+/** A payment to perCapSigner for one live-video-to-video model. */
+const payModel = (model: string, price: bigint) =>
+  createClient(SignerService, createConnectTransport({ baseUrl: perCapSigner.url, httpVersion: "1.1" })).generateLivePayment({
+    orchestrator: info(price),
+    manifestId: `per-cap-${model}`,
+    type: JobType.FIXED,
+    capabilities: create(CapabilitiesSchema, {
+      constraints: { PerCapability: { [LV2V]: create(Capabilities_CapabilityConstraintsSchema, { models: { [model]: {} } }) } },
+    }),
+  });
 const refusal = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => ConnectError.from(e));
 
-/** Moves the feed and waits until the signer's reader has the new answer. */
+/** Moves the feed and waits until both signers' readers have the new answer. */
 async function setRate(dollars: bigint): Promise<void> {
   await chain.priceFeed.setAnswer({ answer: usd(dollars) });
-  await vi.waitFor(async () => expect((await client().getSignerStatus({})).limits?.priceFeed?.answer).toBe(usd(dollars).toString()), { timeout: 10_000, interval: 50 });
+  for (const s of [signer, perCapSigner]) {
+    const status = () => createClient(SignerService, createConnectTransport({ baseUrl: s.url, httpVersion: "1.1" })).getSignerStatus({});
+    await vi.waitFor(async () => expect((await status()).limits?.priceFeed?.answer).toBe(usd(dollars).toString()), { timeout: 10_000, interval: 50 });
+  }
 }
 
 describe("a signer with -maxPricePerUnit 0.01USD", () => {
@@ -130,6 +158,25 @@ describe("a signer with -maxPricePerUnit 0.01USD", () => {
     await pay(3n, state);
   }, 60_000);
 
+  test("per-capability USD ceilings: converted at the current rate beside wei ones, shown per capability", async () => {
+    await setRate(3000n);
+    const status = await createClient(SignerService, createConnectTransport({ baseUrl: perCapSigner.url, httpVersion: "1.1" })).getSignerStatus({});
+    expect(status.limits?.maxPricePerUnit).toBe("");
+    expect(status.limits?.capabilityCeilings.map((c) => [c.modelId, c.maxPricePerUnit, c.configuredMaxPricePerUnit, c.currency])).toEqual([
+      ["streamdiffusion", "20/3", "1/50000000000000", "USD"],
+      ["comfystream", "2", "2", ""],
+    ]);
+    await payModel("streamdiffusion", 6n);
+    expect((await refusal(payModel("streamdiffusion", 7n)))?.rawMessage).toBe("orchestrator price 7.000 exceeds configured maximum price ceiling 6.667");
+    await payModel("comfystream", 2n);
+    expect((await refusal(payModel("comfystream", 3n)))?.code).toBe(Code.ResourceExhausted);
+    // ETH at 6000 USD halves the USD ceiling; the wei one does not move.
+    await setRate(6000n);
+    expect((await refusal(payModel("streamdiffusion", 6n)))?.rawMessage).toBe("orchestrator price 6.000 exceeds configured maximum price ceiling 3.333");
+    await payModel("comfystream", 2n);
+    await setRate(3000n);
+  }, 30_000);
+
   test("a feed that stops updating: unavailable on both transports and /readyz 503 with the reason; it recovers when the feed updates", async () => {
     await setRate(3000n);
     const readyz = () => rawRequest(`${signer.url}/readyz`);
@@ -156,6 +203,9 @@ describe("a signer with -maxPricePerUnit 0.01USD", () => {
     expect(status.limits?.maxPricePerUnit).toBe("");
     expect(status.limits?.priceFeed?.usable).toBe(false);
     expect((await rawRequest(`${signer.url}/metrics`)).body).toMatch(/^lpsigner_price_feed_usable 0$/m);
+    // Only payments that need the USD ceiling are refused: a wei-capped capability still pays.
+    expect((await refusal(payModel("streamdiffusion", 6n)))?.code).toBe(Code.Unavailable);
+    await payModel("comfystream", 2n);
 
     await chain.priceFeed.setAnswer({ answer: usd(3000n) });
     await vi.waitFor(async () => expect((await readyz()).status).toBe(200), { timeout: 10_000, interval: 50 });
