@@ -199,9 +199,7 @@ describe("go-livepeer flags lpsigner accepts", () => {
   });
 
   test.each([
-    [["-kafkaBootstrapServers", "kafka:9092"], "kafkaBootstrapServers"],
-    [["-kafkaUser", "u", "-kafkaPassword", "p"], "kafkaUser"],
-    [["-kafkaGatewayTopic", "t"], "kafkaGatewayTopic"],
+    [["-metadataAmqpExchange", "x"], "metadataAmqpExchange"],
     [["-metadataQueueUri", "amqp://q"], "metadataQueueUri"],
     [["-metricsPerStream"], "metricsPerStream"],
     [["-maxGasPrice", "1"], "maxGasPrice"],
@@ -211,13 +209,13 @@ describe("go-livepeer flags lpsigner accepts", () => {
   });
 
   test("a warning never quotes the ignored value (it may be a password)", () => {
-    const warnings = load(["-kafkaPassword", "kafka-secret-pw"]).warnings.join("\n");
-    expect(warnings).toContain("-kafkaPassword is ignored");
-    expect(warnings).not.toContain("kafka-secret-pw");
+    const warnings = load(["-metadataQueueUri", "amqp://u:amqp-secret-pw@q"]).warnings.join("\n");
+    expect(warnings).toContain("-metadataQueueUri is ignored");
+    expect(warnings).not.toContain("amqp-secret-pw");
   });
 
   test("an unsupported bool flag set to false, or a flag left at its default, warns nothing", () => {
-    expect(load(["-metricsPerStream=false", "-kafkaUser="]).warnings).toEqual([NO_WEBHOOK_WARNING]);
+    expect(load(["-metricsPerStream=false", "-metadataQueueUri="]).warnings).toEqual([NO_WEBHOOK_WARNING]);
   });
 });
 

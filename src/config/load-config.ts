@@ -12,6 +12,7 @@ import { resolvePassword } from "../keys/load-key.js";
 import type { SenderLimits } from "../pm/sender-validation.js";
 import { ceilingCurrencies, createPriceLimits, type PriceLimits } from "../pricing/price-limits.js";
 import { DEFAULT_POLL_TIMEOUT_MS } from "../discovery/poll-orchestrator.js";
+import { parseKafkaConfig, type KafkaConfig } from "../events/kafka-config.js";
 import { ConfigError } from "./errors.js";
 import { flagBool, unsupportedFlagWarnings, type FlagName as RawFlagName, type RawFlags } from "./flags.js";
 import {
@@ -100,6 +101,8 @@ export interface Config {
   logLevel: string;
   /** Worker processes sharing the listening port (-workers); 1 serves from the main process. */
   workers: number;
+  /** Delivery of usage events to Kafka (-kafkaBootstrapServers); undefined: they stay in the outbox. */
+  kafka?: KafkaConfig;
   /** Startup WARNING lines (ignored flags, no webhook). */
   warnings: string[];
 }
@@ -294,6 +297,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
   const workers = flags.workers.trim() === "" ? availableParallelism() : parseCount(flags.workers, "workers");
   if (workers < 1 || workers > MAX_WORKERS) throw new ConfigError(`-workers must be between 1 and ${MAX_WORKERS}, got ${workers}`);
   const key = keySource(flags, chain.kind === "dev", env);
+  const kafka = parseKafkaConfig(flags, env);
   return {
     network: flags.network,
     chain,
@@ -312,6 +316,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     discovery,
     byoc: { enabled: flagBool(flags.byoc), perCapPricing: flagBool(flags.byoc) && flagBool(flags.byocPerCapPricing) },
     logLevel: flags.logLevel,
+    kafka,
     workers,
     warnings,
   };
