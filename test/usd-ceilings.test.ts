@@ -139,6 +139,7 @@ describe("a signer with -maxPricePerUnit 0.01USD", () => {
     expect(raised?.code).toBe(Code.ResourceExhausted);
     expect(raised?.rawMessage).toBe("orchestrator price 4.000 exceeds initial session price ceiling 3.000");
     const same: GenerateLivePaymentResponse = await pay(3n, state);
+    expect(same.fee).toBe("3"); // one fixed unit at the session's initial price
     state = same.state!;
 
     // ETH rises to 4000 USD: the ceiling falls to 2.5 wei, below the session's price.
