@@ -33,6 +33,8 @@ import { createPriceFeedReader, PriceFeedMismatchError, type PriceFeedView } fro
 import { ceilingCurrencies, withRate, type PriceLimits } from "./pricing/price-limits.js";
 import { DEFAULT_PRICE_FEED_ADDR } from "./config/load-config.js";
 import { checkPortFree, StartupError, toListenError } from "./startup.js";
+import type { Outbox } from "./events/outbox.js";
+import { firstProblem, openEventOutbox, outboxHealth, registerOutboxMetrics, startEventDuties } from "./events/runtime.js";
 
 export const VERSION = "0.1.0";
 
@@ -205,13 +207,19 @@ export interface ServeParts {
   activity: ActivityRecorder;
   /** /metrics text; default: this process's registry. */
   metricsText?: () => Promise<string>;
+  /** This process's handle on the event outbox (config.events). */
+  outbox?: Outbox | undefined;
 }
 
 /** Payments and the server on config.listen: the part of a signer every worker runs. */
 export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer; host: string; port: number; url: string }> {
   const { config, signer, chain, discovery, activity, priceFeed } = p;
   const prices = pricedLimits(config.prices, priceFeed);
-  const keyHealth = isRemoteSigner(signer) ? watchKeyHealth(signer) : undefined;
+  // Readiness: a failing key backend, or (with delivery) an outbox near its quota.
+  const keyHealth = firstProblem(
+    isRemoteSigner(signer) ? watchKeyHealth(signer) : undefined,
+    p.outbox && config.events ? outboxHealth(p.outbox, config.events) : undefined,
+  );
   const { host, port } = config.listen;
   const payments: PaymentDeps = {
     signer,
@@ -223,6 +231,7 @@ export async function serveSigner(p: ServeParts): Promise<{ server: SignerServer
     issuedStates: new IssuedStates(),
     byoc: config.byoc,
     onTicketsSigned: (batch) => activity.ticketsSigned(batch),
+    ...(p.outbox && { events: { outbox: p.outbox, gateway: config.events?.gateway ?? "" } }),
   };
   const server = createSignerServer({
     service: {
@@ -274,13 +283,20 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
   }
   const { chain, devChain, devOrchestrators } = chainParts;
   let discovery: Discovery | undefined;
+  let outbox: Outbox | undefined;
+  let duties: { stop(): Promise<void> } | undefined;
   try {
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
+    if (config.events) {
+      outbox = openEventOutbox(config.events);
+      registerOutboxMetrics(metrics.registry, outbox);
+      duties = startEventDuties(outbox, config.events, config.kafka, logger);
+    }
     discovery =
       chainParts.discovery &&
       (await startDiscovery({ ...config, discovery: chainParts.discovery, prices: pricedLimits(config.prices, chainParts.priceFeed) }, chain, signer, metrics, logger));
-    const served = await serveSigner({ config, signer, chain, priceFeed: chainParts.priceFeed, discovery, logger, metrics, activity });
+    const served = await serveSigner({ config, signer, chain, priceFeed: chainParts.priceFeed, discovery, logger, metrics, activity, outbox });
     const running = discovery;
     return {
       address: signer.addressHex,
@@ -295,12 +311,17 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
         running?.close();
         activity.close(); // ends dashboard streams, so they do not wait out the drain
         await served.server.close();
+        // After the server: every reply sent had its event on disk; delivery stops last.
+        await duties?.stop();
+        outbox?.close();
         await chainParts.close();
         if (isRemoteSigner(signer)) await signer.close();
       },
     };
   } catch (err) {
     discovery?.close();
+    await duties?.stop();
+    outbox?.close();
     await chainParts.close();
     if (isRemoteSigner(signer)) await signer.close().catch(() => {});
     throw err;

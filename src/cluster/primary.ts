@@ -13,6 +13,8 @@ import type { Logger } from "pino";
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import type { ActivityState } from "../activity/recorder.js";
 import { ConfigError, type Config } from "../config.js";
+import type { Outbox } from "../events/outbox.js";
+import { openEventOutbox, registerOutboxMetrics, startEventDuties } from "../events/runtime.js";
 import { createEthSigner } from "../crypto/eth-sign.js";
 import type { Discovery } from "../discovery/index.js";
 import { createSignerMetrics } from "../server/create-server.js";
@@ -51,11 +53,22 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
   const { chain, devChain, devOrchestrators, priceFeed } = chainParts;
   const metrics = createSignerMetrics();
   let discovery: Discovery | undefined;
+  // The primary opens the outbox first (its schema), then owns metrics, pruning and delivery;
+  // each worker opens the same file to append its own events before its replies.
+  let outbox: Outbox | undefined;
+  let duties: { stop(): Promise<void> } | undefined;
   try {
+    if (config.events) {
+      outbox = openEventOutbox(config.events);
+      registerOutboxMetrics(metrics.registry, outbox);
+      duties = startEventDuties(outbox, config.events, config.kafka, logger);
+    }
     discovery =
       chainParts.discovery &&
       (await startDiscovery({ ...config, discovery: chainParts.discovery, prices: pricedLimits(config.prices, priceFeed) }, chain, signer, metrics, logger));
   } catch (err) {
+    await duties?.stop();
+    outbox?.close();
     await chainParts.close();
     if (isRemoteSigner(signer)) await signer.close().catch(() => {});
     throw err;
@@ -177,6 +190,8 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
         }),
     );
     await Promise.all(exits);
+    await duties?.stop();
+    outbox?.close();
     await chainParts.close();
     if (isRemoteSigner(signer)) await signer.close().catch(() => {});
   }

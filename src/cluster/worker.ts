@@ -15,6 +15,7 @@ import { snapshotKey, type DiscoverySnapshot } from "../discovery/discovery.js";
 import type { DiscoveryView } from "../discovery/service-adapters.js";
 import { createSignerMetrics } from "../server/create-server.js";
 import { openSigner, serveSigner } from "../start-signer.js";
+import { openEventOutbox } from "../events/runtime.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
 import { relayedPriceFeed } from "../pricing/price-feed.js";
 
@@ -122,12 +123,16 @@ export async function runWorker(): Promise<void> {
       send({ t: "metrics?", id: mid });
     });
 
+  // This worker's own handle on the shared outbox: its events are on disk before its replies.
+  const outbox = config.events && openEventOutbox(config.events);
+
   let stopping: Promise<void> | undefined;
   let served: Awaited<ReturnType<typeof serveSigner>> | undefined;
   const shutdown = () => {
     stopping ??= (async () => {
       activity.close();
       await served?.server.close();
+      outbox?.close();
       process.exit(0);
     })();
   };
@@ -146,7 +151,7 @@ export async function runWorker(): Promise<void> {
   process.on("disconnect", shutdown);
 
   try {
-    served = await serveSigner({ config, signer, chain, priceFeed, discovery, logger, metrics, activity, metricsText });
+    served = await serveSigner({ config, signer, chain, priceFeed, discovery, logger, metrics, activity, metricsText, outbox });
   } catch (err) {
     const fatal: ToPrimary = { t: "fatal", message: err instanceof Error ? err.message : String(err), config: err instanceof ConfigError };
     process.send!(fatal, () => process.exit(1));

@@ -87,7 +87,7 @@ export interface Config {
   prices: PriceLimits;
   /** Set when a ceiling is in a currency (USD): the feed that converts it; address "" = the chain's default. */
   priceFeed: PriceFeedConfig | undefined;
-  webhook: { url: string; headers: Record<string, string> } | undefined;
+  webhook: { url: string; headers: Record<string, string>; body?: "extended" } | undefined;
   corsOrigins: string[];
   /** Host names a loopback listener also accepts (lower case, no port). */
   allowedHosts: string[];
@@ -101,10 +101,39 @@ export interface Config {
   logLevel: string;
   /** Worker processes sharing the listening port (-workers); 1 serves from the main process. */
   workers: number;
+  /** The event outbox (-events); undefined: no events. */
+  events?: EventsConfig;
   /** Delivery of usage events to Kafka (-kafkaBootstrapServers); undefined: they stay in the outbox. */
   kafka?: KafkaConfig;
   /** Startup WARNING lines (ignored flags, no webhook). */
   warnings: string[];
+}
+
+export interface EventsConfig {
+  path: string;
+  maxBytes: number;
+  maxCount: number;
+  /** Rows older than this are pruned (no Kafka); undefined: kept until delivered. */
+  retentionMs: number | undefined;
+  /** The envelope's gateway field (-gatewayHost). */
+  gateway: string;
+}
+
+/** -events and its quotas; the file defaults to <dataDir>/events.db as the keystore's directory. */
+function eventsConfig(flags: RawFlags, env: NodeJS.ProcessEnv, kafka: boolean): EventsConfig | undefined {
+  if (!flagBool(flags.events)) return undefined;
+  const dataDir = flags.dataDir || flags.datadir;
+  const path = flags.eventsDb !== "" ? flags.eventsDb : join(dataDir !== "" ? dataDir : join(env.HOME || homedir(), ".lpData", flags.network || "dev"), "events.db");
+  const bytesText = flags.eventsMaxBytes.trim();
+  if (!/^\d{1,15}$/.test(bytesText)) throw new ConfigError(`-eventsMaxBytes must be a whole number of bytes, got ${JSON.stringify(flags.eventsMaxBytes)}`);
+  const maxBytes = Number(bytesText);
+  const maxCount = parseCount(flags.eventsMaxCount, "eventsMaxCount");
+  if (maxBytes < 1 || maxCount < 1) throw new ConfigError("-eventsMaxBytes and -eventsMaxCount must be at least 1");
+  let retentionMs: number | undefined;
+  if (flags.eventsRetention !== "") retentionMs = parseDuration(flags.eventsRetention, "eventsRetention") || undefined;
+  else if (!kafka) retentionMs = 24 * 3600_000;
+  if (kafka && retentionMs !== undefined) throw new ConfigError("-eventsRetention applies without Kafka: with -kafkaBootstrapServers events stay until delivered");
+  return { path, maxBytes, maxCount, retentionMs, gateway: flags.gatewayHost };
 }
 
 /** -priceFeedAddr and its timings, checked; undefined when no ceiling needs a conversion. */
@@ -298,6 +327,12 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
   if (workers < 1 || workers > MAX_WORKERS) throw new ConfigError(`-workers must be between 1 and ${MAX_WORKERS}, got ${workers}`);
   const key = keySource(flags, chain.kind === "dev", env);
   const kafka = parseKafkaConfig(flags, env);
+  const events = eventsConfig(flags, env, kafka !== undefined);
+  if (kafka && !events) throw new ConfigError("-kafkaBootstrapServers delivers the outbox's events: it needs -events");
+  const webhookBody = flags.remoteSignerWebhookBody.trim();
+  if (webhookBody !== "default" && webhookBody !== "extended") {
+    throw new ConfigError(`-remoteSignerWebhookBody must be default or extended, got ${JSON.stringify(flags.remoteSignerWebhookBody)}`);
+  }
   return {
     network: flags.network,
     chain,
@@ -307,7 +342,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     limits,
     prices,
     priceFeed,
-    webhook: webhookUrl === "" ? undefined : { url: webhookUrl, headers: webhookHeaders },
+    webhook: webhookUrl === "" ? undefined : { url: webhookUrl, headers: webhookHeaders, ...(webhookBody === "extended" && { body: "extended" as const }) },
     corsOrigins,
     allowedHosts,
     admission,
@@ -317,6 +352,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
     byoc: { enabled: flagBool(flags.byoc), perCapPricing: flagBool(flags.byoc) && flagBool(flags.byocPerCapPricing) },
     logLevel: flags.logLevel,
     kafka,
+    events,
     workers,
     warnings,
   };

@@ -246,6 +246,7 @@ export function createLegacyHandler(deps: LegacyDeps) {
       const result = await trackPayment(deps.activity, () => {
         const headers = () => goRequestHeaders(req.rawHeaders);
         const request = parseLegacyPaymentRequest(body, headers, firstHeader(req.rawHeaders, AUTH_ID_HEADER));
+        if (deps.payments.events || deps.payments.webhook?.extended) request.requestId = firstHeader(req.rawHeaders, "X-Request-Id");
         return generatePayment(deps.payments, request);
       });
       if (result.kind === "nothing-due") {

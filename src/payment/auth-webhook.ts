@@ -12,9 +12,29 @@ export interface AuthDecision {
   maxPrice: MaxPriceInput | undefined;
 }
 
+/**
+ * What the extended body (-remoteSignerWebhookBody extended) adds: the call's charge, computed
+ * before anything is signed, so a clearinghouse can reserve it before the state is released.
+ */
+export interface WebhookPayment {
+  /** The fee this call debits, wei (rounded to an integer as the event's computed_fee). */
+  computedFee: string;
+  numTickets: number;
+  /** Each ticket's face value, wei. */
+  faceValue: string;
+  /** Expected value of all the call's tickets, wei (rounded). */
+  totalEv: string;
+  manifestId: string;
+  requestId: string;
+  /** The id of the event this call writes when it succeeds. */
+  eventId: string;
+}
+
 export interface AuthWebhook {
   /** POSTs {headers, state} and returns the decision; a failed call throws an internal PaymentError. */
-  authorize(body: { headers: Record<string, string[]>; stateJson: Uint8Array }): Promise<AuthDecision>;
+  authorize(body: { headers: Record<string, string[]>; stateJson: Uint8Array; payment?: WebhookPayment }): Promise<AuthDecision>;
+  /** The extended body is on: the caller passes `payment`. */
+  readonly extended?: boolean;
 }
 
 export interface AuthWebhookOptions {
@@ -25,6 +45,8 @@ export interface AuthWebhookOptions {
   timeoutSignal?: (ms: number) => AbortSignal;
   /** Largest reply read (the reply is a few hundred bytes); a longer one is an error. */
   maxResponseBytes?: number;
+  /** "default": go-livepeer's {headers, state}; "extended": plus a "payment" object (WebhookPayment). */
+  body?: "default" | "extended";
 }
 
 /** The default cap on the webhook's reply: far above any real verdict (a few hundred bytes). */
@@ -60,10 +82,13 @@ export function createAuthWebhook({
   timeoutMs = 5000,
   timeoutSignal = (ms) => AbortSignal.timeout(ms),
   maxResponseBytes = MAX_REPLY_BYTES,
+  body: bodyForm = "default",
 }: AuthWebhookOptions): AuthWebhook {
   return {
-    async authorize({ headers: requestHeaders, stateJson }) {
-      const body = `{"headers":${encodeHeaders(requestHeaders)},"state":${Buffer.from(stateJson).toString("utf8")}}`;
+    extended: bodyForm === "extended",
+    async authorize({ headers: requestHeaders, stateJson, payment }) {
+      const extra = bodyForm === "extended" && payment ? `,"payment":${encodePayment(payment)}` : "";
+      const body = `{"headers":${encodeHeaders(requestHeaders)},"state":${Buffer.from(stateJson).toString("utf8")}${extra}}`;
       // Redirects are not followed (unlike Go's default client): a 3xx would re-send the body and
       // the configured secret headers to another host and trust its verdict. It is an error status.
       const abort = new AbortController();
@@ -115,4 +140,12 @@ async function readCapped(res: Response, cap: number): Promise<string> {
 function encodeHeaders(headers: Record<string, string[]>): string {
   const keys = Object.keys(headers).sort();
   return `{${keys.map((k) => `${goJsonString(k)}:[${headers[k]!.map(goJsonString).join(",")}]`).join(",")}}`;
+}
+
+/** The extended body's "payment" object; amounts are decimal strings (wei), as in the event. */
+function encodePayment(p: WebhookPayment): string {
+  return (
+    `{"computed_fee":"${p.computedFee}","num_tickets":${p.numTickets},"face_value":"${p.faceValue}","total_ev":"${p.totalEv}"` +
+    `,"manifest_id":${goJsonString(p.manifestId)},"request_id":${goJsonString(p.requestId)},"event_id":${goJsonString(p.eventId)}}`
+  );
 }

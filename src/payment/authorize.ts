@@ -4,6 +4,7 @@ import { exceededCeiling, parseMaxPrice } from "../wire/max-price.js";
 import type { TicketCount } from "./count-tickets.js";
 import { authBadPrice, authRejected, internal, priceExceeded } from "./errors.js";
 import type { PaymentDeps, PaymentRequest } from "./generate-payment.js";
+import type { WebhookPayment } from "./auth-webhook.js";
 import type { Usage } from "./measure-usage.js";
 import type { Session } from "./open-session.js";
 
@@ -21,6 +22,7 @@ export async function authorize(
   orchPrice: Rat,
   count: TicketCount,
   now: bigint,
+  payment?: () => WebhookPayment,
 ): Promise<PaymentState> {
   let state: PaymentState = {
     ...session.state,
@@ -32,7 +34,8 @@ export async function authorize(
   let authId = req.authIdHeader;
   const authStillValid = state.authExpiry !== 0n && now / NS_PER_SEC <= state.authExpiry;
   if (deps.webhook && !authStillValid) {
-    const decision = await deps.webhook.authorize({ headers: req.headers(), stateJson: encodeState(state) });
+    const extended = deps.webhook.extended && payment ? payment() : undefined;
+    const decision = await deps.webhook.authorize({ headers: req.headers(), stateJson: encodeState(state), ...(extended && { payment: extended }) });
     if (decision.status !== 200) throw authRejected(decision.status, decision.reason);
     state = { ...state, authExpiry: decision.expiry };
     if (decision.maxPrice) {

@@ -115,9 +115,14 @@ function paid(
   };
 }
 
+/** The state a nothing-due call signs: the session's, with the elapsed time debited. */
+export function nothingDueState(session: Session, count: TicketCount, now: bigint): PaymentState {
+  return { ...session.state, balance: count.balance.toString(), lastUpdate: now };
+}
+
 /** The credit covers the call: only the advanced state (elapsed time debited) is signed. */
 export function signNothingDue(deps: PaymentDeps, session: Session, count: TicketCount, now: bigint): NothingDue | Promise<NothingDue> {
-  const state = { ...session.state, balance: count.balance.toString(), lastUpdate: now };
+  const state = nothingDueState(session, count, now);
   const nothingDue = (signed: SignedState): NothingDue => ({ kind: "nothing-due", state: signed, units: count.units, fee: count.fee, balance: count.balance });
   const signer = deps.signer;
   if (!isRemoteSigner(signer)) return nothingDue(signState(state, signer, deps.issuedStates, count.balance));

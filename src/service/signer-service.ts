@@ -71,6 +71,7 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
       return headers;
     },
     authIdHeader: ctx.requestHeader.get("signer-auth-id")?.split(",")[0]?.trim() ?? "",
+    requestId: ctx.requestHeader.get("x-request-id")?.split(",")[0]?.trim() ?? "",
     capability: req.capability,
     modelId: req.modelId,
   };

@@ -1,0 +1,84 @@
+/**
+ * The payment path's side of the outbox: builds a call's event and waits until it is on disk.
+ */
+import { GO_ZERO_TIME_NS, elapsedSeconds } from "../go/time.js";
+import { Rat } from "../math/rat.js";
+import { unavailable } from "../payment/errors.js";
+import type { PaymentFacts } from "../payment/generate-payment.js";
+import type { PaymentState } from "../state/payment-state.js";
+import type { Outbox } from "./outbox.js";
+import { encodePaymentEvent, pipelineName, type PaymentEventInput } from "./payment-event.js";
+
+export interface PaymentEvents {
+  outbox: Pick<Outbox, "append">;
+  /** The envelope's gateway (go-livepeer's -gatewayHost; "" by default). */
+  gateway: string;
+}
+
+// The reference's preloads, in seconds, when no time has passed (a new session).
+const PRELOAD_SECS: Record<string, number> = { lv2v: 60, live: 10, byoc: 60 };
+
+/** The event's fields from what the payment steps established; `state` is the one signed. */
+export function paymentEventInput(facts: PaymentFacts, state: PaymentState, requestId: string): PaymentEventInput {
+  const { req, session, usage, orchPrice, count, now } = facts;
+  const previous = session.state.lastUpdate === GO_ZERO_TIME_NS ? now : session.state.lastUpdate;
+  let billableSecs = elapsedSeconds(now, previous);
+  const preload = PRELOAD_SECS[usage.type];
+  if (preload !== undefined && billableSecs <= 0) billableSecs = preload;
+  const capability = req.capability ?? "";
+  return {
+    stateId: state.stateId,
+    sequenceNumber: state.sequenceNumber,
+    app: state.app,
+    jobType: state.type,
+    requestId,
+    orchAddress: state.orchestratorAddress,
+    orchUrl: req.orchestrator.transcoder,
+    manifestId: session.manifestId,
+    pmSessionId: session.pmSessionId,
+    nowNs: now,
+    previousNs: previous,
+    billableSecs,
+    pixels: usage.type === "lv2v" ? usage.units : 0n,
+    sessionBalance: count.balance,
+    fee: count.fee,
+    cost: orchPrice,
+    numTickets: count.numTickets,
+    authId: state.authId,
+    faceValue: count.numTickets > 0 ? session.params.faceValue : 0n,
+    totalEv: count.ev.mul(new Rat(BigInt(count.numTickets))),
+    capability,
+    model: modelName(facts, pipelineName(usage.type) || capability || usage.type),
+  };
+}
+
+/**
+ * "pipeline:model": the request's model id (BYOC), else the one model its capabilities name;
+ * "" when there is none or more than one.
+ */
+function modelName(facts: PaymentFacts, pipeline: string): string {
+  let model = facts.req.modelId ?? "";
+  if (model === "") {
+    const models = new Set<string>();
+    const per = facts.session.capabilities?.constraints?.PerCapability ?? {};
+    for (const c of Object.values(per)) for (const m of Object.keys(c.models)) models.add(m);
+    if (models.size === 1) model = [...models][0]!;
+  }
+  return model === "" ? "" : `${pipeline}:${model}`;
+}
+
+/** Appends the call's event; resolves once it is on disk. A refusal is the call's unavailability. */
+export async function recordPaymentEvent(
+  events: PaymentEvents,
+  signerAddress: Uint8Array,
+  facts: PaymentFacts,
+  state: PaymentState,
+  requestId: string,
+): Promise<void> {
+  const event = encodePaymentEvent({ signerAddress, gateway: events.gateway }, paymentEventInput(facts, state, requestId), Date.now());
+  try {
+    await events.outbox.append([event]);
+  } catch (err) {
+    throw unavailable("the event outbox cannot take the payment's event", err);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The outbox in a running signer: opened by every process that answers payments (one shared
+ * file), and, in the one process that owns delivery (the only process, or the -workers primary),
+ * its metrics, the retention pruning and Kafka delivery.
+ */
+import { Gauge, type Registry } from "prom-client";
+import type { Logger } from "pino";
+import type { EventsConfig } from "../config/load-config.js";
+import type { KafkaConfig } from "./kafka-config.js";
+import { startKafkaDelivery } from "./kafka-delivery.js";
+import { openOutbox, type Outbox } from "./outbox.js";
+
+/** Past this share of either quota (with delivery) the signer reports not ready. */
+export const HIGH_WATER = 0.8;
+const PRUNE_INTERVAL_MS = 60_000;
+
+export function openEventOutbox(cfg: EventsConfig): Outbox {
+  return openOutbox({ path: cfg.path, maxBytes: cfg.maxBytes, maxCount: cfg.maxCount, ...(cfg.retentionMs !== undefined && { retentionMs: cfg.retentionMs }) });
+}
+
+/**
+ * Readiness: with delivery (no retention), an outbox above the high-water mark is about to refuse
+ * payments; a load balancer should send gateways elsewhere. Without delivery a full outbox is the
+ * normal state (the oldest events make room), so it never makes the signer unready.
+ */
+export function outboxHealth(outbox: Outbox, cfg: EventsConfig): { problem(): string | undefined } {
+  return {
+    problem() {
+      if (cfg.retentionMs !== undefined) return undefined;
+      let s;
+      try {
+        s = outbox.stats();
+      } catch (err) {
+        return `event outbox unreadable: ${(err as Error).message}`;
+      }
+      if (s.depth > HIGH_WATER * cfg.maxCount || s.bytes > HIGH_WATER * cfg.maxBytes) {
+        return `event outbox above its high-water mark (${s.depth} events, ${s.bytes} bytes undelivered)`;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** One problem() of several: the first that has one. */
+export function firstProblem(...sources: ({ problem(): string | undefined } | undefined)[]): { problem(): string | undefined } | undefined {
+  const present = sources.filter((s) => s !== undefined);
+  if (present.length === 0) return undefined;
+  return { problem: () => present.map((s) => s.problem()).find((p) => p !== undefined) };
+}
+
+/** The outbox gauges, read from the shared file at each scrape (so the numbers cover every worker). */
+export function registerOutboxMetrics(registry: Registry, outbox: Outbox): void {
+  const read = () => {
+    try {
+      return outbox.stats();
+    } catch {
+      return undefined;
+    }
+  };
+  const gauge = (name: string, help: string, pick: (s: ReturnType<Outbox["stats"]>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = read();
+        if (s) this.set(pick(s));
+      },
+    });
+  gauge("lpsigner_events_outbox_depth", "Events in the outbox (undelivered, or retained without Kafka)", (s) => s.depth);
+  gauge("lpsigner_events_outbox_bytes", "Bytes of the events in the outbox (key and value)", (s) => s.bytes);
+  gauge("lpsigner_events_outbox_oldest_age_seconds", "Age of the oldest event in the outbox", (s) => s.oldestAgeMs / 1000);
+  gauge("lpsigner_events_delivered_total", "Events delivered (to Kafka) and removed from the outbox", (s) => s.delivered);
+  gauge("lpsigner_events_delivery_failed_total", "Failed delivery attempts", (s) => s.failed);
+}
+
+/** Retention pruning (without Kafka) or Kafka delivery: run by one process only. */
+export function startEventDuties(outbox: Outbox, cfg: EventsConfig, kafka: KafkaConfig | undefined, logger: Logger): { stop(): Promise<void> } {
+  if (kafka) {
+    const delivery = startKafkaDelivery({ ...kafka, outbox, logger: logger.child({ component: "kafka" }) });
+    return { stop: () => delivery.stop() };
+  }
+  const prune = () => {
+    try {
+      const n = outbox.prune();
+      if (n > 0) logger.debug({ pruned: n }, "events past their retention pruned");
+    } catch (err) {
+      logger.warn({ err }, "event outbox pruning failed");
+    }
+  };
+  prune();
+  const timer = cfg.retentionMs !== undefined ? setInterval(prune, Math.min(PRUNE_INTERVAL_MS, cfg.retentionMs)) : undefined;
+  timer?.unref();
+  return { stop: async () => clearInterval(timer) };
+}
