@@ -121,6 +121,8 @@ interface Lane {
 interface SharedModule {
   constants: Record<string, number>;
   lanes: Lane[];
+  /** Adds lanes one backend at a time. */
+  growing: Promise<unknown>;
   initialized: boolean;
   generation: number;
   users: number;
@@ -128,7 +130,7 @@ interface SharedModule {
   drained?: () => void;
   exclusive?: Promise<void>;
 }
-const modules = new Map<string, SharedModule>();
+const modules = new Map<string, Promise<SharedModule>>();
 
 async function startLane(addon: string, modulePath: string): Promise<Lane> {
   const worker = new Worker(WORKER, { eval: true, workerData: { addon } });
@@ -224,16 +226,20 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
     return safe(msg.startsWith("pkcs11 key backend:") ? msg : `pkcs11 key backend: token "${tokenLabel}": ${msg}`);
   };
 
-  let mod = modules.get(modulePath);
-  if (!mod) {
-    const first = await startLane(addon, modulePath).catch((err: unknown) => {
-      throw fail(errorCode(err));
-    });
-    const constants = (await first.call("constants")) as Record<string, number>;
-    mod = { constants, lanes: [first], initialized: false, generation: 0, users: 0, inFlight: 0 };
-    modules.set(modulePath, mod);
+  let starting = modules.get(modulePath);
+  if (!starting) {
+    starting = (async () => {
+      const first = await startLane(addon, modulePath);
+      const constants = (await first.call("constants")) as Record<string, number>;
+      return { constants, lanes: [first], growing: Promise.resolve(), initialized: false, generation: 0, users: 0, inFlight: 0 };
+    })();
+    modules.set(modulePath, starting);
+    const mine = starting;
+    mine.catch(() => modules.get(modulePath) === mine && modules.delete(modulePath));
   }
-  const shared = mod;
+  const shared = await starting.catch((err: unknown) => {
+    throw fail(errorCode(err));
+  });
   shared.users++;
   const c = (name: string) => {
     const v = shared.constants[name];
@@ -366,6 +372,8 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
 
   /** The slot's session: its current one, or a new one (at most one attempt per retryMs for the backend). */
   function currentSession(slot: Slot): Promise<Session> {
+    // The usual case, without waiting behind another session's reopening.
+    if (!fatal && !closed && slot.session?.generation === shared.generation) return Promise.resolve(slot.session);
     const next = opening.then(async () => {
       if (fatal) throw fatal;
       if (closed) throw new KeyBackendUnavailableError("pkcs11 key backend: closed");
@@ -458,8 +466,14 @@ export async function openPkcs11Backend(opts: Pkcs11BackendOptions): Promise<Key
 
   // Open every session now, so a wrong PIN, token or key fails at start with its own message.
   try {
+    const grown = shared.growing.then(async () => {
+      while (shared.lanes.length < sessions) shared.lanes.push(await startLane(addon, modulePath));
+    });
+    shared.growing = grown.catch(() => undefined);
+    await grown.catch((err: unknown) => {
+      throw fail(errorCode(err));
+    });
     for (let i = 0; i < sessions; i++) {
-      if (!shared.lanes[i]) shared.lanes[i] = await startLane(addon, modulePath);
       const slot: Slot = { lane: shared.lanes[i]!, busy: false };
       slot.session = await openSession(slot.lane);
       slots.push(slot);
