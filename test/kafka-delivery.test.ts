@@ -6,7 +6,11 @@
  * keeps rows and counts failures, and everything is delivered once it is back; SASL PLAIN and
  * SCRAM over TLS; stop() is bounded while the broker is down. A test consumer reads the topic.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { openOutbox } from "../src/events/outbox.js";
 import { startKafkaDelivery, type DeliveryLogger, type KafkaDelivery } from "../src/events/kafka-delivery.js";
 import { logKafkaSkip, readTopic, startKafkaBroker, type KafkaBroker } from "./support/kafka-broker.js";
 
@@ -24,8 +28,10 @@ interface Row {
 class MemOutbox {
   rows: Row[] = [];
   nextSeq = 1;
-  deliveredCount = 0;
-  failedCount = 0;
+  delivered_ = 0;
+  failed_ = 0;
+  deliveredCount = () => this.delivered_;
+  failedCount = () => this.failed_;
   append(events: { id: string; key: string; value: Uint8Array }[]): Promise<void> {
     for (const e of events) this.rows.push({ seq: this.nextSeq++, ...e, createdAtMs: Date.now() });
     return Promise.resolve();
@@ -36,11 +42,29 @@ class MemOutbox {
   delivered(seqs: number[]): void {
     const gone = new Set(seqs);
     this.rows = this.rows.filter((r) => !gone.has(r.seq));
-    this.deliveredCount += seqs.length;
+    this.delivered_ += seqs.length;
   }
   failed(count: number): void {
-    this.failedCount += count;
+    this.failed_ += count;
   }
+  depth(): number {
+    return this.rows.length;
+  }
+}
+
+/** The real outbox (SQLite, src/events/outbox.ts) with the same view for the checks. */
+function sqliteOutbox() {
+  const dir = mkdtempSync(join(tmpdir(), "lpsigner-kafka-outbox-"));
+  const outbox = openOutbox({ path: join(dir, "events.db"), maxBytes: 1 << 30, maxCount: 1_000_000 });
+  return Object.assign(outbox, {
+    depth: () => outbox.stats().depth,
+    deliveredCount: () => outbox.stats().delivered,
+    failedCount: () => outbox.stats().failed,
+    dispose() {
+      outbox.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
 }
 
 /** A create_signed_ticket-shaped envelope; ids as the signer makes them: one per session and sequence number. */
@@ -88,8 +112,8 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     await broker?.stop();
   }, 30_000);
 
-  test("5,000 rows over 20 sessions: each once on the topic (key = id), gone from the outbox, each session in order in one partition", async () => {
-    const outbox = new MemOutbox();
+  test("5,000 rows over 20 sessions from the SQLite outbox: each once on the topic (key = id), gone from the outbox, each session in order in one partition", async () => {
+    const outbox = sqliteOutbox();
     const { logger, lines } = recordingLogger();
     const topic = "events-bulk";
     const delivery = startKafkaDelivery({ outbox, logger, brokers: [broker.bootstrap], topic });
@@ -100,9 +124,9 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
       delivery.wake();
       if (seq % 50 === 0) await new Promise((r) => setTimeout(r, 20));
     }
-    await until("the outbox to drain", () => outbox.rows.length === 0, 30_000);
-    expect(outbox.deliveredCount).toBe(5000);
-    expect(outbox.failedCount).toBe(0);
+    await until("the outbox to drain", () => outbox.depth() === 0, 30_000);
+    expect(outbox.deliveredCount()).toBe(5000);
+    expect(outbox.failedCount()).toBe(0);
 
     const messages = await readTopic(broker.bootstrap, topic, 5000, 30_000);
     expect(messages.length).toBe(5000);
@@ -125,10 +149,11 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     expect([...partitionsOf.values()].every((p) => p.size === 1)).toBe(true);
     expect(lines.filter((l) => l.startsWith("warn"))).toEqual([]);
     await delivery.stop();
+    outbox.dispose();
   }, 90_000);
 
-  test("broker down for 10 s while rows keep coming: failures counted, rows kept; back up: every row delivered, none missing", async () => {
-    const outbox = new MemOutbox();
+  test("broker down for 10 s while rows keep coming: failures counted, rows kept in the SQLite outbox; back up: every row delivered, none missing", async () => {
+    const outbox = sqliteOutbox();
     const { logger, lines } = recordingLogger();
     const topic = "events-outage";
     const delivery = startKafkaDelivery({ outbox, logger, brokers: [broker.bootstrap], topic, maxBackoffMs: 1000 });
@@ -139,22 +164,24 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
       delivery.wake();
     };
     await appendSome(100);
-    await until("the first rows delivered", () => outbox.rows.length === 0, 20_000);
+    await until("the first rows delivered", () => outbox.depth() === 0, 20_000);
 
     await broker.pause();
-    const downUntil = Date.now() + 10_000;
-    while (Date.now() < downUntil) {
-      await appendSome(20);
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      const downUntil = Date.now() + 10_000;
+      while (Date.now() < downUntil) {
+        await appendSome(20);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(outbox.depth()).toBeGreaterThan(1000);
+      expect(outbox.failedCount()).toBeGreaterThan(0);
+      expect(lines.some((l) => l.startsWith("warn Kafka delivery failed"))).toBe(true);
+    } finally {
+      // The other tests share the broker.
+      await broker.resume();
     }
-    const depthWhileDown = outbox.rows.length;
-    expect(depthWhileDown).toBeGreaterThan(1000);
-    expect(outbox.failedCount).toBeGreaterThan(0);
-    expect(lines.some((l) => l.startsWith("warn Kafka delivery failed"))).toBe(true);
-
-    await broker.resume();
     await appendSome(100);
-    await until("the outbox to drain after the outage", () => outbox.rows.length === 0, 40_000);
+    await until("the outbox to drain after the outage", () => outbox.depth() === 0, 40_000);
     expect(lines.some((l) => l.startsWith("info Kafka delivery resumed"))).toBe(true);
 
     const messages = await readTopic(broker.bootstrap, topic, seq, 30_000);
@@ -164,6 +191,7 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     expect(missing).toEqual([]);
     expect(ids.size).toBe(seq);
     await delivery.stop();
+    outbox.dispose();
   }, 120_000);
 
   test.each(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] as const)("SASL %s over TLS (the broker's certificate as CA) delivers", async (mechanism) => {
@@ -174,7 +202,7 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     running.push(delivery);
     await outbox.append(Array.from({ length: 50 }, (_, i) => event(1, i)));
     delivery.wake();
-    await until("delivery over SASL_SSL", () => outbox.rows.length === 0, 20_000);
+    await until("delivery over SASL_SSL", () => outbox.depth() === 0, 20_000);
     const messages = await readTopic(broker.bootstrap, topic, 50, 20_000, 300);
     expect(new Set(messages.map((m) => m.key)).size).toBe(50);
     await delivery.stop();
@@ -195,9 +223,9 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     });
     await outbox.append([event(1, 0), event(1, 1)]);
     delivery.wake();
-    await until("a failed attempt", () => outbox.failedCount >= 2, 20_000);
-    expect(outbox.rows.length).toBe(2);
-    expect(outbox.deliveredCount).toBe(0);
+    await until("a failed attempt", () => outbox.failedCount() >= 2, 20_000);
+    expect(outbox.depth()).toBe(2);
+    expect(outbox.deliveredCount()).toBe(0);
     const t0 = Date.now();
     await delivery.stop();
     expect(Date.now() - t0).toBeLessThan(7_000);
@@ -212,10 +240,10 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     const delivery = startKafkaDelivery({ outbox, logger, brokers: ["127.0.0.1:1"], topic: "events-nowhere" });
     await outbox.append([event(1, 0)]);
     delivery.wake();
-    await until("a failed attempt", () => outbox.failedCount >= 1, 20_000);
+    await until("a failed attempt", () => outbox.failedCount() >= 1, 20_000);
     const t0 = Date.now();
     await delivery.stop();
     expect(Date.now() - t0).toBeLessThan(7_000);
-    expect(outbox.rows.length).toBe(1);
+    expect(outbox.depth()).toBe(1);
   }, 30_000);
 });

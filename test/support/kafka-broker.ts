@@ -157,7 +157,9 @@ export async function startKafkaBroker(opts: BrokerOptions = {}): Promise<KafkaB
   const logPath = join(dir, "broker.log");
   const java = (args: string[]) => ["-Xms64m", "-Xmx384m", "-XX:+UseSerialGC", `-Dlog4j2.configurationFile=${log4j}`, "-cp", `${kafkaLibsDir()}/*`, ...args];
   // A random cluster id: 16 bytes, base64url without padding, as kafka-storage random-uuid prints.
-  const clusterId = randomBytes(16).toString("base64url");
+  // (Not starting with "-", which the tool would read as an option.)
+  let clusterId = "-";
+  while (clusterId.startsWith("-")) clusterId = randomBytes(16).toString("base64url");
   const format = spawnSync("java", java(["kafka.tools.StorageTool", "format", "-t", clusterId, "-c", config, ...scramArgs]), { encoding: "utf8", timeout: 60_000 });
   if (format.status !== 0) throw new Error(`kafka-storage format failed (${format.status}): ${format.stdout}${format.stderr}`);
 
