@@ -6,8 +6,10 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 version="$(sed -n 's:.*<version>\(4\.[0-9.]*\)</version>.*:\1:p' "$here/pom.xml" | head -1)"
 dir="${LPSIGNER_KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/lpsigner-tools/kafka-$version}"
-[ -e "$dir/.complete" ] && { echo "$dir"; exit 0; }
+# The marker holds the pom's hash: a changed dependency list fetches again.
+sum="$(sha256sum "$here/pom.xml" | cut -d' ' -f1)"
+[ "$(cat "$dir/.complete" 2>/dev/null)" = "$sum" ] && { echo "$dir"; exit 0; }
 rm -rf "$dir" && mkdir -p "$dir"
 mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dir" >&2
-touch "$dir/.complete"
+echo "$sum" > "$dir/.complete"
 echo "$dir"
