@@ -44,6 +44,11 @@ function banner(signer: RunningSigner): string {
 
 async function main(): Promise<void> {
   if (cluster.isWorker) return runWorker();
+  // `lpsigner events`: print the outbox's events (src/events/cli.ts), no signer started.
+  if (process.argv[2] === "events") {
+    await import("./events/cli-main.js");
+    return;
+  }
   let config: Config;
   try {
     const flags = parseFlags(process.argv.slice(2));

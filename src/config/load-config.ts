@@ -119,11 +119,17 @@ export interface EventsConfig {
   gateway: string;
 }
 
+/** The outbox file: -eventsDb, else <dataDir>/events.db (dataDir: -dataDir, else ~/.lpData/<network or dev>). */
+export function loadEventsPath(flags: RawFlags, env: NodeJS.ProcessEnv = process.env): string {
+  if (flags.eventsDb !== "") return flags.eventsDb;
+  const dataDir = flags.dataDir || flags.datadir;
+  return join(dataDir !== "" ? dataDir : join(env.HOME || homedir(), ".lpData", flags.network || "dev"), "events.db");
+}
+
 /** -events and its quotas; the file defaults to <dataDir>/events.db as the keystore's directory. */
 function eventsConfig(flags: RawFlags, env: NodeJS.ProcessEnv, kafka: boolean): EventsConfig | undefined {
   if (!flagBool(flags.events)) return undefined;
-  const dataDir = flags.dataDir || flags.datadir;
-  const path = flags.eventsDb !== "" ? flags.eventsDb : join(dataDir !== "" ? dataDir : join(env.HOME || homedir(), ".lpData", flags.network || "dev"), "events.db");
+  const path = loadEventsPath(flags, env);
   const bytesText = flags.eventsMaxBytes.trim();
   if (!/^\d{1,15}$/.test(bytesText)) throw new ConfigError(`-eventsMaxBytes must be a whole number of bytes, got ${JSON.stringify(flags.eventsMaxBytes)}`);
   const maxBytes = Number(bytesText);

@@ -23,9 +23,23 @@ export interface OutboxRow { seq: number; id: string; key: string; value: Uint8A
 
 export interface OutboxStats { depth: number; oldestAgeMs: number; bytes: number; delivered: number; failed: number }
 
+/** An event to append; `spend` (a payment's auth id, orchestrator and fee) feeds spend(). */
+export interface OutboxEvent {
+  id: string;
+  key: string;
+  value: Uint8Array;
+  spend?: { authId: string; orchestrator: string; feeWei: bigint };
+}
+
+/** Fees by auth id and by orchestrator since a time (wei, decimal strings). */
+export interface SpendSummary {
+  byAuthId: { key: string; events: number; feeWei: string }[];
+  byOrchestrator: { key: string; events: number; feeWei: string }[];
+}
+
 export interface Outbox {
   /** Durable before it resolves (group commit allowed); rejects OutboxUnavailableError (full, disk error). */
-  append(events: { id: string; key: string; value: Uint8Array }[]): Promise<void>;
+  append(events: OutboxEvent[]): Promise<void>;
   /** The oldest undelivered rows, at most `limit`, in seq order. */
   oldest(limit: number): OutboxRow[];
   /** Delivered: removed. */
@@ -35,6 +49,10 @@ export interface Outbox {
   stats(): OutboxStats;
   /** With retentionMs: remove rows older than it; returns how many. */
   prune(): number;
+  /** Rows after `afterSeq` written at or after `sinceMs`, at most `limit`, in seq order (what `lpsigner events` prints). */
+  since(sinceMs: number, afterSeq: number, limit: number): OutboxRow[];
+  /** Spend of the events in the outbox written at or after `sinceMs`. */
+  spend(sinceMs: number): SpendSummary;
   close(): void;
 }
 
@@ -52,6 +70,8 @@ export interface OutboxOptions {
   retentionMs?: number;
   /** "full" (default): a commit is fsynced. "normal": survives a process kill, not a power loss. */
   synchronous?: "full" | "normal";
+  /** Reading only (`lpsigner events`): no writer thread; append() rejects. */
+  readOnly?: boolean;
 }
 
 /** The outbox cannot take the event (quota reached, disk error): the call must be answered unavailable. */
@@ -68,8 +88,13 @@ CREATE TABLE IF NOT EXISTS events (
   id TEXT NOT NULL UNIQUE,
   key TEXT NOT NULL,
   value BLOB NOT NULL,
-  created_at_ms INTEGER NOT NULL
+  created_at_ms INTEGER NOT NULL,
+  auth_id TEXT,
+  orchestrator TEXT,
+  -- decimal text: fees are exact integers that may pass 2^63
+  fee_wei TEXT
 );
+CREATE INDEX IF NOT EXISTS events_created ON events (created_at_ms);
 CREATE TABLE IF NOT EXISTS meta (
   one INTEGER PRIMARY KEY CHECK (one = 1),
   count INTEGER NOT NULL,
@@ -104,7 +129,7 @@ const db = new Database(path, { timeout: 10000 });
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = " + synchronous);
 const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
-const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms) VALUES (?, ?, ?, ?)");
+const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms, auth_id, orchestrator, fee_wei) VALUES (?, ?, ?, ?, ?, ?, ?)");
 const oldest = db.prepare("SELECT seq, length(key) + length(value) AS n FROM events ORDER BY seq LIMIT 256");
 const del = db.prepare("DELETE FROM events WHERE seq = ?");
 // Returns, per event, true (stored, or already there) or false (no room).
@@ -125,7 +150,8 @@ const commit = db.transaction((events) => {
       }
     }
     if (count + 1 > maxCount || bytes + size > maxBytes) { out.push(false); continue; }
-    if (insert.run(e.id, e.key, e.value, now).changes === 1) { count += 1; bytes += size; }
+    const sp = e.spend;
+    if (insert.run(e.id, e.key, e.value, now, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null).changes === 1) { count += 1; bytes += size; }
     out.push(true);
   }
   return out;
@@ -139,13 +165,16 @@ parentPort.on("message", (msg) => {
 });
 `;
 
-interface Pending { event: { id: string; key: string; value: Uint8Array }; resolve: () => void; reject: (err: Error) => void }
+interface Pending { event: OutboxEvent; resolve: () => void; reject: (err: Error) => void }
 
 export function openOutbox(opts: OutboxOptions): Outbox {
   mkdirSync(dirname(opts.path), { recursive: true });
   const synchronous = opts.synchronous === "normal" ? "NORMAL" : "FULL";
   // This thread's connection: reads, and deletes (NORMAL: an undone delete only redelivers).
   const db = openDb(opts.path, "NORMAL");
+  if (opts.readOnly) {
+    return outboxOn(db, opts, { append: () => Promise.reject(new OutboxUnavailableError("outbox opened read-only")), close: () => {} });
+  }
   const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
   const writer = new Worker(WRITER, {
     eval: true,
@@ -188,20 +217,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     flush();
   });
 
-  const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
-  const delSeq = db.prepare("DELETE FROM events WHERE seq = ?");
-  const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
-  const selFirst = db.prepare("SELECT created_at_ms FROM events ORDER BY seq LIMIT 1");
-  const addDelivered = db.prepare("UPDATE meta SET delivered = delivered + ? WHERE one = 1");
-  const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
-  const delOld = db.prepare("DELETE FROM events WHERE created_at_ms < ?");
-  const delivered = db.transaction((seqs: number[]) => {
-    let n = 0;
-    for (const s of seqs) n += delSeq.run(s).changes;
-    addDelivered.run(n);
-  });
-
-  return {
+  return outboxOn(db, opts, {
     append(events) {
       if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
       if (writerDead) return Promise.reject(new OutboxUnavailableError(`outbox: ${writerDead.message}`));
@@ -210,10 +226,44 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       flush();
       return Promise.all(all).then(() => undefined);
     },
+    close() {
+      closed = true;
+      failAll(new Error("closed"));
+      void writer.terminate();
+    },
+  });
+}
+
+/** The reads and deletes, on this thread's connection, around the writer's append and close. */
+function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close">): Outbox {
+  let closed = false;
+  const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
+  const delSeq = db.prepare("DELETE FROM events WHERE seq = ?");
+  const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
+  const selFirst = db.prepare("SELECT created_at_ms FROM events ORDER BY seq LIMIT 1");
+  const addDelivered = db.prepare("UPDATE meta SET delivered = delivered + ? WHERE one = 1");
+  const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
+  const delOld = db.prepare("DELETE FROM events WHERE created_at_ms < ?");
+  const selSince = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events WHERE seq > ? AND created_at_ms >= ? ORDER BY seq LIMIT ?");
+  // Sums as text of exact integers: SQLite's SUM would overflow past 2^63 wei.
+  const spendBy = (column: string) =>
+    db.prepare(`SELECT ${column} AS key, count(*) AS events, group_concat(fee_wei) AS fees FROM events WHERE created_at_ms >= ? AND fee_wei IS NOT NULL GROUP BY ${column} ORDER BY ${column}`);
+  const spendByAuth = spendBy("auth_id");
+  const spendByOrch = spendBy("orchestrator");
+  const summed = (rows: unknown[]) =>
+    (rows as { key: string; events: number; fees: string }[])
+      .map((r) => ({ key: r.key, events: r.events, feeWei: r.fees.split(",").reduce((a, f) => a + BigInt(f), 0n).toString() }))
+      .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
+  const delivered = db.transaction((seqs: number[]) => {
+    let n = 0;
+    for (const s of seqs) n += delSeq.run(s).changes;
+    addDelivered.run(n);
+  });
+
+  return {
+    append: (events) => writer.append(events),
     oldest(limit) {
-      return (selOldest.all(limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map((r) => ({
-        seq: r.seq, id: r.id, key: r.key, value: new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength), createdAtMs: r.created_at_ms,
-      }));
+      return (selOldest.all(limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map(toRow);
     },
     delivered(seqs) {
       if (seqs.length > 0) delivered.immediate(seqs);
@@ -226,15 +276,24 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       const first = selFirst.get() as { created_at_ms: number } | undefined;
       return { depth: m.count, bytes: m.bytes, delivered: m.delivered, failed: m.failed, oldestAgeMs: first ? Math.max(0, Date.now() - first.created_at_ms) : 0 };
     },
+    since(sinceMs, afterSeq, limit) {
+      return (selSince.all(afterSeq, sinceMs, limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map(toRow);
+    },
+    spend(sinceMs) {
+      return { byAuthId: summed(spendByAuth.all(sinceMs)), byOrchestrator: summed(spendByOrch.all(sinceMs)) };
+    },
     prune() {
       return opts.retentionMs === undefined ? 0 : delOld.run(Date.now() - opts.retentionMs).changes;
     },
     close() {
       if (closed) return;
       closed = true;
-      failAll(new Error("closed"));
-      void writer.terminate();
+      writer.close();
       db.close();
     },
   };
+}
+
+function toRow(r: { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }): OutboxRow {
+  return { seq: r.seq, id: r.id, key: r.key, value: new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength), createdAtMs: r.created_at_ms };
 }

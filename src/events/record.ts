@@ -1,6 +1,7 @@
 /**
  * The payment path's side of the outbox: builds a call's event and waits until it is on disk.
  */
+import { checksumAddress } from "../crypto/eth-sign.js";
 import { GO_ZERO_TIME_NS, elapsedSeconds } from "../go/time.js";
 import { Rat } from "../math/rat.js";
 import { unavailable } from "../payment/errors.js";
@@ -75,9 +76,12 @@ export async function recordPaymentEvent(
   state: PaymentState,
   requestId: string,
 ): Promise<void> {
-  const event = encodePaymentEvent({ signerAddress, gateway: events.gateway }, paymentEventInput(facts, state, requestId), Date.now());
+  const input = paymentEventInput(facts, state, requestId);
+  const event = encodePaymentEvent({ signerAddress, gateway: events.gateway }, input, Date.now());
+  // The columns behind the dashboard's spend view: the fee as the event states it (rounded wei).
+  const spend = { authId: input.authId, orchestrator: checksumAddress(input.orchAddress), feeWei: BigInt(input.fee.toFixed(0)) };
   try {
-    await events.outbox.append([event]);
+    await events.outbox.append([{ ...event, spend }]);
   } catch (err) {
     throw unavailable("the event outbox cannot take the payment's event", err);
   }
