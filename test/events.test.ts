@@ -225,6 +225,42 @@ describe("a full outbox", () => {
   });
 });
 
+describe("GetSpend (the dashboard's spend view)", () => {
+  test("fees over the last hour by auth id and by orchestrator, summed exactly from the events", async () => {
+    const { outbox, server } = await signerWithOutbox();
+    const client = createClient(SignerService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+    const other = orchestratorInfo({ pricePerUnit: 5n, pixelsPerUnit: 1n });
+    const fees: Record<string, bigint> = {};
+    for (const [auth, orch] of [["alice", info], ["alice", other], ["bob", info]] as const) {
+      const r = await client.generateLivePayment(paymentRequest(orch), { headers: { "Signer-Auth-Id": auth } });
+      fees[auth] = (fees[auth] ?? 0n) + BigInt(Rat.parse(r.fee)!.toFixed(0));
+    }
+    const spend = await client.getSpend({});
+    expect(spend.eventsEnabled).toBe(true);
+    expect(spend.byAuthId.map((e) => [e.key, e.events, e.feeWei])).toEqual(
+      Object.entries(fees)
+        .sort((a, b) => (b[1] > a[1] ? 1 : -1))
+        .map(([k, f]) => [k, k === "alice" ? 2n : 1n, f.toString()]),
+    );
+    const byOrch = Object.fromEntries(spend.byOrchestrator.map((e) => [e.key, e.events]));
+    expect(byOrch).toEqual({ [checksumAddress(info.address)]: 2n, [checksumAddress(other.address)]: 1n });
+    const total = events(outbox).reduce((a, e) => a + BigInt(e.json.data.computed_fee), 0n);
+    expect(spend.byOrchestrator.reduce((a, e) => a + BigInt(e.feeWei), 0n)).toBe(total);
+  });
+
+  test("without events: empty, and says so", async () => {
+    const server = await startTestServer();
+    try {
+      const client = createClient(SignerService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+      const spend = await client.getSpend({});
+      expect(spend.eventsEnabled).toBe(false);
+      expect(spend.byAuthId).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("the extended webhook body", () => {
   test("its fee and ticket count equal the reply's; manifest, request and event ids are the event's", async () => {
     const hook = await startTestWebhook();

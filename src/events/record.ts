@@ -11,7 +11,8 @@ import type { Outbox } from "./outbox.js";
 import { encodePaymentEvent, pipelineName, type PaymentEventInput } from "./payment-event.js";
 
 export interface PaymentEvents {
-  outbox: Pick<Outbox, "append">;
+  /** append on the payment path; spend for GetSpend (the dashboard). */
+  outbox: Pick<Outbox, "append" | "spend">;
   /** The envelope's gateway (go-livepeer's -gatewayHost; "" by default). */
   gateway: string;
 }

@@ -8,6 +8,7 @@ import {
   SignerService,
   type DiscoverOrchestratorsResponseSchema,
   type GenerateLivePaymentRequest,
+  GetSpendResponseSchema,
 } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import { canonicalHeaderKey } from "../go/headers.js";
 import { PaymentError } from "../payment/errors.js";
@@ -21,6 +22,7 @@ import { activityHandlers } from "./activity-service.js";
 import { SIGNER_BUSY, type Admission } from "../server/admission.js";
 import { ByocJobError, signByocJob } from "../byoc/job.js";
 import { KeyBackendUnavailableError } from "../keys/key-backend.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 
 type DiscoveryResponseInit = MessageInitShape<typeof DiscoverOrchestratorsResponseSchema>;
 
@@ -80,6 +82,27 @@ function toPaymentRequest(req: GenerateLivePaymentRequest, ctx: HandlerContext):
 export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter) =>
   router.service(SignerService, {
     ...activityHandlers(deps),
+
+    getSpend(req) {
+      // At most a week back: the query reads every event in the window.
+      const windowSeconds = Math.min(req.windowSeconds || 3600, 7 * 24 * 3600);
+      const sinceMs = Date.now() - windowSeconds * 1000;
+      const events = deps.payments.events;
+      if (!events) return create(GetSpendResponseSchema, { since: timestampFromMs(sinceMs), eventsEnabled: false });
+      let spend;
+      try {
+        spend = events.outbox.spend(sinceMs);
+      } catch (err) {
+        throw new ConnectError("the event outbox cannot be read", Code.Unavailable, undefined, undefined, err);
+      }
+      const entries = (list: typeof spend.byAuthId) => list.map((e) => ({ key: e.key ?? "", events: BigInt(e.events), feeWei: e.feeWei }));
+      return create(GetSpendResponseSchema, {
+        byAuthId: entries(spend.byAuthId),
+        byOrchestrator: entries(spend.byOrchestrator),
+        since: timestampFromMs(sinceMs),
+        eventsEnabled: true,
+      });
+    },
 
     signOrchestratorInfo() {
       const { signer } = deps.payments;

@@ -93,6 +93,185 @@ func (JobType) EnumDescriptor() ([]byte, []int) {
 	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{0}
 }
 
+type GetSpendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The window back from now; 0 means 3600 (one hour).
+	WindowSeconds uint32 `protobuf:"varint,1,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSpendRequest) Reset() {
+	*x = GetSpendRequest{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSpendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSpendRequest) ProtoMessage() {}
+
+func (x *GetSpendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSpendRequest.ProtoReflect.Descriptor instead.
+func (*GetSpendRequest) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetSpendRequest) GetWindowSeconds() uint32 {
+	if x != nil {
+		return x.WindowSeconds
+	}
+	return 0
+}
+
+type SpendEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The auth id ("" when the call had none) or the orchestrator's checksummed address.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Paying and nothing-due calls in the window.
+	Events uint64 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	// Their computed fees summed, in wei (decimal).
+	FeeWei        string `protobuf:"bytes,3,opt,name=fee_wei,json=feeWei,proto3" json:"fee_wei,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpendEntry) Reset() {
+	*x = SpendEntry{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpendEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpendEntry) ProtoMessage() {}
+
+func (x *SpendEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpendEntry.ProtoReflect.Descriptor instead.
+func (*SpendEntry) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SpendEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SpendEntry) GetEvents() uint64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *SpendEntry) GetFeeWei() string {
+	if x != nil {
+		return x.FeeWei
+	}
+	return ""
+}
+
+type GetSpendResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Largest spend first.
+	ByAuthId       []*SpendEntry `protobuf:"bytes,1,rep,name=by_auth_id,json=byAuthId,proto3" json:"by_auth_id,omitempty"`
+	ByOrchestrator []*SpendEntry `protobuf:"bytes,2,rep,name=by_orchestrator,json=byOrchestrator,proto3" json:"by_orchestrator,omitempty"`
+	// The window's start.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// False when the signer writes no events (-events=false): the lists are empty.
+	EventsEnabled bool `protobuf:"varint,4,opt,name=events_enabled,json=eventsEnabled,proto3" json:"events_enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSpendResponse) Reset() {
+	*x = GetSpendResponse{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSpendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSpendResponse) ProtoMessage() {}
+
+func (x *GetSpendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSpendResponse.ProtoReflect.Descriptor instead.
+func (*GetSpendResponse) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetSpendResponse) GetByAuthId() []*SpendEntry {
+	if x != nil {
+		return x.ByAuthId
+	}
+	return nil
+}
+
+func (x *GetSpendResponse) GetByOrchestrator() []*SpendEntry {
+	if x != nil {
+		return x.ByOrchestrator
+	}
+	return nil
+}
+
+func (x *GetSpendResponse) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *GetSpendResponse) GetEventsEnabled() bool {
+	if x != nil {
+		return x.EventsEnabled
+	}
+	return false
+}
+
 type SignOrchestratorInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -101,7 +280,7 @@ type SignOrchestratorInfoRequest struct {
 
 func (x *SignOrchestratorInfoRequest) Reset() {
 	*x = SignOrchestratorInfoRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[0]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +292,7 @@ func (x *SignOrchestratorInfoRequest) String() string {
 func (*SignOrchestratorInfoRequest) ProtoMessage() {}
 
 func (x *SignOrchestratorInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[0]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +305,7 @@ func (x *SignOrchestratorInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOrchestratorInfoRequest.ProtoReflect.Descriptor instead.
 func (*SignOrchestratorInfoRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{0}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{3}
 }
 
 type SignOrchestratorInfoResponse struct {
@@ -143,7 +322,7 @@ type SignOrchestratorInfoResponse struct {
 
 func (x *SignOrchestratorInfoResponse) Reset() {
 	*x = SignOrchestratorInfoResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[1]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -155,7 +334,7 @@ func (x *SignOrchestratorInfoResponse) String() string {
 func (*SignOrchestratorInfoResponse) ProtoMessage() {}
 
 func (x *SignOrchestratorInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[1]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -168,7 +347,7 @@ func (x *SignOrchestratorInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOrchestratorInfoResponse.ProtoReflect.Descriptor instead.
 func (*SignOrchestratorInfoResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{1}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SignOrchestratorInfoResponse) GetAddress() []byte {
@@ -204,7 +383,7 @@ type SignerState struct {
 
 func (x *SignerState) Reset() {
 	*x = SignerState{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +395,7 @@ func (x *SignerState) String() string {
 func (*SignerState) ProtoMessage() {}
 
 func (x *SignerState) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +408,7 @@ func (x *SignerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignerState.ProtoReflect.Descriptor instead.
 func (*SignerState) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{2}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SignerState) GetState() []byte {
@@ -261,7 +440,7 @@ type MaxPrice struct {
 
 func (x *MaxPrice) Reset() {
 	*x = MaxPrice{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +452,7 @@ func (x *MaxPrice) String() string {
 func (*MaxPrice) ProtoMessage() {}
 
 func (x *MaxPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +465,7 @@ func (x *MaxPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MaxPrice.ProtoReflect.Descriptor instead.
 func (*MaxPrice) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{3}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MaxPrice) GetPrice() string {
@@ -339,7 +518,7 @@ type GenerateLivePaymentRequest struct {
 
 func (x *GenerateLivePaymentRequest) Reset() {
 	*x = GenerateLivePaymentRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +530,7 @@ func (x *GenerateLivePaymentRequest) String() string {
 func (*GenerateLivePaymentRequest) ProtoMessage() {}
 
 func (x *GenerateLivePaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +543,7 @@ func (x *GenerateLivePaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateLivePaymentRequest.ProtoReflect.Descriptor instead.
 func (*GenerateLivePaymentRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{4}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GenerateLivePaymentRequest) GetOrchestrator() *lpnet.OrchestratorInfo {
@@ -459,7 +638,7 @@ type SignByocJobRequest struct {
 
 func (x *SignByocJobRequest) Reset() {
 	*x = SignByocJobRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +650,7 @@ func (x *SignByocJobRequest) String() string {
 func (*SignByocJobRequest) ProtoMessage() {}
 
 func (x *SignByocJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +663,7 @@ func (x *SignByocJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignByocJobRequest.ProtoReflect.Descriptor instead.
 func (*SignByocJobRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{5}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SignByocJobRequest) GetId() string {
@@ -536,7 +715,7 @@ type SignByocJobResponse struct {
 
 func (x *SignByocJobResponse) Reset() {
 	*x = SignByocJobResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +727,7 @@ func (x *SignByocJobResponse) String() string {
 func (*SignByocJobResponse) ProtoMessage() {}
 
 func (x *SignByocJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +740,7 @@ func (x *SignByocJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignByocJobResponse.ProtoReflect.Descriptor instead.
 func (*SignByocJobResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{6}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SignByocJobResponse) GetSender() []byte {
@@ -613,7 +792,7 @@ type GenerateLivePaymentResponse struct {
 
 func (x *GenerateLivePaymentResponse) Reset() {
 	*x = GenerateLivePaymentResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +804,7 @@ func (x *GenerateLivePaymentResponse) String() string {
 func (*GenerateLivePaymentResponse) ProtoMessage() {}
 
 func (x *GenerateLivePaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +817,7 @@ func (x *GenerateLivePaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateLivePaymentResponse.ProtoReflect.Descriptor instead.
 func (*GenerateLivePaymentResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{7}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GenerateLivePaymentResponse) GetPayment() *lpnet.Payment {
@@ -723,7 +902,7 @@ type RefreshSessionDetail struct {
 
 func (x *RefreshSessionDetail) Reset() {
 	*x = RefreshSessionDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +914,7 @@ func (x *RefreshSessionDetail) String() string {
 func (*RefreshSessionDetail) ProtoMessage() {}
 
 func (x *RefreshSessionDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +927,7 @@ func (x *RefreshSessionDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionDetail.ProtoReflect.Descriptor instead.
 func (*RefreshSessionDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{8}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RefreshSessionDetail) GetOrchestratorUrl() string {
@@ -781,7 +960,7 @@ type PriceExceededDetail struct {
 
 func (x *PriceExceededDetail) Reset() {
 	*x = PriceExceededDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +972,7 @@ func (x *PriceExceededDetail) String() string {
 func (*PriceExceededDetail) ProtoMessage() {}
 
 func (x *PriceExceededDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +985,7 @@ func (x *PriceExceededDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceExceededDetail.ProtoReflect.Descriptor instead.
 func (*PriceExceededDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{9}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PriceExceededDetail) GetSource() string {
@@ -842,7 +1021,7 @@ type NoTicketsNeededDetail struct {
 
 func (x *NoTicketsNeededDetail) Reset() {
 	*x = NoTicketsNeededDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1033,7 @@ func (x *NoTicketsNeededDetail) String() string {
 func (*NoTicketsNeededDetail) ProtoMessage() {}
 
 func (x *NoTicketsNeededDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1046,7 @@ func (x *NoTicketsNeededDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoTicketsNeededDetail.ProtoReflect.Descriptor instead.
 func (*NoTicketsNeededDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{10}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NoTicketsNeededDetail) GetState() *SignerState {
@@ -894,7 +1073,7 @@ type DiscoverOrchestratorsRequest struct {
 
 func (x *DiscoverOrchestratorsRequest) Reset() {
 	*x = DiscoverOrchestratorsRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1085,7 @@ func (x *DiscoverOrchestratorsRequest) String() string {
 func (*DiscoverOrchestratorsRequest) ProtoMessage() {}
 
 func (x *DiscoverOrchestratorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1098,7 @@ func (x *DiscoverOrchestratorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverOrchestratorsRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverOrchestratorsRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{11}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DiscoverOrchestratorsRequest) GetCaps() []string {
@@ -944,7 +1123,7 @@ type DiscoveredCapability struct {
 
 func (x *DiscoveredCapability) Reset() {
 	*x = DiscoveredCapability{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1135,7 @@ func (x *DiscoveredCapability) String() string {
 func (*DiscoveredCapability) ProtoMessage() {}
 
 func (x *DiscoveredCapability) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1148,7 @@ func (x *DiscoveredCapability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveredCapability.ProtoReflect.Descriptor instead.
 func (*DiscoveredCapability) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{12}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DiscoveredCapability) GetKey() string {
@@ -1030,7 +1209,7 @@ type DiscoveredOrchestrator struct {
 
 func (x *DiscoveredOrchestrator) Reset() {
 	*x = DiscoveredOrchestrator{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1221,7 @@ func (x *DiscoveredOrchestrator) String() string {
 func (*DiscoveredOrchestrator) ProtoMessage() {}
 
 func (x *DiscoveredOrchestrator) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1234,7 @@ func (x *DiscoveredOrchestrator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveredOrchestrator.ProtoReflect.Descriptor instead.
 func (*DiscoveredOrchestrator) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{13}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DiscoveredOrchestrator) GetUrl() string {
@@ -1117,7 +1296,7 @@ type DiscoverOrchestratorsResponse struct {
 
 func (x *DiscoverOrchestratorsResponse) Reset() {
 	*x = DiscoverOrchestratorsResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1308,7 @@ func (x *DiscoverOrchestratorsResponse) String() string {
 func (*DiscoverOrchestratorsResponse) ProtoMessage() {}
 
 func (x *DiscoverOrchestratorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1321,7 @@ func (x *DiscoverOrchestratorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverOrchestratorsResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverOrchestratorsResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{14}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DiscoverOrchestratorsResponse) GetOrchestrators() []*DiscoveredOrchestrator {
@@ -1168,7 +1347,7 @@ type WatchOrchestratorsRequest struct {
 
 func (x *WatchOrchestratorsRequest) Reset() {
 	*x = WatchOrchestratorsRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1359,7 @@ func (x *WatchOrchestratorsRequest) String() string {
 func (*WatchOrchestratorsRequest) ProtoMessage() {}
 
 func (x *WatchOrchestratorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1372,7 @@ func (x *WatchOrchestratorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrchestratorsRequest.ProtoReflect.Descriptor instead.
 func (*WatchOrchestratorsRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{15}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchOrchestratorsRequest) GetCaps() []string {
@@ -1213,7 +1392,7 @@ type WatchOrchestratorsResponse struct {
 
 func (x *WatchOrchestratorsResponse) Reset() {
 	*x = WatchOrchestratorsResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1404,7 @@ func (x *WatchOrchestratorsResponse) String() string {
 func (*WatchOrchestratorsResponse) ProtoMessage() {}
 
 func (x *WatchOrchestratorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1417,7 @@ func (x *WatchOrchestratorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrchestratorsResponse.ProtoReflect.Descriptor instead.
 func (*WatchOrchestratorsResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{16}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchOrchestratorsResponse) GetOrchestrators() []*DiscoveredOrchestrator {
@@ -1263,7 +1442,7 @@ type GetSignerStatusRequest struct {
 
 func (x *GetSignerStatusRequest) Reset() {
 	*x = GetSignerStatusRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1454,7 @@ func (x *GetSignerStatusRequest) String() string {
 func (*GetSignerStatusRequest) ProtoMessage() {}
 
 func (x *GetSignerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1467,7 @@ func (x *GetSignerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{17}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
 }
 
 type ChainView struct {
@@ -1315,7 +1494,7 @@ type ChainView struct {
 
 func (x *ChainView) Reset() {
 	*x = ChainView{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1506,7 @@ func (x *ChainView) String() string {
 func (*ChainView) ProtoMessage() {}
 
 func (x *ChainView) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1519,7 @@ func (x *ChainView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainView.ProtoReflect.Descriptor instead.
 func (*ChainView) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChainView) GetChainId() uint64 {
@@ -1444,7 +1623,7 @@ type SignerLimits struct {
 
 func (x *SignerLimits) Reset() {
 	*x = SignerLimits{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1635,7 @@ func (x *SignerLimits) String() string {
 func (*SignerLimits) ProtoMessage() {}
 
 func (x *SignerLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1648,7 @@ func (x *SignerLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignerLimits.ProtoReflect.Descriptor instead.
 func (*SignerLimits) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SignerLimits) GetMaxTicketEv() string {
@@ -1564,7 +1743,7 @@ type PriceFeedStatus struct {
 
 func (x *PriceFeedStatus) Reset() {
 	*x = PriceFeedStatus{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1755,7 @@ func (x *PriceFeedStatus) String() string {
 func (*PriceFeedStatus) ProtoMessage() {}
 
 func (x *PriceFeedStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1768,7 @@ func (x *PriceFeedStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceFeedStatus.ProtoReflect.Descriptor instead.
 func (*PriceFeedStatus) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PriceFeedStatus) GetAddress() string {
@@ -1689,7 +1868,7 @@ type CapabilityPriceCeiling struct {
 
 func (x *CapabilityPriceCeiling) Reset() {
 	*x = CapabilityPriceCeiling{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1880,7 @@ func (x *CapabilityPriceCeiling) String() string {
 func (*CapabilityPriceCeiling) ProtoMessage() {}
 
 func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1893,7 @@ func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityPriceCeiling.ProtoReflect.Descriptor instead.
 func (*CapabilityPriceCeiling) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CapabilityPriceCeiling) GetCapability() uint32 {
@@ -1780,7 +1959,7 @@ type GetSignerStatusResponse struct {
 
 func (x *GetSignerStatusResponse) Reset() {
 	*x = GetSignerStatusResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +1971,7 @@ func (x *GetSignerStatusResponse) String() string {
 func (*GetSignerStatusResponse) ProtoMessage() {}
 
 func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +1984,7 @@ func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetSignerStatusResponse) GetAddress() []byte {
@@ -1868,7 +2047,7 @@ type WatchSignerActivityRequest struct {
 
 func (x *WatchSignerActivityRequest) Reset() {
 	*x = WatchSignerActivityRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +2059,7 @@ func (x *WatchSignerActivityRequest) String() string {
 func (*WatchSignerActivityRequest) ProtoMessage() {}
 
 func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +2072,7 @@ func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityRequest.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchSignerActivityRequest) GetIntervalMs() uint32 {
@@ -1926,7 +2105,7 @@ type PaymentOutcomeCounts struct {
 
 func (x *PaymentOutcomeCounts) Reset() {
 	*x = PaymentOutcomeCounts{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2117,7 @@ func (x *PaymentOutcomeCounts) String() string {
 func (*PaymentOutcomeCounts) ProtoMessage() {}
 
 func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2130,7 @@ func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcomeCounts.ProtoReflect.Descriptor instead.
 func (*PaymentOutcomeCounts) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{24}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PaymentOutcomeCounts) GetPaid() uint64 {
@@ -2015,7 +2194,7 @@ type ActivityBucket struct {
 
 func (x *ActivityBucket) Reset() {
 	*x = ActivityBucket{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2206,7 @@ func (x *ActivityBucket) String() string {
 func (*ActivityBucket) ProtoMessage() {}
 
 func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2219,7 @@ func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityBucket.ProtoReflect.Descriptor instead.
 func (*ActivityBucket) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{25}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ActivityBucket) GetStart() *timestamppb.Timestamp {
@@ -2100,7 +2279,7 @@ type WatchSignerActivityResponse struct {
 
 func (x *WatchSignerActivityResponse) Reset() {
 	*x = WatchSignerActivityResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2291,7 @@ func (x *WatchSignerActivityResponse) String() string {
 func (*WatchSignerActivityResponse) ProtoMessage() {}
 
 func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2304,7 @@ func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityResponse.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{26}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WatchSignerActivityResponse) GetTime() *timestamppb.Timestamp {
@@ -2230,7 +2409,20 @@ var File_livepeer_signer_v1_signer_proto protoreflect.FileDescriptor
 
 const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\n" +
-	"\x1flivepeer/signer/v1/signer.proto\x12\x12livepeer.signer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10net/lp_rpc.proto\"\x1d\n" +
+	"\x1flivepeer/signer/v1/signer.proto\x12\x12livepeer.signer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10net/lp_rpc.proto\"8\n" +
+	"\x0fGetSpendRequest\x12%\n" +
+	"\x0ewindow_seconds\x18\x01 \x01(\rR\rwindowSeconds\"O\n" +
+	"\n" +
+	"SpendEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\x04R\x06events\x12\x17\n" +
+	"\afee_wei\x18\x03 \x01(\tR\x06feeWei\"\xf2\x01\n" +
+	"\x10GetSpendResponse\x12<\n" +
+	"\n" +
+	"by_auth_id\x18\x01 \x03(\v2\x1e.livepeer.signer.v1.SpendEntryR\bbyAuthId\x12G\n" +
+	"\x0fby_orchestrator\x18\x02 \x03(\v2\x1e.livepeer.signer.v1.SpendEntryR\x0ebyOrchestrator\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12%\n" +
+	"\x0eevents_enabled\x18\x04 \x01(\bR\reventsEnabled\"\x1d\n" +
 	"\x1bSignOrchestratorInfoRequest\"w\n" +
 	"\x1cSignOrchestratorInfoResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x1f\n" +
@@ -2422,7 +2614,7 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\rJOB_TYPE_LV2V\x10\x01\x12\x11\n" +
 	"\rJOB_TYPE_LIVE\x10\x02\x12\x12\n" +
 	"\x0eJOB_TYPE_FIXED\x10\x03\x12\x11\n" +
-	"\rJOB_TYPE_BYOC\x10\x042\xcd\x06\n" +
+	"\rJOB_TYPE_BYOC\x10\x042\xa9\a\n" +
 	"\rSignerService\x12~\n" +
 	"\x14SignOrchestratorInfo\x12/.livepeer.signer.v1.SignOrchestratorInfoRequest\x1a0.livepeer.signer.v1.SignOrchestratorInfoResponse\"\x03\x90\x02\x01\x12v\n" +
 	"\x13GenerateLivePayment\x12..livepeer.signer.v1.GenerateLivePaymentRequest\x1a/.livepeer.signer.v1.GenerateLivePaymentResponse\x12^\n" +
@@ -2430,7 +2622,8 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"\x15DiscoverOrchestrators\x120.livepeer.signer.v1.DiscoverOrchestratorsRequest\x1a1.livepeer.signer.v1.DiscoverOrchestratorsResponse\"\x03\x90\x02\x01\x12u\n" +
 	"\x12WatchOrchestrators\x12-.livepeer.signer.v1.WatchOrchestratorsRequest\x1a..livepeer.signer.v1.WatchOrchestratorsResponse0\x01\x12o\n" +
 	"\x0fGetSignerStatus\x12*.livepeer.signer.v1.GetSignerStatusRequest\x1a+.livepeer.signer.v1.GetSignerStatusResponse\"\x03\x90\x02\x01\x12x\n" +
-	"\x13WatchSignerActivity\x12..livepeer.signer.v1.WatchSignerActivityRequest\x1a/.livepeer.signer.v1.WatchSignerActivityResponse0\x01B\xd8\x01\n" +
+	"\x13WatchSignerActivity\x12..livepeer.signer.v1.WatchSignerActivityRequest\x1a/.livepeer.signer.v1.WatchSignerActivityResponse0\x01\x12Z\n" +
+	"\bGetSpend\x12#.livepeer.signer.v1.GetSpendRequest\x1a$.livepeer.signer.v1.GetSpendResponse\"\x03\x90\x02\x01B\xd8\x01\n" +
 	"\x16com.livepeer.signer.v1B\vSignerProtoP\x01ZGgithub.com/lpsigner/lpsigner/clients/go/gen/livepeer/signer/v1;signerv1\xa2\x02\x03LSX\xaa\x02\x12Livepeer.Signer.V1\xca\x02\x12Livepeer\\Signer\\V1\xe2\x02\x1eLivepeer\\Signer\\V1\\GPBMetadata\xea\x02\x14Livepeer::Signer::V1b\x06proto3"
 
 var (
@@ -2446,93 +2639,101 @@ func file_livepeer_signer_v1_signer_proto_rawDescGZIP() []byte {
 }
 
 var file_livepeer_signer_v1_signer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(JobType)(0),                          // 0: livepeer.signer.v1.JobType
-	(*SignOrchestratorInfoRequest)(nil),   // 1: livepeer.signer.v1.SignOrchestratorInfoRequest
-	(*SignOrchestratorInfoResponse)(nil),  // 2: livepeer.signer.v1.SignOrchestratorInfoResponse
-	(*SignerState)(nil),                   // 3: livepeer.signer.v1.SignerState
-	(*MaxPrice)(nil),                      // 4: livepeer.signer.v1.MaxPrice
-	(*GenerateLivePaymentRequest)(nil),    // 5: livepeer.signer.v1.GenerateLivePaymentRequest
-	(*SignByocJobRequest)(nil),            // 6: livepeer.signer.v1.SignByocJobRequest
-	(*SignByocJobResponse)(nil),           // 7: livepeer.signer.v1.SignByocJobResponse
-	(*GenerateLivePaymentResponse)(nil),   // 8: livepeer.signer.v1.GenerateLivePaymentResponse
-	(*RefreshSessionDetail)(nil),          // 9: livepeer.signer.v1.RefreshSessionDetail
-	(*PriceExceededDetail)(nil),           // 10: livepeer.signer.v1.PriceExceededDetail
-	(*NoTicketsNeededDetail)(nil),         // 11: livepeer.signer.v1.NoTicketsNeededDetail
-	(*DiscoverOrchestratorsRequest)(nil),  // 12: livepeer.signer.v1.DiscoverOrchestratorsRequest
-	(*DiscoveredCapability)(nil),          // 13: livepeer.signer.v1.DiscoveredCapability
-	(*DiscoveredOrchestrator)(nil),        // 14: livepeer.signer.v1.DiscoveredOrchestrator
-	(*DiscoverOrchestratorsResponse)(nil), // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse
-	(*WatchOrchestratorsRequest)(nil),     // 16: livepeer.signer.v1.WatchOrchestratorsRequest
-	(*WatchOrchestratorsResponse)(nil),    // 17: livepeer.signer.v1.WatchOrchestratorsResponse
-	(*GetSignerStatusRequest)(nil),        // 18: livepeer.signer.v1.GetSignerStatusRequest
-	(*ChainView)(nil),                     // 19: livepeer.signer.v1.ChainView
-	(*SignerLimits)(nil),                  // 20: livepeer.signer.v1.SignerLimits
-	(*PriceFeedStatus)(nil),               // 21: livepeer.signer.v1.PriceFeedStatus
-	(*CapabilityPriceCeiling)(nil),        // 22: livepeer.signer.v1.CapabilityPriceCeiling
-	(*GetSignerStatusResponse)(nil),       // 23: livepeer.signer.v1.GetSignerStatusResponse
-	(*WatchSignerActivityRequest)(nil),    // 24: livepeer.signer.v1.WatchSignerActivityRequest
-	(*PaymentOutcomeCounts)(nil),          // 25: livepeer.signer.v1.PaymentOutcomeCounts
-	(*ActivityBucket)(nil),                // 26: livepeer.signer.v1.ActivityBucket
-	(*WatchSignerActivityResponse)(nil),   // 27: livepeer.signer.v1.WatchSignerActivityResponse
-	(*lpnet.OrchestratorInfo)(nil),        // 28: net.OrchestratorInfo
-	(*lpnet.Capabilities)(nil),            // 29: net.Capabilities
-	(*lpnet.Payment)(nil),                 // 30: net.Payment
-	(*lpnet.SegData)(nil),                 // 31: net.SegData
-	(*structpb.Struct)(nil),               // 32: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
-	(*lpnet.PriceInfo)(nil),               // 34: net.PriceInfo
+	(*GetSpendRequest)(nil),               // 1: livepeer.signer.v1.GetSpendRequest
+	(*SpendEntry)(nil),                    // 2: livepeer.signer.v1.SpendEntry
+	(*GetSpendResponse)(nil),              // 3: livepeer.signer.v1.GetSpendResponse
+	(*SignOrchestratorInfoRequest)(nil),   // 4: livepeer.signer.v1.SignOrchestratorInfoRequest
+	(*SignOrchestratorInfoResponse)(nil),  // 5: livepeer.signer.v1.SignOrchestratorInfoResponse
+	(*SignerState)(nil),                   // 6: livepeer.signer.v1.SignerState
+	(*MaxPrice)(nil),                      // 7: livepeer.signer.v1.MaxPrice
+	(*GenerateLivePaymentRequest)(nil),    // 8: livepeer.signer.v1.GenerateLivePaymentRequest
+	(*SignByocJobRequest)(nil),            // 9: livepeer.signer.v1.SignByocJobRequest
+	(*SignByocJobResponse)(nil),           // 10: livepeer.signer.v1.SignByocJobResponse
+	(*GenerateLivePaymentResponse)(nil),   // 11: livepeer.signer.v1.GenerateLivePaymentResponse
+	(*RefreshSessionDetail)(nil),          // 12: livepeer.signer.v1.RefreshSessionDetail
+	(*PriceExceededDetail)(nil),           // 13: livepeer.signer.v1.PriceExceededDetail
+	(*NoTicketsNeededDetail)(nil),         // 14: livepeer.signer.v1.NoTicketsNeededDetail
+	(*DiscoverOrchestratorsRequest)(nil),  // 15: livepeer.signer.v1.DiscoverOrchestratorsRequest
+	(*DiscoveredCapability)(nil),          // 16: livepeer.signer.v1.DiscoveredCapability
+	(*DiscoveredOrchestrator)(nil),        // 17: livepeer.signer.v1.DiscoveredOrchestrator
+	(*DiscoverOrchestratorsResponse)(nil), // 18: livepeer.signer.v1.DiscoverOrchestratorsResponse
+	(*WatchOrchestratorsRequest)(nil),     // 19: livepeer.signer.v1.WatchOrchestratorsRequest
+	(*WatchOrchestratorsResponse)(nil),    // 20: livepeer.signer.v1.WatchOrchestratorsResponse
+	(*GetSignerStatusRequest)(nil),        // 21: livepeer.signer.v1.GetSignerStatusRequest
+	(*ChainView)(nil),                     // 22: livepeer.signer.v1.ChainView
+	(*SignerLimits)(nil),                  // 23: livepeer.signer.v1.SignerLimits
+	(*PriceFeedStatus)(nil),               // 24: livepeer.signer.v1.PriceFeedStatus
+	(*CapabilityPriceCeiling)(nil),        // 25: livepeer.signer.v1.CapabilityPriceCeiling
+	(*GetSignerStatusResponse)(nil),       // 26: livepeer.signer.v1.GetSignerStatusResponse
+	(*WatchSignerActivityRequest)(nil),    // 27: livepeer.signer.v1.WatchSignerActivityRequest
+	(*PaymentOutcomeCounts)(nil),          // 28: livepeer.signer.v1.PaymentOutcomeCounts
+	(*ActivityBucket)(nil),                // 29: livepeer.signer.v1.ActivityBucket
+	(*WatchSignerActivityResponse)(nil),   // 30: livepeer.signer.v1.WatchSignerActivityResponse
+	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
+	(*lpnet.OrchestratorInfo)(nil),        // 32: net.OrchestratorInfo
+	(*lpnet.Capabilities)(nil),            // 33: net.Capabilities
+	(*lpnet.Payment)(nil),                 // 34: net.Payment
+	(*lpnet.SegData)(nil),                 // 35: net.SegData
+	(*structpb.Struct)(nil),               // 36: google.protobuf.Struct
+	(*lpnet.PriceInfo)(nil),               // 37: net.PriceInfo
 }
 var file_livepeer_signer_v1_signer_proto_depIdxs = []int32{
-	28, // 0: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
-	3,  // 1: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
-	0,  // 2: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
-	4,  // 3: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
-	29, // 4: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
-	30, // 5: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
-	31, // 6: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
-	3,  // 7: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
-	3,  // 8: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
-	13, // 9: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
-	32, // 10: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
-	33, // 11: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
-	34, // 12: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
-	33, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
-	14, // 14: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	33, // 15: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	14, // 16: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	33, // 17: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	22, // 18: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
-	21, // 19: livepeer.signer.v1.SignerLimits.price_feed:type_name -> livepeer.signer.v1.PriceFeedStatus
-	19, // 20: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
-	20, // 21: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
-	33, // 22: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
-	25, // 23: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	33, // 24: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
-	23, // 25: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
-	25, // 26: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	26, // 27: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
-	33, // 28: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
-	1,  // 29: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
-	5,  // 30: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
-	6,  // 31: livepeer.signer.v1.SignerService.SignByocJob:input_type -> livepeer.signer.v1.SignByocJobRequest
-	12, // 32: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
-	16, // 33: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
-	18, // 34: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
-	24, // 35: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
-	2,  // 36: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
-	8,  // 37: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
-	7,  // 38: livepeer.signer.v1.SignerService.SignByocJob:output_type -> livepeer.signer.v1.SignByocJobResponse
-	15, // 39: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
-	17, // 40: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
-	23, // 41: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
-	27, // 42: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
-	36, // [36:43] is the sub-list for method output_type
-	29, // [29:36] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	2,  // 0: livepeer.signer.v1.GetSpendResponse.by_auth_id:type_name -> livepeer.signer.v1.SpendEntry
+	2,  // 1: livepeer.signer.v1.GetSpendResponse.by_orchestrator:type_name -> livepeer.signer.v1.SpendEntry
+	31, // 2: livepeer.signer.v1.GetSpendResponse.since:type_name -> google.protobuf.Timestamp
+	32, // 3: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
+	6,  // 4: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
+	0,  // 5: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
+	7,  // 6: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
+	33, // 7: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
+	34, // 8: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
+	35, // 9: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
+	6,  // 10: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
+	6,  // 11: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
+	16, // 12: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
+	36, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
+	31, // 14: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
+	37, // 15: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
+	31, // 16: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
+	17, // 17: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	31, // 18: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	17, // 19: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	31, // 20: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	25, // 21: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
+	24, // 22: livepeer.signer.v1.SignerLimits.price_feed:type_name -> livepeer.signer.v1.PriceFeedStatus
+	22, // 23: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
+	23, // 24: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
+	31, // 25: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
+	28, // 26: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	31, // 27: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
+	26, // 28: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
+	28, // 29: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	29, // 30: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
+	31, // 31: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
+	4,  // 32: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
+	8,  // 33: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
+	9,  // 34: livepeer.signer.v1.SignerService.SignByocJob:input_type -> livepeer.signer.v1.SignByocJobRequest
+	15, // 35: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
+	19, // 36: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
+	21, // 37: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
+	27, // 38: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
+	1,  // 39: livepeer.signer.v1.SignerService.GetSpend:input_type -> livepeer.signer.v1.GetSpendRequest
+	5,  // 40: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
+	11, // 41: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
+	10, // 42: livepeer.signer.v1.SignerService.SignByocJob:output_type -> livepeer.signer.v1.SignByocJobResponse
+	18, // 43: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
+	20, // 44: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
+	26, // 45: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
+	30, // 46: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
+	3,  // 47: livepeer.signer.v1.SignerService.GetSpend:output_type -> livepeer.signer.v1.GetSpendResponse
+	40, // [40:48] is the sub-list for method output_type
+	32, // [32:40] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_livepeer_signer_v1_signer_proto_init() }
@@ -2546,7 +2747,7 @@ func file_livepeer_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livepeer_signer_v1_signer_proto_rawDesc), len(file_livepeer_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

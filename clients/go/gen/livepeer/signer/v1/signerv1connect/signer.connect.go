@@ -61,6 +61,8 @@ const (
 	// SignerServiceWatchSignerActivityProcedure is the fully-qualified name of the SignerService's
 	// WatchSignerActivity RPC.
 	SignerServiceWatchSignerActivityProcedure = "/livepeer.signer.v1.SignerService/WatchSignerActivity"
+	// SignerServiceGetSpendProcedure is the fully-qualified name of the SignerService's GetSpend RPC.
+	SignerServiceGetSpendProcedure = "/livepeer.signer.v1.SignerService/GetSpend"
 )
 
 // SignerServiceClient is a client for the livepeer.signer.v1.SignerService service.
@@ -83,7 +85,9 @@ type SignerServiceClient interface {
 	//   - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
 	//     tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
 	//     as the reference), or the ticket params carry no value (legacy 482).
-	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely.
+	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely, or the event
+	//     outbox cannot take the call's usage event (quota reached, disk error): nothing was
+	//     returned, retry with the same state (legacy 503).
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
 	// Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
 	// (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
@@ -108,6 +112,10 @@ type SignerServiceClient interface {
 	// (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
 	// two always agree. Counts only: no client identifiers, no request contents, no secrets.
 	WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest]) (*connect.ServerStreamForClient[v1.WatchSignerActivityResponse], error)
+	// Fees of the usage events in the outbox over a recent window (default the last hour), by
+	// auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
+	// keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+	GetSpend(context.Context, *connect.Request[v1.GetSpendRequest]) (*connect.Response[v1.GetSpendResponse], error)
 }
 
 // NewSignerServiceClient constructs a client for the livepeer.signer.v1.SignerService service. By
@@ -166,6 +174,13 @@ func NewSignerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(signerServiceMethods.ByName("WatchSignerActivity")),
 			connect.WithClientOptions(opts...),
 		),
+		getSpend: connect.NewClient[v1.GetSpendRequest, v1.GetSpendResponse](
+			httpClient,
+			baseURL+SignerServiceGetSpendProcedure,
+			connect.WithSchema(signerServiceMethods.ByName("GetSpend")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -178,6 +193,7 @@ type signerServiceClient struct {
 	watchOrchestrators    *connect.Client[v1.WatchOrchestratorsRequest, v1.WatchOrchestratorsResponse]
 	getSignerStatus       *connect.Client[v1.GetSignerStatusRequest, v1.GetSignerStatusResponse]
 	watchSignerActivity   *connect.Client[v1.WatchSignerActivityRequest, v1.WatchSignerActivityResponse]
+	getSpend              *connect.Client[v1.GetSpendRequest, v1.GetSpendResponse]
 }
 
 // SignOrchestratorInfo calls livepeer.signer.v1.SignerService.SignOrchestratorInfo.
@@ -215,6 +231,11 @@ func (c *signerServiceClient) WatchSignerActivity(ctx context.Context, req *conn
 	return c.watchSignerActivity.CallServerStream(ctx, req)
 }
 
+// GetSpend calls livepeer.signer.v1.SignerService.GetSpend.
+func (c *signerServiceClient) GetSpend(ctx context.Context, req *connect.Request[v1.GetSpendRequest]) (*connect.Response[v1.GetSpendResponse], error) {
+	return c.getSpend.CallUnary(ctx, req)
+}
+
 // SignerServiceHandler is an implementation of the livepeer.signer.v1.SignerService service.
 type SignerServiceHandler interface {
 	// The signer's address and its signature over keccak256(checksummed address),
@@ -235,7 +256,9 @@ type SignerServiceHandler interface {
 	//   - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
 	//     tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
 	//     as the reference), or the ticket params carry no value (legacy 482).
-	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely.
+	//   - UNAVAILABLE: the signer's chain view is too stale to sign safely, or the event
+	//     outbox cannot take the call's usage event (quota reached, disk error): nothing was
+	//     returned, retry with the same state (legacy 503).
 	GenerateLivePayment(context.Context, *connect.Request[v1.GenerateLivePaymentRequest]) (*connect.Response[v1.GenerateLivePaymentResponse], error)
 	// Signs a BYOC job as go-livepeer's branch feat/byoc-per-cap-pricing-and-usage-labels
 	// (ae1a0ea7a) does at POST /sign-byoc-job: ethSign(keccak256(V1 bytes)), the V1 bytes being
@@ -260,6 +283,10 @@ type SignerServiceHandler interface {
 	// (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
 	// two always agree. Counts only: no client identifiers, no request contents, no secrets.
 	WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest], *connect.ServerStream[v1.WatchSignerActivityResponse]) error
+	// Fees of the usage events in the outbox over a recent window (default the last hour), by
+	// auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
+	// keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+	GetSpend(context.Context, *connect.Request[v1.GetSpendRequest]) (*connect.Response[v1.GetSpendResponse], error)
 }
 
 // NewSignerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -314,6 +341,13 @@ func NewSignerServiceHandler(svc SignerServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(signerServiceMethods.ByName("WatchSignerActivity")),
 		connect.WithHandlerOptions(opts...),
 	)
+	signerServiceGetSpendHandler := connect.NewUnaryHandler(
+		SignerServiceGetSpendProcedure,
+		svc.GetSpend,
+		connect.WithSchema(signerServiceMethods.ByName("GetSpend")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/livepeer.signer.v1.SignerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SignerServiceSignOrchestratorInfoProcedure:
@@ -330,6 +364,8 @@ func NewSignerServiceHandler(svc SignerServiceHandler, opts ...connect.HandlerOp
 			signerServiceGetSignerStatusHandler.ServeHTTP(w, r)
 		case SignerServiceWatchSignerActivityProcedure:
 			signerServiceWatchSignerActivityHandler.ServeHTTP(w, r)
+		case SignerServiceGetSpendProcedure:
+			signerServiceGetSpendHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -365,4 +401,8 @@ func (UnimplementedSignerServiceHandler) GetSignerStatus(context.Context, *conne
 
 func (UnimplementedSignerServiceHandler) WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest], *connect.ServerStream[v1.WatchSignerActivityResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("livepeer.signer.v1.SignerService.WatchSignerActivity is not implemented"))
+}
+
+func (UnimplementedSignerServiceHandler) GetSpend(context.Context, *connect.Request[v1.GetSpendRequest]) (*connect.Response[v1.GetSpendResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("livepeer.signer.v1.SignerService.GetSpend is not implemented"))
 }

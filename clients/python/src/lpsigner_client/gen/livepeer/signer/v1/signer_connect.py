@@ -19,7 +19,7 @@ from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DE
 from protobuf import DescService
 
 from . import signer_pb
-from .signer_pb import DiscoverOrchestratorsRequest, DiscoverOrchestratorsResponse, GenerateLivePaymentRequest, GenerateLivePaymentResponse, GetSignerStatusRequest, GetSignerStatusResponse, SignByocJobRequest, SignByocJobResponse, SignOrchestratorInfoRequest, SignOrchestratorInfoResponse, WatchOrchestratorsRequest, WatchOrchestratorsResponse, WatchSignerActivityRequest, WatchSignerActivityResponse
+from .signer_pb import DiscoverOrchestratorsRequest, DiscoverOrchestratorsResponse, GenerateLivePaymentRequest, GenerateLivePaymentResponse, GetSignerStatusRequest, GetSignerStatusResponse, GetSpendRequest, GetSpendResponse, SignByocJobRequest, SignByocJobResponse, SignOrchestratorInfoRequest, SignOrchestratorInfoResponse, WatchOrchestratorsRequest, WatchOrchestratorsResponse, WatchSignerActivityRequest, WatchSignerActivityResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -55,7 +55,9 @@ class SignerService(Protocol):
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
           tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
           as the reference), or the ticket params carry no value (legacy 482).
-        - UNAVAILABLE: the signer's chain view is too stale to sign safely.
+        - UNAVAILABLE: the signer's chain view is too stale to sign safely, or the event
+          outbox cannot take the call's usage event (quota reached, disk error): nothing was
+          returned, retry with the same state (legacy 503).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -99,6 +101,14 @@ class SignerService(Protocol):
         interval until the client goes away. The counters are the ones /metrics exports
         (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
         two always agree. Counts only: no client identifiers, no request contents, no secrets.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def get_spend(self, request: GetSpendRequest, ctx: RequestContext[GetSpendRequest, GetSpendResponse], /) -> GetSpendResponse:
+        """
+        Fees of the usage events in the outbox over a recent window (default the last hour), by
+        auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -197,6 +207,17 @@ class SignerServiceASGIApplication(ConnectASGIApplication[SignerService]):
                     ),
                     function=svc.watch_signer_activity,
                 ),
+                "/livepeer.signer.v1.SignerService/GetSpend": Endpoint.unary(
+                    method=MethodInfo(
+                        name="GetSpend",
+                        service_name="livepeer.signer.v1.SignerService",
+                        input=GetSpendRequest,
+                        output=GetSpendResponse,
+                        idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.get_spend,
+                ),
             },
             interceptors=interceptors,
             read_max_bytes=read_max_bytes,
@@ -260,7 +281,9 @@ class SignerServiceClient(ConnectClient):
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
           tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
           as the reference), or the ticket params carry no value (legacy 482).
-        - UNAVAILABLE: the signer's chain view is too stale to sign safely.
+        - UNAVAILABLE: the signer's chain view is too stale to sign safely, or the event
+          outbox cannot take the call's usage event (quota reached, disk error): nothing was
+          returned, retry with the same state (legacy 503).
         """
         return await self.execute_unary(
             request=request,
@@ -407,6 +430,33 @@ class SignerServiceClient(ConnectClient):
             headers=headers,
             timeout_ms=timeout_ms,
         )
+    async def get_spend(
+        self,
+        request: GetSpendRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+        use_get: bool = False,
+    ) -> GetSpendResponse:
+        """
+        Fees of the usage events in the outbox over a recent window (default the last hour), by
+        auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetSpend",
+                service_name="livepeer.signer.v1.SignerService",
+                input=GetSpendRequest,
+                output=GetSpendResponse,
+                idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+            use_get=use_get,
+        )
 
 class SignerServiceSync(Protocol):
     def sign_orchestrator_info(self, request: SignOrchestratorInfoRequest, ctx: RequestContext[SignOrchestratorInfoRequest, SignOrchestratorInfoResponse], /) -> SignOrchestratorInfoResponse:
@@ -433,7 +483,9 @@ class SignerServiceSync(Protocol):
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
           tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
           as the reference), or the ticket params carry no value (legacy 482).
-        - UNAVAILABLE: the signer's chain view is too stale to sign safely.
+        - UNAVAILABLE: the signer's chain view is too stale to sign safely, or the event
+          outbox cannot take the call's usage event (quota reached, disk error): nothing was
+          returned, retry with the same state (legacy 503).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -477,6 +529,14 @@ class SignerServiceSync(Protocol):
         interval until the client goes away. The counters are the ones /metrics exports
         (lpsigner_payments_total, lpsigner_tickets_signed_total, ...), fed by one recorder, so the
         two always agree. Counts only: no client identifiers, no request contents, no secrets.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def get_spend(self, request: GetSpendRequest, ctx: RequestContext[GetSpendRequest, GetSpendResponse], /) -> GetSpendResponse:
+        """
+        Fees of the usage events in the outbox over a recent window (default the last hour), by
+        auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -573,6 +633,17 @@ class SignerServiceWSGIApplication(ConnectWSGIApplication):
                     ),
                     function=service.watch_signer_activity,
                 ),
+                "/livepeer.signer.v1.SignerService/GetSpend": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="GetSpend",
+                        service_name="livepeer.signer.v1.SignerService",
+                        input=GetSpendRequest,
+                        output=GetSpendResponse,
+                        idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.get_spend,
+                ),
             },
             interceptors=interceptors,
             read_max_bytes=read_max_bytes,
@@ -636,7 +707,9 @@ class SignerServiceClientSync(ConnectClientSync):
         - FAILED_PRECONDITION without a detail: the signer's deposit or reserve cannot back
           tickets (zero, or unlocking); GetSignerStatus.funding_problem says which (legacy 400,
           as the reference), or the ticket params carry no value (legacy 482).
-        - UNAVAILABLE: the signer's chain view is too stale to sign safely.
+        - UNAVAILABLE: the signer's chain view is too stale to sign safely, or the event
+          outbox cannot take the call's usage event (quota reached, disk error): nothing was
+          returned, retry with the same state (legacy 503).
         """
         return self.execute_unary(
             request=request,
@@ -782,4 +855,31 @@ class SignerServiceClientSync(ConnectClientSync):
             ),
             headers=headers,
             timeout_ms=timeout_ms,
+        )
+    def get_spend(
+        self,
+        request: GetSpendRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+        use_get: bool = False,
+    ) -> GetSpendResponse:
+        """
+        Fees of the usage events in the outbox over a recent window (default the last hour), by
+        auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetSpend",
+                service_name="livepeer.signer.v1.SignerService",
+                input=GetSpendRequest,
+                output=GetSpendResponse,
+                idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+            use_get=use_get,
         )

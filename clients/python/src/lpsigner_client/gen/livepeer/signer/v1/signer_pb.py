@@ -25,6 +25,134 @@ if TYPE_CHECKING:
     from ....net.lp_rpc_pb import Capabilities, OrchestratorInfo, Payment, PriceInfo, SegData
 
 
+_GetSpendRequestFields: TypeAlias = Literal["window_seconds"]
+
+class GetSpendRequest(Message[_GetSpendRequestFields]):
+    """
+    ```proto
+    message livepeer.signer.v1.GetSpendRequest
+    ```
+
+    Attributes:
+        window_seconds:
+            The window back from now; 0 means 3600 (one hour).
+
+            ```proto
+            uint32 window_seconds = 1;
+            ```
+    """
+
+    __slots__ = ("window_seconds",)
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            *,
+            window_seconds: int = 0,
+        ) -> None:
+            pass
+
+        window_seconds: int
+
+_SpendEntryFields: TypeAlias = Literal["key", "events", "fee_wei"]
+
+class SpendEntry(Message[_SpendEntryFields]):
+    """
+    ```proto
+    message livepeer.signer.v1.SpendEntry
+    ```
+
+    Attributes:
+        key:
+            The auth id ("" when the call had none) or the orchestrator's checksummed address.
+
+            ```proto
+            string key = 1;
+            ```
+        events:
+            Paying and nothing-due calls in the window.
+
+            ```proto
+            uint64 events = 2;
+            ```
+        fee_wei:
+            Their computed fees summed, in wei (decimal).
+
+            ```proto
+            string fee_wei = 3;
+            ```
+    """
+
+    __slots__ = ("key", "events", "fee_wei")
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            *,
+            key: str = "",
+            events: int = 0,
+            fee_wei: str = "",
+        ) -> None:
+            pass
+
+        key: str
+        events: int
+        fee_wei: str
+
+_GetSpendResponseFields: TypeAlias = Literal["by_auth_id", "by_orchestrator", "since", "events_enabled"]
+
+class GetSpendResponse(Message[_GetSpendResponseFields]):
+    """
+    ```proto
+    message livepeer.signer.v1.GetSpendResponse
+    ```
+
+    Attributes:
+        by_auth_id:
+            Largest spend first.
+
+            ```proto
+            repeated livepeer.signer.v1.SpendEntry by_auth_id = 1;
+            ```
+        by_orchestrator:
+            ```proto
+            repeated livepeer.signer.v1.SpendEntry by_orchestrator = 2;
+            ```
+        since:
+            The window's start.
+
+            ```proto
+            optional google.protobuf.Timestamp since = 3;
+            ```
+        events_enabled:
+            False when the signer writes no events (-events=false): the lists are empty.
+
+            ```proto
+            bool events_enabled = 4;
+            ```
+    """
+
+    __slots__ = ("by_auth_id", "by_orchestrator", "since", "events_enabled")
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            *,
+            by_auth_id: list[SpendEntry] | None = None,
+            by_orchestrator: list[SpendEntry] | None = None,
+            since: Timestamp | None = None,
+            events_enabled: bool = False,
+        ) -> None:
+            pass
+
+        by_auth_id: list[SpendEntry]
+        by_orchestrator: list[SpendEntry]
+        since: Timestamp | None
+        events_enabled: bool
+
 _SignOrchestratorInfoRequestFields: TypeAlias = NoReturn
 
 class SignOrchestratorInfoRequest(Message[_SignOrchestratorInfoRequestFields]):
@@ -1651,13 +1779,16 @@ class JobType(Enum):
 
 
 _DESC = file_desc(
-    b'\n\x1flivepeer/signer/v1/signer.proto\x12\x12livepeer.signer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10net/lp_rpc.proto"\x1d\n\x1bSignOrchestratorInfoRequest"w\n\x1cSignOrchestratorInfoResponse\x12\x18\n\x07address\x18\x01 \x01(\x0cR\x07address\x12\x1f\n\x0baddress_hex\x18\x02 \x01(\tR\naddressHex\x12\x1c\n\tsignature\x18\x03 \x01(\x0cR\tsignature"5\n\x0bSignerState\x12\x14\n\x05state\x18\x01 \x01(\x0cR\x05state\x12\x10\n\x03sig\x18\x02 \x01(\x0cR\x03sig"P\n\x08MaxPrice\x12\x14\n\x05price\x18\x01 \x01(\tR\x05price\x12\x1a\n\x08currency\x18\x02 \x01(\tR\x08currency\x12\x12\n\x04unit\x18\x03 \x01(\tR\x04unit"\xe8\x03\n\x1aGenerateLivePaymentRequest\x129\n\x0corchestrator\x18\x01 \x01(\x0b2\x15.net.OrchestratorInfoR\x0corchestrator\x125\n\x05state\x18\x02 \x01(\x0b2\x1f.livepeer.signer.v1.SignerStateR\x05state\x12\x1f\n\x0bmanifest_id\x18\x03 \x01(\tR\nmanifestId\x12\x10\n\x03app\x18\x04 \x01(\tR\x03app\x12/\n\x04type\x18\x05 \x01(\x0e2\x1b.livepeer.signer.v1.JobTypeR\x04type\x12\x1b\n\tin_pixels\x18\x06 \x01(\x03R\x08inPixels\x129\n\tmax_price\x18\x07 \x01(\x0b2\x1c.livepeer.signer.v1.MaxPriceR\x08maxPrice\x125\n\x0ccapabilities\x18\x08 \x01(\x0b2\x11.net.CapabilitiesR\x0ccapabilities\x12*\n\x11strict_no_tickets\x18\t \x01(\x08R\x0fstrictNoTickets\x12\x1e\n\ncapability\x18\n \x01(\tR\ncapability\x12\x19\n\x08model_id\x18\x0b \x01(\tR\x07modelId"\xa7\x01\n\x12SignByocJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n\ncapability\x18\x02 \x01(\tR\ncapability\x12\x18\n\x07request\x18\x03 \x01(\tR\x07request\x12\x1e\n\nparameters\x18\x04 \x01(\tR\nparameters\x12\'\n\x0ftimeout_seconds\x18\x05 \x01(\x03R\x0etimeoutSeconds"j\n\x13SignByocJobResponse\x12\x16\n\x06sender\x18\x01 \x01(\x0cR\x06sender\x12\x1d\n\nsender_hex\x18\x02 \x01(\tR\tsenderHex\x12\x1c\n\tsignature\x18\x03 \x01(\x0cR\tsignature"\x94\x03\n\x1bGenerateLivePaymentResponse\x12&\n\x07payment\x18\x01 \x01(\x0b2\x0c.net.PaymentR\x07payment\x12)\n\tseg_creds\x18\x02 \x01(\x0b2\x0c.net.SegDataR\x08segCreds\x125\n\x05state\x18\x03 \x01(\x0b2\x1f.livepeer.signer.v1.SignerStateR\x05state\x12%\n\x0epayment_header\x18\x04 \x01(\tR\rpaymentHeader\x12%\n\x0esegment_header\x18\x05 \x01(\tR\rsegmentHeader\x12)\n\x10payment_required\x18\x06 \x01(\x08R\x0fpaymentRequired\x12\x1f\n\x0bnum_tickets\x18\x07 \x01(\rR\nnumTickets\x12%\n\x0ebillable_units\x18\x08 \x01(\x03R\rbillableUnits\x12\x10\n\x03fee\x18\t \x01(\tR\x03fee\x12\x18\n\x07balance\x18\n \x01(\tR\x07balance"Y\n\x14RefreshSessionDetail\x12)\n\x10orchestrator_url\x18\x01 \x01(\tR\x0forchestratorUrl\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason"]\n\x13PriceExceededDetail\x12\x16\n\x06source\x18\x01 \x01(\tR\x06source\x12\x14\n\x05price\x18\x02 \x01(\tR\x05price\x12\x18\n\x07ceiling\x18\x03 \x01(\tR\x07ceiling"h\n\x15NoTicketsNeededDetail\x125\n\x05state\x18\x01 \x01(\x0b2\x1f.livepeer.signer.v1.SignerStateR\x05state\x12\x18\n\x07balance\x18\x02 \x01(\tR\x07balance"2\n\x1cDiscoverOrchestratorsRequest\x12\x12\n\x04caps\x18\x01 \x03(\tR\x04caps"\xad\x01\n\x14DiscoveredCapability\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n\x08pipeline\x18\x02 \x01(\tR\x08pipeline\x12\x19\n\x08model_id\x18\x03 \x01(\tR\x07modelId\x12$\n\x0eprice_per_unit\x18\x04 \x01(\x03R\x0cpricePerUnit\x12&\n\x0fpixels_per_unit\x18\x05 \x01(\x03R\rpixelsPerUnit"\xfc\x02\n\x16DiscoveredOrchestrator\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n\x0beth_address\x18\x02 \x01(\x0cR\nethAddress\x12L\n\x0ccapabilities\x18\x03 \x03(\x0b2(.livepeer.signer.v1.DiscoveredCapabilityR\x0ccapabilities\x121\n\x07runners\x18\x04 \x03(\x0b2\x17.google.protobuf.StructR\x07runners\x127\n\tlast_seen\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x08lastSeen\x12-\n\nprice_info\x18\x06 \x01(\x0b2\x0e.net.PriceInfoR\tpriceInfo\x12F\n\x11runners_last_seen\x18\x07 \x01(\x0b2\x1a.google.protobuf.TimestampR\x0frunnersLastSeen"\xb2\x01\n\x1dDiscoverOrchestratorsResponse\x12P\n\rorchestrators\x18\x01 \x03(\x0b2*.livepeer.signer.v1.DiscoveredOrchestratorR\rorchestrators\x12?\n\rsnapshot_time\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x0csnapshotTime"/\n\x19WatchOrchestratorsRequest\x12\x12\n\x04caps\x18\x01 \x03(\tR\x04caps"\xaf\x01\n\x1aWatchOrchestratorsResponse\x12P\n\rorchestrators\x18\x01 \x03(\x0b2*.livepeer.signer.v1.DiscoveredOrchestratorR\rorchestrators\x12?\n\rsnapshot_time\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x0csnapshotTime"\x18\n\x16GetSignerStatusRequest"\xbf\x02\n\tChainView\x12\x19\n\x08chain_id\x18\x01 \x01(\x04R\x07chainId\x12\x14\n\x05round\x18\x02 \x01(\x03R\x05round\x12(\n\x10round_block_hash\x18\x03 \x01(\x0cR\x0eroundBlockHash\x12\x19\n\x08l1_block\x18\x04 \x01(\x04R\x07l1Block\x12\x18\n\x07deposit\x18\x05 \x01(\tR\x07deposit\x12\x18\n\x07reserve\x18\x06 \x01(\tR\x07reserve\x12%\n\x0ewithdraw_round\x18\x07 \x01(\x04R\rwithdrawRound\x12\x15\n\x06age_ms\x18\x08 \x01(\x04R\x05ageMs\x12\x14\n\x05stale\x18\t \x01(\x08R\x05stale\x12\x17\n\x07eth_url\x18\n \x01(\tR\x06ethUrl\x12\x1b\n\tdev_chain\x18\x0b \x01(\x08R\x08devChain"\xf0\x03\n\x0cSignerLimits\x12"\n\rmax_ticket_ev\x18\x01 \x01(\tR\x0bmaxTicketEv\x12 \n\x0cmax_total_ev\x18\x02 \x01(\tR\nmaxTotalEv\x12-\n\x12deposit_multiplier\x18\x03 \x01(\rR\x11depositMultiplier\x12+\n\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12-\n\x12webhook_configured\x18\x05 \x01(\x08R\x11webhookConfigured\x12[\n\x13capability_ceilings\x18\x06 \x03(\x0b2*.livepeer.signer.v1.CapabilityPriceCeilingR\x12capabilityCeilings\x12@\n\x1dconfigured_max_price_per_unit\x18\x07 \x01(\tR\x19configuredMaxPricePerUnit\x12,\n\x12max_price_currency\x18\x08 \x01(\tR\x10maxPriceCurrency\x12B\n\nprice_feed\x18\t \x01(\x0b2#.livepeer.signer.v1.PriceFeedStatusR\tpriceFeed"\xc4\x02\n\x0fPriceFeedStatus\x12\x18\n\x07address\x18\x01 \x01(\tR\x07address\x12 \n\x0bdescription\x18\x02 \x01(\tR\x0bdescription\x12\x16\n\x06answer\x18\x03 \x01(\tR\x06answer\x12\x1a\n\x08decimals\x18\x04 \x01(\rR\x08decimals\x12\x19\n\x08round_id\x18\x05 \x01(\tR\x07roundId\x12\x1d\n\nupdated_at\x18\x06 \x01(\x03R\tupdatedAt\x12\x15\n\x06age_ms\x18\x07 \x01(\x04R\x05ageMs\x12\x1c\n\nmax_age_ms\x18\x08 \x01(\x04R\x08maxAgeMs\x12\x16\n\x06usable\x18\t \x01(\x08R\x06usable\x12\x18\n\x07problem\x18\n \x01(\tR\x07problem\x12 \n\x0cwei_per_unit\x18\x0b \x01(\tR\nweiPerUnit"\xfa\x01\n\x16CapabilityPriceCeiling\x12\x1e\n\ncapability\x18\x01 \x01(\rR\ncapability\x12\x1a\n\x08pipeline\x18\x02 \x01(\tR\x08pipeline\x12\x19\n\x08model_id\x18\x03 \x01(\tR\x07modelId\x12+\n\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12@\n\x1dconfigured_max_price_per_unit\x18\x05 \x01(\tR\x19configuredMaxPricePerUnit\x12\x1a\n\x08currency\x18\x06 \x01(\tR\x08currency"\xa7\x02\n\x17GetSignerStatusResponse\x12\x18\n\x07address\x18\x01 \x01(\x0cR\x07address\x12\x1f\n\x0baddress_hex\x18\x02 \x01(\tR\naddressHex\x123\n\x05chain\x18\x03 \x01(\x0b2\x1d.livepeer.signer.v1.ChainViewR\x05chain\x128\n\x06limits\x18\x04 \x01(\x0b2 .livepeer.signer.v1.SignerLimitsR\x06limits\x12\x18\n\x07version\x18\x05 \x01(\tR\x07version\x12\'\n\x0ffunding_problem\x18\x06 \x01(\tR\x0efundingProblem\x12\x1f\n\x0bkey_backend\x18\x07 \x01(\tR\nkeyBackend"=\n\x1aWatchSignerActivityRequest\x12\x1f\n\x0binterval_ms\x18\x01 \x01(\rR\nintervalMs"\xf8\x01\n\x14PaymentOutcomeCounts\x12\x12\n\x04paid\x18\x01 \x01(\x04R\x04paid\x12\x1f\n\x0bnothing_due\x18\x02 \x01(\x04R\nnothingDue\x12\x18\n\x07refresh\x18\x03 \x01(\x04R\x07refresh\x12%\n\x0eprice_exceeded\x18\x04 \x01(\x04R\rpriceExceeded\x12!\n\x0cclient_error\x18\x05 \x01(\x04R\x0bclientError\x12 \n\x0bunavailable\x18\x06 \x01(\x04R\x0bunavailable\x12%\n\x0einternal_error\x18\x07 \x01(\x04R\rinternalError"\xaf\x01\n\x0eActivityBucket\x120\n\x05start\x18\x01 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05start\x12D\n\x08payments\x18\x02 \x01(\x0b2(.livepeer.signer.v1.PaymentOutcomeCountsR\x08payments\x12%\n\x0etickets_signed\x18\x03 \x01(\x04R\rticketsSigned"\xa0\x05\n\x1bWatchSignerActivityResponse\x12.\n\x04time\x18\x01 \x01(\x0b2\x1a.google.protobuf.TimestampR\x04time\x12C\n\x06status\x18\x02 \x01(\x0b2+.livepeer.signer.v1.GetSignerStatusResponseR\x06status\x12D\n\x08payments\x18\x03 \x01(\x0b2(.livepeer.signer.v1.PaymentOutcomeCountsR\x08payments\x12%\n\x0etickets_signed\x18\x04 \x01(\x04R\rticketsSigned\x12$\n\x0eface_value_wei\x18\x05 \x01(\tR\x0cfaceValueWei\x12\x15\n\x06ev_wei\x18\x06 \x01(\tR\x05evWei\x12<\n\x07buckets\x18\x07 \x03(\x0b2".livepeer.signer.v1.ActivityBucketR\x07buckets\x12%\n\x0ebucket_seconds\x18\x08 \x01(\rR\rbucketSeconds\x12%\n\x0ewindow_seconds\x18\t \x01(\rR\rwindowSeconds\x12\'\n\x0factive_sessions\x18\n \x01(\rR\x0eactiveSessions\x12$\n\x0elatency_p50_ms\x18\x0b \x01(\x01R\x0clatencyP50Ms\x12$\n\x0elatency_p99_ms\x18\x0c \x01(\x01R\x0clatencyP99Ms\x12+\n\x11discovery_enabled\x18\r \x01(\x08R\x10discoveryEnabled\x124\n\x07started\x18\x0e \x01(\x0b2\x1a.google.protobuf.TimestampR\x07started*p\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rJOB_TYPE_LV2V\x10\x01\x12\x11\n\rJOB_TYPE_LIVE\x10\x02\x12\x12\n\x0eJOB_TYPE_FIXED\x10\x03\x12\x11\n\rJOB_TYPE_BYOC\x10\x042\xcd\x06\n\rSignerService\x12~\n\x14SignOrchestratorInfo\x12/.livepeer.signer.v1.SignOrchestratorInfoRequest\x1a0.livepeer.signer.v1.SignOrchestratorInfoResponse"\x03\x90\x02\x01\x12v\n\x13GenerateLivePayment\x12..livepeer.signer.v1.GenerateLivePaymentRequest\x1a/.livepeer.signer.v1.GenerateLivePaymentResponse\x12^\n\x0bSignByocJob\x12&.livepeer.signer.v1.SignByocJobRequest\x1a\'.livepeer.signer.v1.SignByocJobResponse\x12\x81\x01\n\x15DiscoverOrchestrators\x120.livepeer.signer.v1.DiscoverOrchestratorsRequest\x1a1.livepeer.signer.v1.DiscoverOrchestratorsResponse"\x03\x90\x02\x01\x12u\n\x12WatchOrchestrators\x12-.livepeer.signer.v1.WatchOrchestratorsRequest\x1a..livepeer.signer.v1.WatchOrchestratorsResponse0\x01\x12o\n\x0fGetSignerStatus\x12*.livepeer.signer.v1.GetSignerStatusRequest\x1a+.livepeer.signer.v1.GetSignerStatusResponse"\x03\x90\x02\x01\x12x\n\x13WatchSignerActivity\x12..livepeer.signer.v1.WatchSignerActivityRequest\x1a/.livepeer.signer.v1.WatchSignerActivityResponse0\x01B\xd8\x01\n\x16com.livepeer.signer.v1B\x0bSignerProtoP\x01ZGgithub.com/lpsigner/lpsigner/clients/go/gen/livepeer/signer/v1;signerv1\xa2\x02\x03LSX\xaa\x02\x12Livepeer.Signer.V1\xca\x02\x12Livepeer\\Signer\\V1\xe2\x02\x1eLivepeer\\Signer\\V1\\GPBMetadata\xea\x02\x14Livepeer::Signer::V1b\x06proto3',
+    b'\n\x1flivepeer/signer/v1/signer.proto\x12\x12livepeer.signer.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10net/lp_rpc.proto"8\n\x0fGetSpendRequest\x12%\n\x0ewindow_seconds\x18\x01 \x01(\rR\rwindowSeconds"O\n\nSpendEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n\x06events\x18\x02 \x01(\x04R\x06events\x12\x17\n\x07fee_wei\x18\x03 \x01(\tR\x06feeWei"\xf2\x01\n\x10GetSpendResponse\x12<\n\nby_auth_id\x18\x01 \x03(\x0b2\x1e.livepeer.signer.v1.SpendEntryR\x08byAuthId\x12G\n\x0fby_orchestrator\x18\x02 \x03(\x0b2\x1e.livepeer.signer.v1.SpendEntryR\x0ebyOrchestrator\x120\n\x05since\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05since\x12%\n\x0eevents_enabled\x18\x04 \x01(\x08R\reventsEnabled"\x1d\n\x1bSignOrchestratorInfoRequest"w\n\x1cSignOrchestratorInfoResponse\x12\x18\n\x07address\x18\x01 \x01(\x0cR\x07address\x12\x1f\n\x0baddress_hex\x18\x02 \x01(\tR\naddressHex\x12\x1c\n\tsignature\x18\x03 \x01(\x0cR\tsignature"5\n\x0bSignerState\x12\x14\n\x05state\x18\x01 \x01(\x0cR\x05state\x12\x10\n\x03sig\x18\x02 \x01(\x0cR\x03sig"P\n\x08MaxPrice\x12\x14\n\x05price\x18\x01 \x01(\tR\x05price\x12\x1a\n\x08currency\x18\x02 \x01(\tR\x08currency\x12\x12\n\x04unit\x18\x03 \x01(\tR\x04unit"\xe8\x03\n\x1aGenerateLivePaymentRequest\x129\n\x0corchestrator\x18\x01 \x01(\x0b2\x15.net.OrchestratorInfoR\x0corchestrator\x125\n\x05state\x18\x02 \x01(\x0b2\x1f.livepeer.signer.v1.SignerStateR\x05state\x12\x1f\n\x0bmanifest_id\x18\x03 \x01(\tR\nmanifestId\x12\x10\n\x03app\x18\x04 \x01(\tR\x03app\x12/\n\x04type\x18\x05 \x01(\x0e2\x1b.livepeer.signer.v1.JobTypeR\x04type\x12\x1b\n\tin_pixels\x18\x06 \x01(\x03R\x08inPixels\x129\n\tmax_price\x18\x07 \x01(\x0b2\x1c.livepeer.signer.v1.MaxPriceR\x08maxPrice\x125\n\x0ccapabilities\x18\x08 \x01(\x0b2\x11.net.CapabilitiesR\x0ccapabilities\x12*\n\x11strict_no_tickets\x18\t \x01(\x08R\x0fstrictNoTickets\x12\x1e\n\ncapability\x18\n \x01(\tR\ncapability\x12\x19\n\x08model_id\x18\x0b \x01(\tR\x07modelId"\xa7\x01\n\x12SignByocJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n\ncapability\x18\x02 \x01(\tR\ncapability\x12\x18\n\x07request\x18\x03 \x01(\tR\x07request\x12\x1e\n\nparameters\x18\x04 \x01(\tR\nparameters\x12\'\n\x0ftimeout_seconds\x18\x05 \x01(\x03R\x0etimeoutSeconds"j\n\x13SignByocJobResponse\x12\x16\n\x06sender\x18\x01 \x01(\x0cR\x06sender\x12\x1d\n\nsender_hex\x18\x02 \x01(\tR\tsenderHex\x12\x1c\n\tsignature\x18\x03 \x01(\x0cR\tsignature"\x94\x03\n\x1bGenerateLivePaymentResponse\x12&\n\x07payment\x18\x01 \x01(\x0b2\x0c.net.PaymentR\x07payment\x12)\n\tseg_creds\x18\x02 \x01(\x0b2\x0c.net.SegDataR\x08segCreds\x125\n\x05state\x18\x03 \x01(\x0b2\x1f.livepeer.signer.v1.SignerStateR\x05state\x12%\n\x0epayment_header\x18\x04 \x01(\tR\rpaymentHeader\x12%\n\x0esegment_header\x18\x05 \x01(\tR\rsegmentHeader\x12)\n\x10payment_required\x18\x06 \x01(\x08R\x0fpaymentRequired\x12\x1f\n\x0bnum_tickets\x18\x07 \x01(\rR\nnumTickets\x12%\n\x0ebillable_units\x18\x08 \x01(\x03R\rbillableUnits\x12\x10\n\x03fee\x18\t \x01(\tR\x03fee\x12\x18\n\x07balance\x18\n \x01(\tR\x07balance"Y\n\x14RefreshSessionDetail\x12)\n\x10orchestrator_url\x18\x01 \x01(\tR\x0forchestratorUrl\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason"]\n\x13PriceExceededDetail\x12\x16\n\x06source\x18\x01 \x01(\tR\x06source\x12\x14\n\x05price\x18\x02 \x01(\tR\x05price\x12\x18\n\x07ceiling\x18\x03 \x01(\tR\x07ceiling"h\n\x15NoTicketsNeededDetail\x125\n\x05state\x18\x01 \x01(\x0b2\x1f.livepeer.signer.v1.SignerStateR\x05state\x12\x18\n\x07balance\x18\x02 \x01(\tR\x07balance"2\n\x1cDiscoverOrchestratorsRequest\x12\x12\n\x04caps\x18\x01 \x03(\tR\x04caps"\xad\x01\n\x14DiscoveredCapability\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n\x08pipeline\x18\x02 \x01(\tR\x08pipeline\x12\x19\n\x08model_id\x18\x03 \x01(\tR\x07modelId\x12$\n\x0eprice_per_unit\x18\x04 \x01(\x03R\x0cpricePerUnit\x12&\n\x0fpixels_per_unit\x18\x05 \x01(\x03R\rpixelsPerUnit"\xfc\x02\n\x16DiscoveredOrchestrator\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n\x0beth_address\x18\x02 \x01(\x0cR\nethAddress\x12L\n\x0ccapabilities\x18\x03 \x03(\x0b2(.livepeer.signer.v1.DiscoveredCapabilityR\x0ccapabilities\x121\n\x07runners\x18\x04 \x03(\x0b2\x17.google.protobuf.StructR\x07runners\x127\n\tlast_seen\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x08lastSeen\x12-\n\nprice_info\x18\x06 \x01(\x0b2\x0e.net.PriceInfoR\tpriceInfo\x12F\n\x11runners_last_seen\x18\x07 \x01(\x0b2\x1a.google.protobuf.TimestampR\x0frunnersLastSeen"\xb2\x01\n\x1dDiscoverOrchestratorsResponse\x12P\n\rorchestrators\x18\x01 \x03(\x0b2*.livepeer.signer.v1.DiscoveredOrchestratorR\rorchestrators\x12?\n\rsnapshot_time\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x0csnapshotTime"/\n\x19WatchOrchestratorsRequest\x12\x12\n\x04caps\x18\x01 \x03(\tR\x04caps"\xaf\x01\n\x1aWatchOrchestratorsResponse\x12P\n\rorchestrators\x18\x01 \x03(\x0b2*.livepeer.signer.v1.DiscoveredOrchestratorR\rorchestrators\x12?\n\rsnapshot_time\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x0csnapshotTime"\x18\n\x16GetSignerStatusRequest"\xbf\x02\n\tChainView\x12\x19\n\x08chain_id\x18\x01 \x01(\x04R\x07chainId\x12\x14\n\x05round\x18\x02 \x01(\x03R\x05round\x12(\n\x10round_block_hash\x18\x03 \x01(\x0cR\x0eroundBlockHash\x12\x19\n\x08l1_block\x18\x04 \x01(\x04R\x07l1Block\x12\x18\n\x07deposit\x18\x05 \x01(\tR\x07deposit\x12\x18\n\x07reserve\x18\x06 \x01(\tR\x07reserve\x12%\n\x0ewithdraw_round\x18\x07 \x01(\x04R\rwithdrawRound\x12\x15\n\x06age_ms\x18\x08 \x01(\x04R\x05ageMs\x12\x14\n\x05stale\x18\t \x01(\x08R\x05stale\x12\x17\n\x07eth_url\x18\n \x01(\tR\x06ethUrl\x12\x1b\n\tdev_chain\x18\x0b \x01(\x08R\x08devChain"\xf0\x03\n\x0cSignerLimits\x12"\n\rmax_ticket_ev\x18\x01 \x01(\tR\x0bmaxTicketEv\x12 \n\x0cmax_total_ev\x18\x02 \x01(\tR\nmaxTotalEv\x12-\n\x12deposit_multiplier\x18\x03 \x01(\rR\x11depositMultiplier\x12+\n\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12-\n\x12webhook_configured\x18\x05 \x01(\x08R\x11webhookConfigured\x12[\n\x13capability_ceilings\x18\x06 \x03(\x0b2*.livepeer.signer.v1.CapabilityPriceCeilingR\x12capabilityCeilings\x12@\n\x1dconfigured_max_price_per_unit\x18\x07 \x01(\tR\x19configuredMaxPricePerUnit\x12,\n\x12max_price_currency\x18\x08 \x01(\tR\x10maxPriceCurrency\x12B\n\nprice_feed\x18\t \x01(\x0b2#.livepeer.signer.v1.PriceFeedStatusR\tpriceFeed"\xc4\x02\n\x0fPriceFeedStatus\x12\x18\n\x07address\x18\x01 \x01(\tR\x07address\x12 \n\x0bdescription\x18\x02 \x01(\tR\x0bdescription\x12\x16\n\x06answer\x18\x03 \x01(\tR\x06answer\x12\x1a\n\x08decimals\x18\x04 \x01(\rR\x08decimals\x12\x19\n\x08round_id\x18\x05 \x01(\tR\x07roundId\x12\x1d\n\nupdated_at\x18\x06 \x01(\x03R\tupdatedAt\x12\x15\n\x06age_ms\x18\x07 \x01(\x04R\x05ageMs\x12\x1c\n\nmax_age_ms\x18\x08 \x01(\x04R\x08maxAgeMs\x12\x16\n\x06usable\x18\t \x01(\x08R\x06usable\x12\x18\n\x07problem\x18\n \x01(\tR\x07problem\x12 \n\x0cwei_per_unit\x18\x0b \x01(\tR\nweiPerUnit"\xfa\x01\n\x16CapabilityPriceCeiling\x12\x1e\n\ncapability\x18\x01 \x01(\rR\ncapability\x12\x1a\n\x08pipeline\x18\x02 \x01(\tR\x08pipeline\x12\x19\n\x08model_id\x18\x03 \x01(\tR\x07modelId\x12+\n\x12max_price_per_unit\x18\x04 \x01(\tR\x0fmaxPricePerUnit\x12@\n\x1dconfigured_max_price_per_unit\x18\x05 \x01(\tR\x19configuredMaxPricePerUnit\x12\x1a\n\x08currency\x18\x06 \x01(\tR\x08currency"\xa7\x02\n\x17GetSignerStatusResponse\x12\x18\n\x07address\x18\x01 \x01(\x0cR\x07address\x12\x1f\n\x0baddress_hex\x18\x02 \x01(\tR\naddressHex\x123\n\x05chain\x18\x03 \x01(\x0b2\x1d.livepeer.signer.v1.ChainViewR\x05chain\x128\n\x06limits\x18\x04 \x01(\x0b2 .livepeer.signer.v1.SignerLimitsR\x06limits\x12\x18\n\x07version\x18\x05 \x01(\tR\x07version\x12\'\n\x0ffunding_problem\x18\x06 \x01(\tR\x0efundingProblem\x12\x1f\n\x0bkey_backend\x18\x07 \x01(\tR\nkeyBackend"=\n\x1aWatchSignerActivityRequest\x12\x1f\n\x0binterval_ms\x18\x01 \x01(\rR\nintervalMs"\xf8\x01\n\x14PaymentOutcomeCounts\x12\x12\n\x04paid\x18\x01 \x01(\x04R\x04paid\x12\x1f\n\x0bnothing_due\x18\x02 \x01(\x04R\nnothingDue\x12\x18\n\x07refresh\x18\x03 \x01(\x04R\x07refresh\x12%\n\x0eprice_exceeded\x18\x04 \x01(\x04R\rpriceExceeded\x12!\n\x0cclient_error\x18\x05 \x01(\x04R\x0bclientError\x12 \n\x0bunavailable\x18\x06 \x01(\x04R\x0bunavailable\x12%\n\x0einternal_error\x18\x07 \x01(\x04R\rinternalError"\xaf\x01\n\x0eActivityBucket\x120\n\x05start\x18\x01 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05start\x12D\n\x08payments\x18\x02 \x01(\x0b2(.livepeer.signer.v1.PaymentOutcomeCountsR\x08payments\x12%\n\x0etickets_signed\x18\x03 \x01(\x04R\rticketsSigned"\xa0\x05\n\x1bWatchSignerActivityResponse\x12.\n\x04time\x18\x01 \x01(\x0b2\x1a.google.protobuf.TimestampR\x04time\x12C\n\x06status\x18\x02 \x01(\x0b2+.livepeer.signer.v1.GetSignerStatusResponseR\x06status\x12D\n\x08payments\x18\x03 \x01(\x0b2(.livepeer.signer.v1.PaymentOutcomeCountsR\x08payments\x12%\n\x0etickets_signed\x18\x04 \x01(\x04R\rticketsSigned\x12$\n\x0eface_value_wei\x18\x05 \x01(\tR\x0cfaceValueWei\x12\x15\n\x06ev_wei\x18\x06 \x01(\tR\x05evWei\x12<\n\x07buckets\x18\x07 \x03(\x0b2".livepeer.signer.v1.ActivityBucketR\x07buckets\x12%\n\x0ebucket_seconds\x18\x08 \x01(\rR\rbucketSeconds\x12%\n\x0ewindow_seconds\x18\t \x01(\rR\rwindowSeconds\x12\'\n\x0factive_sessions\x18\n \x01(\rR\x0eactiveSessions\x12$\n\x0elatency_p50_ms\x18\x0b \x01(\x01R\x0clatencyP50Ms\x12$\n\x0elatency_p99_ms\x18\x0c \x01(\x01R\x0clatencyP99Ms\x12+\n\x11discovery_enabled\x18\r \x01(\x08R\x10discoveryEnabled\x124\n\x07started\x18\x0e \x01(\x0b2\x1a.google.protobuf.TimestampR\x07started*p\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rJOB_TYPE_LV2V\x10\x01\x12\x11\n\rJOB_TYPE_LIVE\x10\x02\x12\x12\n\x0eJOB_TYPE_FIXED\x10\x03\x12\x11\n\rJOB_TYPE_BYOC\x10\x042\xa9\x07\n\rSignerService\x12~\n\x14SignOrchestratorInfo\x12/.livepeer.signer.v1.SignOrchestratorInfoRequest\x1a0.livepeer.signer.v1.SignOrchestratorInfoResponse"\x03\x90\x02\x01\x12v\n\x13GenerateLivePayment\x12..livepeer.signer.v1.GenerateLivePaymentRequest\x1a/.livepeer.signer.v1.GenerateLivePaymentResponse\x12^\n\x0bSignByocJob\x12&.livepeer.signer.v1.SignByocJobRequest\x1a\'.livepeer.signer.v1.SignByocJobResponse\x12\x81\x01\n\x15DiscoverOrchestrators\x120.livepeer.signer.v1.DiscoverOrchestratorsRequest\x1a1.livepeer.signer.v1.DiscoverOrchestratorsResponse"\x03\x90\x02\x01\x12u\n\x12WatchOrchestrators\x12-.livepeer.signer.v1.WatchOrchestratorsRequest\x1a..livepeer.signer.v1.WatchOrchestratorsResponse0\x01\x12o\n\x0fGetSignerStatus\x12*.livepeer.signer.v1.GetSignerStatusRequest\x1a+.livepeer.signer.v1.GetSignerStatusResponse"\x03\x90\x02\x01\x12x\n\x13WatchSignerActivity\x12..livepeer.signer.v1.WatchSignerActivityRequest\x1a/.livepeer.signer.v1.WatchSignerActivityResponse0\x01\x12Z\n\x08GetSpend\x12#.livepeer.signer.v1.GetSpendRequest\x1a$.livepeer.signer.v1.GetSpendResponse"\x03\x90\x02\x01B\xd8\x01\n\x16com.livepeer.signer.v1B\x0bSignerProtoP\x01ZGgithub.com/lpsigner/lpsigner/clients/go/gen/livepeer/signer/v1;signerv1\xa2\x02\x03LSX\xaa\x02\x12Livepeer.Signer.V1\xca\x02\x12Livepeer\\Signer\\V1\xe2\x02\x1eLivepeer\\Signer\\V1\\GPBMetadata\xea\x02\x14Livepeer::Signer::V1b\x06proto3',
     [
         struct_pb.desc(),
         timestamp_pb.desc(),
         lp_rpc_pb.desc(),
     ],
     {
+        "GetSpendRequest": GetSpendRequest,
+        "SpendEntry": SpendEntry,
+        "GetSpendResponse": GetSpendResponse,
         "SignOrchestratorInfoRequest": SignOrchestratorInfoRequest,
         "SignOrchestratorInfoResponse": SignOrchestratorInfoResponse,
         "SignerState": SignerState,
