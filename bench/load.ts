@@ -1,6 +1,6 @@
 /**
  * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--runs 1] [--url URL --pid PID] [--soak SECONDS]
- *   [--backend keystore,pkcs11,kms,jsonrpc]
+ *   [--backend keystore,pkcs11,kms,jsonrpc] [--events]
  *
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
@@ -14,9 +14,15 @@
  * local-kms, clef) gets the same levels, and a last table compares them with the keystore's,
  * beside each backend's bare sign round trip measured against its component. With kms the whole
  * bench runs in a network namespace with only loopback up (local-kms listens on every interface).
+ * The signers run with -events=false (no usage events), as before events existed. With --events
+ * each -workers value is measured twice in the same run, events off and events on (the embedded
+ * outbox, synchronous=FULL, in a scratch -eventsDb), and a last table compares them against the
+ * target: on >= 80% of off's best req/s, and p99 < 5 ms at half load.
  * A benchmark, not a test: it asserts nothing.
  */
-import { availableParallelism } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fasterBound, measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
 import { constantArrivals } from "./load/arrivals.js";
@@ -37,11 +43,17 @@ interface Options {
   runs: number;
   /** Key backends, each measured the same way; the keystore's table is the reference. */
   backends: BackendName[];
+  /** Each signer twice: events off and on (the outbox on the payment path). */
+  events: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"] };
+  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"], events: false };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--events") {
+      o.events = true;
+      continue;
+    }
     const [name, inline] = argv[i]!.replace(/^--?/, "").split("=", 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`--${name} needs a value`);
@@ -273,6 +285,8 @@ async function floorLevel(workers: number, open: LevelResult, opts: Options): Pr
 }
 
 interface SignerSummary {
+  /** Measured with events on (--events); undefined or false: off. */
+  events?: boolean;
   run: number;
   backend: BackendName;
   workers: number;
@@ -417,17 +431,21 @@ async function main(): Promise<void> {
               console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}${setup.name} (${setup.component}): bare sign round trip p50 ${f(rtt.p50, 2)} ms, p99 ${f(rtt.p99, 2)} ms over ${rtt.n}; two at once p50 ${f(rtt.pairP50, 2)} ms`);
             }
             for (const workers of opts.workers) {
-              const signer = await startSignerWithKey(chain, workers, setup.args, setup.env);
-              try {
-                const rows = await runAgainst(signer.url, signer.child.pid, opts);
-                await stop(signer.child);
-                // The floor is the keystore's reference; a remote key's calls mostly wait.
-                if (setup.name === "keystore") rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
-                const name = opts.backends.length > 1 || setup.name !== "keystore" ? `${setup.name} ` : "";
-                tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}${name}-workers ${workers}`, rows });
-                summaries.push(summarize(run, setup.name, workers, rows));
-              } finally {
-                await stop(signer.child);
+              for (const variant of eventVariants(opts)) {
+                const signer = await startSignerWithKey(chain, workers, [...setup.args, ...variant.args], setup.env);
+                try {
+                  const rows = await runAgainst(signer.url, signer.child.pid, opts);
+                  await stop(signer.child);
+                  // The floor is the keystore's reference; a remote key's calls mostly wait. (Not
+                  // with --events: the comparison there is events on against off.)
+                  if (setup.name === "keystore" && !opts.events) rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
+                  const name = opts.backends.length > 1 || setup.name !== "keystore" ? `${setup.name} ` : "";
+                  tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}${name}-workers ${workers}${variant.title}`, rows });
+                  summaries.push({ ...summarize(run, setup.name, workers, rows), events: variant.on });
+                } finally {
+                  await stop(signer.child);
+                  variant.cleanup();
+                }
               }
             }
           }
@@ -451,12 +469,12 @@ async function main(): Promise<void> {
   const perCore = (r: LevelResult) => (100 * r.rps) / r.cores / bound.perCore;
   const perCoreBeside = (r: LevelResult) => (r.besideBound ? (100 * r.rps) / r.cores / r.besideBound.perCore : NaN);
   const baseWorkers = opts.workers[0]!;
-  const baseOf = (s: SignerSummary) => summaries.find((b) => b.run === s.run && b.backend === s.backend && b.workers === baseWorkers)!;
+  const baseOf = (s: SignerSummary) => summaries.find((b) => b.run === s.run && b.backend === s.backend && b.workers === baseWorkers && !b.events)!;
   const named = (s: { backend: BackendName }) => (opts.backends.length > 1 || s.backend !== "keystore" ? `${s.backend} ` : "");
   console.log("\nsummary");
   for (const s of summaries) {
     console.log(
-      `${opts.runs > 1 ? `run ${s.run}: ` : ""}${named(s)}-workers ${s.workers}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
+      `${opts.runs > 1 ? `run ${s.run}: ` : ""}${named(s)}-workers ${s.workers}${opts.events ? (s.events ? " events on" : " events off") : ""}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
         `${f(perCore(s.best), 1)} % of the per-core bound per busy core (${f(perCoreBeside(s.best), 1)} % of the bound beside it), open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms ` +
         `(floor p99 ${f(s.floor?.p99 ?? NaN, 2)} ms); ` +
         `errors at all levels ${s.errors}`,
@@ -480,7 +498,31 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (opts.events) printEventsTable(summaries);
   if (opts.backends.length > 1 || opts.backends[0] !== "keystore") printBackendTable(backendRows(summaries, rtts, opts), opts.runs, `closed ${opts.levels[0]}`);
+}
+
+/** The signer variants measured: events off (the default), and with --events also on, in a scratch outbox. */
+function eventVariants(opts: Options): { title: string; on: boolean; args: string[]; cleanup(): void }[] {
+  const off = { title: opts.events ? " events off" : "", on: false, args: ["-events=false"], cleanup: () => {} };
+  if (!opts.events) return [off];
+  const dir = mkdtempSync(join(tmpdir(), "lpsigner-bench-events-"));
+  return [off, { title: " events on", on: true, args: ["-eventsDb", join(dir, "events.db")], cleanup: () => rmSync(dir, { recursive: true, force: true }) }];
+}
+
+/** --events: on against off, per backend, -workers value and run, against the issue's targets. */
+function printEventsTable(summaries: SignerSummary[]): void {
+  console.log("\nevents on vs off (same run): best closed-loop req/s, open loop at half the best rate");
+  for (const on of summaries.filter((s) => s.events)) {
+    const off = summaries.find((s) => !s.events && s.run === on.run && s.backend === on.backend && s.workers === on.workers);
+    if (!off) continue;
+    const ratio = on.best.rps / off.best.rps;
+    console.log(
+      `${on.backend} -workers ${on.workers}${on.run > 1 ? ` run ${on.run}` : ""}: off ${f(off.best.rps)} req/s (${off.best.label}), on ${f(on.best.rps)} req/s (${on.best.label}) = ${f(100 * ratio, 1)} % ` +
+        `(${ratio >= 0.8 ? "holds" : "MISSED"}: target >= 80 %); p99 at half load: off ${f(off.open.p99, 2)} ms, on ${f(on.open.p99, 2)} ms ` +
+        `(${on.open.p99 < 5 ? "holds" : "MISSED"}: target < 5 ms); errors on ${on.errors}`,
+    );
+  }
 }
 
 main().catch((err: unknown) => {
