@@ -14,7 +14,7 @@ import { ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -48,13 +48,15 @@ const info = orchestratorInfo({
   authExpiration: BigInt(Math.floor(Date.now() / 1000)) + 3600n,
 });
 
+const SASL = { username: "lpsigner", password: "kafka-e2e-secret-2718" };
+
 let chain: DevChain;
 let broker: KafkaBroker;
 const dir = mkdtempSync(join(tmpdir(), "lpsigner-kafka-e2e-"));
 
 beforeAll(async () => {
   if (skip) return;
-  [chain, broker] = await Promise.all([startDevChain({ port: 0 }), startKafkaBroker({ partitions: 4 })]);
+  [chain, broker] = await Promise.all([startDevChain({ port: 0 }), startKafkaBroker({ partitions: 4, sasl: SASL })]);
   await chain.fundSender({ address: createEthSigner(key).addressHex });
 }, 120_000);
 
@@ -71,11 +73,11 @@ interface Signer {
   exited: Promise<void>;
 }
 
-async function startSigner(opts: { topic: string; db: string; workers: number }): Promise<Signer> {
+async function startSigner(opts: { topic: string; db: string; workers: number; extra?: string[]; env?: NodeJS.ProcessEnv; bootstrap?: string }): Promise<Signer> {
   const args = ["--import", "tsx", "src/main.ts", "-ethUrl", chain.url, "-ethController", chain.controllerAddress, "-httpAddr", "127.0.0.1:0"];
-  args.push("-workers", String(opts.workers), "-eventsDb", opts.db, "-kafkaBootstrapServers", broker.bootstrap, "-kafkaGatewayTopic", opts.topic);
+  args.push("-workers", String(opts.workers), "-eventsDb", opts.db, "-kafkaBootstrapServers", opts.bootstrap ?? broker.bootstrap, "-kafkaGatewayTopic", opts.topic, ...(opts.extra ?? []));
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") },
+    env: { ...process.env, LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex"), ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -327,4 +329,31 @@ describe.skipIf(skip)("usage events from a running signer to a real Kafka broker
       await stopSigner(second);
     }
   }, 120_000);
+
+  test("SASL SCRAM over TLS from the flags (password from LP_KAFKAPASSWORD, -kafkaTlsCa): delivered, and the password in no log line or metric", async () => {
+    const topic = "events-sasl";
+    const ca = join(dir, "kafka-ca.pem");
+    writeFileSync(ca, broker.caPem!);
+    const signer = await startSigner({
+      topic,
+      db: join(dir, "sasl.db"),
+      workers: 1,
+      bootstrap: broker.saslBootstrap!,
+      extra: ["-kafkaUser", SASL.username, "-kafkaSaslMechanism", "SCRAM-SHA-512", "-kafkaTlsCa", ca, "-logLevel", "debug"],
+      env: { LP_KAFKAPASSWORD: SASL.password },
+    });
+    try {
+      const all = sessions(signer.url, 2);
+      for (let i = 0; i < 10; i++) await Promise.all(all.map((s) => s.call()));
+      const replies = all.flatMap((s) => s.replies);
+      await expect.poll(() => metric(signer.url, "lpsigner_events_outbox_depth"), { timeout: 20_000, interval: 300 }).toBe(0);
+      const messages = await readTopic(broker.bootstrap, topic, replies.length, 20_000, 500);
+      expect(missing(replies, messages)).toEqual([]);
+      const metrics = await (await fetch(`${signer.url}/metrics`)).text();
+      expect(metrics).not.toContain(SASL.password);
+      expect(signer.output()).not.toContain(SASL.password);
+    } finally {
+      await stopSigner(signer);
+    }
+  }, 60_000);
 });
