@@ -31,6 +31,7 @@ import { spawn } from "node:child_process";
 import { BACKENDS, NETWORK_BACKENDS, ipTool, kmsMissing, loopbackOnly, measureRoundTrip, setUpBackend, unshareTool, type BackendName, type BackendSetup, type RoundTrip } from "./load/backends.js";
 import { startDevChainProcess, startFloorServer, startSignerWithKey, stop } from "./load/spawn.js";
 import { treeCpuSeconds, treeRssMiB } from "./load/proc.js";
+import { kafkaMissing, startKafkaBroker } from "../test/support/kafka-broker.js";
 
 interface Options {
   url?: string;
@@ -287,6 +288,8 @@ async function floorLevel(workers: number, open: LevelResult, opts: Options): Pr
 interface SignerSummary {
   /** Measured with events on (--events); undefined or false: off. */
   events?: boolean;
+  /** The events variant's title (" events on", " events on, Kafka"). */
+  variant?: string;
   run: number;
   backend: BackendName;
   workers: number;
@@ -431,7 +434,8 @@ async function main(): Promise<void> {
               console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}${setup.name} (${setup.component}): bare sign round trip p50 ${f(rtt.p50, 2)} ms, p99 ${f(rtt.p99, 2)} ms over ${rtt.n}; two at once p50 ${f(rtt.pairP50, 2)} ms`);
             }
             for (const workers of opts.workers) {
-              for (const variant of eventVariants(opts)) {
+              for (const variant of await eventVariants(opts)) {
+                await variant.prepare?.();
                 const signer = await startSignerWithKey(chain, workers, [...setup.args, ...variant.args], setup.env);
                 try {
                   const rows = await runAgainst(signer.url, signer.child.pid, opts);
@@ -441,10 +445,10 @@ async function main(): Promise<void> {
                   if (setup.name === "keystore" && !opts.events) rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
                   const name = opts.backends.length > 1 || setup.name !== "keystore" ? `${setup.name} ` : "";
                   tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}${name}-workers ${workers}${variant.title}`, rows });
-                  summaries.push({ ...summarize(run, setup.name, workers, rows), events: variant.on });
+                  summaries.push({ ...summarize(run, setup.name, workers, rows), events: variant.on, variant: variant.title });
                 } finally {
                   await stop(signer.child);
-                  variant.cleanup();
+                  await variant.cleanup();
                 }
               }
             }
@@ -474,7 +478,7 @@ async function main(): Promise<void> {
   console.log("\nsummary");
   for (const s of summaries) {
     console.log(
-      `${opts.runs > 1 ? `run ${s.run}: ` : ""}${named(s)}-workers ${s.workers}${opts.events ? (s.events ? " events on" : " events off") : ""}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
+      `${opts.runs > 1 ? `run ${s.run}: ` : ""}${named(s)}-workers ${s.workers}${opts.events ? (s.variant ?? (s.events ? " events on" : " events off")) : ""}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
         `${f(perCore(s.best), 1)} % of the per-core bound per busy core (${f(perCoreBeside(s.best), 1)} % of the bound beside it), open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms ` +
         `(floor p99 ${f(s.floor?.p99 ?? NaN, 2)} ms); ` +
         `errors at all levels ${s.errors}`,
@@ -502,12 +506,45 @@ async function main(): Promise<void> {
   if (opts.backends.length > 1 || opts.backends[0] !== "keystore") printBackendTable(backendRows(summaries, rtts, opts), opts.runs, `closed ${opts.levels[0]}`);
 }
 
-/** The signer variants measured: events off (the default), and with --events also on, in a scratch outbox. */
-function eventVariants(opts: Options): { title: string; on: boolean; args: string[]; cleanup(): void }[] {
-  const off = { title: opts.events ? " events off" : "", on: false, args: ["-events=false"], cleanup: () => {} };
+/**
+ * The signer variants measured: events off (the default), and with --events also on, in a scratch
+ * outbox, and on with delivery to a real Kafka broker (test/support/kafka-broker.ts) when its jars are there.
+ */
+async function eventVariants(opts: Options): Promise<EventVariant[]> {
+  const off: EventVariant = { title: opts.events ? " events off" : "", on: false, args: ["-events=false"], cleanup: () => {} };
   if (!opts.events) return [off];
   const dir = mkdtempSync(join(tmpdir(), "lpsigner-bench-events-"));
-  return [off, { title: " events on", on: true, args: ["-eventsDb", join(dir, "events.db")], cleanup: () => rmSync(dir, { recursive: true, force: true }) }];
+  const variants: EventVariant[] = [off, { title: " events on", on: true, args: ["-eventsDb", join(dir, "events.db")], cleanup: () => rmSync(dir, { recursive: true, force: true }) }];
+  const missing = kafkaMissing();
+  if (missing) {
+    console.log(`events on, Kafka: SKIPPED: ${missing}`);
+    return variants;
+  }
+  const kdir = mkdtempSync(join(tmpdir(), "lpsigner-bench-kafka-"));
+  let broker: Awaited<ReturnType<typeof startKafkaBroker>> | undefined;
+  const kafka: EventVariant = {
+    title: " events on, Kafka",
+    on: true,
+    args: [],
+    // The broker runs only while this variant is measured.
+    prepare: async () => {
+      broker = await startKafkaBroker({ partitions: 4 });
+      kafka.args = ["-eventsDb", join(kdir, "events.db"), "-kafkaBootstrapServers", broker.bootstrap, "-kafkaGatewayTopic", "bench-events"];
+    },
+    cleanup: async () => {
+      await broker?.stop();
+      rmSync(kdir, { recursive: true, force: true });
+    },
+  };
+  return [...variants, kafka];
+}
+
+interface EventVariant {
+  title: string;
+  on: boolean;
+  args: string[];
+  prepare?(): Promise<void>;
+  cleanup(): void | Promise<void>;
 }
 
 /** --events: on against off, per backend, -workers value and run, against the issue's targets. */
@@ -518,7 +555,7 @@ function printEventsTable(summaries: SignerSummary[]): void {
     if (!off) continue;
     const ratio = on.best.rps / off.best.rps;
     console.log(
-      `${on.backend} -workers ${on.workers}${on.run > 1 ? ` run ${on.run}` : ""}: off ${f(off.best.rps)} req/s (${off.best.label}), on ${f(on.best.rps)} req/s (${on.best.label}) = ${f(100 * ratio, 1)} % ` +
+      `${on.backend} -workers ${on.workers}${on.run > 1 ? ` run ${on.run}` : ""}${on.variant ?? ""}: off ${f(off.best.rps)} req/s (${off.best.label}), on ${f(on.best.rps)} req/s (${on.best.label}) = ${f(100 * ratio, 1)} % ` +
         `(${ratio >= 0.8 ? "holds" : "MISSED"}: target >= 80 %); p99 at half load: off ${f(off.open.p99, 2)} ms, on ${f(on.open.p99, 2)} ms ` +
         `(${on.open.p99 < 5 ? "holds" : "MISSED"}: target < 5 ms); errors on ${on.errors}`,
     );
