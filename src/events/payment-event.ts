@@ -79,12 +79,14 @@ function goFloat(x: number): string {
 }
 
 const NS_PER_MS = 1_000_000n;
+const utf8 = new TextEncoder();
 
 /** The envelope and payload bytes, as go-livepeer would write them, plus the deterministic id. */
 export function encodePaymentEvent(
   ctx: { signerAddress: Uint8Array; gateway: string },
   e: PaymentEventInput,
   timestampMs: number,
+  orchAddressHex = checksumAddress(e.orchAddress),
 ): EncodedEvent {
   const id = paymentEventId(ctx.signerAddress, e.stateId, e.sequenceNumber);
   const s = goJsonString;
@@ -103,7 +105,7 @@ export function encodePaymentEvent(
     `,"manifest_id":${s(e.manifestId)}` +
     `,"model":${s(e.model)}` +
     `,"num_tickets":${e.numTickets}` +
-    `,"orch_address":"${checksumAddress(e.orchAddress)}"` +
+    `,"orch_address":"${orchAddressHex}"` +
     `,"orch_url":${s(e.orchUrl)}` +
     `,"pipeline":${s(pipelineName(e.jobType))}` +
     `,"pixels":${e.pixels}` +
@@ -117,7 +119,8 @@ export function encodePaymentEvent(
     `,"session_status":"${e.sequenceNumber === 0n ? "new" : "continuing"}"` +
     `,"total_ev":"${e.totalEv.toFixed(0)}"}`;
   const json = `{"id":"${id}","type":"${PAYMENT_EVENT_TYPE}","timestamp":"${timestampMs}","gateway":${s(ctx.gateway)},"data":${data}}`;
-  return { id, key: id, value: Buffer.from(json, "utf8") };
+  // Bytes of their own (not a slice of Buffer's shared pool): they are copied to the writer thread whole.
+  return { id, key: id, value: utf8.encode(json) };
 }
 
 /** Go's UnixMilli: floor division for times before 1970. */

@@ -78,9 +78,10 @@ export async function recordPaymentEvent(
   requestId: string,
 ): Promise<void> {
   const input = paymentEventInput(facts, state, requestId);
-  const event = encodePaymentEvent({ signerAddress, gateway: events.gateway }, input, Date.now());
+  const orchestrator = checksumAddress(input.orchAddress);
+  const event = encodePaymentEvent({ signerAddress, gateway: events.gateway }, input, Date.now(), orchestrator);
   // The columns behind the dashboard's spend view: the fee as the event states it (rounded wei).
-  const spend = { authId: input.authId, orchestrator: checksumAddress(input.orchAddress), feeWei: BigInt(input.fee.toFixed(0)) };
+  const spend = { authId: input.authId, orchestrator, feeWei: BigInt(input.fee.toFixed(0)) };
   try {
     await events.outbox.append([{ ...event, spend }]);
   } catch (err) {

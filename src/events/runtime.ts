@@ -14,8 +14,14 @@ import { openOutbox, type Outbox } from "./outbox.js";
 export const HIGH_WATER = 0.8;
 const PRUNE_INTERVAL_MS = 60_000;
 
-export function openEventOutbox(cfg: EventsConfig): Outbox {
-  return openOutbox({ path: cfg.path, maxBytes: cfg.maxBytes, maxCount: cfg.maxCount, ...(cfg.retentionMs !== undefined && { retentionMs: cfg.retentionMs }) });
+export function openEventOutbox(cfg: EventsConfig, opts: { readOnly?: boolean } = {}): Outbox {
+  return openOutbox({
+    path: cfg.path,
+    maxBytes: cfg.maxBytes,
+    maxCount: cfg.maxCount,
+    ...(cfg.retentionMs !== undefined && { retentionMs: cfg.retentionMs }),
+    ...(opts.readOnly && { readOnly: true }),
+  });
 }
 
 /**

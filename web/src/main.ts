@@ -14,6 +14,7 @@ import {
 import { drawChart } from "./chart.js";
 import { OUTCOMES, windowTotals } from "./outcomes.js";
 import { count, duration, latencyPair, networkName, ratio, wei, type Shown } from "./format.js";
+import { watchSpend } from "./spend.js";
 
 const client: Client<typeof SignerService> = createClient(
   SignerService,
@@ -263,3 +264,4 @@ function renderDiscovery(d: WatchOrchestratorsResponse): void {
 }
 
 void keepWatching(() => client.watchSignerActivity({ intervalMs: 1000 }), renderActivity, setOffline);
+watchSpend(client);
