@@ -233,6 +233,27 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     expect(lines.join("\n")).not.toContain(SASL.password);
   }, 60_000);
 
+  test("an outbox that fails to read twice (a disk error): the loop logs, backs off and delivers once it reads again", async () => {
+    const outbox = new MemOutbox();
+    let breaks = 2;
+    const read = outbox.oldest.bind(outbox);
+    outbox.oldest = (limit: number) => {
+      if (breaks > 0) {
+        breaks--;
+        throw new Error("disk I/O error");
+      }
+      return read(limit);
+    };
+    const { logger, lines } = recordingLogger();
+    const delivery = startKafkaDelivery({ outbox, logger, brokers: [broker.bootstrap], topic: "events-disk", minBackoffMs: 50 });
+    running.push(delivery);
+    await outbox.append([event(1, 0), event(1, 1)]);
+    await until("delivery after the outbox recovers", () => outbox.depth() === 0, 20_000);
+    expect(lines.filter((l) => l.includes("could not use the outbox"))).toHaveLength(2);
+    expect((await readTopic(broker.bootstrap, "events-disk", 2, 20_000, 300)).map((m) => m.key).sort()).toEqual(["ev-1-0", "ev-1-1"]);
+    await delivery.stop();
+  }, 40_000);
+
   test("stop() while the broker is unreachable returns within its bound and keeps the rows", async () => {
     const outbox = new MemOutbox();
     const { logger } = recordingLogger();

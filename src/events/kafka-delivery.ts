@@ -136,7 +136,15 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
 
   const loop = (async () => {
     while (!stopping) {
-      const result = await attempt();
+      let result: "idle" | "sent" | "failed";
+      try {
+        result = await attempt();
+      } catch (err) {
+        // The outbox itself failed (a read or delete): the loop must outlive it, and try again.
+        failures++;
+        logger.warn({ err: describe(err) }, "Kafka delivery could not use the outbox; retrying");
+        result = "failed";
+      }
       if (stopping) break;
       if (result === "idle") await sleep(idleMs);
       else if (result === "failed") {
