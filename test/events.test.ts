@@ -16,6 +16,7 @@ import { Capabilities_CapabilityConstraintsSchema, CapabilitiesSchema, PaymentSc
 import { checksumAddress } from "../src/crypto/eth-sign.js";
 import { paymentEventId } from "../src/events/payment-event.js";
 import { openOutbox, type Outbox } from "../src/events/outbox.js";
+import { openEventOutbox, outboxHealth, registerOutboxMetrics } from "../src/events/runtime.js";
 import { Rat } from "../src/math/rat.js";
 import { createAuthWebhook } from "../src/payment/auth-webhook.js";
 import { decodeState } from "../src/state/payment-state.js";
@@ -258,6 +259,35 @@ describe("GetSpend (the dashboard's spend view)", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("metrics and readiness", () => {
+  test("the outbox gauges; /readyz not ready above the high-water mark (with delivery), ready again once drained", async () => {
+    const cfg = { path: join(dir, `outbox-${n++}.db`), maxBytes: 1 << 30, maxCount: 5, retentionMs: undefined, gateway: "" };
+    const outbox = openEventOutbox(cfg);
+    const server = await startTestServer({ overrides: { events: { outbox, gateway: "" } }, server: { keyHealth: outboxHealth(outbox, cfg) } });
+    open.push({ outbox, server });
+    registerOutboxMetrics(server.metrics.registry, outbox);
+    for (let i = 0; i < 4; i++) expect((await legacyPay(server.url, gatewayPaymentBody(info))).status).toBe(200);
+    const ready = await rawRequest(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect((await legacyPay(server.url, gatewayPaymentBody(info))).status).toBe(200);
+    // 5 of 5: above 80 %.
+    const notReady = await rawRequest(`${server.url}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(notReady.body).toMatch(/event outbox above its high-water mark \(5 events/);
+    const rows = outbox.oldest(2);
+    outbox.delivered(rows.map((r) => r.seq));
+    outbox.failed(3);
+    expect((await rawRequest(`${server.url}/readyz`)).status).toBe(200);
+    const metrics = (await rawRequest(`${server.url}/metrics`)).body;
+    const sample = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
+    expect(sample("lpsigner_events_outbox_depth")).toBe(3);
+    expect(sample("lpsigner_events_outbox_bytes")).toBe(outbox.stats().bytes);
+    expect(sample("lpsigner_events_outbox_oldest_age_seconds")).toBeGreaterThanOrEqual(0);
+    expect(sample("lpsigner_events_delivered_total")).toBe(2);
+    expect(sample("lpsigner_events_delivery_failed_total")).toBe(3);
   });
 });
 

@@ -13,12 +13,16 @@ export interface RelayedOutbox extends Outbox {
 }
 
 export function relayedOutbox(reader: Outbox, send: (m: { t: "events"; id: number; events: OutboxEvent[] }) => boolean): RelayedOutbox {
-  // The events of one turn of the event loop go in one message.
+  // One message in flight: the events that arrive meanwhile go together in the next, so under
+  // load a message carries many (each costs serialization on both sides).
   let queued: { event: OutboxEvent; resolve: () => void; reject: (err: Error) => void }[] = [];
   const waiting = new Map<number, typeof queued>();
   let nextId = 1;
   let closed = false;
+  let scheduled = false;
   const flush = () => {
+    scheduled = false;
+    if (waiting.size > 0) return;
     const batch = queued;
     queued = [];
     if (batch.length === 0) return;
@@ -34,13 +38,17 @@ export function relayedOutbox(reader: Outbox, send: (m: { t: "events"; id: numbe
     append(events) {
       if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
       if (events.length === 0) return Promise.resolve();
-      if (queued.length === 0) setImmediate(flush);
+      if (!scheduled && waiting.size === 0) {
+        scheduled = true;
+        setImmediate(flush);
+      }
       return Promise.all(events.map((event) => new Promise<void>((resolve, reject) => queued.push({ event, resolve, reject })))).then(() => undefined);
     },
     stored(id, errors) {
       const batch = waiting.get(id);
       waiting.delete(id);
       batch?.forEach((p, i) => (errors[i] === undefined ? p.resolve() : p.reject(new OutboxUnavailableError(errors[i]!))));
+      flush();
     },
     close() {
       closed = true;
