@@ -1,13 +1,14 @@
 /** The -kafka* flags through parseFlags and loadConfig: what they turn into, what is refused, and where the password may come from. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { ConfigError } from "../src/config/errors.js";
 import { parseFlags, usage } from "../src/config/flags.js";
 import { loadConfig } from "../src/config/load-config.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lpsigner-kafka-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const passwordFile = join(dir, "kafka-password");
 writeFileSync(passwordFile, "file-secret-pw\n");
 const caFile = join(dir, "ca.pem");

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -161,13 +161,21 @@ export async function startKafkaBroker(opts: BrokerOptions = {}): Promise<KafkaB
   let clusterId = "-";
   while (clusterId.startsWith("-")) clusterId = randomBytes(16).toString("base64url");
   const format = spawnSync("java", java(["kafka.tools.StorageTool", "format", "-t", clusterId, "-c", config, ...scramArgs]), { encoding: "utf8", timeout: 60_000 });
-  if (format.status !== 0) throw new Error(`kafka-storage format failed (${format.status}): ${format.stdout}${format.stderr}`);
+  if (format.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`kafka-storage format failed (${format.status}): ${format.stdout}${format.stderr}`);
+  }
 
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const start = async () => {
     const fd = openSync(logPath, "a");
-    child = spawn("java", java(["kafka.Kafka", config]), { stdio: ["ignore", fd, fd] });
+    // The JVM under a shell that stops it when our end of its stdin closes: at halt(), and also when
+    // the test process dies without its afterAll, so no broker outlives the run. Its own process
+    // group, for the SIGKILL of last resort.
+    // (fd 3: a background job's own stdin is /dev/null.)
+    const script = 'exec 3<&0; java "$@" </dev/null & j=$!; (cat <&3 >/dev/null; kill $j 2>/dev/null) & wait $j';
+    child = spawn("sh", ["-c", script, "sh", ...java(["kafka.Kafka", config])], { stdio: ["pipe", fd, fd], detached: true });
     closeSync(fd);
     const c = child;
     exited = new Promise((resolve) => c.once("exit", () => resolve()));
@@ -183,13 +191,21 @@ export async function startKafkaBroker(opts: BrokerOptions = {}): Promise<KafkaB
   };
   const readLog = () => (existsSync(logPath) ? readFileSync(logPath, "utf8").slice(-4000) : "");
   const halt = async () => {
-    if (!child || child.exitCode !== null) return;
-    child.kill("SIGTERM");
-    const t = setTimeout(() => child?.kill("SIGKILL"), 15_000);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.stdin!.end();
+    const group = child.pid!;
+    const t = setTimeout(() => process.kill(-group, "SIGKILL"), 15_000);
     await exited;
     clearTimeout(t);
   };
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    // Nothing left behind: no JVM, no data dir.
+    if (child?.pid && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     bootstrap: `127.0.0.1:${port}`,
     saslBootstrap: opts.sasl ? `127.0.0.1:${saslPort}` : undefined,
@@ -253,11 +269,4 @@ export async function readTopic(bootstrap: string, topic: string, count: number,
     await new Promise<void>((resolve) => consumer.close(true, () => resolve()));
   }
   return out;
-}
-
-/** A scratch dir for a test (removed by the caller). */
-export function scratchDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  mkdirSync(d, { recursive: true });
-  return d;
 }
