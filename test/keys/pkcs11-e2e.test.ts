@@ -41,6 +41,8 @@ describe.skipIf(missing !== undefined)("PKCS#11 (SoftHSM2) end to end: a signer 
     "-pkcs11Module", SOFTHSM_MODULE, "-pkcs11TokenLabel", TOKEN, "-pkcs11KeyLabel", o.keyLabel ?? "signer",
     ...(o.pinFile ? ["-pkcs11PinFile", o.pinFile] : []),
     "-ethAcctAddr", o.ethAcctAddr ?? address, "-keyTimeout", "2s",
+    // Its own data directory (the event outbox lives there), not the machine's ~/.lpData.
+    "-dataDir", hsm.dir,
   ];
   const startError = (o: Parameters<typeof args>[0]) =>
     startSigner(parseFlags(args(o))!, log.logger).then(
