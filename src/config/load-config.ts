@@ -126,9 +126,14 @@ export function loadEventsPath(flags: RawFlags, env: NodeJS.ProcessEnv = process
   return join(dataDir !== "" ? dataDir : join(env.HOME || homedir(), ".lpData", flags.network || "dev"), "events.db");
 }
 
-/** -events and its quotas; the file defaults to <dataDir>/events.db as the keystore's directory. */
+/**
+ * -events and its quotas; the file defaults to <dataDir>/events.db as the keystore's directory.
+ * Events are on with -events, -eventsDb or Kafka: off by default while the outbox write costs the
+ * payment path more than its target (docs/performance.md), and so that a development run writes
+ * nothing under the user's home unasked.
+ */
 function eventsConfig(flags: RawFlags, env: NodeJS.ProcessEnv, kafka: boolean): EventsConfig | undefined {
-  if (!flagBool(flags.events)) return undefined;
+  if (!flagBool(flags.events) && flags.eventsDb === "" && !kafka) return undefined;
   const path = loadEventsPath(flags, env);
   const bytesText = flags.eventsMaxBytes.trim();
   if (!/^\d{1,15}$/.test(bytesText)) throw new ConfigError(`-eventsMaxBytes must be a whole number of bytes, got ${JSON.stringify(flags.eventsMaxBytes)}`);
