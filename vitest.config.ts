@@ -3,8 +3,14 @@ import { defineConfig } from "vitest/config";
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
-/** Tests that build and install (Go, Python, npm ci, tsc) before they run. */
-const LATER = ["test/clients.test.ts", "test/artifact.test.ts", "test/client/typescript-package.test.ts"];
+/** Tests that build and install (Go, Python, npm ci, tsc) or run a JVM broker under load before they run. */
+const LATER = [
+  "test/clients.test.ts",
+  "test/artifact.test.ts",
+  "test/client/typescript-package.test.ts",
+  "test/kafka-delivery.test.ts",
+  "test/kafka-e2e.test.ts",
+];
 
 export default defineConfig({
   // Tests import the client package by its public name, from source (test/client/package.test.ts checks the build).
