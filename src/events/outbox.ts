@@ -114,9 +114,11 @@ END;
 /** Open (creating) the file with the schema; shared by the writer thread and the caller's thread. */
 function openDb(path: string, synchronous: string): Database.Database {
   const db = new Database(path, { timeout: 10_000 });
-  db.pragma("journal_mode = WAL");
+  // Writes only when the file is new: opening an existing outbox takes no write lock.
+  if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${synchronous}`);
-  db.exec(SCHEMA);
+  const ready = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  if (!ready) db.transaction(() => db.exec(SCHEMA)).immediate();
   return db;
 }
 
