@@ -130,8 +130,14 @@ export async function startDevOrchestrator(opts: DevOrchestratorOptions): Promis
   const lastSeenBlock = async () => BigInt(await opts.chain.provider.getBlockNumber());
 
   // recipientRand is derived from the params and the sender, so any change to them is detected.
+  // The seed is a number on the wire (big-endian, minimal as the gateway re-encodes it): hashed as
+  // 32 bytes, so a seed that starts with a zero byte (1 in 256) gives the same rand both ways.
   const recipientRand = (seed: Uint8Array, sender: Uint8Array, expirationBlock: Uint8Array) =>
-    bytesToBigint(createHmac("sha256", secret).update(concatBytes(seed, sender, uint256Bytes(faceValue), uint256Bytes(winProb), expirationBlock)).digest());
+    bytesToBigint(
+      createHmac("sha256", secret)
+        .update(concatBytes(uint256Bytes(bytesToBigint(seed)), sender, uint256Bytes(faceValue), uint256Bytes(winProb), expirationBlock))
+        .digest(),
+    );
   const tickets = createTicketRecipient({
     recipient,
     recipientRand: (tp: TicketParams, sender) =>
