@@ -9,12 +9,22 @@ import type { EventsConfig } from "../config/load-config.js";
 import type { KafkaConfig } from "./kafka-config.js";
 import { startKafkaDelivery } from "./kafka-delivery.js";
 import { openOutbox, type Outbox } from "./outbox.js";
+import { StartupError } from "../startup.js";
 
 /** Past this share of either quota (with delivery) the signer reports not ready. */
 export const HIGH_WATER = 0.8;
 const PRUNE_INTERVAL_MS = 60_000;
 
 export function openEventOutbox(cfg: EventsConfig, opts: { readOnly?: boolean } = {}): Outbox {
+  try {
+    return openOutboxAt(cfg, opts);
+  } catch (err) {
+    // A read-only file system (a locked-down container or unit) is the usual cause: say what to set.
+    throw new StartupError(`cannot open the event outbox ${cfg.path}: ${(err as Error).message} (set -eventsDb to a writable path, or -events=false)`);
+  }
+}
+
+function openOutboxAt(cfg: EventsConfig, opts: { readOnly?: boolean }): Outbox {
   return openOutbox({
     path: cfg.path,
     maxBytes: cfg.maxBytes,
