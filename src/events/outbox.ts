@@ -119,6 +119,15 @@ function openDb(path: string, synchronous: string): Database.Database {
   db.pragma(`synchronous = ${synchronous}`);
   const ready = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
   if (!ready) db.transaction(() => db.exec(SCHEMA)).immediate();
+  // A file from the first version of the schema (before the spend columns) gets them.
+  const hasSpend = () => (db.pragma("table_info(events)") as { name: string }[]).some((c) => c.name === "auth_id");
+  if (!hasSpend()) {
+    db.transaction(() => {
+      if (hasSpend()) return; // another process did it meanwhile
+      for (const c of ["auth_id", "orchestrator", "fee_wei"]) db.exec(`ALTER TABLE events ADD COLUMN ${c} TEXT`);
+      db.exec("CREATE INDEX IF NOT EXISTS events_created ON events (created_at_ms)");
+    }).immediate();
+  }
   return db;
 }
 
