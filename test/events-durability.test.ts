@@ -179,9 +179,14 @@ describe("events survive a SIGKILL under load", () => {
       await until(() => traffic.replied.length >= before + 100, 60_000);
       await traffic.stop();
 
-      const metrics = await (await fetch(`${signer.url}/metrics`)).text();
-      const depth = Number(/^lpsigner_events_outbox_depth (\d+)/m.exec(metrics)?.[1]);
       const stored = storedIds(db);
+      // /metrics answers from a collection up to a second old: read until it covers the last calls.
+      const depthNow = async () => Number(/^lpsigner_events_outbox_depth (\d+)/m.exec(await (await fetch(`${signer.url}/metrics`)).text())?.[1]);
+      let depth = await depthNow();
+      for (let i = 0; i < 20 && !(depth >= traffic.replied.length); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        depth = await depthNow();
+      }
       expect(new Set(stored).size).toBe(stored.length);
       expect(traffic.replied.filter((id) => !stored.includes(id))).toEqual([]);
       expect(stored.length - traffic.replied.length).toBeLessThanOrEqual(8);
