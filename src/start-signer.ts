@@ -34,7 +34,7 @@ import { ceilingCurrencies, withRate, type PriceLimits } from "./pricing/price-l
 import { DEFAULT_PRICE_FEED_ADDR } from "./config/load-config.js";
 import { checkPortFree, StartupError, toListenError } from "./startup.js";
 import type { Outbox } from "./events/outbox.js";
-import { firstProblem, openEventOutbox, outboxHealth, registerOutboxMetrics, startEventDuties } from "./events/runtime.js";
+import { firstProblem, outboxHealth, startEventOutbox } from "./events/runtime.js";
 
 export const VERSION = "0.1.0";
 
@@ -288,11 +288,7 @@ export async function startSigner(input: Config | RawFlags, logger?: Logger): Pr
   try {
     const metrics = createSignerMetrics();
     const activity = createActivityRecorder(metrics);
-    if (config.events) {
-      outbox = openEventOutbox(config.events);
-      registerOutboxMetrics(metrics.registry, outbox);
-      duties = startEventDuties(outbox, config.events, config.kafka, logger);
-    }
+    ({ outbox, duties } = startEventOutbox(config.events, config.kafka, metrics.registry, logger) ?? {});
     discovery =
       chainParts.discovery &&
       (await startDiscovery({ ...config, discovery: chainParts.discovery, prices: pricedLimits(config.prices, chainParts.priceFeed) }, chain, signer, metrics, logger));

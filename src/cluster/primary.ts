@@ -14,7 +14,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 import type { ActivityState } from "../activity/recorder.js";
 import { ConfigError, type Config } from "../config.js";
 import type { Outbox } from "../events/outbox.js";
-import { openEventOutbox, registerOutboxMetrics, startEventDuties } from "../events/runtime.js";
+import { startEventOutbox } from "../events/runtime.js";
 import { createEthSigner } from "../crypto/eth-sign.js";
 import type { Discovery } from "../discovery/index.js";
 import { createSignerMetrics } from "../server/create-server.js";
@@ -58,11 +58,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
   let outbox: Outbox | undefined;
   let duties: { stop(): Promise<void> } | undefined;
   try {
-    if (config.events) {
-      outbox = openEventOutbox(config.events);
-      registerOutboxMetrics(metrics.registry, outbox);
-      duties = startEventDuties(outbox, config.events, config.kafka, logger);
-    }
+    ({ outbox, duties } = startEventOutbox(config.events, config.kafka, metrics.registry, logger) ?? {});
     discovery =
       chainParts.discovery &&
       (await startDiscovery({ ...config, discovery: chainParts.discovery, prices: pricedLimits(config.prices, priceFeed) }, chain, signer, metrics, logger));

@@ -109,3 +109,19 @@ export function startEventDuties(outbox: Outbox, cfg: EventsConfig, kafka: Kafka
   timer?.unref();
   return { stop: async () => clearInterval(timer) };
 }
+
+/**
+ * The outbox of the process that owns it (the single process, or the -workers primary): opened,
+ * its gauges registered, and its pruning or Kafka delivery started; undefined when events are off.
+ */
+export function startEventOutbox(
+  cfg: EventsConfig | undefined,
+  kafka: KafkaConfig | undefined,
+  registry: Registry,
+  logger: Logger,
+): { outbox: Outbox; duties: { stop(): Promise<void> } } | undefined {
+  if (!cfg) return undefined;
+  const outbox = openEventOutbox(cfg);
+  registerOutboxMetrics(registry, outbox);
+  return { outbox, duties: startEventDuties(outbox, cfg, kafka, logger) };
+}
