@@ -4,7 +4,7 @@
  * outbox after a SIGKILL (of the whole signer, then restarted; of one of two workers, replaced),
  * nothing twice, and -workers 2 writes the events of both workers to the one file.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnSigner, type SignerProcess } from "./support/signer-process.js";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,31 +33,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Signer {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<unknown>;
-}
+type Signer = SignerProcess;
 
-async function startSigner(db: string, workers: number): Promise<Signer> {
-  const args = ["--import", "tsx", "src/main.ts", "-ethUrl", chain.url, "-ethController", chain.controllerAddress];
-  args.push("-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-remoteSignerAllowNoAuth", "-eventsDb", db, "-logLevel", "warn");
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
-  const exited = new Promise((r) => child.once("exit", r));
-  for (let i = 0; i < 900 && !/serving:\s+http/.test(out); i++) {
-    if (child.exitCode !== null) throw new Error(`signer exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const url = /serving:\s+(http:\/\/\S+)/.exec(out)?.[1];
-  if (!url) throw new Error(`signer did not start: ${out}`);
-  return { child, url, output: () => out, exited };
+function startSigner(db: string, workers: number): Promise<Signer> {
+  const flags = ["-ethUrl", chain.url, "-ethController", chain.controllerAddress];
+  flags.push("-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-remoteSignerAllowNoAuth", "-eventsDb", db, "-logLevel", "warn");
+  return spawnSigner(flags, { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") }, 90_000);
 }
 
 const info = orchestratorInfo({

@@ -13,7 +13,7 @@
  */
 import { ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnSigner, type SignerProcess } from "./support/signer-process.js";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -67,31 +67,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
-interface Signer {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<void>;
-}
+type Signer = SignerProcess;
 
-async function startSigner(opts: { topic: string; db: string; workers: number; extra?: string[]; env?: NodeJS.ProcessEnv; bootstrap?: string }): Promise<Signer> {
-  const args = ["--import", "tsx", "src/main.ts", "-ethUrl", chain.url, "-ethController", chain.controllerAddress, "-httpAddr", "127.0.0.1:0"];
-  args.push("-workers", String(opts.workers), "-eventsDb", opts.db, "-kafkaBootstrapServers", opts.bootstrap ?? broker.bootstrap, "-kafkaGatewayTopic", opts.topic, ...(opts.extra ?? []));
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex"), ...opts.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  for (let i = 0; i < 900 && !/serving:\s+http/.test(out); i++) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`signer exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const url = /serving:\s+(http:\/\/\S+)/.exec(out)?.[1];
-  if (!url) throw new Error(`signer did not start: ${out}`);
-  return { child, url, output: () => out, exited };
+function startSigner(opts: { topic: string; db: string; workers: number; extra?: string[]; env?: NodeJS.ProcessEnv; bootstrap?: string }): Promise<Signer> {
+  const flags = ["-ethUrl", chain.url, "-ethController", chain.controllerAddress, "-httpAddr", "127.0.0.1:0"];
+  flags.push("-workers", String(opts.workers), "-eventsDb", opts.db, "-kafkaBootstrapServers", opts.bootstrap ?? broker.bootstrap, "-kafkaGatewayTopic", opts.topic, ...(opts.extra ?? []));
+  return spawnSigner(flags, { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex"), ...opts.env }, 90_000);
 }
 
 async function stopSigner(s: Signer | undefined): Promise<void> {

@@ -6,7 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnSigner, type SignerProcess } from "./support/signer-process.js";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
@@ -55,33 +55,14 @@ afterAll(async () => {
   await chain?.close();
 });
 
-interface Signer {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
+type Signer = SignerProcess;
 
-async function startSigner(): Promise<Signer> {
-  const args = ["--import", "tsx", "src/main.ts", "-ethUrl", chain.url, "-ethController", chain.controllerAddress];
-  args.push("-httpAddr", "127.0.0.1:0", "-workers", "2", "-remoteSignerWebhookUrl", webhookUrl);
+function startSigner(): Promise<Signer> {
+  const flags = ["-ethUrl", chain.url, "-ethController", chain.controllerAddress];
+  flags.push("-httpAddr", "127.0.0.1:0", "-workers", "2", "-remoteSignerWebhookUrl", webhookUrl);
   // Discovery rebuilt every second, from one loopback orchestrator.
-  args.push("-remoteDiscovery", "-orchAddr", fakeOrchestrator.url, "-liveAICapReportInterval", "1s", "-discoveryTimeout", "5s");
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  for (let i = 0; i < 600 && !/serving:\s+http/.test(out); i++) {
-    if (child.exitCode !== null) throw new Error(`signer exited: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const url = /serving:\s+(http:\/\/\S+)/.exec(out)?.[1];
-  if (!url) throw new Error(`signer did not start: ${out}`);
-  return { child, url, output: () => out, exited };
+  flags.push("-remoteDiscovery", "-orchAddr", fakeOrchestrator.url, "-liveAICapReportInterval", "1s", "-discoveryTimeout", "5s");
+  return spawnSigner(flags, { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + key.toString("hex") }, 60_000);
 }
 
 const info = orchestratorInfo({
