@@ -199,6 +199,27 @@ class InProcessProvider extends JsonRpcApiProvider {
   }
 }
 
+function rpcError(id: unknown, code: number, message: string) {
+  return { jsonrpc: "2.0", id: typeof id === "string" || typeof id === "number" ? id : null, error: { code, message } };
+}
+
+/**
+ * One request of a body (single or batch). JSON-RPC 2.0 lets a request omit `params`, and
+ * go-ethereum's client does for calls without arguments (eth_chainId); EDR requires the field, so
+ * a missing (or null, which geth's own server also takes) `params` becomes []. Anything that is not
+ * a request object gets an "invalid request" error rather than reaching EDR.
+ */
+async function handleRequest(rpc: Rpc, request: unknown) {
+  if (request === null || typeof request !== "object" || Array.isArray(request)) return rpcError(null, -32600, "invalid request");
+  const payload = request as Partial<JsonRpcPayload>;
+  if (typeof payload.method !== "string") return rpcError(payload.id, -32600, "invalid request: no method");
+  try {
+    return { ...(await rpc({ ...payload, params: payload.params ?? [] } as JsonRpcPayload)), jsonrpc: "2.0" };
+  } catch (err) {
+    return rpcError(payload.id, -32603, String(err));
+  }
+}
+
 function serveRpc(params: { rpc: Rpc; host: string; port: number }): Promise<Server> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== "POST") {
@@ -217,15 +238,13 @@ function serveRpc(params: { rpc: Rpc; host: string; port: number }): Promise<Ser
           res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "parse error" } }));
           return;
         }
-        const handle = async (p: unknown) => ({ ...(await params.rpc(p as JsonRpcPayload)), jsonrpc: "2.0" });
-        try {
-          const out = Array.isArray(body) ? await Promise.all(body.map(handle)) : await handle(body);
-          res.writeHead(200, { "content-type": "application/json" });
-          res.end(JSON.stringify(out));
-        } catch (err) {
-          res.writeHead(500, { "content-type": "application/json" });
-          res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32603, message: String(err) } }));
-        }
+        const out = Array.isArray(body)
+          ? body.length === 0
+            ? rpcError(null, -32600, "invalid request: empty batch")
+            : await Promise.all(body.map((p) => handleRequest(params.rpc, p)))
+          : await handleRequest(params.rpc, body);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(out));
       })();
     });
   });
