@@ -7,7 +7,6 @@ import { Gauge, type Registry } from "prom-client";
 import type { Logger } from "pino";
 import type { EventsConfig } from "../config/load-config.js";
 import type { KafkaConfig } from "./kafka-config.js";
-import { startKafkaDelivery } from "./kafka-delivery.js";
 import { openOutbox, type Outbox } from "./outbox.js";
 import { StartupError } from "../startup.js";
 
@@ -93,8 +92,11 @@ export function registerOutboxMetrics(registry: Registry, outbox: Outbox): void 
 /** Retention pruning (without Kafka) or Kafka delivery: run by one process only. */
 export function startEventDuties(outbox: Outbox, cfg: EventsConfig, kafka: KafkaConfig | undefined, logger: Logger): { stop(): Promise<void> } {
   if (kafka) {
-    const delivery = startKafkaDelivery({ ...kafka, outbox, logger: logger.child({ component: "kafka" }) });
-    return { stop: () => delivery.stop() };
+    // Loaded only when Kafka is configured: the client library alone holds about 50 MB of memory.
+    const delivery = import("./kafka-delivery.js").then(({ startKafkaDelivery }) =>
+      startKafkaDelivery({ ...kafka, outbox, logger: logger.child({ component: "kafka" }) }),
+    );
+    return { stop: async () => (await delivery).stop() };
   }
   const prune = () => {
     try {
