@@ -9,9 +9,10 @@
  * writes run on a thread of their own so the fsync never stalls the event loop.
  *
  * Several processes (-workers N) open the same file: SQLite's WAL lets them take turns writing
- * (busy timeout), and the quota counters live in the file (kept by triggers), so the bound is one
- * for all of them. Deletes (delivered, retention) run on the caller's thread with synchronous=NORMAL:
- * a power loss may undo a delete, which only means an event is delivered again (at least once).
+ * (busy timeout), and the quota counters live in the file (the meta row, written in the same
+ * transaction as the rows it counts: once per commit, not per row), so the bound is one for all of
+ * them. Deletes (delivered, retention) run on the caller's thread with synchronous=NORMAL: a power
+ * loss may undo a delete, which only means an event is delivered again (at least once).
  */
 import Database from "better-sqlite3";
 import { createRequire } from "node:module";
@@ -23,11 +24,14 @@ export interface OutboxRow { seq: number; id: string; key: string; value: Uint8A
 
 export interface OutboxStats { depth: number; oldestAgeMs: number; bytes: number; delivered: number; failed: number }
 
-/** An event to append; `spend` (a payment's auth id, orchestrator and fee) feeds spend(). */
+/**
+ * An event to append; `spend` (a payment's auth id, orchestrator and fee) feeds spend(). A string
+ * value is stored as its UTF-8 bytes (encoded on the writer thread).
+ */
 export interface OutboxEvent {
   id: string;
   key: string;
-  value: Uint8Array;
+  value: Uint8Array | string;
   spend?: { authId: string; orchestrator: string; feeWei: bigint };
 }
 
@@ -103,12 +107,6 @@ CREATE TABLE IF NOT EXISTS meta (
   failed INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta VALUES (1, 0, 0, 0, 0);
-CREATE TRIGGER IF NOT EXISTS events_ins AFTER INSERT ON events BEGIN
-  UPDATE meta SET count = count + 1, bytes = bytes + length(NEW.key) + length(NEW.value) WHERE one = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS events_del AFTER DELETE ON events BEGIN
-  UPDATE meta SET count = count - 1, bytes = bytes - length(OLD.key) - length(OLD.value) WHERE one = 1;
-END;
 `;
 
 /** Open (creating) the file with the schema; shared by the writer thread and the caller's thread. */
@@ -128,6 +126,14 @@ function openDb(path: string, synchronous: string): Database.Database {
       db.exec("CREATE INDEX IF NOT EXISTS events_created ON events (created_at_ms)");
     }).immediate();
   }
+  // Earlier files kept meta's count and bytes with per-row triggers; they are now written once per
+  // transaction by whoever inserts or deletes (the triggers would count twice).
+  const triggers = () => db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name IN ('events_ins', 'events_del')").get() as { n: number };
+  if (triggers().n > 0) {
+    db.transaction(() => {
+      db.exec("DROP TRIGGER IF EXISTS events_ins; DROP TRIGGER IF EXISTS events_del");
+    }).immediate();
+  }
   return db;
 }
 
@@ -140,16 +146,24 @@ const db = new Database(path, { timeout: 10000 });
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = " + synchronous);
 const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
+const setMeta = db.prepare("UPDATE meta SET count = ?, bytes = ? WHERE one = 1");
 const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms, auth_id, orchestrator, fee_wei) VALUES (?, ?, ?, ?, ?, ?, ?)");
 const oldest = db.prepare("SELECT seq, length(key) + length(value) AS n FROM events ORDER BY seq LIMIT 256");
 const del = db.prepare("DELETE FROM events WHERE seq = ?");
-// Returns, per event, true (stored, or already there) or false (no room).
-const commit = db.transaction((events) => {
-  let { count, bytes } = meta.get();
+// rows: FIELDS strings per event (id, key, value, auth id, orchestrator, fee), flat: one array
+// crosses from the event loop cheaper than an object per event. Returns, per event, true (stored,
+// or already there) or false (no room). The quota counters are read and written once, in the
+// same transaction as the rows.
+const FIELDS = 6;
+const commit = db.transaction((rows) => {
+  const m = meta.get();
+  let count = m.count, bytes = m.bytes;
   const now = Date.now();
   const out = [];
-  for (const e of events) {
-    const size = Buffer.byteLength(e.key) + e.value.byteLength;
+  for (let i = 0; i < rows.length; i += FIELDS) {
+    const key = rows[i + 1];
+    const value = typeof rows[i + 2] === "string" ? Buffer.from(rows[i + 2]) : rows[i + 2];
+    const size = Buffer.byteLength(key) + value.byteLength;
     if (ring) {
       // Embedded default: the oldest retained events make room.
       while (count > 0 && (count + 1 > maxCount || bytes + size > maxBytes)) {
@@ -161,22 +175,27 @@ const commit = db.transaction((events) => {
       }
     }
     if (count + 1 > maxCount || bytes + size > maxBytes) { out.push(false); continue; }
-    const sp = e.spend;
-    if (insert.run(e.id, e.key, e.value, now, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null).changes === 1) { count += 1; bytes += size; }
+    if (insert.run(rows[i], key, value, now, rows[i + 3], rows[i + 4], rows[i + 5]).changes === 1) { count += 1; bytes += size; }
     out.push(true);
   }
+  if (count !== m.count || bytes !== m.bytes) setMeta.run(count, bytes);
   return out;
 });
 parentPort.on("message", (msg) => {
   try {
-    parentPort.postMessage({ n: msg.n, stored: commit.immediate(msg.events) });
+    parentPort.postMessage({ n: msg.n, stored: commit.immediate(msg.rows) });
   } catch (err) {
     parentPort.postMessage({ n: msg.n, error: String(err && err.message || err) });
   }
 });
 `;
 
-interface Pending { event: OutboxEvent; resolve: () => void; reject: (err: Error) => void }
+// One append() call waiting for its events (`count` of them, in order in the batch).
+interface Pending { count: number; resolve: () => void; reject: (err: Error) => void }
+
+// An idle writer is unreferenced after this long, so it does not keep the process alive (ref and
+// unref on every commit cost tens of µs each on the event loop).
+const UNREF_AFTER_MS = 1000;
 
 export function openOutbox(opts: OutboxOptions): Outbox {
   mkdirSync(dirname(opts.path), { recursive: true });
@@ -193,38 +212,62 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   });
   // Without appends in flight the writer must not keep the process alive.
   writer.unref();
+  let referenced = false;
+  let idleSince = 0;
+  const idleCheck = setInterval(() => {
+    if (referenced && !inFlight && queued.length === 0 && Date.now() - idleSince >= UNREF_AFTER_MS) {
+      referenced = false;
+      writer.unref();
+    }
+  }, UNREF_AFTER_MS);
+  idleCheck.unref();
   let writerDead: Error | undefined;
   writer.on("error", (err) => { writerDead = err; failAll(err); });
   writer.on("exit", (code) => { if (!closed) { writerDead = new Error(`outbox writer exited (${code})`); failAll(writerDead); } });
 
+  // The events waiting for the next commit, as the writer takes them (FIELDS strings each).
   let queued: Pending[] = [];
+  let rows: (string | Uint8Array | null)[] = [];
   let inFlight: { n: number; batch: Pending[] } | undefined;
   let nextN = 1;
   let closed = false;
 
+  // Group commit: one transaction in flight; everything appended meanwhile goes in the next.
   function flush(): void {
     if (inFlight || queued.length === 0) return;
     const batch = queued;
+    const batchRows = rows;
     queued = [];
+    rows = [];
     inFlight = { n: nextN++, batch };
-    writer.ref();
-    writer.postMessage({ n: inFlight.n, events: batch.map((p) => p.event) });
+    if (!referenced) {
+      referenced = true;
+      writer.ref();
+    }
+    writer.postMessage({ n: inFlight.n, rows: batchRows });
   }
   function failAll(err: Error): void {
     const all = [...(inFlight?.batch ?? []), ...queued];
     inFlight = undefined;
     queued = [];
+    rows = [];
     for (const p of all) p.reject(new OutboxUnavailableError(`outbox: ${err.message}`));
   }
   writer.on("message", (msg: { n: number; stored?: boolean[]; error?: string }) => {
     const batch = inFlight?.batch ?? [];
     inFlight = undefined;
+    idleSince = Date.now();
     if (msg.error !== undefined) {
       for (const p of batch) p.reject(new OutboxUnavailableError(`outbox write failed: ${msg.error}`));
     } else {
-      batch.forEach((p, i) => (msg.stored![i] ? p.resolve() : p.reject(new OutboxUnavailableError("outbox full"))));
+      let i = 0;
+      for (const p of batch) {
+        let all = true;
+        for (const end = i + p.count; i < end; i++) all &&= msg.stored![i]!;
+        if (all) p.resolve();
+        else p.reject(new OutboxUnavailableError("outbox full"));
+      }
     }
-    if (queued.length === 0) writer.unref();
     flush();
   });
 
@@ -233,12 +276,17 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
       if (writerDead) return Promise.reject(new OutboxUnavailableError(`outbox: ${writerDead.message}`));
       if (events.length === 0) return Promise.resolve();
-      const all = events.map((event) => new Promise<void>((resolve, reject) => queued.push({ event, resolve, reject })));
+      for (const e of events) {
+        const sp = e.spend;
+        rows.push(e.id, e.key, e.value, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null);
+      }
+      const done = new Promise<void>((resolve, reject) => queued.push({ count: events.length, resolve, reject }));
       flush();
-      return Promise.all(all).then(() => undefined);
+      return done;
     },
     close() {
       closed = true;
+      clearInterval(idleCheck);
       failAll(new Error("closed"));
       void writer.terminate();
     },
@@ -249,12 +297,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close">): Outbox {
   let closed = false;
   const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
-  const delSeq = db.prepare("DELETE FROM events WHERE seq = ?");
+  // Deletes return each row's size: meta's count and bytes go down in the same transaction.
+  const delSeq = db.prepare("DELETE FROM events WHERE seq = ? RETURNING length(key) + length(value) AS n");
   const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
   const selFirst = db.prepare("SELECT created_at_ms FROM events ORDER BY seq LIMIT 1");
-  const addDelivered = db.prepare("UPDATE meta SET delivered = delivered + ? WHERE one = 1");
+  const addDelivered = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ?, delivered = delivered + ? WHERE one = 1");
+  const subtract = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ? WHERE one = 1");
   const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
-  const delOld = db.prepare("DELETE FROM events WHERE created_at_ms < ?");
+  const delOld = db.prepare("DELETE FROM events WHERE created_at_ms < ? RETURNING length(key) + length(value) AS n");
   const selSince = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events WHERE seq > ? AND created_at_ms >= ? ORDER BY seq LIMIT ?");
   // Sums as text of exact integers: SQLite's SUM would overflow past 2^63 wei.
   const spendBy = (column: string) =>
@@ -267,8 +317,20 @@ function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbo
       .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
   const delivered = db.transaction((seqs: number[]) => {
     let n = 0;
-    for (const s of seqs) n += delSeq.run(s).changes;
-    addDelivered.run(n);
+    let bytes = 0;
+    for (const s of seqs) {
+      const r = delSeq.get(s) as { n: number } | undefined;
+      if (r) {
+        n += 1;
+        bytes += r.n;
+      }
+    }
+    addDelivered.run(n, bytes, n);
+  });
+  const pruned = db.transaction((before: number) => {
+    const rows = delOld.all(before) as { n: number }[];
+    if (rows.length > 0) subtract.run(rows.length, rows.reduce((a, r) => a + r.n, 0));
+    return rows.length;
   });
 
   return {
@@ -294,7 +356,7 @@ function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbo
       return { byAuthId: summed(spendByAuth.all(sinceMs)), byOrchestrator: summed(spendByOrch.all(sinceMs)) };
     },
     prune() {
-      return opts.retentionMs === undefined ? 0 : delOld.run(Date.now() - opts.retentionMs).changes;
+      return opts.retentionMs === undefined ? 0 : pruned.immediate(Date.now() - opts.retentionMs);
     },
     close() {
       if (closed) return;

@@ -53,6 +53,13 @@ export interface EncodedEvent {
   value: Uint8Array;
 }
 
+/** As EncodedEvent, the value as its JSON text (what the payment path hands the outbox). */
+export interface EncodedEventText {
+  id: string;
+  key: string;
+  value: string;
+}
+
 // A fixed namespace for the name-based (version 5) ids: one per application.
 const NAMESPACE = Buffer.from("6c70736967e14e7b9a2f0c1d6576e701", "hex");
 
@@ -61,11 +68,18 @@ const NAMESPACE = Buffer.from("6c70736967e14e7b9a2f0c1d6576e701", "hex");
  * SequenceNumber. A UUID as go-livepeer's random ids are, but the same for the same state.
  */
 export function paymentEventId(signerAddress: Uint8Array, stateId: string, sequenceNumber: bigint): string {
-  const h = createHash("sha1").update(NAMESPACE).update(`${toHex(signerAddress)}/${stateId}/${sequenceNumber}`).digest();
+  const h = createHash("sha1").update(NAMESPACE).update(`${signerHex(signerAddress)}/${stateId}/${sequenceNumber}`).digest();
   h[6] = (h[6]! & 0x0f) | 0x50;
   h[8] = (h[8]! & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString("hex");
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+// The signer's address as hex, kept: a process has one signer, and this runs on every payment.
+let lastSigner: { address: Uint8Array; hex: string } | undefined;
+function signerHex(address: Uint8Array): string {
+  if (lastSigner?.address !== address) lastSigner = { address, hex: toHex(address) };
+  return lastSigner.hex;
 }
 
 /** The reference's pipeline names by job type. */
@@ -88,6 +102,20 @@ export function encodePaymentEvent(
   timestampMs: number,
   orchAddressHex = checksumAddress(e.orchAddress),
 ): EncodedEvent {
+  const { id, key, value } = encodePaymentEventText(ctx, e, timestampMs, orchAddressHex);
+  return { id, key, value: utf8.encode(value) };
+}
+
+/**
+ * The same event with its value as text: the outbox's writer thread turns it into bytes, off the
+ * event loop (a string also crosses to that thread, or a -workers primary, cheaper than bytes).
+ */
+export function encodePaymentEventText(
+  ctx: { signerAddress: Uint8Array; gateway: string },
+  e: PaymentEventInput,
+  timestampMs: number,
+  orchAddressHex = checksumAddress(e.orchAddress),
+): EncodedEventText {
   const id = paymentEventId(ctx.signerAddress, e.stateId, e.sequenceNumber);
   const s = goJsonString;
   // Go's map encoding sorts the keys: they are listed here in that order.
@@ -119,8 +147,7 @@ export function encodePaymentEvent(
     `,"session_status":"${e.sequenceNumber === 0n ? "new" : "continuing"}"` +
     `,"total_ev":"${e.totalEv.toFixed(0)}"}`;
   const json = `{"id":"${id}","type":"${PAYMENT_EVENT_TYPE}","timestamp":"${timestampMs}","gateway":${s(ctx.gateway)},"data":${data}}`;
-  // Bytes of their own (not a slice of Buffer's shared pool): they are copied to the writer thread whole.
-  return { id, key: id, value: utf8.encode(json) };
+  return { id, key: id, value: json };
 }
 
 /** Go's UnixMilli: floor division for times before 1970. */

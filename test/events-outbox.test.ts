@@ -1,0 +1,117 @@
+/**
+ * The outbox file on its own: its quota counters (meta's count and bytes, written once per
+ * transaction by whoever inserts or deletes) always equal the rows, through appends of text and
+ * bytes, duplicates, the ring's evictions, deliveries and pruning; and a file from the schema that
+ * kept them with per-row triggers is taken over without counting twice.
+ */
+import Database from "better-sqlite3";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, test } from "vitest";
+import { openOutbox, OutboxUnavailableError, type Outbox } from "../src/events/outbox.js";
+
+const dir = mkdtempSync(join(tmpdir(), "lpsigner-outbox-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const fresh = () => join(dir, `events-${++files}.db`);
+
+const value = (i: number) => `{"id":"id-${i}","n":${i},"text":"é"}`;
+const event = (i: number, asBytes = false) => ({ id: `id-${i}`, key: `id-${i}`, value: asBytes ? Buffer.from(value(i)) : value(i) });
+const size = (i: number) => `id-${i}`.length + Buffer.byteLength(value(i));
+
+/** What the rows hold, counted by SQLite itself. */
+function counted(path: string): { depth: number; bytes: number } {
+  const db = new Database(path, { readonly: true });
+  try {
+    const r = db.prepare("SELECT count(*) AS depth, coalesce(sum(length(key) + length(value)), 0) AS bytes FROM events").get() as { depth: number; bytes: number };
+    return { depth: r.depth, bytes: r.bytes };
+  } finally {
+    db.close();
+  }
+}
+
+function expectCounters(outbox: Outbox, path: string): void {
+  const s = outbox.stats();
+  expect({ depth: s.depth, bytes: s.bytes }).toEqual(counted(path));
+}
+
+test("the counters follow appends (text and bytes, duplicates), deliveries and a full outbox", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 5 });
+  try {
+    await outbox.append([event(1), event(2, true)]);
+    // Concurrent appends share commits; a duplicate id is stored once and counted once.
+    await Promise.all([outbox.append([event(3)]), outbox.append([event(1)]), outbox.append([event(4, true)])]);
+    expect(outbox.stats()).toMatchObject({ depth: 4, bytes: size(1) + size(2) + size(3) + size(4) });
+    expectCounters(outbox, path);
+    // Text and bytes are stored alike: the bytes of the UTF-8 text.
+    expect(outbox.oldest(4).map((r) => Buffer.from(r.value).toString())).toEqual([value(1), value(2), value(3), value(4)]);
+
+    // Full (count 5): the sixth is refused, the one that fits in the same commit is not.
+    const results = await Promise.allSettled([outbox.append([event(5)]), outbox.append([event(6)])]);
+    expect(results[0].status).toBe("fulfilled");
+    expect(results[1].status === "rejected" && results[1].reason).toBeInstanceOf(OutboxUnavailableError);
+    expectCounters(outbox, path);
+
+    outbox.delivered(outbox.oldest(2).map((r) => r.seq));
+    expect(outbox.stats()).toMatchObject({ depth: 3, delivered: 2 });
+    expectCounters(outbox, path);
+    await outbox.append([event(6)]);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+});
+
+test("without delivery: the oldest make room at the quota, and retention prunes, the counters kept", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 3, retentionMs: 200 });
+  try {
+    for (let i = 1; i <= 5; i++) await outbox.append([event(i)]);
+    expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-3", "id-4", "id-5"]);
+    expectCounters(outbox, path);
+    await new Promise((r) => setTimeout(r, 250));
+    await outbox.append([event(6)]); // at the quota: id-3 makes room
+    expect(outbox.prune()).toBe(2);
+    expect(outbox.stats().depth).toBe(1);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+});
+
+test("a file whose counters were kept by per-row triggers: they are dropped, the counts stay exact", async () => {
+  const path = fresh();
+  const old = new Database(path);
+  old.pragma("journal_mode = WAL");
+  old.exec(`
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, value BLOB NOT NULL,
+      created_at_ms INTEGER NOT NULL, auth_id TEXT, orchestrator TEXT, fee_wei TEXT);
+    CREATE INDEX events_created ON events (created_at_ms);
+    CREATE TABLE meta (one INTEGER PRIMARY KEY CHECK (one = 1), count INTEGER NOT NULL, bytes INTEGER NOT NULL, delivered INTEGER NOT NULL, failed INTEGER NOT NULL);
+    INSERT INTO meta VALUES (1, 0, 0, 0, 0);
+    CREATE TRIGGER events_ins AFTER INSERT ON events BEGIN
+      UPDATE meta SET count = count + 1, bytes = bytes + length(NEW.key) + length(NEW.value) WHERE one = 1;
+    END;
+    CREATE TRIGGER events_del AFTER DELETE ON events BEGIN
+      UPDATE meta SET count = count - 1, bytes = bytes - length(OLD.key) - length(OLD.value) WHERE one = 1;
+    END;`);
+  const ins = old.prepare("INSERT INTO events (id, key, value, created_at_ms) VALUES (?, ?, ?, ?)");
+  for (let i = 1; i <= 3; i++) ins.run(`id-${i}`, `id-${i}`, Buffer.from(value(i)), Date.now());
+  old.close();
+
+  const outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 100 });
+  try {
+    expect(outbox.stats().depth).toBe(3);
+    await outbox.append([event(4), event(5)]);
+    outbox.delivered([outbox.oldest(1)[0]!.seq]);
+    expect(outbox.stats().depth).toBe(4);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+  const db = new Database(path, { readonly: true });
+  expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()).toEqual([]);
+  db.close();
+});
