@@ -1,6 +1,6 @@
 /**
  * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--runs 1] [--url URL --pid PID] [--soak SECONDS]
- *   [--backend keystore,pkcs11,kms,jsonrpc] [--events]
+ *   [--backend keystore,pkcs11,kms,jsonrpc] [--events] [--verify] [--compare NAME=COMMAND]... [--json FILE] [--no-floor]
  *
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
@@ -18,9 +18,27 @@
  * each -workers value is measured twice in the same run, events off and events on (the embedded
  * outbox, synchronous=FULL, in a scratch -eventsDb), and a last table compares them against the
  * target: on >= 80% of off's best req/s, and p99 < 5 ms at half load.
+ * With --verify the load client checks every reply as the orchestrator it pays would
+ * (bench/load/verify.ts: each ticket's hash and signature, recipient, params and price as sent,
+ * the segment credentials, the state's signature; all recovered with the signer's own native
+ * code, against the signer's address, or the first reply's for an external signer), so the
+ * client weighs on the machine what a real gateway's does; a reply that fails counts as an error
+ * labelled `bad-sig`, `bad-params` or `bad-reply`. Compare the client's cores with and without it.
+ * --compare NAME=COMMAND (repeatable) measures another signer on the same development chain, in
+ * the same runs (bench/load/compare.ts): COMMAND runs in its own process group with ETH_URL,
+ * ETH_CONTROLLER, BENCH_KEY and BENCH_ADDRESS (a key the bench funded) and BENCH_FUND_HELP, and
+ * prints `serving: http://HOST:PORT pid: N` once it answers; it is stopped (SIGTERM to its group)
+ * at the end. Each run measures every signer (each -workers value, each compare) in an order
+ * rotated by one from run to run, so the machine's drift falls on all alike.
+ * Every run ends with a side-by-side table (per signer: best req/s, CPU per call at the best
+ * level, p50/p99/max at half load, errors by label, RSS per process and total, ratios to the
+ * first compare), and with --runs > 1 its medians. --json FILE writes every run's levels and
+ * summaries. --no-floor skips the floor server's levels. Errors are counted by label: an HTTP
+ * status, a socket error's code (ECONNRESET), `socket hang up` (closed before answering) or
+ * `timeout` (no answer in 10 s).
  * A benchmark, not a test: it asserts nothing.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -30,7 +48,9 @@ import { GatewayClient, type Session } from "./load/gateway.js";
 import { spawn } from "node:child_process";
 import { BACKENDS, NETWORK_BACKENDS, ipTool, kmsMissing, loopbackOnly, measureRoundTrip, setUpBackend, unshareTool, type BackendName, type BackendSetup, type RoundTrip } from "./load/backends.js";
 import { startDevChainProcess, startFloorServer, startSignerWithKey, stop } from "./load/spawn.js";
-import { treeCpuSeconds, treeRssMiB } from "./load/proc.js";
+import { processTree, treeCpuSeconds } from "./load/proc.js";
+import { SignerIdentity } from "./load/verify.js";
+import { parseCompare, startCompare, type CompareProcess, type CompareSpec } from "./load/compare.js";
 import { kafkaMissing, startKafkaBroker } from "../test/support/kafka-broker.js";
 
 interface Options {
@@ -46,13 +66,22 @@ interface Options {
   backends: BackendName[];
   /** Each signer twice: events off and on (the outbox on the payment path). */
   events: boolean;
+  /** The client checks every reply's signatures and params. */
+  verify: boolean;
+  /** External signers measured beside the bench's own, on its chain. */
+  compare: CompareSpec[];
+  /** Every run's levels and summaries, as JSON. */
+  json?: string;
+  /** The floor server's level after each own keystore signer. */
+  floor: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"], events: false };
+  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"], events: false, verify: false, compare: [], floor: true };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--events") {
-      o.events = true;
+    const flag = { "--events": () => (o.events = true), "--verify": () => (o.verify = true), "--no-floor": () => (o.floor = false) }[argv[i]!];
+    if (flag) {
+      flag();
       continue;
     }
     const [name, inline] = argv[i]!.replace(/^--?/, "").split("=", 2) as [string, string | undefined];
@@ -66,6 +95,8 @@ function parseArgs(argv: string[]): Options {
     else if (name === "levels") o.levels = list();
     else if (name === "soak") o.soakS = Number(value);
     else if (name === "runs") o.runs = Number(value);
+    else if (name === "compare") o.compare.push(parseCompare(value));
+    else if (name === "json") o.json = value;
     else if (name === "backend") {
       o.backends = value.split(",").map((b) => {
         if (!(BACKENDS as readonly string[]).includes(b)) throw new Error(`--backend: unknown backend ${b} (known: ${BACKENDS.join(", ")})`);
@@ -74,16 +105,20 @@ function parseArgs(argv: string[]): Options {
     }
     else throw new Error(`unknown option --${name}`);
   }
+  if (o.url && o.compare.length) throw new Error("--compare runs on the bench's own chain: not with --url");
+  if (new Set(o.compare.map((c) => c.name)).size < o.compare.length) throw new Error("--compare: each NAME once");
   return o;
 }
 
 interface LevelResult {
   label: string;
-  /** error count by HTTP status (0: no answer) */
-  statuses: Map<number, number>;
+  /** error count by label: HTTP status, socket error, `socket hang up`, `timeout`, a verify failure */
+  errorsBy: Map<string, number>;
   rps: number;
   p50: number;
   p99: number;
+  /** The slowest answered call, ms (from its intended send time in the open loop). */
+  max: number;
   errors: number;
   cores: number;
   /** CPU of this load client over the level, in cores */
@@ -91,6 +126,8 @@ interface LevelResult {
   /** p99 of this client's own event-loop delay, ms: a stall here is counted as signer latency */
   clientLagP99: number;
   rssMiB: number;
+  /** RSS of each process of the signer's tree at the end of the level, MiB, largest first. */
+  rssByProcess: number[];
   /**
    * The faster of the short bounds measured just before and just after this level: the machine's
    * speed drifts with its neighbours over a run, and this compares the level with the machine
@@ -112,22 +149,22 @@ function quantile(sorted: Float64Array, q: number): number {
 }
 
 /** Runs `drive` for the level's duration, measuring the signer's CPU over the same window. */
-type Record = (ms: number, ok: boolean, status: number) => void;
+type Record = (ms: number, ok: boolean, label?: string) => void;
 
 async function measure(label: string, pid: number | undefined, durationMs: number, drive: (endAt: number, record: Record) => Promise<void>): Promise<LevelResult> {
   const latencies: number[] = [];
-  const statuses = new Map<number, number>();
+  const errorsBy = new Map<string, number>();
   let errors = 0;
   const cpu0 = pid ? treeCpuSeconds(pid) : 0;
   const client0 = process.cpuUsage();
   const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   lag.enable();
   const t0 = performance.now();
-  await drive(t0 + durationMs, (ms, ok, status) => {
+  await drive(t0 + durationMs, (ms, ok, label = "?") => {
     if (ok) latencies.push(ms);
     else {
       errors++;
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      errorsBy.set(label, (errorsBy.get(label) ?? 0) + 1);
     }
   });
   const elapsed = (performance.now() - t0) / 1000;
@@ -138,7 +175,35 @@ async function measure(label: string, pid: number | undefined, durationMs: numbe
   // The histogram holds each timer interval: its lateness is what exceeds the resolution.
   const clientLagP99 = Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS);
   const sorted = Float64Array.from(latencies).sort();
-  return { label, statuses, rps: latencies.length / elapsed, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, cores: cpu, clientCores, clientLagP99, rssMiB: pid ? treeRssMiB(pid) : NaN };
+  const rssByProcess = pid ? processRssMiB(pid) : [];
+  return {
+    label,
+    errorsBy,
+    rps: latencies.length / elapsed,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    max: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    errors,
+    cores: cpu,
+    clientCores,
+    clientLagP99,
+    rssMiB: pid ? rssByProcess.reduce((a, b) => a + b, 0) : NaN,
+    rssByProcess,
+  };
+}
+
+/** Resident memory of each live process of the tree, MiB, largest first. */
+function processRssMiB(root: number): number[] {
+  const out: number[] = [];
+  for (const pid of processTree(root)) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m) out.push(Number(m[1]) / 1024);
+    } catch {
+      // gone
+    }
+  }
+  return out.sort((a, b) => b - a);
 }
 
 /** N sessions, each calling again as soon as it is answered. */
@@ -150,7 +215,7 @@ function closedLoop(client: GatewayClient, sessions: number) {
         while (performance.now() < endAt) {
           const t = performance.now();
           const r = await s.call();
-          record(performance.now() - t, r.ok, r.status);
+          record(performance.now() - t, r.ok, r.label);
         }
       }),
     );
@@ -181,7 +246,7 @@ async function openLoop(client: GatewayClient, rate: number) {
     const dispatch = (s: Session, intended: number) => {
       inFlight++;
       void s.call().then((r) => {
-        record(performance.now() - intended, r.ok, r.status);
+        record(performance.now() - intended, r.ok, r.label);
         inFlight--;
         const next = waiting.shift();
         if (next !== undefined) dispatch(s, next);
@@ -203,21 +268,24 @@ const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 
 function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores: number): void {
   console.log(`\n${title}`);
-  console.log("level            req/s    p50 ms   p99 ms  errors  cores  req/s/core  %core-bound  %beside  %machine-bound  rss MiB  client cores  client lag p99");
+  console.log("level            req/s    p50 ms   p99 ms   max ms  errors  cores  req/s/core  %core-bound  %beside  %machine-bound  rss MiB  client cores  client lag p99");
   for (const r of rows) {
     const perCore = r.rps / r.cores;
     console.log(
-      `${r.label.padEnd(15)}${f(r.rps).padStart(7)}${f(r.p50, 2).padStart(10)}${f(r.p99, 2).padStart(9)}${String(r.errors).padStart(8)}` +
+      `${r.label.padEnd(15)}${f(r.rps).padStart(7)}${f(r.p50, 2).padStart(10)}${f(r.p99, 2).padStart(9)}${f(r.max, 1).padStart(9)}${String(r.errors).padStart(8)}` +
         `${f(r.cores, 2).padStart(7)}${f(perCore).padStart(12)}${f((100 * perCore) / bound.perCore, 1).padStart(13)}` +
         `${f(r.besideBound ? (100 * perCore) / r.besideBound.perCore : NaN, 1).padStart(9)}` +
         `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}${f(r.clientCores, 2).padStart(14)}${f(r.clientLagP99, 2).padStart(16)}` +
-        (r.errors > 0 ? `  errors by status: ${[...r.statuses].map(([s, n]) => `${s}×${n}`).join(" ")}` : ""),
+        (r.errors > 0 ? `  errors: ${labels(r.errorsBy)}` : ""),
     );
   }
 }
 
-async function runAgainst(url: string, pid: number | undefined, opts: Options): Promise<LevelResult[]> {
-  const client = new GatewayClient(url);
+const labels = (m: Map<string, number>) => [...m].map(([s, n]) => `${s}×${n}`).join(" ");
+
+/** `signer`: with --verify, the address every signature must recover to (learned from the first reply when unset). */
+async function runAgainst(url: string, pid: number | undefined, opts: Options, signer?: SignerIdentity): Promise<LevelResult[]> {
+  const client = new GatewayClient(url, opts.verify ? (signer ?? new SignerIdentity()) : undefined);
   const ms = opts.durationS * 1000;
   await measure("warm-up", pid, 2000, closedLoop(client, 4));
   const rows: LevelResult[] = [];
@@ -291,8 +359,14 @@ interface SignerSummary {
   /** The events variant's title (" events on", " events on, Kafka"). */
   variant?: string;
   run: number;
+  /** As the tables name it: "-workers 2", "pkcs11 -workers 1 events on", or a compare's NAME. */
+  name: string;
+  /** A --compare signer (its backend and workers mean nothing). */
+  compare?: boolean;
   backend: BackendName;
   workers: number;
+  /** Every level measured, in order. */
+  rows: LevelResult[];
   best: LevelResult;
   /** The first closed-loop level (fewest sessions): a call on its own. */
   first: LevelResult;
@@ -301,12 +375,12 @@ interface SignerSummary {
   errors: number;
 }
 
-function summarize(run: number, backend: BackendName, workers: number, rows: LevelResult[]): SignerSummary {
+function summarize(run: number, name: string, backend: BackendName, workers: number, rows: LevelResult[]): SignerSummary {
   const closed = rows.filter((r) => r.label.startsWith("closed"));
   const best = closed.reduce((a, b) => (b.rps > a.rps ? b : a));
   const open = rows.find((r) => r.label.startsWith("open"))!;
   const floor = rows.find((r) => r.label.startsWith("floor"));
-  return { run, backend, workers, best, first: closed[0]!, open, floor, errors: rows.reduce((n, r) => n + (r.label.startsWith("floor") ? 0 : r.errors), 0) };
+  return { run, name, backend, workers, rows, best, first: closed[0]!, open, floor, errors: rows.reduce((n, r) => n + (r.label.startsWith("floor") ? 0 : r.errors), 0) };
 }
 
 const median = (xs: number[]) => {
@@ -411,11 +485,45 @@ async function main(): Promise<void> {
   const summaries: SignerSummary[] = [];
   /** "run backend" → the bare sign round trip measured before that run's load. */
   const rtts = new Map<string, RoundTrip>();
+  const runTitle = (run: number) => (opts.runs > 1 ? `run ${run}: ` : "");
+  /** One of the bench's own signers, each events variant in turn. */
+  const measureOwn = async (run: number, setup: BackendSetup, workers: number, chain: Awaited<ReturnType<typeof startDevChainProcess>>) => {
+    for (const variant of await eventVariants(opts)) {
+      await variant.prepare?.();
+      const signer = await startSignerWithKey(chain, workers, [...setup.args, ...variant.args], setup.env);
+      try {
+        const rows = await runAgainst(signer.url, signer.child.pid, opts, new SignerIdentity(Buffer.from(setup.address.slice(2), "hex")));
+        await stop(signer.child);
+        // The floor is the keystore's reference; a remote key's calls mostly wait. (Not
+        // with --events: the comparison there is events on against off.) Its client never verifies: the floor's replies are canned.
+        if (setup.name === "keystore" && !opts.events && opts.floor) rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
+        const prefix = opts.backends.length > 1 || setup.name !== "keystore" ? `${setup.name} ` : "";
+        const name = `${prefix}-workers ${workers}${variant.title}`;
+        tables.push({ title: `${runTitle(run)}${name}`, rows });
+        summaries.push({ ...summarize(run, name, setup.name, workers, rows), events: variant.on, variant: variant.title });
+      } finally {
+        await stop(signer.child);
+        await variant.cleanup();
+      }
+    }
+  };
+  /** A --compare signer: the same levels; it keeps running between runs. */
+  const measureCompare = async (run: number, c: CompareProcess) => {
+    const rows = await runAgainst(c.url, c.pid, opts, identities.get(c.spec.name));
+    tables.push({ title: `${runTitle(run)}${c.spec.name} (--compare)`, rows });
+    summaries.push({ ...summarize(run, c.spec.name, "keystore", 0, rows), compare: true });
+  };
+  /** Each compare's address, learned from its first verified reply and then required of every later one. */
+  const identities = new Map(opts.compare.map((c) => [c.name, new SignerIdentity()]));
   if (opts.url) {
-    tables.push({ title: `signer at ${opts.url}`, rows: await runAgainst(opts.url, opts.pid, opts) });
+    const rows = await runAgainst(opts.url, opts.pid, opts);
+    tables.push({ title: `signer at ${opts.url}`, rows });
+    // In the side-by-side table only (it has no -workers value of its own).
+    summaries.push({ ...summarize(1, opts.url, "keystore", 0, rows), compare: true });
   } else {
     // Set up first (some addresses are only known then), then fund every key on the chain.
     const setups: BackendSetup[] = [];
+    const compares: CompareProcess[] = [];
     try {
       for (const name of opts.backends) {
         try {
@@ -424,8 +532,22 @@ async function main(): Promise<void> {
           console.log(`${name}: SKIPPED: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      const chain = await startDevChainProcess(setups.map((s) => s.address));
+      const chain = await startDevChainProcess([...setups.map((s) => s.address), ...opts.compare.map((c) => c.address)]);
       try {
+        for (const spec of opts.compare) {
+          const c = await startCompare(spec, chain);
+          compares.push(c);
+          console.log(`compare ${spec.name}: serving ${c.url}, pid ${c.pid} (its process tree is measured), output in ${c.log}`);
+        }
+        // What a run measures, one unit at a time: each backend and -workers value (all its event
+        // variants together, as before), then each compare. Rotated by one each run.
+        const units: { name: string; measure(run: number): Promise<void> }[] = [];
+        for (const setup of setups) {
+          for (const workers of opts.workers) {
+            units.push({ name: `${setup.name} -workers ${workers}`, measure: (run) => measureOwn(run, setup, workers, chain) });
+          }
+        }
+        for (const c of compares) units.push({ name: c.spec.name, measure: (run) => measureCompare(run, c) });
         for (let run = 1; run <= opts.runs; run++) {
           for (const setup of setups) {
             const rtt = await measureRoundTrip(setup);
@@ -433,30 +555,16 @@ async function main(): Promise<void> {
               rtts.set(`${run} ${setup.name}`, rtt);
               console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}${setup.name} (${setup.component}): bare sign round trip p50 ${f(rtt.p50, 2)} ms, p99 ${f(rtt.p99, 2)} ms over ${rtt.n}; two at once p50 ${f(rtt.pairP50, 2)} ms`);
             }
-            for (const workers of opts.workers) {
-              for (const variant of await eventVariants(opts)) {
-                await variant.prepare?.();
-                const signer = await startSignerWithKey(chain, workers, [...setup.args, ...variant.args], setup.env);
-                try {
-                  const rows = await runAgainst(signer.url, signer.child.pid, opts);
-                  await stop(signer.child);
-                  // The floor is the keystore's reference; a remote key's calls mostly wait. (Not
-                  // with --events: the comparison there is events on against off.)
-                  if (setup.name === "keystore" && !opts.events) rows.push(await floorLevel(workers, rows.find((r) => r.label.startsWith("open"))!, opts));
-                  const name = opts.backends.length > 1 || setup.name !== "keystore" ? `${setup.name} ` : "";
-                  tables.push({ title: `${opts.runs > 1 ? `run ${run}: ` : ""}${name}-workers ${workers}${variant.title}`, rows });
-                  summaries.push({ ...summarize(run, setup.name, workers, rows), events: variant.on, variant: variant.title });
-                } finally {
-                  await stop(signer.child);
-                  await variant.cleanup();
-                }
-              }
-            }
           }
+          const shift = (run - 1) % units.length;
+          const order = [...units.slice(shift), ...units.slice(0, shift)];
+          if (units.length > 1) console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}order: ${order.map((u) => u.name).join(", ")}`);
+          for (const unit of order) await unit.measure(run);
           // Measured again after each run; the fastest rounds, op by op, are the bound.
           bound = fasterBound(bound, measureEcdsaBound());
         }
       } finally {
+        for (const c of compares) await c.stop();
         await stop(chain.child);
       }
     } finally {
@@ -476,7 +584,7 @@ async function main(): Promise<void> {
   const baseOf = (s: SignerSummary) => summaries.find((b) => b.run === s.run && b.backend === s.backend && b.workers === baseWorkers && !b.events)!;
   const named = (s: { backend: BackendName }) => (opts.backends.length > 1 || s.backend !== "keystore" ? `${s.backend} ` : "");
   console.log("\nsummary");
-  for (const s of summaries) {
+  for (const s of summaries.filter((s) => !s.compare)) {
     console.log(
       `${opts.runs > 1 ? `run ${s.run}: ` : ""}${named(s)}-workers ${s.workers}${opts.events ? (s.variant ?? (s.events ? " events on" : " events off")) : ""}: best ${f(s.best.rps)} req/s (${f(s.best.rps / baseOf(s).best.rps, 2)}x -workers ${baseWorkers}), ` +
         `${f(perCore(s.best), 1)} % of the per-core bound per busy core (${f(perCoreBeside(s.best), 1)} % of the bound beside it), open ${s.open.label.slice(5)}: p50 ${f(s.open.p50, 2)} ms, p99 ${f(s.open.p99, 2)} ms ` +
@@ -502,8 +610,130 @@ async function main(): Promise<void> {
       }
     }
   }
+  printSideBySide(summaries, opts);
+  if (opts.json) {
+    writeFileSync(opts.json, JSON.stringify({ options: { ...opts, compare: opts.compare.map((c) => ({ name: c.name, command: c.command })) }, cores, bound, signers: summaries }, jsonValue, 1));
+    console.log(`\nevery run's levels and summaries: ${opts.json}`);
+  }
   if (opts.events) printEventsTable(summaries);
   if (opts.backends.length > 1 || opts.backends[0] !== "keystore") printBackendTable(backendRows(summaries, rtts, opts), opts.runs, `closed ${opts.levels[0]}`);
+}
+
+/** JSON.stringify's replacer: maps as objects (NaN, a quantity not measured, becomes null). */
+function jsonValue(_key: string, value: unknown): unknown {
+  if (value instanceof Map) return Object.fromEntries(value);
+  return value;
+}
+
+/** Per signer and run, the quantities the side-by-side comparison (issue 27) reads. */
+interface SideRow {
+  name: string;
+  rps: number;
+  bestLevel: string;
+  /** The signer's CPU (process tree) per answered call at the best level, µs. */
+  cpuUs: number;
+  /** The load client's CPU at the best level, cores. */
+  clientCores: number;
+  openRate: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  errorsBy: Map<string, number>;
+  /** At the end of the open loop, MiB: each process, and their sum. */
+  rssByProcess: number[];
+  rss: number;
+}
+
+function sideRow(s: SignerSummary): SideRow {
+  const errorsBy = new Map<string, number>();
+  for (const r of s.rows) if (!r.label.startsWith("floor")) for (const [l, n] of r.errorsBy) errorsBy.set(l, (errorsBy.get(l) ?? 0) + n);
+  return {
+    name: s.name,
+    rps: s.best.rps,
+    bestLevel: s.best.label,
+    cpuUs: (s.best.cores * 1e6) / s.best.rps,
+    clientCores: s.best.clientCores,
+    openRate: s.open.rate ?? NaN,
+    p50: s.open.p50,
+    p99: s.open.p99,
+    max: s.open.max,
+    errors: s.errors,
+    errorsBy,
+    rssByProcess: s.open.rssByProcess,
+    rss: s.open.rssMiB,
+  };
+}
+
+const RATIOS = [
+  ["req/s", (r: SideRow) => r.rps],
+  ["cpu", (r: SideRow) => r.cpuUs],
+  ["p99", (r: SideRow) => r.p99],
+  ["max", (r: SideRow) => r.max],
+  ["rss", (r: SideRow) => r.rss],
+] as const;
+
+function printSideRows(rows: (SideRow & { ratios?: number[] })[], withRatios: string | undefined): void {
+  console.log(
+    "signer                   best req/s  (level)     cpu µs/call  client cores   open rate  p50 ms  p99 ms   max ms   rss MiB: total (per process)  errors" +
+      (withRatios ? `  ratios to ${withRatios}: ${RATIOS.map(([n]) => n).join(" ")}` : ""),
+  );
+  for (const r of rows) {
+    const rss = `${f(r.rss)} (${r.rssByProcess.map((m) => f(m)).join("+")})`;
+    console.log(
+      `${r.name.padEnd(24)}${f(r.rps).padStart(11)}  ${`(${r.bestLevel})`.padEnd(12)}${f(r.cpuUs).padStart(11)}${f(r.clientCores, 2).padStart(14)}` +
+        `${f(r.openRate).padStart(12)}${f(r.p50, 2).padStart(8)}${f(r.p99, 2).padStart(8)}${f(r.max, 1).padStart(9)}   ${rss.padEnd(29)}` +
+        `${String(r.errors).padStart(7)}${r.errors ? ` (${labels(r.errorsBy)})` : ""}` +
+        (r.ratios ? `  ${r.ratios.map((x) => f(x, 2)).join(" ")}` : ""),
+    );
+  }
+}
+
+/**
+ * Every signer of each run side by side, then (--runs > 1) their medians: the best closed-loop
+ * level, the open loop at half of it, memory at its end, and with --compare each quantity's ratio
+ * to the first compare's in the same run (medians of those per-run ratios below).
+ */
+function printSideBySide(summaries: SignerSummary[], opts: Options): void {
+  const reference = opts.compare[0]?.name;
+  const ratiosOf = (row: SideRow, run: number) => {
+    const ref = summaries.find((s) => s.run === run && s.name === reference);
+    return ref ? RATIOS.map(([, q]) => q(row) / q(sideRow(ref))) : undefined;
+  };
+  const verified = opts.verify ? ", the client verifying every reply" : "";
+  for (let run = 1; run <= opts.runs; run++) {
+    const rows = summaries.filter((s) => s.run === run).map((s) => ({ ...sideRow(s), ratios: ratiosOf(sideRow(s), run) }));
+    console.log(`\nside by side${opts.runs > 1 ? `, run ${run}` : ""}${verified}: best closed level; open loop at half its rate; RSS at the open loop's end`);
+    printSideRows(rows, reference);
+  }
+  if (opts.runs < 2) return;
+  console.log(`\nside by side, medians of ${opts.runs} runs${verified} (errors: the sum)`);
+  const names = [...new Set(summaries.map((s) => s.name))];
+  const rows = names.map((name) => {
+    const mine = summaries.filter((s) => s.name === name).map((s) => ({ ...sideRow(s), ratios: ratiosOf(sideRow(s), s.run) }));
+    const m = (q: (r: SideRow) => number) => median(mine.map(q));
+    const errorsBy = new Map<string, number>();
+    for (const r of mine) for (const [l, n] of r.errorsBy) errorsBy.set(l, (errorsBy.get(l) ?? 0) + n);
+    const processes = Math.max(...mine.map((r) => r.rssByProcess.length));
+    return {
+      name,
+      rps: m((r) => r.rps),
+      bestLevel: "median",
+      cpuUs: m((r) => r.cpuUs),
+      clientCores: m((r) => r.clientCores),
+      openRate: m((r) => r.openRate),
+      p50: m((r) => r.p50),
+      p99: m((r) => r.p99),
+      max: m((r) => r.max),
+      errors: mine.reduce((n, r) => n + r.errors, 0),
+      errorsBy,
+      // Each rank's median: the largest process's, the second's…
+      rssByProcess: Array.from({ length: processes }, (_, i) => median(mine.map((r) => r.rssByProcess[i] ?? NaN).filter(Number.isFinite))),
+      rss: m((r) => r.rss),
+      ratios: mine[0]!.ratios ? RATIOS.map((_, i) => median(mine.map((r) => r.ratios![i]!))) : undefined,
+    };
+  });
+  printSideRows(rows, reference);
 }
 
 /**

@@ -6,11 +6,17 @@
  * Each session owns one keep-alive HTTP/1.1 connection and speaks to it directly over `net`: the
  * load client shares the machine with the signer, and node:http's client costs about as much per
  * call as a third of the signer's work, which would cap what two workers can show.
+ *
+ * A call that gets no answer is labelled with why (`ECONNRESET`, `socket hang up` when the
+ * connection closed first, `timeout` after CALL_TIMEOUT_MS), a non-200 with its status, and with
+ * a SignerIdentity (--verify) a 200 whose payment or state does not verify with its
+ * VerifyFailure (bench/load/verify.ts).
  */
 import { connect, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { MAX_WIN_PROB } from "../../src/pm/ticket.js";
-import { orchestratorInfo, orchestratorInfoBytes } from "../../test/support/fixtures.js";
+import { orchestratorInfo, orchestratorInfoBytes, testOrchestrator, type TestOrchestrator } from "../../test/support/fixtures.js";
+import { SessionVerifier, type SentOrchestrator, type SignerIdentity } from "./verify.js";
 
 const FACE_VALUE = 1_000_000_000_000n;
 const WIN_PROB = MAX_WIN_PROB / 1000n;
@@ -21,15 +27,21 @@ export const CALLS_PER_SESSION = 400;
 /** A connection idle this long is replaced before use: the signer closes idle ones after 65 s. */
 const IDLE_REPLACE_MS = 60_000;
 const HEADER_END = Buffer.from("\r\n\r\n");
+/** A call unanswered this long fails as `timeout` and its connection is replaced. */
+const CALL_TIMEOUT_MS = 10_000;
 
 export interface CallResult {
   ok: boolean;
+  /** HTTP status; 0: no answer */
   status: number;
+  /** Why it failed: the status, a socket error's code, `socket hang up`, `timeout`, or a VerifyFailure. */
+  label?: string;
 }
 
 /** An orchestrator's info priced at one ticket per `fixed` call. */
-export function benchOrchestratorInfo() {
+export function benchOrchestratorInfo(orch: TestOrchestrator = testOrchestrator()) {
   return orchestratorInfo({
+    orch,
     pricePerUnit: PRICE,
     pixelsPerUnit: 1n,
     faceValue: FACE_VALUE,
@@ -40,14 +52,17 @@ export function benchOrchestratorInfo() {
 }
 
 /** One orchestrator's info, shared by sessions (as a gateway's sessions with one orchestrator). */
-function orchestratorJson(): string {
-  const info = benchOrchestratorInfo();
-  return JSON.stringify(Buffer.from(orchestratorInfoBytes(info)).toString("base64"));
+function benchOrchestrator(): SentOrchestrator & { json: string } {
+  const orch = testOrchestrator();
+  const info = benchOrchestratorInfo(orch);
+  return { orch, info, json: JSON.stringify(Buffer.from(orchestratorInfoBytes(info)).toString("base64")) };
 }
 
 interface Reply {
   status: number;
   text: string;
+  /** No answer: why. */
+  error?: string;
 }
 
 /** One keep-alive connection, one request at a time; a reply is framed by its Content-Length. */
@@ -56,6 +71,9 @@ class Connection {
   private lastUsed = 0;
   private received: Buffer[] = [];
   private pending: ((reply: Reply) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** The socket's last error, reported when it closes before answering. */
+  private socketError: string | undefined;
 
   constructor(
     private readonly host: string,
@@ -67,6 +85,10 @@ class Connection {
     const socket = this.socket ?? this.open();
     return new Promise((resolve) => {
       this.pending = resolve;
+      this.timer = setTimeout(() => {
+        this.drop();
+        this.finish({ status: 0, text: "", error: "timeout" });
+      }, CALL_TIMEOUT_MS);
       socket.write(
         `POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -81,14 +103,18 @@ class Connection {
   private open(): Socket {
     const socket = connect({ host: this.host, port: this.port, noDelay: true });
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("error", () => {});
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      if (this.socket === socket) this.socketError = err.code ?? err.message;
+    });
     socket.on("close", () => {
       // A socket dropped on purpose has already been replaced; its late close is not this call's.
       if (this.socket !== socket) return;
       this.socket = undefined;
-      this.finish({ status: 0, text: "" });
+      // Closed with no error while a call waited: the peer ended the connection (node's "socket hang up").
+      this.finish({ status: 0, text: "", error: this.socketError ?? "socket hang up" });
     });
     this.socket = socket;
+    this.socketError = undefined;
     this.received = [];
     return socket;
   }
@@ -109,7 +135,7 @@ class Connection {
     if (!length) {
       // Every reply of the legacy endpoints has a Content-Length; anything else is a failure.
       this.drop();
-      this.finish({ status: 0, text: "" });
+      this.finish({ status: 0, text: "", error: "no content-length" });
       return;
     }
     const bodyEnd = headerEnd + 4 + Number(length[1]);
@@ -126,6 +152,7 @@ class Connection {
   private finish(reply: Reply): void {
     const resolve = this.pending;
     this.pending = undefined;
+    clearTimeout(this.timer);
     resolve?.(reply);
   }
 }
@@ -133,10 +160,14 @@ class Connection {
 export class GatewayClient {
   private readonly host: string;
   private readonly port: number;
-  private readonly orchestrators = Array.from({ length: 8 }, orchestratorJson);
+  private readonly orchestrators = Array.from({ length: 8 }, benchOrchestrator);
   private readonly connections = new Set<Connection>();
 
-  constructor(url: string) {
+  /** `verify`: check every reply, its signatures against this signer (--verify). */
+  constructor(
+    url: string,
+    private readonly verify?: SignerIdentity,
+  ) {
     const u = new URL(url);
     this.host = u.hostname;
     this.port = Number(u.port);
@@ -145,7 +176,8 @@ export class GatewayClient {
   session(): Session {
     const connection = new Connection(this.host, this.port);
     this.connections.add(connection);
-    return new Session(connection, this.orchestrators[Math.floor(Math.random() * this.orchestrators.length)]!);
+    const orchestrator = this.orchestrators[Math.floor(Math.random() * this.orchestrators.length)]!;
+    return new Session(connection, orchestrator.json, this.verify && new SessionVerifier(orchestrator, this.verify));
   }
 
   close(): void {
@@ -163,6 +195,7 @@ export class Session {
   constructor(
     private readonly connection: Connection,
     private readonly orchestrator: string,
+    private readonly verifier?: SessionVerifier,
   ) {
     this.renew();
   }
@@ -171,22 +204,28 @@ export class Session {
     this.state = undefined;
     this.calls = 0;
     this.manifestId = randomBytes(4).toString("hex");
+    this.verifier?.renew();
   }
 
   async call(): Promise<CallResult> {
     if (this.calls >= CALLS_PER_SESSION) this.renew();
     const state = this.state === undefined ? "" : `,"state":${this.state}`;
     const body = `{"orchestrator":${this.orchestrator},"ManifestID":"${this.manifestId}","type":"fixed"${state}}`;
-    const { status, text } = await this.connection.post("/generate-live-payment", body);
+    const { status, text, error } = await this.connection.post("/generate-live-payment", body);
     if (status !== 200) {
       this.renew();
-      return { ok: false, status };
+      return { ok: false, status, label: error ?? String(status) };
+    }
+    const failure = this.verifier?.check(text, this.manifestId);
+    if (failure) {
+      this.renew();
+      return { ok: false, status, label: failure };
     }
     this.calls++;
     // {"payment":…,"segCreds":…,"state":{"State":…,"Sig":…}}: keep the state as the signer sent it.
     const at = text.indexOf(`"state":`);
     const end = text.lastIndexOf("}");
-    if (at < 0 || end < at) return { ok: false, status };
+    if (at < 0 || end < at) return { ok: false, status, label: "bad-reply" };
     this.state = text.slice(at + 8, end);
     return { ok: true, status };
   }

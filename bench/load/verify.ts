@@ -1,0 +1,121 @@
+/**
+ * --verify: the load client checks each reply of POST /generate-live-payment as the orchestrator
+ * it pays (and the gateway keeping its state) would, with the project's own checks: the dev
+ * orchestrator's ticket recipient (src/dev-orchestrator/payment-verifier.ts: recipient,
+ * recipientRand, expected price, expiration, each ticket's hash and signature, nonce replay) and
+ * segment-credential check, the ticket params against the orchestrator info the session sent, and
+ * the state's signature. Every signature is recovered with the signer's own code (native
+ * libsecp256k1 when its addon loads) and must come back to the signer's address: given, or learned
+ * from the first reply (an external signer's key may be its own).
+ */
+import type { OrchestratorInfo, Payment } from "../../gen/net/lp_rpc_pb.js";
+import { bytesEqual, bytesToBigint } from "../../src/crypto/bytes.js";
+import { checksumAddress, verifySignature } from "../../src/crypto/eth-sign.js";
+import { createTicketRecipient, decodePaymentHeader, PaymentRefusedError, verifySegmentHeader } from "../../src/dev-orchestrator/payment-verifier.js";
+import type { TestOrchestrator } from "../../test/support/fixtures.js";
+
+/** Why a 200 reply was refused; counted as an error under this label. */
+export type VerifyFailure = "bad-sig" | "bad-params" | "bad-reply";
+
+/** The signer's address, shared by a client's sessions; learned from the first reply when not given. */
+export class SignerIdentity {
+  constructor(public address?: Uint8Array) {}
+  describe(): string {
+    return this.address ? checksumAddress(this.address) : "(no reply yet)";
+  }
+}
+
+/** What a session sent: the orchestrator's info and the recipientRand behind its params. */
+export interface SentOrchestrator {
+  info: OrchestratorInfo;
+  orch: TestOrchestrator;
+}
+
+interface LegacyReply {
+  payment?: unknown;
+  segCreds?: unknown;
+  state?: { State?: unknown; Sig?: unknown };
+}
+
+/** One session's checker; renew() when the session starts a new state (its nonces start again). */
+export class SessionVerifier {
+  private readonly sent: SentOrchestrator;
+  private readonly signer: SignerIdentity;
+  private recipient: ReturnType<SessionVerifier["newRecipient"]>;
+
+  constructor(sent: SentOrchestrator, signer: SignerIdentity) {
+    this.sent = sent;
+    this.signer = signer;
+    this.recipient = this.newRecipient();
+  }
+
+  renew(): void {
+    this.recipient = this.newRecipient();
+  }
+
+  /** undefined when the reply is what the orchestrator would accept. */
+  check(text: string, manifestId: string): VerifyFailure | undefined {
+    let reply: LegacyReply;
+    let payment: Payment;
+    try {
+      reply = JSON.parse(text) as LegacyReply;
+      if (typeof reply.payment !== "string") return "bad-reply";
+      payment = decodePaymentHeader(reply.payment);
+    } catch {
+      return "bad-reply";
+    }
+    const { State, Sig } = reply.state ?? {};
+    if (typeof reply.segCreds !== "string" || typeof State !== "string" || typeof Sig !== "string") return "bad-reply";
+    if (payment.sender.length !== 20) return "bad-reply";
+    this.signer.address ??= Uint8Array.from(payment.sender);
+    const sender = this.signer.address;
+    // A sender other than the signer: its signatures are not the signer's.
+    if (!bytesEqual(payment.sender, sender)) return "bad-sig";
+    if (!this.paramsMatch(payment)) return "bad-params";
+    try {
+      this.recipient.receive(payment);
+      verifySegmentHeader(reply.segCreds, sender, manifestId);
+    } catch (err) {
+      if (!(err instanceof PaymentRefusedError)) throw err;
+      return /signature/.test(err.message) ? "bad-sig" : "bad-params";
+    }
+    if (!verifySignature(sender, Buffer.from(State, "base64"), Buffer.from(Sig, "base64"))) return "bad-sig";
+    return undefined;
+  }
+
+  /** The params and price are the ones in the info sent (as numbers: a big integer's bytes may differ in leading zeros). */
+  private paramsMatch(payment: Payment): boolean {
+    const want = this.sent.info.ticketParams!;
+    const got = payment.ticketParams;
+    const wantExp = want.expirationParams;
+    const gotExp = payment.expirationParams;
+    const price = payment.expectedPrice;
+    const n = bytesToBigint;
+    return (
+      got !== undefined &&
+      payment.ticketSenderParams.length > 0 &&
+      bytesEqual(got.recipient, want.recipient) &&
+      bytesEqual(got.recipientRandHash, want.recipientRandHash) &&
+      n(got.faceValue) === n(want.faceValue) &&
+      n(got.winProb) === n(want.winProb) &&
+      n(got.seed) === n(want.seed) &&
+      n(got.expirationBlock) === n(want.expirationBlock) &&
+      gotExp !== undefined &&
+      gotExp.creationRound === wantExp!.creationRound &&
+      bytesEqual(gotExp.creationRoundBlockHash, wantExp!.creationRoundBlockHash) &&
+      price !== undefined &&
+      price.pricePerUnit === this.sent.info.priceInfo!.pricePerUnit &&
+      price.pixelsPerUnit === this.sent.info.priceInfo!.pixelsPerUnit
+    );
+  }
+
+  private newRecipient() {
+    const { orch, info } = this.sent;
+    return createTicketRecipient({
+      recipient: orch.recipient,
+      recipientRand: () => orch.recipientRand,
+      priceAccepted: (p) => p.pricePerUnit === info.priceInfo!.pricePerUnit && p.pixelsPerUnit === info.priceInfo!.pixelsPerUnit,
+      lastSeenL1Block: () => 0n,
+    });
+  }
+}
