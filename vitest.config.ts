@@ -22,6 +22,8 @@ export default defineConfig({
   },
   test: {
     testTimeout: 60_000,
+    // dist/ built once first: `npm start` tests run the compiled signer.
+    globalSetup: ["test/support/build-once.ts"],
     hookTimeout: 120_000,
     // Loopback servers and the in-process chain are started per file; two cores.
     pool: "forks",

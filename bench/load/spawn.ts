@@ -1,5 +1,5 @@
 /** Starts a development chain and signers against it as child processes (for bench/ scripts). */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createEthSigner } from "../../src/crypto/eth-sign.js";
 
@@ -20,7 +20,7 @@ export function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: Re
     child.stdout!.on("data", onData);
     let err = "";
     child.stderr!.on("data", (c: Buffer) => (err += c.toString()).length > 4000 && (err = err.slice(-2000)));
-    child.once("exit", (code) => reject(new Error(`${args.find((a) => a.endsWith(".ts")) ?? args[0]} exited (${code}): ${err.slice(-1000)}`)));
+    child.once("exit", (code) => reject(new Error(`${args.find((a) => /\.(ts|js)$/.test(a)) ?? args[0]} exited (${code}): ${err.slice(-1000)}`)));
   });
 }
 
@@ -51,15 +51,24 @@ export async function startDevChainProcess(alsoFund: string[] = []): Promise<Dev
 /** The V8 flags `npm start` gives the signer's process (package.json). */
 const NPM_START_V8_FLAGS = ["--no-memory-reducer"];
 
-/** A signer (`-workers N`) on a loopback port against the chain, run as `npm start` runs it; resolves once it is serving. */
+let built = false;
+/** Builds dist/ once (as `npm start` does): the signers run compiled, as operators run them. */
+function buildOnce(): void {
+  if (built) return;
+  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  built = true;
+}
+
+/** A signer (`-workers N`) on a loopback port against the chain, run as `npm start` runs it (compiled); resolves once it is serving. */
 export async function startSignerProcess(chain: DevChainProcess, workers: number): Promise<{ child: ChildProcess; url: string }> {
   return startSignerWithKey(chain, workers, [], { LPSIGNER_UNSAFE_DEV_PRIVATE_KEY: "0x" + chain.key.toString("hex") });
 }
 
 /** The same, with the key given by `keyArgs` and `keyEnv` (a key backend's flags, or a dev key). */
 export async function startSignerWithKey(chain: DevChainProcess, workers: number, keyArgs: string[], keyEnv: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
+  buildOnce();
   const signer = await startProcess(
-    [...NPM_START_V8_FLAGS, "--import", "tsx", "src/main.ts", "-ethUrl", chain.ethUrl, "-ethController", chain.controller, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn", ...keyArgs],
+    [...NPM_START_V8_FLAGS, "bin/lpsigner.js", "-ethUrl", chain.ethUrl, "-ethController", chain.controller, "-httpAddr", "127.0.0.1:0", "-workers", String(workers), "-logLevel", "warn", ...keyArgs],
     keyEnv,
     /serving:\s+(http:\/\/\S+)/,
   );
