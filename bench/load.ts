@@ -44,7 +44,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fasterBound, measureEcdsaBound, type EcdsaBound } from "./load/ecdsa-bound.js";
 import { constantArrivals } from "./load/arrivals.js";
-import { GatewayClient, type Session } from "./load/gateway.js";
+import { DEFAULT_ORCHESTRATORS, GatewayClient, type Session } from "./load/gateway.js";
 import { spawn } from "node:child_process";
 import { BACKENDS, NETWORK_BACKENDS, ipTool, kmsMissing, loopbackOnly, measureRoundTrip, setUpBackend, unshareTool, type BackendName, type BackendSetup, type RoundTrip } from "./load/backends.js";
 import { startDevChainProcess, startFloorServer, startSignerWithKey, stop } from "./load/spawn.js";
@@ -74,10 +74,12 @@ interface Options {
   json?: string;
   /** The floor server's level after each own keystore signer. */
   floor: boolean;
+  /** Orchestrator infos the sessions share; 0: one per session. */
+  orchestrators: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"], events: false, verify: false, compare: [], floor: true };
+  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"], events: false, verify: false, compare: [], floor: true, orchestrators: DEFAULT_ORCHESTRATORS };
   for (let i = 0; i < argv.length; i++) {
     const flag = { "--events": () => (o.events = true), "--verify": () => (o.verify = true), "--no-floor": () => (o.floor = false) }[argv[i]!];
     if (flag) {
@@ -97,6 +99,7 @@ function parseArgs(argv: string[]): Options {
     else if (name === "runs") o.runs = Number(value);
     else if (name === "compare") o.compare.push(parseCompare(value));
     else if (name === "json") o.json = value;
+    else if (name === "orchestrators") o.orchestrators = Number(value);
     else if (name === "backend") {
       o.backends = value.split(",").map((b) => {
         if (!(BACKENDS as readonly string[]).includes(b)) throw new Error(`--backend: unknown backend ${b} (known: ${BACKENDS.join(", ")})`);
@@ -114,6 +117,8 @@ interface LevelResult {
   label: string;
   /** error count by label: HTTP status, socket error, `socket hang up`, `timeout`, a verify failure */
   errorsBy: Map<string, number>;
+  /** The first failure's detail under each label (a body, a verify reason). */
+  errorDetail: Map<string, string>;
   rps: number;
   p50: number;
   p99: number;
@@ -149,22 +154,24 @@ function quantile(sorted: Float64Array, q: number): number {
 }
 
 /** Runs `drive` for the level's duration, measuring the signer's CPU over the same window. */
-type Record = (ms: number, ok: boolean, label?: string) => void;
+type Record = (ms: number, ok: boolean, label?: string, detail?: string) => void;
 
 async function measure(label: string, pid: number | undefined, durationMs: number, drive: (endAt: number, record: Record) => Promise<void>): Promise<LevelResult> {
   const latencies: number[] = [];
   const errorsBy = new Map<string, number>();
+  const errorDetail = new Map<string, string>();
   let errors = 0;
   const cpu0 = pid ? treeCpuSeconds(pid) : 0;
   const client0 = process.cpuUsage();
   const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   lag.enable();
   const t0 = performance.now();
-  await drive(t0 + durationMs, (ms, ok, label = "?") => {
+  await drive(t0 + durationMs, (ms, ok, label = "?", detail) => {
     if (ok) latencies.push(ms);
     else {
       errors++;
       errorsBy.set(label, (errorsBy.get(label) ?? 0) + 1);
+      if (detail && !errorDetail.has(label)) errorDetail.set(label, detail);
     }
   });
   const elapsed = (performance.now() - t0) / 1000;
@@ -179,6 +186,7 @@ async function measure(label: string, pid: number | undefined, durationMs: numbe
   return {
     label,
     errorsBy,
+    errorDetail,
     rps: latencies.length / elapsed,
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
@@ -215,7 +223,7 @@ function closedLoop(client: GatewayClient, sessions: number) {
         while (performance.now() < endAt) {
           const t = performance.now();
           const r = await s.call();
-          record(performance.now() - t, r.ok, r.label);
+          record(performance.now() - t, r.ok, r.label, r.detail);
         }
       }),
     );
@@ -246,7 +254,7 @@ async function openLoop(client: GatewayClient, rate: number) {
     const dispatch = (s: Session, intended: number) => {
       inFlight++;
       void s.call().then((r) => {
-        record(performance.now() - intended, r.ok, r.label);
+        record(performance.now() - intended, r.ok, r.label, r.detail);
         inFlight--;
         const next = waiting.shift();
         if (next !== undefined) dispatch(s, next);
@@ -278,6 +286,7 @@ function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores
         `${f((100 * r.rps) / (bound.perCore * cores), 1).padStart(16)}${f(r.rssMiB).padStart(9)}${f(r.clientCores, 2).padStart(14)}${f(r.clientLagP99, 2).padStart(16)}` +
         (r.errors > 0 ? `  errors: ${labels(r.errorsBy)}` : ""),
     );
+    for (const [label, detail] of r.errorDetail) console.log(`${"".padEnd(15)}first ${label}: ${detail.replace(/\s+/g, " ")}`);
   }
 }
 
@@ -285,7 +294,7 @@ const labels = (m: Map<string, number>) => [...m].map(([s, n]) => `${s}×${n}`).
 
 /** `signer`: with --verify, the address every signature must recover to (learned from the first reply when unset). */
 async function runAgainst(url: string, pid: number | undefined, opts: Options, signer?: SignerIdentity): Promise<LevelResult[]> {
-  const client = new GatewayClient(url, opts.verify ? (signer ?? new SignerIdentity()) : undefined);
+  const client = new GatewayClient(url, opts.verify ? (signer ?? new SignerIdentity()) : undefined, opts.orchestrators);
   const ms = opts.durationS * 1000;
   await measure("warm-up", pid, 2000, closedLoop(client, 4));
   const rows: LevelResult[] = [];
@@ -331,7 +340,7 @@ async function floorLevel(workers: number, open: LevelResult, opts: Options): Pr
   const round = async (workUs: number) => {
     const floor = await startFloorServer(workers, workUs);
     try {
-      const client = new GatewayClient(floor.url);
+      const client = new GatewayClient(floor.url, undefined, opts.orchestrators);
       await measure("warm-up", floor.child.pid, 1000, closedLoop(client, 4));
       const row = await measure(`floor ${f(open.rate!)}/s`, floor.child.pid, opts.durationS * 1000, await openLoop(client, open.rate!));
       client.close();
@@ -485,6 +494,8 @@ async function main(): Promise<void> {
   const summaries: SignerSummary[] = [];
   /** "run backend" → the bare sign round trip measured before that run's load. */
   const rtts = new Map<string, RoundTrip>();
+  /** Each run's order of measurement (--json). */
+  const orders: string[][] = [];
   const runTitle = (run: number) => (opts.runs > 1 ? `run ${run}: ` : "");
   /** One of the bench's own signers, each events variant in turn. */
   const measureOwn = async (run: number, setup: BackendSetup, workers: number, chain: Awaited<ReturnType<typeof startDevChainProcess>>) => {
@@ -558,6 +569,7 @@ async function main(): Promise<void> {
           }
           const shift = (run - 1) % units.length;
           const order = [...units.slice(shift), ...units.slice(0, shift)];
+          orders.push(order.map((u) => u.name));
           if (units.length > 1) console.log(`${opts.runs > 1 ? `run ${run}: ` : ""}order: ${order.map((u) => u.name).join(", ")}`);
           for (const unit of order) await unit.measure(run);
           // Measured again after each run; the fastest rounds, op by op, are the bound.
@@ -612,7 +624,7 @@ async function main(): Promise<void> {
   }
   printSideBySide(summaries, opts);
   if (opts.json) {
-    writeFileSync(opts.json, JSON.stringify({ options: { ...opts, compare: opts.compare.map((c) => ({ name: c.name, command: c.command })) }, cores, bound, signers: summaries }, jsonValue, 1));
+    writeFileSync(opts.json, JSON.stringify({ options: { ...opts, compare: opts.compare.map((c) => ({ name: c.name, command: c.command })) }, cores, bound, orders, signers: summaries.map((s) => ({ ...s, side: sideRow(s) })) }, jsonValue, 1));
     console.log(`\nevery run's levels and summaries: ${opts.json}`);
   }
   if (opts.events) printEventsTable(summaries);

@@ -27,6 +27,8 @@ export const CALLS_PER_SESSION = 400;
 /** A connection idle this long is replaced before use: the signer closes idle ones after 65 s. */
 const IDLE_REPLACE_MS = 60_000;
 const HEADER_END = Buffer.from("\r\n\r\n");
+/** Orchestrator infos a client's sessions share by default. */
+export const DEFAULT_ORCHESTRATORS = 8;
 /** A call unanswered this long fails as `timeout` and its connection is replaced. */
 const CALL_TIMEOUT_MS = 10_000;
 
@@ -34,8 +36,10 @@ export interface CallResult {
   ok: boolean;
   /** HTTP status; 0: no answer */
   status: number;
-  /** Why it failed: the status, a socket error's code, `socket hang up`, `timeout`, or a VerifyFailure. */
+  /** Why it failed: the status, a socket error's code, `socket hang up`, `timeout`, or a VerifyFailure's label. */
   label?: string;
+  /** The failure's detail: the start of a non-200's body, or what did not verify. */
+  detail?: string;
 }
 
 /** An orchestrator's info priced at one ticket per `fixed` call. */
@@ -160,23 +164,29 @@ class Connection {
 export class GatewayClient {
   private readonly host: string;
   private readonly port: number;
-  private readonly orchestrators = Array.from({ length: 8 }, benchOrchestrator);
+  private readonly orchestrators: ReturnType<typeof benchOrchestrator>[];
   private readonly connections = new Set<Connection>();
 
-  /** `verify`: check every reply, its signatures against this signer (--verify). */
+  /**
+   * `verify`: check every reply, its signatures against this signer (--verify).
+   * `orchestrators`: how many orchestrators' infos the sessions share (as a gateway's streams
+   * with one orchestrator); 0: each session its own, as each stream's own GetOrchestrator gives.
+   */
   constructor(
     url: string,
     private readonly verify?: SignerIdentity,
+    orchestrators = DEFAULT_ORCHESTRATORS,
   ) {
     const u = new URL(url);
     this.host = u.hostname;
     this.port = Number(u.port);
+    this.orchestrators = Array.from({ length: orchestrators }, benchOrchestrator);
   }
 
   session(): Session {
     const connection = new Connection(this.host, this.port);
     this.connections.add(connection);
-    const orchestrator = this.orchestrators[Math.floor(Math.random() * this.orchestrators.length)]!;
+    const orchestrator = this.orchestrators.length ? this.orchestrators[Math.floor(Math.random() * this.orchestrators.length)]! : benchOrchestrator();
     return new Session(connection, orchestrator.json, this.verify && new SessionVerifier(orchestrator, this.verify));
   }
 
@@ -214,12 +224,12 @@ export class Session {
     const { status, text, error } = await this.connection.post("/generate-live-payment", body);
     if (status !== 200) {
       this.renew();
-      return { ok: false, status, label: error ?? String(status) };
+      return { ok: false, status, label: error ?? String(status), detail: text.slice(0, 200).trim() };
     }
     const failure = this.verifier?.check(text, this.manifestId);
     if (failure) {
       this.renew();
-      return { ok: false, status, label: failure };
+      return { ok: false, status, label: failure.label, detail: failure.reason };
     }
     this.calls++;
     // {"payment":…,"segCreds":…,"state":{"State":…,"Sig":…}}: keep the state as the signer sent it.

@@ -14,8 +14,12 @@ import { checksumAddress, verifySignature } from "../../src/crypto/eth-sign.js";
 import { createTicketRecipient, decodePaymentHeader, PaymentRefusedError, verifySegmentHeader } from "../../src/dev-orchestrator/payment-verifier.js";
 import type { TestOrchestrator } from "../../test/support/fixtures.js";
 
-/** Why a 200 reply was refused; counted as an error under this label. */
-export type VerifyFailure = "bad-sig" | "bad-params" | "bad-reply";
+/** Why a 200 reply was refused: counted as an error under the label, the reason shown once. */
+export interface VerifyFailure {
+  label: "bad-sig" | "bad-params" | "bad-reply";
+  reason: string;
+}
+const fail = (label: VerifyFailure["label"], reason: string): VerifyFailure => ({ label, reason });
 
 /** The signer's address, shared by a client's sessions; learned from the first reply when not given. */
 export class SignerIdentity {
@@ -59,54 +63,50 @@ export class SessionVerifier {
     let payment: Payment;
     try {
       reply = JSON.parse(text) as LegacyReply;
-      if (typeof reply.payment !== "string") return "bad-reply";
+      if (typeof reply.payment !== "string") return fail("bad-reply", "no payment");
       payment = decodePaymentHeader(reply.payment);
-    } catch {
-      return "bad-reply";
+    } catch (err) {
+      return fail("bad-reply", (err as Error).message);
     }
     const { State, Sig } = reply.state ?? {};
-    if (typeof reply.segCreds !== "string" || typeof State !== "string" || typeof Sig !== "string") return "bad-reply";
-    if (payment.sender.length !== 20) return "bad-reply";
+    if (typeof reply.segCreds !== "string" || typeof State !== "string" || typeof Sig !== "string") return fail("bad-reply", "no segCreds or state");
+    if (payment.sender.length !== 20) return fail("bad-reply", "sender not 20 bytes");
     this.signer.address ??= Uint8Array.from(payment.sender);
     const sender = this.signer.address;
     // A sender other than the signer: its signatures are not the signer's.
-    if (!bytesEqual(payment.sender, sender)) return "bad-sig";
-    if (!this.paramsMatch(payment)) return "bad-params";
+    if (!bytesEqual(payment.sender, sender)) return fail("bad-sig", `sender ${checksumAddress(payment.sender)}, not the signer`);
+    const mismatch = this.paramsMismatch(payment);
+    if (mismatch) return fail("bad-params", mismatch);
     try {
       this.recipient.receive(payment);
       verifySegmentHeader(reply.segCreds, sender, manifestId);
     } catch (err) {
       if (!(err instanceof PaymentRefusedError)) throw err;
-      return /signature/.test(err.message) ? "bad-sig" : "bad-params";
+      return fail(/signature/.test(err.message) ? "bad-sig" : "bad-params", err.message);
     }
-    if (!verifySignature(sender, Buffer.from(State, "base64"), Buffer.from(Sig, "base64"))) return "bad-sig";
+    if (!verifySignature(sender, Buffer.from(State, "base64"), Buffer.from(Sig, "base64"))) return fail("bad-sig", "state signature");
     return undefined;
   }
 
-  /** The params and price are the ones in the info sent (as numbers: a big integer's bytes may differ in leading zeros). */
-  private paramsMatch(payment: Payment): boolean {
+  /** What differs from the info sent, if anything (numbers as numbers: a big integer's bytes may differ in leading zeros). */
+  private paramsMismatch(payment: Payment): string | undefined {
     const want = this.sent.info.ticketParams!;
     const got = payment.ticketParams;
-    const wantExp = want.expirationParams;
+    const wantExp = want.expirationParams!;
     const gotExp = payment.expirationParams;
     const price = payment.expectedPrice;
     const n = bytesToBigint;
-    return (
-      got !== undefined &&
-      payment.ticketSenderParams.length > 0 &&
-      bytesEqual(got.recipient, want.recipient) &&
-      bytesEqual(got.recipientRandHash, want.recipientRandHash) &&
-      n(got.faceValue) === n(want.faceValue) &&
-      n(got.winProb) === n(want.winProb) &&
-      n(got.seed) === n(want.seed) &&
-      n(got.expirationBlock) === n(want.expirationBlock) &&
-      gotExp !== undefined &&
-      gotExp.creationRound === wantExp!.creationRound &&
-      bytesEqual(gotExp.creationRoundBlockHash, wantExp!.creationRoundBlockHash) &&
-      price !== undefined &&
-      price.pricePerUnit === this.sent.info.priceInfo!.pricePerUnit &&
-      price.pixelsPerUnit === this.sent.info.priceInfo!.pixelsPerUnit
-    );
+    if (!got) return "no ticket params";
+    if (payment.ticketSenderParams.length === 0) return "no tickets";
+    if (!bytesEqual(got.recipient, want.recipient)) return "recipient";
+    if (!bytesEqual(got.recipientRandHash, want.recipientRandHash)) return "recipientRandHash";
+    if (n(got.faceValue) !== n(want.faceValue)) return "faceValue";
+    if (n(got.winProb) !== n(want.winProb)) return "winProb";
+    if (n(got.seed) !== n(want.seed)) return "seed";
+    if (n(got.expirationBlock) !== n(want.expirationBlock)) return "expirationBlock";
+    if (!gotExp || gotExp.creationRound !== wantExp.creationRound || !bytesEqual(gotExp.creationRoundBlockHash, wantExp.creationRoundBlockHash)) return "expiration params";
+    if (!price || price.pricePerUnit !== this.sent.info.priceInfo!.pricePerUnit || price.pixelsPerUnit !== this.sent.info.priceInfo!.pixelsPerUnit) return "expected price";
+    return undefined;
   }
 
   private newRecipient() {
