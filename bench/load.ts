@@ -1,6 +1,7 @@
 /**
  * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--runs 1] [--url URL --pid PID] [--soak SECONDS]
  *   [--backend keystore,pkcs11,kms,jsonrpc] [--events] [--verify] [--compare NAME=COMMAND]... [--json FILE] [--no-floor]
+ *   [--orchestrators 8]
  *
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
@@ -33,9 +34,11 @@
  * Every run ends with a side-by-side table (per signer: best req/s, CPU per call at the best
  * level, p50/p99/max at half load, errors by label, RSS per process and total, ratios to the
  * first compare), and with --runs > 1 its medians. --json FILE writes every run's levels and
- * summaries. --no-floor skips the floor server's levels. Errors are counted by label: an HTTP
- * status, a socket error's code (ECONNRESET), `socket hang up` (closed before answering) or
- * `timeout` (no answer in 10 s).
+ * summaries. --no-floor skips the floor server's levels. --orchestrators N: the OrchestratorInfos
+ * the sessions share (0: one per session, as each stream's own GetOrchestrator gives; go-livepeer's
+ * signer fails concurrent sessions sharing one). Errors are counted by label, the first one's
+ * detail shown: an HTTP status, a socket error's code (ECONNRESET), `socket hang up` (closed
+ * before answering), `timeout` (no answer in 10 s), or --verify's.
  * A benchmark, not a test: it asserts nothing.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
