@@ -7,6 +7,10 @@
  * the state's signature. Every signature is recovered with the signer's own code (native
  * libsecp256k1 when its addon loads) and must come back to the signer's address: given, or learned
  * from the first reply (an external signer's key may be its own).
+ * Nonce replay is checked per session (each its own recipient): with --orchestrators N > 0,
+ * sessions sharing one OrchestratorInfo share its recipientRandHash, and an orchestrator keeping
+ * nonces per recipientRandHash would see each session's nonces start again. With
+ * --orchestrators 0 (each session its own info, as real streams have) the two are the same.
  */
 import type { OrchestratorInfo, Payment } from "../../gen/net/lp_rpc_pb.js";
 import { bytesEqual, bytesToBigint } from "../../src/crypto/bytes.js";
