@@ -1,7 +1,7 @@
 /**
  * npm run bench:load -- [--workers 1,2] [--duration 5] [--levels 1,2,4,8,16] [--runs 1] [--url URL --pid PID] [--soak SECONDS]
  *   [--backend keystore,pkcs11,kms,jsonrpc] [--events] [--verify] [--compare NAME=COMMAND]... [--json FILE] [--no-floor]
- *   [--orchestrators 8]
+ *   [--orchestrators 8] [--open-rate CALLS_PER_S]
  *
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
@@ -39,6 +39,8 @@
  * signer fails concurrent sessions sharing one). Errors are counted by label, the first one's
  * detail shown: an HTTP status, a socket error's code (ECONNRESET), `socket hang up` (closed
  * before answering), `timeout` (no answer in 10 s), or --verify's.
+ * --open-rate R runs every signer's open loop at R calls/s instead of half its own best (to
+ * compare signers at one rate).
  * A benchmark, not a test: it asserts nothing.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -79,6 +81,8 @@ interface Options {
   floor: boolean;
   /** Orchestrator infos the sessions share; 0: one per session. */
   orchestrators: number;
+  /** --open-rate: the open loop at this rate (calls/s) for every signer, instead of half its best. */
+  openRate?: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -103,6 +107,7 @@ function parseArgs(argv: string[]): Options {
     else if (name === "compare") o.compare.push(parseCompare(value));
     else if (name === "json") o.json = value;
     else if (name === "orchestrators") o.orchestrators = Number(value);
+    else if (name === "open-rate") o.openRate = Number(value);
     else if (name === "backend") {
       o.backends = value.split(",").map((b) => {
         if (!(BACKENDS as readonly string[]).includes(b)) throw new Error(`--backend: unknown backend ${b} (known: ${BACKENDS.join(", ")})`);
@@ -312,7 +317,8 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options, s
   };
   for (const n of opts.levels) await level(`closed ${n}`, ms, closedLoop(client, n));
   const best = Math.max(...rows.map((r) => r.rps));
-  await level(`open ${f(best / 2)}/s`, ms, await openLoop(client, best / 2), best / 2);
+  const rate = opts.openRate ?? best / 2;
+  await level(`open ${f(rate)}/s`, ms, await openLoop(client, rate), rate);
   if (opts.soakS > 0) {
     for (let t = 0; t < opts.soakS; t += 60) {
       await level(`soak ${t / 60 + 1}m`, Math.min(60, opts.soakS - t) * 1000, await openLoop(client, best / 2), best / 2);
