@@ -1,7 +1,7 @@
-#!/usr/bin/env -S node --no-memory-reducer
+#!/usr/bin/env -S node --single-threaded-gc --no-memory-reducer
 // The lpsigner binary: the compiled signer (`npm run build` → dist/), nothing compiled at start-up.
-// V8's memory reducer is off as under `npm start` (src/cluster/v8-flags.ts says why); -workers
-// forks this same file, with the workers' flags added to these.
+// The V8 flags are the signer's (src/cluster/v8-flags.ts says why), as under `npm start`; -workers
+// forks this same file with the same flags.
 import { existsSync } from "node:fs";
 
 const main = new URL("../dist/src/main.js", import.meta.url);

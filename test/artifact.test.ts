@@ -307,7 +307,7 @@ describe.skipIf(!hasBwrap)("the image's artifact, as an unprivileged user with a
         expect(cmdline(pid).join(" ")).not.toMatch(/tsx|\.ts\b/);
         expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, "m"));
       }
-      expect(nodes.filter((pid) => cmdline(pid).includes("--single-threaded-gc"))).toHaveLength(2);
+      expect(nodes.filter((pid) => cmdline(pid).includes("--single-threaded-gc"))).toHaveLength(3);
 
       process.kill(nodes[0]!, "SIGTERM");
       expect(await exited, out.stderr).toBe(0);

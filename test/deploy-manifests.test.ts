@@ -13,6 +13,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { FLAGS, isLoopbackHost, loadConfig, parseFlags, type Config } from "../src/config.js";
 import { createReadiness, serveProbe } from "../src/server/health.js";
+import { SIGNER_V8_FLAGS } from "../src/cluster/v8-flags.js";
 
 const K8S = "deploy/kubernetes";
 const SYSTEMD = "deploy/systemd";
@@ -279,6 +280,16 @@ function parseUnit(text: string): Map<string, Map<string, string[]>> {
   return sections;
 }
 
+test("npm start and bin/lpsigner.js give the signer's V8 flags (src/cluster/v8-flags.ts)", () => {
+  const start = (JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } }).scripts.start;
+  const run = start.split("&&").at(-1)!.trim().split(/\s+/);
+  expect(run[0]).toBe("node");
+  expect(run.slice(1, -1)).toEqual(SIGNER_V8_FLAGS);
+  expect(run.at(-1)).toBe("bin/lpsigner.js");
+  const shebang = readFileSync("bin/lpsigner.js", "utf8").split("\n")[0]!;
+  expect(shebang).toBe(`#!/usr/bin/env -S node ${SIGNER_V8_FLAGS.join(" ")}`);
+});
+
 describe("systemd unit (deploy/systemd)", () => {
   const unit = parseUnit(readFileSync(join(SYSTEMD, "lpsigner.service"), "utf8"));
   const service = unit.get("Service")!;
@@ -289,7 +300,7 @@ describe("systemd unit (deploy/systemd)", () => {
     expect(argv.join(" "), "no quoting: the split above is systemd's").not.toMatch(/["'\\]/);
     expect(argv[0]).toBe("/usr/bin/node");
     const script = argv.findIndex((a) => a.endsWith(".js"));
-    expect(argv.slice(1, script)).toEqual(["--no-memory-reducer"]);
+    expect(argv.slice(1, script)).toEqual(SIGNER_V8_FLAGS);
     expect(argv[script]).toBe("/opt/lpsigner/dist/src/main.js");
 
     // %d is the credentials directory, holding each LoadCredential=name:source as <dir>/name.

@@ -2,6 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createEthSigner } from "../../src/crypto/eth-sign.js";
+import { SIGNER_V8_FLAGS } from "../../src/cluster/v8-flags.js";
 
 /** Starts `node args…` and resolves with its child and the first stdout match of `pattern`. */
 export function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
@@ -49,7 +50,7 @@ export async function startDevChainProcess(alsoFund: string[] = []): Promise<Dev
 }
 
 /** The V8 flags `npm start` gives the signer's process (package.json). */
-const NPM_START_V8_FLAGS = ["--no-memory-reducer"];
+const NPM_START_V8_FLAGS = SIGNER_V8_FLAGS;
 
 let built = false;
 /** Builds dist/ once (as `npm start` does): the signers run compiled, as operators run them. */

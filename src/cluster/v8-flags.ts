@@ -1,14 +1,18 @@
 /**
- * V8 flags for the workers (README, Performance):
- * - --single-threaded-gc: each worker has about one core to itself, so V8's parallel GC helpers
- *   could only take time from the other workers, and a pause waiting on a preempted helper grows
- *   (the open-loop p99 at half load fell from 9.5-14.4 to 7.7-8.4 ms in A/B runs on 2 cores);
+ * V8 flags for every signer process: the single process, the -workers primary and its workers
+ * (package.json's start script, bin/lpsigner.js's first line and deploy/systemd carry the same;
+ * docs/performance.md says why):
+ * - --single-threaded-gc: a signer shares its cores with its workers, its gateways' load or other
+ *   services, so V8's parallel GC helpers could only take time from them, and a pause waiting on
+ *   a preempted helper grows (workers: the open-loop p99 at half load fell from 9.5-14.4 to
+ *   7.7-8.4 ms in A/B runs on 2 cores; the single process beside a verifying load client: from a
+ *   median of 11.5 ms to 7.0 ms at 1,800 calls/s, in interleaved runs);
  * - --no-memory-reducer: V8 runs up to three compacting full GCs, about 8 s apart, whenever it
  *   judges the allocation rate low after a full GC; a busy worker paused 8-17 ms for each.
  */
-export const WORKER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer"];
+export const SIGNER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer"];
 
-/** This process's exec arguments with the workers' V8 flags added (each once). */
+/** This process's exec arguments with the signer's V8 flags added (each once), for its workers. */
 export function workerExecArgv(): string[] {
-  return [...process.execArgv, ...WORKER_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag))];
+  return [...process.execArgv, ...SIGNER_V8_FLAGS.filter((flag) => !process.execArgv.includes(flag))];
 }
