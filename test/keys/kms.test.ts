@@ -192,6 +192,24 @@ describe.skipIf(!!missing)("AWS KMS backend against local-kms, in a loopback-onl
     expect(JSON.stringify(out)).not.toContain(secret);
     expect(stderr).not.toContain(secret);
   });
+  test("a KMS error reply to Sign (the key's alias deleted, the key disabled since opening): one line naming the key, no secret", () => {
+    expect(out.signGone).toMatchObject({ unavailable: true, message: "AWS KMS key alias/lpsigner-gone: Sign: no such key in this account and region" });
+    expect(out.signDisabled.unavailable).toBe(true);
+    expect(out.signDisabled.message).toMatch(/^AWS KMS key [-0-9a-f]{36}: Sign: the key is disabled$/);
+    // Answered, not retried until the timeout.
+    expect(out.signGone.ms).toBeLessThan(500);
+    for (const name of ["signGone", "signDisabled"]) expect(out[name].message, name).not.toContain(secret);
+  });
+  test("the Sign request is KMS's JSON protocol, SigV4-signed for kms in the region with the given credentials", () => {
+    // local-kms does not check signatures: the driver recomputed this one from the secret (kms-driver.ts checkSigV4).
+    const r = out.signRequest;
+    expect(r.path).toBe("/");
+    expect(r.contentType).toBe("application/x-amz-json-1.1");
+    expect(r.body).toEqual({ KeyId: out.keyId, Message: Buffer.from(personalMessageHash(Buffer.from("latency"))).toString("base64"), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" });
+    expect(r.sigv4).toMatchObject({ valid: true, accessKeyId: "AKIALPSIGNERTEST", region: "eu-west-2", service: "kms", dateMatches: true });
+    expect(r.sigv4.signedHeaders).toEqual(expect.arrayContaining(["host", "content-type", "x-amz-date", "x-amz-target"]));
+    expect(r.sigv4OtherSecret).toBe(false);
+  });
   test("end to end: a signer on the KMS key pays a legacy and a Connect session exactly, survives a KMS outage mid-session, and its ticket is redeemed on chain", () => {
     const e2e = out.e2e;
     expect(e2e.error, "the driver's end-to-end run (test/keys/support/e2e-session.ts)").toBeUndefined();

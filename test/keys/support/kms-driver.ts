@@ -10,11 +10,13 @@
  * comma separated), LATENCY_N (signatures to time).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, createHmac } from "node:crypto";
 import { createWriteStream, readFileSync } from "node:fs";
+import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { createServer, connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { CreateAliasCommand, CreateKeyCommand, DeleteAliasCommand, DisableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { KeyBackendUnavailableError, type KeyBackend } from "../../../src/keys/key-backend.js";
 import { openKmsBackend } from "../../../src/keys/kms-backend.js";
 import { checksumAddress, personalMessageHash } from "../../../src/crypto/eth-sign.js";
@@ -96,6 +98,28 @@ async function rejection(p: () => Promise<unknown>): Promise<{ ms: number; name?
     const err = e as Error;
     return { ms: Math.round(performance.now() - t0), name: err.name, message: err.message, unavailable: err instanceof KeyBackendUnavailableError };
   }
+}
+
+/**
+ * Checks a request's SigV4 Authorization header by recomputing it (AWS's documented algorithm,
+ * written here with node:crypto, not the library the backend signs with): local-kms does not
+ * check signatures, so this is what shows the backend's Sign request would be accepted by KMS.
+ */
+function checkSigV4(method: string, path: string, headers: IncomingHttpHeaders, body: Buffer, secret: string) {
+  const auth = String(headers.authorization ?? "");
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return { valid: false, why: `not a SigV4 Authorization header: ${auth.slice(0, 40)}` };
+  const [, accessKeyId, date, region, service, signedHeaders, signature] = m as unknown as string[];
+  const sha256 = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
+  const hmac = (key: string | Buffer, data: string) => createHmac("sha256", key).update(data).digest();
+  const names = signedHeaders!.split(";");
+  const canonicalHeaders = names.map((n) => `${n}:${String(headers[n] ?? "").trim().replace(/\s+/g, " ")}\n`).join("");
+  const canonicalRequest = [method, path, "", canonicalHeaders, signedHeaders, sha256(body)].join("\n");
+  const amzDate = String(headers["x-amz-date"]);
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256(canonicalRequest)].join("\n");
+  const key = hmac(hmac(hmac(hmac("AWS4" + secret, date!), region!), service!), "aws4_request");
+  return { valid: hmac(key, stringToSign).toString("hex") === signature, accessKeyId, region, service, signedHeaders: names, dateMatches: amzDate.startsWith(date!) };
 }
 
 const signAll = async (backend: KeyBackend, messages: Uint8Array[]) => {
@@ -187,6 +211,7 @@ const admin = new KMSClient({ region: REGION, endpoint });
 try {
   const created = await admin.send(new CreateKeyCommand({ KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY", Description: "lpsigner test" }));
   const keyId = created.KeyMetadata!.KeyId!;
+  result.keyId = keyId;
   await admin.send(new CreateAliasCommand({ AliasName: "alias/lpsigner-test", TargetKeyId: keyId }));
   const p256 = await admin.send(new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY" }));
   const disabled = await admin.send(new CreateKeyCommand({ KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY" }));
@@ -243,6 +268,47 @@ try {
   result.wrongSpec = await open(p256.KeyMetadata!.KeyId!);
   result.disabledKey = await open(disabled.KeyMetadata!.KeyId!);
   result.unreachable = await open(keyId, `http://127.0.0.1:${await freePort()}`);
+  // KMS error replies to Sign itself (the backend's own request, not the SDK's): a key that was
+  // there when the backend opened and is gone (its alias deleted), and one disabled since.
+  const later = await admin.send(new CreateKeyCommand({ KeySpec: "ECC_SECG_P256K1", KeyUsage: "SIGN_VERIFY" }));
+  const laterId = later.KeyMetadata!.KeyId!;
+  await admin.send(new CreateAliasCommand({ AliasName: "alias/lpsigner-gone", TargetKeyId: laterId }));
+  const goneBackend = await openKmsBackend({ keyId: "alias/lpsigner-gone", region: REGION, endpoint, timeoutMs: TIMEOUT_MS });
+  const disabledBackend = await openKmsBackend({ keyId: laterId, region: REGION, endpoint, timeoutMs: TIMEOUT_MS });
+  await admin.send(new DeleteAliasCommand({ AliasName: "alias/lpsigner-gone" }));
+  result.signGone = await rejection(() => goneBackend.signDigest!(digest));
+  await admin.send(new DisableKeyCommand({ KeyId: laterId }));
+  result.signDisabled = await rejection(() => disabledBackend.signDigest!(digest));
+  await goneBackend.close();
+  await disabledBackend.close();
+  // The Sign request as sent, through a loopback proxy in front of local-kms that keeps it, and its SigV4 signature checked.
+  const seen: { method: string; path: string; headers: IncomingHttpHeaders; body: Buffer }[] = [];
+  const proxy = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method!, path: req.url!, headers: req.headers, body });
+      httpRequest({ host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode!, up.headers);
+        up.pipe(res);
+      }).end(body);
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+  const proxied = await openKmsBackend({ keyId, region: REGION, endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`, timeoutMs: TIMEOUT_MS });
+  await proxied.signDigest!(digest);
+  await proxied.close();
+  proxy.close();
+  const signReq = seen.find((r) => r.headers["x-amz-target"] === "TrentService.Sign")!;
+  result.signRequest = {
+    path: signReq.path,
+    contentType: signReq.headers["content-type"],
+    body: JSON.parse(signReq.body.toString()),
+    sigv4: checkSigV4(signReq.method, signReq.path, signReq.headers, signReq.body, env("AWS_SECRET_ACCESS_KEY")),
+    // The same request checked against another secret: the check can fail.
+    sigv4OtherSecret: checkSigV4(signReq.method, signReq.path, signReq.headers, signReq.body, "another secret").valid,
+  };
   // No credentials anywhere in the chain (env, files, the instance metadata service).
   const saved = { ...process.env };
   delete process.env.AWS_ACCESS_KEY_ID;
