@@ -209,7 +209,7 @@ describe("Kubernetes manifests (deploy/kubernetes)", () => {
     }
   });
 
-  test("resources fit one signing process (README, Performance: ~220 MB RSS under load)", () => {
+  test("resources fit one signing process with headroom (docs/performance.md: 129-142 MiB RSS under load)", () => {
     const mib = (q: string) => {
       const m = /^(\d+)(Mi|Gi)$/.exec(q);
       expect(m, q).not.toBeNull();
