@@ -7,54 +7,24 @@
  */
 import { createClient, ConnectError, Code } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { spawn, type ChildProcess } from "node:child_process";
 import { Contract, JsonRpcProvider, Wallet } from "ethers";
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { runGateway } from "../examples/gateway.js";
+import { startNpm, type NpmStart } from "./support/npm-start.js";
 import { SignerService } from "../gen/livepeer/signer/v1/signer_pb.js";
 import artifacts from "../src/dev-chain/artifacts/contracts.json" with { type: "json" };
 import { devAccountKeys, DEV_PRICE_FEED_ANSWER } from "../src/dev-chain/dev-chain.js";
 
 const MAX_AGE_S = 10;
-let child: ChildProcess;
-let banner = "";
+let signer: NpmStart;
 
 beforeAll(async () => {
-  const args = ["start", "--", "-httpAddr", "127.0.0.1:0", "-logLevel", "warn", "-workers", "2"];
-  args.push("-maxPricePerUnit", "0.01USD", "-priceFeedMaxAge", `${MAX_AGE_S}s`, "-priceFeedPollInterval", "200ms");
-  child = spawn("npm", args, {
-    cwd: new URL("../", import.meta.url),
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group, stopped as a whole below.
-    detached: true,
-  });
-  child.stdout!.on("data", (chunk: Buffer) => (banner += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (banner += chunk.toString()));
-  const started = Date.now();
-  while (!/gateway:/.test(banner)) {
-    if (child.exitCode !== null || Date.now() - started > 90_000) throw new Error(`npm start did not come up:\n${banner}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  signer = await startNpm(["-httpAddr", "127.0.0.1:0", "-logLevel", "warn", "-workers", "2", "-maxPricePerUnit", "0.01USD", "-priceFeedMaxAge", `${MAX_AGE_S}s`, "-priceFeedPollInterval", "200ms"]);
 }, 120_000);
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+afterAll(() => signer?.stop(), 20_000);
 
-afterAll(async () => {
-  const pgid = child?.pid;
-  if (pgid === undefined) return;
-  if (groupAlive(pgid)) process.kill(-pgid, "SIGTERM");
-  for (let i = 0; i < 100 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (groupAlive(pgid)) process.kill(-pgid, "SIGKILL");
-}, 20_000);
-
-const line = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(banner)?.[1];
+const line = (label: string) => new RegExp(`${label}:\\s+(\\S+)`).exec(signer.banner())?.[1];
 
 test("npm start -- -maxPricePerUnit 0.01USD serves and prices; a stale feed is refused by every worker until it moves", async () => {
   const signerUrl = line("serving")!;

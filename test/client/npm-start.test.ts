@@ -2,49 +2,19 @@
  * What a new user runs: `npm start` (the real entry point) prints its dev orchestrator, discovery
  * finds it with no flags, and the example gateway, given only the signer's URL, pays it.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { runGateway } from "../../examples/gateway.js";
+import { startNpm, type NpmStart } from "../support/npm-start.js";
 
-let child: ChildProcess;
-let banner = "";
+let signer: NpmStart;
 
 beforeAll(async () => {
-  child = spawn("npx", ["tsx", "src/main.ts", "-httpAddr", "127.0.0.1:0", "-logLevel", "warn", "-devOrchestrators", "2"], {
-    cwd: new URL("../../", import.meta.url),
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: npx does not pass SIGTERM on to tsx, so the group is what gets stopped.
-    detached: true,
-  });
-  child.stdout!.on("data", (chunk: Buffer) => (banner += chunk.toString()));
-  child.stderr!.resume();
-  const started = Date.now();
-  while (!/gateway:/.test(banner)) {
-    if (child.exitCode !== null || Date.now() - started > 90_000) throw new Error(`npm start did not come up:\n${banner}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  signer = await startNpm(["-httpAddr", "127.0.0.1:0", "-logLevel", "warn", "-devOrchestrators", "2"]);
 }, 120_000);
 
-/** Whether any process of the group is still running. */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+afterAll(() => signer?.stop(), 20_000);
 
-afterAll(async () => {
-  const pgid = child?.pid;
-  if (pgid === undefined) return;
-  // The whole tree (npx, tsx, the signer, its workers and the dev chain): none may outlive the test.
-  if (groupAlive(pgid)) process.kill(-pgid, "SIGTERM");
-  for (let i = 0; i < 100 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (groupAlive(pgid)) process.kill(-pgid, "SIGKILL");
-}, 20_000);
-
-const lines = (label: string) => [...banner.matchAll(new RegExp(`${label}:\\s+(\\S+)`, "g"))].map((m) => m[1]!);
+const lines = (label: string) => [...signer.banner().matchAll(new RegExp(`${label}:\\s+(\\S+)`, "g"))].map((m) => m[1]!);
 const line = (label: string) => lines(label)[0];
 
 test("discovery finds the dev orchestrator and the example gateway pays it", async () => {
