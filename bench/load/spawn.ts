@@ -1,8 +1,9 @@
 /** Starts a development chain and signers against it as child processes (for bench/ scripts). */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createEthSigner } from "../../src/crypto/eth-sign.js";
 import { SIGNER_V8_FLAGS } from "../../src/cluster/v8-flags.js";
+import { buildDist } from "../../test/support/build-once.js";
 
 /** Starts `node args…` and resolves with its child and the first stdout match of `pattern`. */
 export function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
@@ -56,7 +57,7 @@ let built = false;
 /** Builds dist/ once (as `npm start` does): the signers run compiled, as operators run them. */
 function buildOnce(): void {
   if (built) return;
-  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  buildDist();
   built = true;
 }
 
