@@ -7,7 +7,11 @@
  * Over 250 lines: address resolution, the background refresh and the staleness rule share one
  * snapshot and one RPC client; apart they would need a shared mutable object.
  */
-import { Interface, ZeroAddress, getAddress, getBytes, id, toBeHex, type Result } from "ethers";
+import { Interface, type Result } from "ethers/abi";
+import { getAddress } from "ethers/address";
+import { ZeroAddress } from "ethers/constants";
+import { id } from "ethers/hash";
+import { getBytes, toBeHex } from "ethers/utils";
 import { parseEthEndpoint, redactEthUrl, scrubEthUrl } from "./eth-url.js";
 import { createActiveOrchestratorReader } from "./orchestrator-pool.js";
 import { ChainUnavailableError, type ChainSnapshot, type ChainStatus, type ChainView } from "./chain-view.js";

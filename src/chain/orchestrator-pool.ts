@@ -8,7 +8,10 @@
  * The reference remembers every orchestrator it has seen in its database, so one that left the
  * pool is still polled until its deactivation round; `known` plays that part here.
  */
-import { Interface, ZeroAddress, getAddress, toBeHex } from "ethers";
+import { Interface } from "ethers/abi";
+import { getAddress } from "ethers/address";
+import { ZeroAddress } from "ethers/constants";
+import { toBeHex } from "ethers/utils";
 import { callContract, type RpcCall } from "./chain-client.js";
 import type { ProtocolContracts } from "./chain-client.js";
 

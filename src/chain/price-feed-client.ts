@@ -2,7 +2,8 @@
  * The price-feed port over JSON-RPC: an AggregatorV3Interface contract (Chainlink's ETH / USD,
  * or the development chain's DevPriceFeed) read with eth_call through -ethUrl.
  */
-import { getAddress, Interface } from "ethers";
+import { Interface } from "ethers/abi";
+import { getAddress } from "ethers/address";
 import type { PriceFeedPort } from "../pricing/price-feed.js";
 import { callContract, createRpc } from "./chain-client.js";
 

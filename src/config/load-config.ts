@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { join } from "node:path";
-import { getAddress, isAddress } from "ethers";
+import { getAddress, isAddress } from "ethers/address";
 import { networkControllers } from "../chain/chain-client.js";
 import { parseEthEndpoint } from "../chain/eth-url.js";
 import { resolvePassword } from "../keys/load-key.js";

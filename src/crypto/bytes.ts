@@ -1,4 +1,8 @@
-import { createKeccak } from "hash-wasm";
+import { createRequire } from "node:module";
+
+// hash-wasm's Keccak bundle alone: the package's index carries every algorithm's WASM as source
+// text (0.7 MiB of live heap in every process, for one hash).
+const { createKeccak } = createRequire(import.meta.url)("hash-wasm/dist/keccak.umd.min.js") as typeof import("hash-wasm");
 
 // WASM Keccak: about 10x faster than pure JS (@noble/hashes) and as fast as the native addon
 // (whose four N-API calls per hash cost more than the hashing), with no build step. Created once:

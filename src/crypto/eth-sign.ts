@@ -1,6 +1,6 @@
 import { secp256k1 as noble } from "@noble/curves/secp256k1";
 import { createRequire } from "node:module";
-import { getAddress } from "ethers";
+import { getAddress } from "ethers/address";
 import { bytesEqual, keccak256, pooledBytes, toHex, utf8 } from "./bytes.js";
 
 /** secp256k1 backend: native libsecp256k1 when its addon loads, else noble (pure JS). */

@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { secp256k1 } from "@noble/curves/secp256k1";
-import { getAddress } from "ethers";
+import { getAddress } from "ethers/address";
 import { fromHex, toHex, utf8 } from "../crypto/bytes.js";
 import { personalMessageHash, publicKeyToAddress } from "../crypto/eth-sign.js";
 import { type KeyBackend, KeyBackendUnavailableError } from "./key-backend.js";

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { Wallet, getAddress } from "ethers";
+import { getAddress } from "ethers/address";
 import { ConfigError } from "../config/errors.js";
 import { fromHex } from "../crypto/bytes.js";
 
@@ -70,6 +70,8 @@ export async function loadKeystoreKey(opts: { path: string; address: string; pas
   }
   if (matching.length > 1) throw new KeyConfigError(`-ethKeystorePath: several keys in ${opts.path}; choose one with -ethAcctAddr`);
   try {
+    // Loaded here, once: a signer never needs ethers' wallets (and the providers they import) after start.
+    const { Wallet } = await import("ethers/wallet");
     const wallet = await Wallet.fromEncryptedJson(matching[0]!.json, opts.password);
     return fromHex(wallet.privateKey);
   } catch {
