@@ -19,24 +19,31 @@ const hasher = await createKeccak(256);
  */
 const STAGE_SIZE = 2048;
 const stage = new Uint8Array(new ArrayBuffer(STAGE_SIZE));
+/**
+ * stage.subarray(0, n) made once per length up to 512 (a payment hashes a few short inputs of the
+ * same lengths every call): the view is not allocated again each time. At most 512 views are kept.
+ */
+const CACHED_VIEWS = 512;
+const stageViews: Uint8Array[] = [];
+const staged = (n: number) => (n <= CACHED_VIEWS ? (stageViews[n] ??= stage.subarray(0, n)) : stage.subarray(0, n));
 
 export function keccak256(...parts: Uint8Array[]): Uint8Array {
   hasher.init();
-  let staged = 0;
+  let filled = 0;
   for (const part of parts) {
-    if (staged + part.length > STAGE_SIZE) {
-      if (staged > 0) hasher.update(stage.subarray(0, staged));
-      staged = 0;
+    if (filled + part.length > STAGE_SIZE) {
+      if (filled > 0) hasher.update(staged(filled));
+      filled = 0;
       // Longer than the stage: an array this long has its own ArrayBuffer already.
       if (part.length > STAGE_SIZE) {
         hasher.update(part);
         continue;
       }
     }
-    stage.set(part, staged);
-    staged += part.length;
+    stage.set(part, filled);
+    filled += part.length;
   }
-  if (staged > 0) hasher.update(stage.subarray(0, staged));
+  if (filled > 0) hasher.update(staged(filled));
   return hasher.digest("binary");
 }
 

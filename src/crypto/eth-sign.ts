@@ -51,6 +51,10 @@ export function personalMessageHash(message: Uint8Array): Uint8Array {
  * out (and only used synchronously).
  */
 const digestForAddon = new Uint8Array(new ArrayBuffer(32));
+/** Where the addon writes r||s, copied out at once: no view of the result to allocate per signature. */
+const signatureFromAddon = new Uint8Array(new ArrayBuffer(64));
+/** RFC 6979 nonces, the addon's default: one options object for every signature. */
+const DEFAULT_SIGN_OPTIONS = Object.freeze({});
 
 export function publicKeyToAddress(uncompressed: Uint8Array): Uint8Array {
   return keccak256(uncompressed.subarray(1)).subarray(12);
@@ -83,9 +87,10 @@ export function createEthSigner(privateKey: Uint8Array, backend: SignatureBacken
     backend === "native"
       ? (digest: Uint8Array) => {
           digestForAddon.set(digest);
-          // Pooled: the addon writes r||s into it directly, and every byte is written.
+          const { recid } = native!.ecdsaSign(digestForAddon, key, DEFAULT_SIGN_OPTIONS, signatureFromAddon);
+          // Pooled (see pooledBytes): every byte is written.
           const out = pooledBytes(65);
-          const { recid } = native!.ecdsaSign(digestForAddon, key, {}, out.subarray(0, 64));
+          out.set(signatureFromAddon);
           out[64] = 27 + recid;
           return out;
         }
