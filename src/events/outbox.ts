@@ -1,22 +1,25 @@
 /**
- * The event outbox: an SQLite file (WAL) that every signer process appends to before it replies,
- * and that delivery (Kafka) or `lpsigner events` reads from.
+ * The event outbox: an SQLite file (WAL) that the signer appends to before it replies, and that
+ * delivery (Kafka) or `lpsigner events` reads from.
  *
- * Durability: appends are committed with synchronous=FULL, so a commit has reached the disk (the WAL
- * is fsynced) before append() resolves, and an event whose reply was sent survives a process kill
- * and a power loss. The fsync costs about 2 ms here, so appends are group-committed: while one
- * transaction is being written, the next calls' events gather and go in the following one. The
- * writes run on a thread of their own so the fsync never stalls the event loop.
+ * Durability: an append resolves once its commit is on disk: the transaction is written to the WAL
+ * on the event loop (synchronous=NORMAL, a few write calls), and the WAL file is then fsynced on
+ * libuv's pool, the same sync synchronous=FULL would make inside the commit, without holding the
+ * event loop for it. An event whose reply was sent survives a process kill and a power loss.
+ * Appends are group-committed: the events of one event-loop turn go in one transaction, and while
+ * its fsync runs the next calls' events gather for the following one.
  *
- * Several processes (-workers N) open the same file: SQLite's WAL lets them take turns writing
- * (busy timeout), and the quota counters live in the file (the meta row, written in the same
- * transaction as the rows it counts: once per commit, not per row), so the bound is one for all of
- * them. Deletes (delivered, retention) run on the caller's thread with synchronous=NORMAL: a power
- * loss may undo a delete, which only means an event is delivered again (at least once).
+ * Checkpoints (copying the WAL into the database file, with fsyncs of their own) run on a thread of
+ * their own; the writer never checkpoints inside a commit.
+ *
+ * One process writes (the signer, or the -workers primary for all its workers); others open the
+ * file to read. The quota counters live in the file (the meta row, written in the same transaction
+ * as the rows it counts: once per commit, not per row). Deletes (delivered, retention) are not
+ * fsynced: a power loss may undo one, which only means an event is delivered again (at least once).
  */
 import Database from "better-sqlite3";
 import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
+import { closeSync, fdatasync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
 
@@ -137,158 +140,183 @@ function openDb(path: string, synchronous: string): Database.Database {
   return db;
 }
 
-// The writer thread: plain CommonJS so it runs the same under node, tsx and vitest.
-const WRITER = `
-const { parentPort, workerData } = require("node:worker_threads");
+// The checkpointer thread: plain CommonJS so it runs the same under node, tsx and vitest. It
+// copies the WAL into the database file and fsyncs it (PASSIVE: never waiting for or blocking the
+// writer), so the writer's commits carry no checkpoint. Under steady commits a checkpoint from
+// another thread is rarely complete (a commit lands during it), and the WAL restarts from its
+// beginning only after a complete one: the writer finishes it itself every so many commits, when
+// only the last few milliseconds' frames are left to copy.
+const CHECKPOINTER = `
+const { workerData } = require("node:worker_threads");
 const Database = require(workerData.sqlitePath);
-const { path, synchronous, maxBytes, maxCount, ring } = workerData;
-const db = new Database(path, { timeout: 10000 });
-db.pragma("journal_mode = WAL");
-db.pragma("synchronous = " + synchronous);
-const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
-const setMeta = db.prepare("UPDATE meta SET count = ?, bytes = ? WHERE one = 1");
-const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms, auth_id, orchestrator, fee_wei) VALUES (?, ?, ?, ?, ?, ?, ?)");
-const oldest = db.prepare("SELECT seq, length(key) + length(value) AS n FROM events ORDER BY seq LIMIT 256");
-const del = db.prepare("DELETE FROM events WHERE seq = ?");
-// rows: FIELDS strings per event (id, key, value, auth id, orchestrator, fee), flat: one array
-// crosses from the event loop cheaper than an object per event. Returns, per event, true (stored,
-// or already there) or false (no room). The quota counters are read and written once, in the
-// same transaction as the rows.
-const FIELDS = 6;
-const commit = db.transaction((rows) => {
-  const m = meta.get();
-  let count = m.count, bytes = m.bytes;
-  const now = Date.now();
-  const out = [];
-  for (let i = 0; i < rows.length; i += FIELDS) {
-    const key = rows[i + 1];
-    const value = typeof rows[i + 2] === "string" ? Buffer.from(rows[i + 2]) : rows[i + 2];
-    const size = Buffer.byteLength(key) + value.byteLength;
-    if (ring) {
-      // Embedded default: the oldest retained events make room.
-      while (count > 0 && (count + 1 > maxCount || bytes + size > maxBytes)) {
-        const rows = oldest.all();
-        for (const r of rows) {
-          if (!(count + 1 > maxCount || bytes + size > maxBytes)) break;
-          del.run(r.seq); count -= 1; bytes -= r.n;
+const db = new Database(workerData.path, { timeout: 1000 });
+db.pragma("synchronous = NORMAL");
+db.pragma("wal_autocheckpoint = 0");
+setInterval(() => {
+  try { db.pragma("wal_checkpoint(PASSIVE)"); } catch {}
+}, workerData.everyMs);
+`;
+const CHECKPOINT_EVERY_MS = 20;
+// About 1.5 MB of WAL at the usual six pages per commit.
+const FINISH_CHECKPOINT_EVERY_COMMITS = 64;
+// After a restart the writer truncates a WAL that grew past this.
+const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Commits a batch of events in one transaction; per event: true (stored, or already there) or
+ * false (no room). The quota counters are read and written once, in the same transaction.
+ */
+function committer(db: Database.Database, opts: OutboxOptions): (batch: Pending[]) => boolean[] {
+  const { maxBytes, maxCount } = opts;
+  const ring = opts.retentionMs !== undefined;
+  const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
+  const setMeta = db.prepare("UPDATE meta SET count = ?, bytes = ? WHERE one = 1");
+  const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms, auth_id, orchestrator, fee_wei) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const oldest = db.prepare("SELECT seq, length(key) + length(value) AS n FROM events ORDER BY seq LIMIT 256");
+  const del = db.prepare("DELETE FROM events WHERE seq = ?");
+  const commit = db.transaction((batch: Pending[]) => {
+    const m = meta.get() as { count: number; bytes: number };
+    let count = m.count;
+    let bytes = m.bytes;
+    const now = Date.now();
+    const out: boolean[] = [];
+    for (const p of batch) {
+      for (const e of p.events) {
+        const value = typeof e.value === "string" ? Buffer.from(e.value) : e.value;
+        const size = Buffer.byteLength(e.key) + value.byteLength;
+        const full = () => count + 1 > maxCount || bytes + size > maxBytes;
+        // Embedded default: the oldest retained events make room.
+        while (ring && count > 0 && full()) {
+          for (const r of oldest.all() as { seq: number; n: number }[]) {
+            if (!full()) break;
+            del.run(r.seq);
+            count -= 1;
+            bytes -= r.n;
+          }
         }
+        if (full()) {
+          out.push(false);
+          continue;
+        }
+        const sp = e.spend;
+        if (insert.run(e.id, e.key, value, now, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null).changes === 1) {
+          count += 1;
+          bytes += size;
+        }
+        out.push(true);
       }
     }
-    if (count + 1 > maxCount || bytes + size > maxBytes) { out.push(false); continue; }
-    if (insert.run(rows[i], key, value, now, rows[i + 3], rows[i + 4], rows[i + 5]).changes === 1) { count += 1; bytes += size; }
-    out.push(true);
-  }
-  if (count !== m.count || bytes !== m.bytes) setMeta.run(count, bytes);
-  return out;
-});
-parentPort.on("message", (msg) => {
-  try {
-    parentPort.postMessage({ n: msg.n, stored: commit.immediate(msg.rows) });
-  } catch (err) {
-    parentPort.postMessage({ n: msg.n, error: String(err && err.message || err) });
-  }
-});
-`;
+    if (count !== m.count || bytes !== m.bytes) setMeta.run(count, bytes);
+    return out;
+  });
+  return (batch) => commit.immediate(batch);
+}
 
-// One append() call waiting for its events (`count` of them, in order in the batch).
-interface Pending { count: number; resolve: () => void; reject: (err: Error) => void }
-
-// An idle writer is unreferenced after this long, so it does not keep the process alive (ref and
-// unref on every commit cost tens of µs each on the event loop).
-const UNREF_AFTER_MS = 1000;
+// One append() call waiting for its events.
+interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Error) => void }
 
 export function openOutbox(opts: OutboxOptions): Outbox {
   mkdirSync(dirname(opts.path), { recursive: true });
-  const synchronous = opts.synchronous === "normal" ? "NORMAL" : "FULL";
-  // This thread's connection: reads, and deletes (NORMAL: an undone delete only redelivers).
-  const db = openDb(opts.path, "NORMAL");
   if (opts.readOnly) {
+    const db = openDb(opts.path, "NORMAL");
     return outboxOn(db, opts, { append: () => Promise.reject(new OutboxUnavailableError("outbox opened read-only")), close: () => {} });
   }
+  // This thread's connection commits (NORMAL: the WAL is written, not fsynced), and with "full"
+  // the WAL file is then fsynced on libuv's pool before the appends resolve: the same commit on
+  // disk that synchronous=FULL makes, without holding the event loop for the fsync.
+  const durable = opts.synchronous !== "normal";
+  const db = openDb(opts.path, "NORMAL");
+  db.pragma("wal_autocheckpoint = 0");
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+  // Past the open, a writer elsewhere (an operator's sqlite3 holding the file) must not stall the
+  // event loop: the append fails (unavailable) and the gateway retries.
+  db.pragma("busy_timeout = 50");
+  const commit = committer(db, opts);
+  // SQLite keeps the WAL file (same inode) while this connection is open; the first commit made it.
+  let walFd: number | undefined;
+
   const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
-  const writer = new Worker(WRITER, {
+  const checkpointer = new Worker(CHECKPOINTER, {
     eval: true,
-    workerData: { sqlitePath, path: opts.path, synchronous, maxBytes: opts.maxBytes, maxCount: opts.maxCount, ring: opts.retentionMs !== undefined },
+    workerData: { sqlitePath, path: opts.path, everyMs: CHECKPOINT_EVERY_MS },
   });
-  // Without appends in flight the writer must not keep the process alive.
-  writer.unref();
-  let referenced = false;
-  let idleSince = 0;
-  const idleCheck = setInterval(() => {
-    if (referenced && !inFlight && queued.length === 0 && Date.now() - idleSince >= UNREF_AFTER_MS) {
-      referenced = false;
-      writer.unref();
-    }
-  }, UNREF_AFTER_MS);
-  idleCheck.unref();
-  let writerDead: Error | undefined;
-  writer.on("error", (err) => { writerDead = err; failAll(err); });
-  writer.on("exit", (code) => { if (!closed) { writerDead = new Error(`outbox writer exited (${code})`); failAll(writerDead); } });
+  checkpointer.unref();
+  // Without the thread's checkpoints the writer's own (below) still bound the WAL.
+  checkpointer.on("error", () => {});
 
-  // The events waiting for the next commit, as the writer takes them (FIELDS strings each).
+  // Group commit: the events of every call in one event-loop turn go in one transaction; while
+  // its fsync runs, the next calls' events gather for the following one.
   let queued: Pending[] = [];
-  let rows: (string | Uint8Array | null)[] = [];
-  let inFlight: { n: number; batch: Pending[] } | undefined;
-  let nextN = 1;
+  let scheduled = false;
+  let syncing = false;
   let closed = false;
-
-  // Group commit: one transaction in flight; everything appended meanwhile goes in the next.
-  function flush(): void {
-    if (inFlight || queued.length === 0) return;
+  let commitsSinceCheckpoint = 0;
+  const finishCheckpoint = () => {
+    try {
+      if (!closed) db.pragma("wal_checkpoint(PASSIVE)");
+    } catch {
+      // Busy (the checkpointer is at it) or failing: the next round tries again.
+    }
+  };
+  const settle = (batch: Pending[], stored: boolean[]) => {
+    let i = 0;
+    for (const p of batch) {
+      let all = true;
+      for (const end = i + p.events.length; i < end; i++) all &&= stored[i]!;
+      if (all) p.resolve();
+      else p.reject(new OutboxUnavailableError("outbox full"));
+    }
+  };
+  const failBatch = (batch: Pending[], err: unknown) => {
+    for (const p of batch) p.reject(new OutboxUnavailableError(`outbox write failed: ${(err as Error).message}`));
+  };
+  const flush = () => {
+    scheduled = false;
+    if (syncing || closed) return; // the fsync's end flushes again
     const batch = queued;
-    const batchRows = rows;
     queued = [];
-    rows = [];
-    inFlight = { n: nextN++, batch };
-    if (!referenced) {
-      referenced = true;
-      writer.ref();
+    if (batch.length === 0) return;
+    let stored: boolean[];
+    try {
+      stored = commit(batch);
+      if (durable) walFd ??= openSync(`${opts.path}-wal`, "r");
+    } catch (err) {
+      failBatch(batch, err);
+      return;
     }
-    writer.postMessage({ n: inFlight.n, rows: batchRows });
-  }
-  function failAll(err: Error): void {
-    const all = [...(inFlight?.batch ?? []), ...queued];
-    inFlight = undefined;
-    queued = [];
-    rows = [];
-    for (const p of all) p.reject(new OutboxUnavailableError(`outbox: ${err.message}`));
-  }
-  writer.on("message", (msg: { n: number; stored?: boolean[]; error?: string }) => {
-    const batch = inFlight?.batch ?? [];
-    inFlight = undefined;
-    idleSince = Date.now();
-    if (msg.error !== undefined) {
-      for (const p of batch) p.reject(new OutboxUnavailableError(`outbox write failed: ${msg.error}`));
-    } else {
-      let i = 0;
-      for (const p of batch) {
-        let all = true;
-        for (const end = i + p.count; i < end; i++) all &&= msg.stored![i]!;
-        if (all) p.resolve();
-        else p.reject(new OutboxUnavailableError("outbox full"));
-      }
+    if (++commitsSinceCheckpoint >= FINISH_CHECKPOINT_EVERY_COMMITS) {
+      commitsSinceCheckpoint = 0;
+      setImmediate(finishCheckpoint);
     }
-    flush();
-  });
+    if (!durable) return settle(batch, stored);
+    syncing = true;
+    fdatasync(walFd!, (err) => {
+      syncing = false;
+      if (closed) closeSync(walFd!);
+      if (err) failBatch(batch, err);
+      else settle(batch, stored);
+      flush();
+    });
+  };
 
   return outboxOn(db, opts, {
     append(events) {
       if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
-      if (writerDead) return Promise.reject(new OutboxUnavailableError(`outbox: ${writerDead.message}`));
       if (events.length === 0) return Promise.resolve();
-      for (const e of events) {
-        const sp = e.spend;
-        rows.push(e.id, e.key, e.value, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null);
+      const done = new Promise<void>((resolve, reject) => queued.push({ events, resolve, reject }));
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
       }
-      const done = new Promise<void>((resolve, reject) => queued.push({ count: events.length, resolve, reject }));
-      flush();
       return done;
     },
     close() {
       closed = true;
-      clearInterval(idleCheck);
-      failAll(new Error("closed"));
-      void writer.terminate();
+      for (const p of queued) p.reject(new OutboxUnavailableError("outbox: closed"));
+      queued = [];
+      // An fsync in flight still holds the descriptor: its end closes it.
+      if (walFd !== undefined && !syncing) closeSync(walFd);
+      void checkpointer.terminate();
     },
   });
 }
@@ -356,7 +384,7 @@ function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbo
       return { byAuthId: summed(spendByAuth.all(sinceMs)), byOrchestrator: summed(spendByOrch.all(sinceMs)) };
     },
     prune() {
-      return opts.retentionMs === undefined ? 0 : pruned.immediate(Date.now() - opts.retentionMs);
+      return opts.retentionMs === undefined ? 0 : pruned.immediate(Date.now() - opts.retentionMs!);
     },
     close() {
       if (closed) return;

@@ -1,0 +1,111 @@
+/**
+ * How the outbox commits: an append resolves only after the WAL that holds its events has been
+ * fsynced, and that fsync runs off the event loop (seen with strace, on the real file); the WAL
+ * stays bounded under steady appends (the writer finishes the checkpointer thread's checkpoints,
+ * without which a WAL written to continuously never restarts and grows by every commit).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, expect, test } from "vitest";
+import { openOutbox } from "../src/events/outbox.js";
+
+const dir = mkdtempSync(join(tmpdir(), "lpsigner-outbox-commit-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+const strace = spawnSync("strace", ["-V"]).status === 0;
+if (!strace) console.log("events-outbox-commit: SKIPPED the fsync order test: strace is not installed (apt-get install strace)");
+
+// Three appends one after another; each writes a line to stdout once it has resolved.
+const SCRIPT = `
+import { openOutbox } from ${JSON.stringify(join(root, "dist/src/events/outbox.js"))};
+import { writeSync } from "node:fs";
+const outbox = openOutbox({ path: process.argv[1], maxBytes: 1e9, maxCount: 1e6 });
+writeSync(1, "opened\\n");
+for (const n of [1, 2, 3]) {
+  await outbox.append([{ id: "id-" + n, key: "id-" + n, value: "x".repeat(2000) }]);
+  writeSync(1, "resolved " + n + "\\n");
+}
+outbox.close();
+`;
+
+test.skipIf(!strace)("each append resolves after an fsync of the WAL written after its commit, on a thread other than the event loop's", () => {
+  const path = join(dir, "traced.db");
+  const r = spawnSync(
+    "strace",
+    ["-f", "-qq", "-y", "-e", "signal=none", "-e", "trace=openat,write,pwrite64,fsync,fdatasync", process.execPath, "--input-type=module", "-e", SCRIPT, path],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  expect(r.status, r.stderr.slice(-2000)).toBe(0);
+  // strace -f: "[pid T] call(fd<path>, ...)   = R"; a call that another thread's line interrupts is
+  // split into "call(... <unfinished ...>" and "<... call resumed>...) = R": it counts where it ends.
+  const started = new Map<number, { name: string; fd: string | undefined; file: string; rest: string }>();
+  const calls = r.stderr.split("\n").flatMap((line) => {
+    const tid = Number(/^\[pid\s+(\d+)\] /.exec(line)?.[1] ?? 0);
+    const body = line.replace(/^\[pid\s+\d+\] /, "");
+    const resumed = /^<\.\.\. (\w+) resumed>.*\)\s+= (-?\d+)/.exec(body);
+    if (resumed) {
+      const s = started.get(tid);
+      started.delete(tid);
+      return s && s.name === resumed[1] ? [{ tid, ...s, ret: Number(resumed[2]) }] : [];
+    }
+    const m = /^(\w+)\((\d+)?(?:<([^>]*)>)?(.*?)(?:\)\s+= (-?\d+)| <unfinished \.\.\.>)/.exec(body);
+    if (!m) return [];
+    const call = { name: m[1]!, fd: m[2], file: m[3] ?? "", rest: m[4]! };
+    if (m[5] === undefined) {
+      started.set(tid, call);
+      return [];
+    }
+    return [{ tid, ...call, ret: Number(m[5]) }];
+  });
+  const wal = `${path}-wal`;
+  const resolvedAt = [1, 2, 3].map((n) => calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes(`resolved ${n}`)));
+  expect(resolvedAt.every((i) => i > 0), "every append resolved").toBe(true);
+  // The event loop's thread is the one that writes the lines.
+  const main = calls[resolvedAt[0]!]!.tid;
+  let from = 0;
+  for (const at of resolvedAt) {
+    const lastWalWrite = calls.slice(from, at).findLastIndex((c) => c.name === "pwrite64" && c.file === wal) + from;
+    expect(lastWalWrite, "the commit wrote the WAL before the append resolved").toBeGreaterThanOrEqual(from);
+    const synced = calls.slice(lastWalWrite, at).filter((c) => (c.name === "fdatasync" || c.name === "fsync") && c.file === wal && c.ret === 0);
+    expect(synced.length, "an fsync of the WAL between its last write and the resolution").toBeGreaterThan(0);
+    // The event loop (the process's first thread) never waits for an fsync of its own commit.
+    expect(synced.some((c) => c.tid !== main)).toBe(true);
+    from = at + 1;
+  }
+  // (Opening creates the file, and closing checkpoints, on the event loop: neither is an append.)
+  const opened = calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes("opened"));
+  expect(calls.slice(opened, resolvedAt[2]).filter((c) => c.tid === main && (c.name === "fdatasync" || c.name === "fsync") && c.file === wal)).toEqual([]);
+}, 90_000);
+
+test("under steady appends the WAL stays bounded and every event is kept", async () => {
+  const path = join(dir, "steady.db");
+  const outbox = openOutbox({ path, maxBytes: 1e10, maxCount: 1e7 });
+  let largest = 0;
+  const watch = setInterval(() => {
+    try {
+      largest = Math.max(largest, statSync(`${path}-wal`).size);
+    } catch {
+      // not created yet
+    }
+  }, 5);
+  const value = "v".repeat(1500);
+  let next = 0;
+  // Eight callers appending one event at a time, as eight calls in flight do.
+  const caller = async () => {
+    while (next < 12_000) {
+      const n = next++;
+      await outbox.append([{ id: `id-${n}`, key: `id-${n}`, value }]);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, caller));
+  clearInterval(watch);
+  largest = Math.max(largest, statSync(`${path}-wal`).size);
+  expect(outbox.stats().depth).toBe(12_000);
+  // Each commit adds about 25 KB to a WAL that never restarts: 12,000 events would make 40-300 MB.
+  expect(largest).toBeLessThan(16 * 1024 * 1024);
+  outbox.close();
+}, 60_000);
