@@ -2,13 +2,15 @@
  * How the outbox commits: an append resolves only after the WAL that holds its events has been
  * fsynced, and that fsync runs off the event loop (seen with strace, on the real file); the WAL
  * stays bounded under steady appends (the writer finishes the checkpointer thread's checkpoints,
- * without which a WAL written to continuously never restarts and grows by every commit).
+ * without which a WAL written to continuously never restarts and grows by every commit); and two
+ * processes appending to one file at once (as -workers do) keep every event once, with exact counters.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { afterAll, expect, test } from "vitest";
 import { openOutbox } from "../src/events/outbox.js";
 
@@ -109,3 +111,54 @@ test("under steady appends the WAL stays bounded and every event is kept", async
   expect(largest).toBeLessThan(16 * 1024 * 1024);
   outbox.close();
 }, 60_000);
+
+// One -workers worker: appends `count` events (ids from `first`), eight at a time, then exits.
+const APPENDER = `
+import { openOutbox } from ${JSON.stringify(join(root, "dist/src/events/outbox.js"))};
+const [path, first, count] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const outbox = openOutbox({ path, maxBytes: 1e10, maxCount: 1e7, checkpointThread: false });
+let next = first;
+const value = "w".repeat(1500);
+await Promise.all(Array.from({ length: 8 }, async () => {
+  while (next < first + count) {
+    const n = next++;
+    await outbox.append([{ id: "id-" + n, key: "id-" + n, value }]);
+  }
+}));
+outbox.close();
+`;
+
+test("two processes appending to one file at once: every event once, the counters exact, the WAL bounded", async () => {
+  const path = join(dir, "two-writers.db");
+  // The primary's handle: the schema, the checkpointer thread, the counters read back.
+  const primary = openOutbox({ path, maxBytes: 1e10, maxCount: 1e7 });
+  let largest = 0;
+  const watch = setInterval(() => {
+    try {
+      largest = Math.max(largest, statSync(`${path}-wal`).size);
+    } catch {
+      // not created yet
+    }
+  }, 5);
+  // Overlapping ranges: ids 3000-3999 come from both, as a gateway's retry on the other worker does.
+  const run = (first: number, count: number) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ["--input-type=module", "-e", APPENDER, path, String(first), String(count)], { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (d) => (err += d));
+      child.on("error", reject);
+      child.on("exit", (code) => (code === 0 ? resolve(err) : reject(new Error(`appender exited ${code}: ${err}`))));
+    });
+  await Promise.all([run(0, 4000), run(3000, 4000)]);
+  clearInterval(watch);
+  const s = primary.stats();
+  primary.close();
+  expect(s.depth).toBe(7000);
+  const db = new Database(path, { readonly: true });
+  const rows = db.prepare("SELECT count(*) AS n, count(DISTINCT id) AS ids, min(id) AS lo, sum(length(key) + length(value)) AS bytes FROM events").get() as { n: number; ids: number; bytes: number };
+  db.close();
+  expect(rows.n).toBe(7000);
+  expect(rows.ids).toBe(7000);
+  expect(s.bytes).toBe(rows.bytes);
+  expect(largest).toBeLessThan(16 * 1024 * 1024);
+}, 90_000);

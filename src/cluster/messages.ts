@@ -8,7 +8,6 @@ import type { ActivityState } from "../activity/recorder.js";
 import type { ChainStatus } from "../chain/chain-view.js";
 import type { DiscoverySnapshot } from "../discovery/discovery.js";
 import type { PriceFeedState } from "../pricing/price-feed.js";
-import type { OutboxEvent } from "../events/outbox.js";
 
 /** The chain view as the primary sees it; `error` is why its current() refuses, if it does. */
 export interface ChainRelay {
@@ -29,8 +28,6 @@ export type ToWorker =
   | { t: "collect"; id: number }
   /** The summed /metrics text a worker asked for. */
   | { t: "metrics"; id: number; text: string | undefined }
-  /** A worker's events are on disk (per event: undefined, or why the outbox refused it). */
-  | { t: "eventsStored"; id: number; errors: (string | undefined)[] }
   | { t: "shutdown" };
 
 export type ToPrimary =
@@ -41,6 +38,4 @@ export type ToPrimary =
   | { t: "fatal"; message: string; config: boolean }
   | { t: "activity"; state: ActivityState }
   | { t: "collected"; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] }
-  | { t: "metrics?"; id: number }
-  /** Usage events to commit to the outbox (the primary is its one writer); answered by eventsStored. */
-  | { t: "events"; id: number; events: OutboxEvent[] };
+  | { t: "metrics?"; id: number };

@@ -122,14 +122,6 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
       if (!c) return;
       c.replies.push(m.metrics);
       if (c.replies.length >= c.expected) c.done();
-    } else if (m.t === "events") {
-      // The outbox's one writer: each event on disk (or refused), then the worker is told.
-      const events = outbox;
-      void Promise.all(
-        m.events.map((e) =>
-          events ? events.append([e]).then(() => undefined, (err: unknown) => (err instanceof Error ? err.message : String(err))) : "events are off in the primary",
-        ),
-      ).then((errors) => worker.isConnected() && worker.send({ t: "eventsStored", id: m.id, errors } satisfies ToWorker));
     } else if (m.t === "metrics?") {
       cachedMetrics().then(
         (text) => worker.isConnected() && worker.send({ t: "metrics", id: m.id, text } satisfies ToWorker),

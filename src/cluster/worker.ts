@@ -16,7 +16,6 @@ import type { DiscoveryView } from "../discovery/service-adapters.js";
 import { createSignerMetrics } from "../server/create-server.js";
 import { openSigner, serveSigner } from "../start-signer.js";
 import { openEventOutbox } from "../events/runtime.js";
-import { relayedOutbox } from "../events/relayed-outbox.js";
 import type { ChainRelay, ToPrimary, ToWorker } from "./messages.js";
 import { relayedPriceFeed } from "../pricing/price-feed.js";
 
@@ -124,15 +123,9 @@ export async function runWorker(): Promise<void> {
       send({ t: "metrics?", id: mid });
     });
 
-  // Appends go to the primary (the outbox's one writer), which answers once they are on disk, so
-  // this worker's events are durable before its replies; reads use a connection of its own.
-  const outbox =
-    config.events &&
-    relayedOutbox(openEventOutbox(config.events, { readOnly: true }), (m) => {
-      if (!process.connected) return false;
-      process.send!(m);
-      return true;
-    });
+  // Each worker commits its own events to the file the primary opened, before its replies (SQLite
+  // takes the writers in turn); the primary checkpoints, prunes and delivers.
+  const outbox = config.events && openEventOutbox(config.events, { appendOnly: true });
 
   let stopping: Promise<void> | undefined;
   let served: Awaited<ReturnType<typeof serveSigner>> | undefined;
@@ -151,7 +144,6 @@ export async function runWorker(): Promise<void> {
     else if (m.t === "peers") peers = m.states;
     else if (m.t === "collect") void metrics.registry.getMetricsAsJSON().then((list) => send({ t: "collected", id: m.id, metrics: list }));
     else if (m.t === "metrics") metricsWaiting.get(m.id)?.(m.text);
-    else if (m.t === "eventsStored") outbox?.stored(m.id, m.errors);
     else if (m.t === "shutdown") shutdown();
   });
   // A signal to the process group (Ctrl-C) reaches workers too; a lost primary ends the worker.

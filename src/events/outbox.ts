@@ -77,8 +77,13 @@ export interface OutboxOptions {
   retentionMs?: number;
   /** "full" (default): a commit is fsynced. "normal": survives a process kill, not a power loss. */
   synchronous?: "full" | "normal";
-  /** Reading only (`lpsigner events`): no writer thread; append() rejects. */
+  /** Reading only (`lpsigner events`): no checkpoints; append() rejects. */
   readOnly?: boolean;
+  /**
+   * Run the checkpointer thread (default true). A -workers worker appends to the file its primary
+   * opened, and leaves the checkpoints to the primary's thread.
+   */
+  checkpointThread?: boolean;
 }
 
 /** The outbox cannot take the event (quota reached, disk error): the call must be answered unavailable. */
@@ -141,11 +146,12 @@ function openDb(path: string, synchronous: string): Database.Database {
 }
 
 // The checkpointer thread: plain CommonJS so it runs the same under node, tsx and vitest. It
-// copies the WAL into the database file and fsyncs it (PASSIVE: never waiting for or blocking the
-// writer), so the writer's commits carry no checkpoint. Under steady commits a checkpoint from
-// another thread is rarely complete (a commit lands during it), and the WAL restarts from its
-// beginning only after a complete one: the writer finishes it itself every so many commits, when
-// only the last few milliseconds' frames are left to copy.
+// copies the WAL into the database file and fsyncs it, so no commit carries a checkpoint. PASSIVE
+// never waits for or blocks the writers; but under steady commits it is rarely complete (a commit
+// lands during it), and only after a complete one can the next writer restart the WAL from its
+// beginning. So once the WAL is long, a RESTART checkpoint holds new commits off (they retry on the
+// next turn: BUSY_GIVE_UP_MS) for the little PASSIVE left to copy, and waits here, not on an event
+// loop, for the commit in progress.
 const CHECKPOINTER = `
 const { workerData } = require("node:worker_threads");
 const Database = require(workerData.sqlitePath);
@@ -153,12 +159,20 @@ const db = new Database(workerData.path, { timeout: 1000 });
 db.pragma("synchronous = NORMAL");
 db.pragma("wal_autocheckpoint = 0");
 setInterval(() => {
-  try { db.pragma("wal_checkpoint(PASSIVE)"); } catch {}
+  try {
+    const r = db.pragma("wal_checkpoint(PASSIVE)")[0];
+    if (r.log > workerData.longFrames) db.pragma("wal_checkpoint(RESTART)");
+  } catch {}
 }, workerData.everyMs);
 `;
 const CHECKPOINT_EVERY_MS = 20;
-// About 1.5 MB of WAL at the usual six pages per commit.
-const FINISH_CHECKPOINT_EVERY_COMMITS = 64;
+// Another process's commit holds the write lock for a few write calls; SQLite's own busy wait
+// would sleep the event loop in steps of milliseconds, so a busy commit is retried on the next
+// turn instead, for at most this long.
+const BUSY_GIVE_UP_MS = 2000;
+const REMOVAL_BUSY_MS = 50;
+// About 4 MB of WAL.
+const LONG_WAL_FRAMES = 1000;
 // After a restart the writer truncates a WAL that grew past this.
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
@@ -215,6 +229,17 @@ function committer(db: Database.Database, opts: OutboxOptions): (batch: Pending[
 // One append() call waiting for its events.
 interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Error) => void }
 
+function startCheckpointer(path: string): Worker {
+  const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
+  const checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { sqlitePath, path, everyMs: CHECKPOINT_EVERY_MS, longFrames: LONG_WAL_FRAMES } });
+  checkpointer.unref();
+  // Without the thread the WAL only grows: appends go on (the file says why if it ever matters).
+  checkpointer.on("error", () => {});
+  return checkpointer;
+}
+
+const isBusy = (err: unknown) => typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("SQLITE_BUSY");
+
 export function openOutbox(opts: OutboxOptions): Outbox {
   mkdirSync(dirname(opts.path), { recursive: true });
   if (opts.readOnly) {
@@ -228,21 +253,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   const db = openDb(opts.path, "NORMAL");
   db.pragma("wal_autocheckpoint = 0");
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-  // Past the open, a writer elsewhere (an operator's sqlite3 holding the file) must not stall the
-  // event loop: the append fails (unavailable) and the gateway retries.
-  db.pragma("busy_timeout = 50");
+  // A commit never waits inside SQLite for the write lock (see BUSY_GIVE_UP_MS); removals, rare
+  // and off the payment path, wait up to 50 ms.
+  db.pragma("busy_timeout = 0");
   const commit = committer(db, opts);
   // SQLite keeps the WAL file (same inode) while this connection is open; the first commit made it.
   let walFd: number | undefined;
 
-  const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
-  const checkpointer = new Worker(CHECKPOINTER, {
-    eval: true,
-    workerData: { sqlitePath, path: opts.path, everyMs: CHECKPOINT_EVERY_MS },
-  });
-  checkpointer.unref();
-  // Without the thread's checkpoints the writer's own (below) still bound the WAL.
-  checkpointer.on("error", () => {});
+  const checkpointer = opts.checkpointThread === false ? undefined : startCheckpointer(opts.path);
 
   // Group commit: the events of every call in one event-loop turn go in one transaction; while
   // its fsync runs, the next calls' events gather for the following one.
@@ -250,14 +268,6 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   let scheduled = false;
   let syncing = false;
   let closed = false;
-  let commitsSinceCheckpoint = 0;
-  const finishCheckpoint = () => {
-    try {
-      if (!closed) db.pragma("wal_checkpoint(PASSIVE)");
-    } catch {
-      // Busy (the checkpointer is at it) or failing: the next round tries again.
-    }
-  };
   const settle = (batch: Pending[], stored: boolean[]) => {
     let i = 0;
     for (const p of batch) {
@@ -270,6 +280,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   const failBatch = (batch: Pending[], err: unknown) => {
     for (const p of batch) p.reject(new OutboxUnavailableError(`outbox write failed: ${(err as Error).message}`));
   };
+  // Since when the first batch waiting has found the write lock taken.
+  let busySince: number | undefined;
+  const flushSoon = () => {
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
   const flush = () => {
     scheduled = false;
     if (syncing || closed) return; // the fsync's end flushes again
@@ -281,13 +299,17 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       stored = commit(batch);
       if (durable) walFd ??= openSync(`${opts.path}-wal`, "r");
     } catch (err) {
+      const now = Date.now();
+      if (isBusy(err) && now - (busySince ??= now) < BUSY_GIVE_UP_MS) {
+        queued = batch.concat(queued);
+        flushSoon();
+        return;
+      }
+      busySince = undefined;
       failBatch(batch, err);
       return;
     }
-    if (++commitsSinceCheckpoint >= FINISH_CHECKPOINT_EVERY_COMMITS) {
-      commitsSinceCheckpoint = 0;
-      setImmediate(finishCheckpoint);
-    }
+    busySince = undefined;
     if (!durable) return settle(batch, stored);
     syncing = true;
     fdatasync(walFd!, (err) => {
@@ -304,10 +326,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
       if (events.length === 0) return Promise.resolve();
       const done = new Promise<void>((resolve, reject) => queued.push({ events, resolve, reject }));
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+      flushSoon();
       return done;
     },
     close() {
@@ -316,7 +335,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       queued = [];
       // An fsync in flight still holds the descriptor: its end closes it.
       if (walFd !== undefined && !syncing) closeSync(walFd);
-      void checkpointer.terminate();
+      void checkpointer?.terminate();
     },
   });
 }
@@ -361,16 +380,29 @@ function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbo
     return rows.length;
   });
 
+  // Removals (delivery, retention: rare, off the payment path) wait a little for another process's
+  // commit; the writing connection's commits never wait inside SQLite.
+  const patiently = <T>(write: () => T): T => {
+    const before = db.pragma("busy_timeout", { simple: true }) as number;
+    if (before >= REMOVAL_BUSY_MS) return write();
+    db.pragma(`busy_timeout = ${REMOVAL_BUSY_MS}`);
+    try {
+      return write();
+    } finally {
+      db.pragma(`busy_timeout = ${before}`);
+    }
+  };
+
   return {
     append: (events) => writer.append(events),
     oldest(limit) {
       return (selOldest.all(limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map(toRow);
     },
     delivered(seqs) {
-      if (seqs.length > 0) delivered.immediate(seqs);
+      if (seqs.length > 0) patiently(() => delivered.immediate(seqs));
     },
     failed(count) {
-      if (count > 0) addFailed.run(count);
+      if (count > 0) patiently(() => addFailed.run(count));
     },
     stats() {
       const m = selMeta.get() as { count: number; bytes: number; delivered: number; failed: number };
@@ -384,7 +416,7 @@ function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbo
       return { byAuthId: summed(spendByAuth.all(sinceMs)), byOrchestrator: summed(spendByOrch.all(sinceMs)) };
     },
     prune() {
-      return opts.retentionMs === undefined ? 0 : pruned.immediate(Date.now() - opts.retentionMs!);
+      return opts.retentionMs === undefined ? 0 : patiently(() => pruned.immediate(Date.now() - opts.retentionMs!));
     },
     close() {
       if (closed) return;

@@ -14,7 +14,8 @@ import { StartupError } from "../startup.js";
 export const HIGH_WATER = 0.8;
 const PRUNE_INTERVAL_MS = 60_000;
 
-export function openEventOutbox(cfg: EventsConfig, opts: { readOnly?: boolean } = {}): Outbox {
+/** `appendOnly`: a -workers worker's, which appends and leaves checkpoints to the primary. */
+export function openEventOutbox(cfg: EventsConfig, opts: { appendOnly?: boolean } = {}): Outbox {
   try {
     return openOutboxAt(cfg, opts);
   } catch (err) {
@@ -23,13 +24,13 @@ export function openEventOutbox(cfg: EventsConfig, opts: { readOnly?: boolean } 
   }
 }
 
-function openOutboxAt(cfg: EventsConfig, opts: { readOnly?: boolean }): Outbox {
+function openOutboxAt(cfg: EventsConfig, opts: { appendOnly?: boolean }): Outbox {
   return openOutbox({
     path: cfg.path,
     maxBytes: cfg.maxBytes,
     maxCount: cfg.maxCount,
     ...(cfg.retentionMs !== undefined && { retentionMs: cfg.retentionMs }),
-    ...(opts.readOnly && { readOnly: true }),
+    ...(opts.appendOnly && { checkpointThread: false }),
   });
 }
 
