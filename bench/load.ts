@@ -17,7 +17,7 @@
  * bench runs in a network namespace with only loopback up (local-kms listens on every interface).
  * The signers run with -events=false (no usage events), as before events existed. With --events
  * each -workers value is measured twice in the same run, events off and events on (the embedded
- * outbox, synchronous=FULL, in a scratch -eventsDb), and a last table compares them against the
+ * outbox, every commit fsynced before its replies, in a scratch -eventsDb), and a last table compares them against the
  * target: on >= 80% of off's best req/s, and p99 < 5 ms at half load.
  * With --verify the load client checks every reply as the orchestrator it pays would
  * (bench/load/verify.ts: each ticket's hash and signature, recipient, params and price as sent,
