@@ -58,7 +58,7 @@ export async function startCluster(config: Config, logger: Logger): Promise<Runn
   let outbox: Outbox | undefined;
   let duties: { stop(): Promise<void> } | undefined;
   try {
-    ({ outbox, duties } = startEventOutbox(config.events, config.kafka, metrics.registry, logger) ?? {});
+    ({ outbox, duties } = startEventOutbox(config.events, config.kafka, metrics.registry, logger, "primary") ?? {});
     discovery =
       chainParts.discovery &&
       (await startDiscovery({ ...config, discovery: chainParts.discovery, prices: pricedLimits(config.prices, priceFeed) }, chain, signer, metrics, logger));

@@ -125,7 +125,7 @@ export async function runWorker(): Promise<void> {
 
   // Each worker commits its own events to the file the primary opened, before its replies (SQLite
   // takes the writers in turn); the primary checkpoints, prunes and delivers.
-  const outbox = config.events && openEventOutbox(config.events, { appendOnly: true });
+  const outbox = config.events && openEventOutbox(config.events, { role: "worker" });
 
   let stopping: Promise<void> | undefined;
   let served: Awaited<ReturnType<typeof serveSigner>> | undefined;

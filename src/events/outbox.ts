@@ -17,7 +17,7 @@
  * as the rows it counts: once per commit, not per row). Deletes (delivered, retention) are not
  * fsynced: a power loss may undo one, which only means an event is delivered again (at least once).
  */
-import Database from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
 import { createRequire } from "node:module";
 import { closeSync, fdatasync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
@@ -80,10 +80,12 @@ export interface OutboxOptions {
   /** Reading only (`lpsigner events`): no checkpoints; append() rejects. */
   readOnly?: boolean;
   /**
-   * Run the checkpointer thread (default true). A -workers worker appends to the file its primary
-   * opened, and leaves the checkpoints to the primary's thread.
+   * Who writes the file. "only" (default): this process alone; its checkpointer thread copies the
+   * WAL, and between its own commits it finishes a checkpoint now and then, so the WAL restarts.
+   * "primary": the -workers primary, whose workers append too: its thread also restarts a long WAL.
+   * "worker": a -workers worker: it appends, and leaves checkpoints to the primary.
    */
-  checkpointThread?: boolean;
+  role?: "only" | "primary" | "worker";
 }
 
 /** The outbox cannot take the event (quota reached, disk error): the call must be answered unavailable. */
@@ -118,7 +120,11 @@ INSERT OR IGNORE INTO meta VALUES (1, 0, 0, 0, 0);
 `;
 
 /** Open (creating) the file with the schema; shared by the writer thread and the caller's thread. */
-function openDb(path: string, synchronous: string): Database.Database {
+// The addon is loaded by the first open: a signer with events off never loads it.
+let Database: typeof BetterSqlite3 | undefined;
+
+function openDb(path: string, synchronous: string): BetterSqlite3.Database {
+  Database ??= createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
   const db = new Database(path, { timeout: 10_000 });
   // Writes only when the file is new: opening an existing outbox takes no write lock.
   if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
@@ -146,12 +152,13 @@ function openDb(path: string, synchronous: string): Database.Database {
 }
 
 // The checkpointer thread: plain CommonJS so it runs the same under node, tsx and vitest. It
-// copies the WAL into the database file and fsyncs it, so no commit carries a checkpoint. PASSIVE
-// never waits for or blocks the writers; but under steady commits it is rarely complete (a commit
-// lands during it), and only after a complete one can the next writer restart the WAL from its
-// beginning. So once the WAL is long, a RESTART checkpoint holds new commits off (they retry on the
-// next turn: BUSY_GIVE_UP_MS) for the little PASSIVE left to copy, and waits here, not on an event
-// loop, for the commit in progress.
+// copies the WAL into the database file and fsyncs it, so no commit carries a checkpoint (PASSIVE:
+// it never waits for or blocks a writer). Only after a complete checkpoint can the next writer
+// restart the WAL from its beginning, and under steady commits a checkpoint from another thread
+// is rarely complete (a commit lands during it). One writer finishes the checkpoint itself, between
+// its commits (FINISH_EVERY_COMMITS), when little is left to copy. With several (-workers), once
+// the WAL is long this thread runs a RESTART checkpoint: it holds new commits off for a few
+// milliseconds (they retry on the next turn: BUSY_GIVE_UP_MS) and waits here, not on an event loop.
 const CHECKPOINTER = `
 const { workerData } = require("node:worker_threads");
 const Database = require(workerData.sqlitePath);
@@ -161,7 +168,7 @@ db.pragma("wal_autocheckpoint = 0");
 setInterval(() => {
   try {
     const r = db.pragma("wal_checkpoint(PASSIVE)")[0];
-    if (r.log > workerData.longFrames) db.pragma("wal_checkpoint(RESTART)");
+    if (workerData.restartFrames > 0 && r.log > workerData.restartFrames) db.pragma("wal_checkpoint(RESTART)");
   } catch {}
 }, workerData.everyMs);
 `;
@@ -171,8 +178,10 @@ const CHECKPOINT_EVERY_MS = 20;
 // turn instead, for at most this long.
 const BUSY_GIVE_UP_MS = 2000;
 const REMOVAL_BUSY_MS = 50;
-// About 4 MB of WAL.
-const LONG_WAL_FRAMES = 1000;
+// One writer: about 1.5 MB of WAL at the usual six pages per commit.
+const FINISH_EVERY_COMMITS = 64;
+// Several writers: about 16 MB of WAL, so the RESTART's pause comes every few seconds at most.
+const RESTART_FRAMES = 4000;
 // After a restart the writer truncates a WAL that grew past this.
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
@@ -180,7 +189,7 @@ const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
  * Commits a batch of events in one transaction; per event: true (stored, or already there) or
  * false (no room). The quota counters are read and written once, in the same transaction.
  */
-function committer(db: Database.Database, opts: OutboxOptions): (batch: Pending[]) => boolean[] {
+function committer(db: BetterSqlite3.Database, opts: OutboxOptions): (batch: Pending[]) => boolean[] {
   const { maxBytes, maxCount } = opts;
   const ring = opts.retentionMs !== undefined;
   const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
@@ -229,9 +238,9 @@ function committer(db: Database.Database, opts: OutboxOptions): (batch: Pending[
 // One append() call waiting for its events.
 interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Error) => void }
 
-function startCheckpointer(path: string): Worker {
+function startCheckpointer(path: string, restartFrames: number): Worker {
   const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
-  const checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { sqlitePath, path, everyMs: CHECKPOINT_EVERY_MS, longFrames: LONG_WAL_FRAMES } });
+  const checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { sqlitePath, path, everyMs: CHECKPOINT_EVERY_MS, restartFrames } });
   checkpointer.unref();
   // Without the thread the WAL only grows: appends go on (the file says why if it ever matters).
   checkpointer.on("error", () => {});
@@ -260,7 +269,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   // SQLite keeps the WAL file (same inode) while this connection is open; the first commit made it.
   let walFd: number | undefined;
 
-  const checkpointer = opts.checkpointThread === false ? undefined : startCheckpointer(opts.path);
+  const role = opts.role ?? "only";
+  const checkpointer = role === "worker" ? undefined : startCheckpointer(opts.path, role === "primary" ? RESTART_FRAMES : 0);
 
   // Group commit: the events of every call in one event-loop turn go in one transaction; while
   // its fsync runs, the next calls' events gather for the following one.
@@ -279,6 +289,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   };
   const failBatch = (batch: Pending[], err: unknown) => {
     for (const p of batch) p.reject(new OutboxUnavailableError(`outbox write failed: ${(err as Error).message}`));
+  };
+  let commitsSinceFinish = 0;
+  const finishCheckpoint = () => {
+    try {
+      if (!closed) db.pragma("wal_checkpoint(PASSIVE)");
+    } catch {
+      // Busy (the thread is at it) or failing: the next round tries again.
+    }
   };
   // Since when the first batch waiting has found the write lock taken.
   let busySince: number | undefined;
@@ -310,6 +328,11 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       return;
     }
     busySince = undefined;
+    // After this turn's replies (their promise reactions run before the next immediate).
+    if (role === "only" && ++commitsSinceFinish >= FINISH_EVERY_COMMITS) {
+      commitsSinceFinish = 0;
+      setImmediate(finishCheckpoint);
+    }
     if (!durable) return settle(batch, stored);
     syncing = true;
     fdatasync(walFd!, (err) => {
@@ -341,7 +364,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 }
 
 /** The reads and deletes, on this thread's connection, around the writer's append and close. */
-function outboxOn(db: Database.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close">): Outbox {
+function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close">): Outbox {
   let closed = false;
   const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
   // Deletes return each row's size: meta's count and bytes go down in the same transaction.

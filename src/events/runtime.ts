@@ -14,8 +14,8 @@ import { StartupError } from "../startup.js";
 export const HIGH_WATER = 0.8;
 const PRUNE_INTERVAL_MS = 60_000;
 
-/** `appendOnly`: a -workers worker's, which appends and leaves checkpoints to the primary. */
-export function openEventOutbox(cfg: EventsConfig, opts: { appendOnly?: boolean } = {}): Outbox {
+/** `role`: the process's part in writing the file (see OutboxOptions). */
+export function openEventOutbox(cfg: EventsConfig, opts: { role?: "only" | "primary" | "worker" } = {}): Outbox {
   try {
     return openOutboxAt(cfg, opts);
   } catch (err) {
@@ -24,13 +24,13 @@ export function openEventOutbox(cfg: EventsConfig, opts: { appendOnly?: boolean 
   }
 }
 
-function openOutboxAt(cfg: EventsConfig, opts: { appendOnly?: boolean }): Outbox {
+function openOutboxAt(cfg: EventsConfig, opts: { role?: "only" | "primary" | "worker" }): Outbox {
   return openOutbox({
     path: cfg.path,
     maxBytes: cfg.maxBytes,
     maxCount: cfg.maxCount,
     ...(cfg.retentionMs !== undefined && { retentionMs: cfg.retentionMs }),
-    ...(opts.appendOnly && { checkpointThread: false }),
+    ...(opts.role && { role: opts.role }),
   });
 }
 
@@ -122,9 +122,10 @@ export function startEventOutbox(
   kafka: KafkaConfig | undefined,
   registry: Registry,
   logger: Logger,
+  role: "only" | "primary" = "only",
 ): { outbox: Outbox; duties: { stop(): Promise<void> } } | undefined {
   if (!cfg) return undefined;
-  const outbox = openEventOutbox(cfg);
+  const outbox = openEventOutbox(cfg, { role });
   registerOutboxMetrics(registry, outbox);
   return { outbox, duties: startEventDuties(outbox, cfg, kafka, logger) };
 }
