@@ -177,6 +177,8 @@ const CHECKPOINT_EVERY_MS = 20;
 // would sleep the event loop in steps of milliseconds, so a busy commit is retried on the next
 // turn instead, for at most this long.
 const BUSY_GIVE_UP_MS = 2000;
+// fsyncs in flight at once, on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise).
+const MAX_SYNCS = 2;
 const REMOVAL_BUSY_MS = 50;
 // One writer: about 1.5 MB of WAL at the usual six pages per commit.
 const FINISH_EVERY_COMMITS = 64;
@@ -272,11 +274,12 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   const role = opts.role ?? "only";
   const checkpointer = role === "worker" ? undefined : startCheckpointer(opts.path, role === "primary" ? RESTART_FRAMES : 0);
 
-  // Group commit: the events of every call in one event-loop turn go in one transaction; while
-  // its fsync runs, the next calls' events gather for the following one.
+  // Group commit: the events of every call in one event-loop turn go in one transaction, fsynced
+  // at once; up to MAX_SYNCS fsyncs run at a time (a commit made while one runs waits for its
+  // own, not for that one too), and past that the next calls' events gather for a later commit.
   let queued: Pending[] = [];
   let scheduled = false;
-  let syncing = false;
+  let syncing = 0;
   let closed = false;
   const settle = (batch: Pending[], stored: boolean[]) => {
     let i = 0;
@@ -308,7 +311,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   };
   const flush = () => {
     scheduled = false;
-    if (syncing || closed) return; // the fsync's end flushes again
+    if (syncing >= MAX_SYNCS || closed) return; // an fsync's end flushes again
     const batch = queued;
     queued = [];
     if (batch.length === 0) return;
@@ -334,10 +337,10 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       setImmediate(finishCheckpoint);
     }
     if (!durable) return settle(batch, stored);
-    syncing = true;
+    syncing += 1;
     fdatasync(walFd!, (err) => {
-      syncing = false;
-      if (closed) closeSync(walFd!);
+      syncing -= 1;
+      if (closed && syncing === 0) closeSync(walFd!);
       if (err) failBatch(batch, err);
       else settle(batch, stored);
       flush();
@@ -357,7 +360,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       for (const p of queued) p.reject(new OutboxUnavailableError("outbox: closed"));
       queued = [];
       // An fsync in flight still holds the descriptor: its end closes it.
-      if (walFd !== undefined && !syncing) closeSync(walFd);
+      if (walFd !== undefined && syncing === 0) closeSync(walFd);
       void checkpointer?.terminate();
     },
   });
