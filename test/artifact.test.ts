@@ -304,6 +304,7 @@ describe.skipIf(!hasBwrap)("the image's artifact, as an unprivileged user with a
       const uid = process.getuid?.() === 0 ? 65534 : process.getuid?.();
       for (const pid of nodes) {
         expect(cmdline(pid)).toContain("--no-memory-reducer");
+        expect(cmdline(pid)).toContain("--max-semi-space-size=8");
         expect(cmdline(pid).join(" ")).not.toMatch(/tsx|\.ts\b/);
         expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, "m"));
       }

@@ -128,6 +128,7 @@ describe("-workers 2", () => {
       const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
       expect(args).toContain("--single-threaded-gc");
       expect(args).toContain("--no-memory-reducer");
+      expect(args).toContain("--max-semi-space-size=8");
     }
     expect(sample(text, 'lpsigner_payments_total\\{outcome="paid"\\}')).toBe(40);
     expect(sample(text, "lpsigner_tickets_signed_total")).toBe(40);
