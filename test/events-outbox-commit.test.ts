@@ -18,6 +18,26 @@ const dir = mkdtempSync(join(tmpdir(), "lpsigner-outbox-commit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+/** The largest the WAL file got, sampled every 5 ms until stop(). */
+function watchWalSize(path: string): { stop(): number } {
+  let largest = 0;
+  const sample = () => {
+    try {
+      largest = Math.max(largest, statSync(`${path}-wal`).size);
+    } catch {
+      // not created yet
+    }
+  };
+  const timer = setInterval(sample, 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return largest;
+    },
+  };
+}
+
 const strace = spawnSync("strace", ["-V"]).status === 0;
 if (!strace) console.log("events-outbox-commit: SKIPPED the fsync order test: strace is not installed (apt-get install strace)");
 
@@ -86,14 +106,7 @@ test.skipIf(!strace)("each append resolves after an fsync of the WAL written aft
 test("under steady appends the WAL stays bounded and every event is kept", async () => {
   const path = join(dir, "steady.db");
   const outbox = openOutbox({ path, maxBytes: 1e10, maxCount: 1e7 });
-  let largest = 0;
-  const watch = setInterval(() => {
-    try {
-      largest = Math.max(largest, statSync(`${path}-wal`).size);
-    } catch {
-      // not created yet
-    }
-  }, 5);
+  const wal = watchWalSize(path);
   const value = "v".repeat(1500);
   let next = 0;
   // Eight callers appending one event at a time, as eight calls in flight do.
@@ -104,8 +117,7 @@ test("under steady appends the WAL stays bounded and every event is kept", async
     }
   };
   await Promise.all(Array.from({ length: 8 }, caller));
-  clearInterval(watch);
-  largest = Math.max(largest, statSync(`${path}-wal`).size);
+  const largest = wal.stop();
   expect(outbox.stats().depth).toBe(12_000);
   // Each commit adds about 25 KB to a WAL that never restarts: 12,000 events would make 40-300 MB.
   expect(largest).toBeLessThan(16 * 1024 * 1024);
@@ -132,14 +144,7 @@ test("two processes appending to one file at once: every event once, the counter
   const path = join(dir, "two-writers.db");
   // The primary's handle: the schema, the checkpointer thread, the counters read back.
   const primary = openOutbox({ path, maxBytes: 1e10, maxCount: 1e7, role: "primary" });
-  let largest = 0;
-  const watch = setInterval(() => {
-    try {
-      largest = Math.max(largest, statSync(`${path}-wal`).size);
-    } catch {
-      // not created yet
-    }
-  }, 5);
+  const wal = watchWalSize(path);
   // Overlapping ranges: ids 11000-11999 come from both, as a gateway's retry on the other worker does.
   const run = (first: number, count: number) =>
     new Promise<string>((resolve, reject) => {
@@ -150,7 +155,7 @@ test("two processes appending to one file at once: every event once, the counter
       child.on("exit", (code) => (code === 0 ? resolve(err) : reject(new Error(`appender exited ${code}: ${err}`))));
     });
   await Promise.all([run(0, 12_000), run(11_000, 12_000)]);
-  clearInterval(watch);
+  const largest = wal.stop();
   const s = primary.stats();
   primary.close();
   expect(s.depth).toBe(23_000);
