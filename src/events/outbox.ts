@@ -123,12 +123,13 @@ INSERT OR IGNORE INTO meta VALUES (1, 0, 0, 0, 0);
 // The addon is loaded by the first open: a signer with events off never loads it.
 let Database: typeof BetterSqlite3 | undefined;
 
-function openDb(path: string, synchronous: string): BetterSqlite3.Database {
+function openDb(path: string): BetterSqlite3.Database {
   Database ??= createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
   const db = new Database(path, { timeout: 10_000 });
   // Writes only when the file is new: opening an existing outbox takes no write lock.
   if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
-  db.pragma(`synchronous = ${synchronous}`);
+  // Commits are made durable by an fsync of the WAL (openOutbox), not inside SQLite.
+  db.pragma("synchronous = NORMAL");
   const ready = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
   if (!ready) db.transaction(() => db.exec(SCHEMA)).immediate();
   // A file from the first version of the schema (before the spend columns) gets them.
@@ -179,6 +180,7 @@ const CHECKPOINT_EVERY_MS = 20;
 const BUSY_GIVE_UP_MS = 2000;
 // fsyncs in flight at once, on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise).
 const MAX_SYNCS = 2;
+// How long a removal (delivery, retention) waits for another process's commit.
 const REMOVAL_BUSY_MS = 50;
 // One writer: about 1.5 MB of WAL at the usual six pages per commit.
 const FINISH_EVERY_COMMITS = 64;
@@ -244,24 +246,24 @@ function startCheckpointer(path: string, restartFrames: number): Worker {
   const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
   const checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { sqlitePath, path, everyMs: CHECKPOINT_EVERY_MS, restartFrames } });
   checkpointer.unref();
-  // Without the thread the WAL only grows: appends go on (the file says why if it ever matters).
+  // Should the thread die, appends go on and the WAL grows until the signer restarts.
   checkpointer.on("error", () => {});
   return checkpointer;
 }
 
-const isBusy = (err: unknown) => typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("SQLITE_BUSY");
+const isBusy = (err: unknown) => err instanceof Error && typeof (err as { code?: unknown }).code === "string" && (err as Error & { code: string }).code.startsWith("SQLITE_BUSY");
 
 export function openOutbox(opts: OutboxOptions): Outbox {
   mkdirSync(dirname(opts.path), { recursive: true });
   if (opts.readOnly) {
-    const db = openDb(opts.path, "NORMAL");
+    const db = openDb(opts.path);
     return outboxOn(db, opts, { append: () => Promise.reject(new OutboxUnavailableError("outbox opened read-only")), close: () => {} });
   }
   // This thread's connection commits (NORMAL: the WAL is written, not fsynced), and with "full"
   // the WAL file is then fsynced on libuv's pool before the appends resolve: the same commit on
   // disk that synchronous=FULL makes, without holding the event loop for the fsync.
   const durable = opts.synchronous !== "normal";
-  const db = openDb(opts.path, "NORMAL");
+  const db = openDb(opts.path);
   db.pragma("wal_autocheckpoint = 0");
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
   // A commit never waits inside SQLite for the write lock (see BUSY_GIVE_UP_MS); removals, rare
