@@ -29,7 +29,7 @@ export interface OutboxStats { depth: number; oldestAgeMs: number; bytes: number
 
 /**
  * An event to append; `spend` (a payment's auth id, orchestrator and fee) feeds spend(). A string
- * value is stored as its UTF-8 bytes (encoded on the writer thread).
+ * value is stored as its UTF-8 bytes (encoded as it is committed).
  */
 export interface OutboxEvent {
   id: string;
@@ -63,6 +63,9 @@ export interface Outbox {
   close(): void;
 }
 
+/** A process's part in writing the outbox file (OutboxOptions.role). */
+export type OutboxRole = "only" | "primary" | "worker";
+
 export interface OutboxOptions {
   path: string;
   /** Quota over all rows: bytes of key + value. */
@@ -85,7 +88,7 @@ export interface OutboxOptions {
    * "primary": the -workers primary, whose workers append too: its thread also restarts a long WAL.
    * "worker": a -workers worker: it appends, and leaves checkpoints to the primary.
    */
-  role?: "only" | "primary" | "worker";
+  role?: OutboxRole;
 }
 
 /** The outbox cannot take the event (quota reached, disk error): the call must be answered unavailable. */

@@ -107,8 +107,7 @@ export function encodePaymentEvent(
 }
 
 /**
- * The same event with its value as text: the outbox's writer thread turns it into bytes, off the
- * event loop (a string also crosses to that thread, or a -workers primary, cheaper than bytes).
+ * The same event with its value as text, which the outbox encodes to UTF-8 as it commits it.
  */
 export function encodePaymentEventText(
   ctx: { signerAddress: Uint8Array; gateway: string },

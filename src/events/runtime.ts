@@ -7,7 +7,7 @@ import { Gauge, type Registry } from "prom-client";
 import type { Logger } from "pino";
 import type { EventsConfig } from "../config/load-config.js";
 import type { KafkaConfig } from "./kafka-config.js";
-import { openOutbox, type Outbox } from "./outbox.js";
+import { openOutbox, type Outbox, type OutboxRole } from "./outbox.js";
 import { StartupError } from "../startup.js";
 
 /** Past this share of either quota (with delivery) the signer reports not ready. */
@@ -15,7 +15,7 @@ export const HIGH_WATER = 0.8;
 const PRUNE_INTERVAL_MS = 60_000;
 
 /** `role`: the process's part in writing the file (see OutboxOptions). */
-export function openEventOutbox(cfg: EventsConfig, opts: { role?: "only" | "primary" | "worker" } = {}): Outbox {
+export function openEventOutbox(cfg: EventsConfig, opts: { role?: OutboxRole } = {}): Outbox {
   try {
     return openOutboxAt(cfg, opts);
   } catch (err) {
@@ -24,7 +24,7 @@ export function openEventOutbox(cfg: EventsConfig, opts: { role?: "only" | "prim
   }
 }
 
-function openOutboxAt(cfg: EventsConfig, opts: { role?: "only" | "primary" | "worker" }): Outbox {
+function openOutboxAt(cfg: EventsConfig, opts: { role?: OutboxRole }): Outbox {
   return openOutbox({
     path: cfg.path,
     maxBytes: cfg.maxBytes,
@@ -122,7 +122,7 @@ export function startEventOutbox(
   kafka: KafkaConfig | undefined,
   registry: Registry,
   logger: Logger,
-  role: "only" | "primary" = "only",
+  role: Exclude<OutboxRole, "worker"> = "only",
 ): { outbox: Outbox; duties: { stop(): Promise<void> } } | undefined {
   if (!cfg) return undefined;
   const outbox = openEventOutbox(cfg, { role });
