@@ -3,7 +3,7 @@ import type { ChainSnapshot, ChainView } from "../chain/chain-view.js";
 import { nowNs, type Clock } from "../clock.js";
 import type { AnySigner } from "../crypto/remote-signer.js";
 import { Rat } from "../math/rat.js";
-import { randomBytes } from "node:crypto";
+import { randomHexId } from "../crypto/random-id.js";
 import type { PaymentState } from "../state/payment-state.js";
 import type { WebhookPayment } from "./auth-webhook.js";
 import type { TicketCount } from "./count-tickets.js";
@@ -138,7 +138,7 @@ export interface PaymentFacts {
 function requestIdOf(deps: PaymentDeps, facts: PaymentFacts): string {
   return (facts.requestId ??= facts.req.requestId || (deps.randomId ?? defaultRequestId)());
 }
-const defaultRequestId = () => randomBytes(4).toString("hex");
+const defaultRequestId = () => randomHexId(4);
 
 function webhookPayment(deps: PaymentDeps, facts: PaymentFacts): WebhookPayment {
   const { count, session } = facts;

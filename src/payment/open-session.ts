@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomHexId } from "../crypto/random-id.js";
 import type { Capabilities, PriceInfo } from "../../gen/net/lp_rpc_pb.js";
 import { bytesEqual, toHex } from "../crypto/bytes.js";
 import { GO_ZERO_TIME_NS } from "../go/time.js";
@@ -34,7 +34,7 @@ export interface Session {
   credit: Rat;
 }
 
-const defaultRandomId = () => randomBytes(4).toString("hex");
+const defaultRandomId = () => randomHexId(4);
 
 function checkLength(value: string, field: string): void {
   if (value.length > MAX_ID_LENGTH) throw invalidArgument(`${field}: longer than ${MAX_ID_LENGTH} characters`);
