@@ -2,24 +2,26 @@
  * The event outbox: an SQLite file (WAL) that the signer appends to before it replies, and that
  * delivery (Kafka) or `lpsigner events` reads from.
  *
- * Durability: an append resolves once its commit is on disk: the transaction is written to the WAL
- * on the event loop (synchronous=NORMAL, a few write calls), and the WAL file is then fsynced on
- * libuv's pool, the same sync synchronous=FULL would make inside the commit, without holding the
- * event loop for it. An event whose reply was sent survives a process kill and a power loss.
- * Appends are group-committed: the events of one event-loop turn go in one transaction, and while
- * its fsync runs the next calls' events gather for the following one.
+ * Durability: an append resolves once its commit is on disk. Each process that appends has a
+ * writer thread: the event loop hands it the events of each turn, and it commits them
+ * (synchronous=NORMAL: the WAL is written) and then fsyncs the WAL file, the same sync
+ * synchronous=FULL would make inside the commit, before the appends resolve. The event loop does
+ * no SQLite or disk work for an append. An event whose reply was sent survives a process kill and
+ * a power loss. Appends are group-committed: while the writer commits and fsyncs, the next turns'
+ * events gather for its following transaction.
  *
  * Checkpoints (copying the WAL into the database file, with fsyncs of their own) run on a thread of
- * their own; the writer never checkpoints inside a commit.
+ * their own; no commit carries one.
  *
- * One process writes (the signer, or the -workers primary for all its workers); others open the
- * file to read. The quota counters live in the file (the meta row, written in the same transaction
- * as the rows it counts: once per commit, not per row). Deletes (delivered, retention) are not
- * fsynced: a power loss may undo one, which only means an event is delivered again (at least once).
+ * Every process that answers payments writes the one file (-workers workers too, each with its own
+ * writer thread); `lpsigner events` opens it to read. The quota counters live in the file (the meta
+ * row, written in the same transaction as the rows it counts: once per commit, not per row).
+ * Deletes (delivered, retention) are not fsynced: a power loss may undo one, which only means an
+ * event is delivered again (at least once).
  */
 import type BetterSqlite3 from "better-sqlite3";
 import { createRequire } from "node:module";
-import { closeSync, fdatasync, mkdirSync, openSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
 
@@ -122,10 +124,10 @@ CREATE TABLE IF NOT EXISTS meta (
 INSERT OR IGNORE INTO meta VALUES (1, 0, 0, 0, 0);
 `;
 
-/** Open (creating) the file with the schema; shared by the writer thread and the caller's thread. */
 // The addon is loaded by the first open: a signer with events off never loads it.
 let Database: typeof BetterSqlite3 | undefined;
 
+/** Open (creating) the file with the schema, on this thread (the threads open it after). */
 function openDb(path: string): BetterSqlite3.Database {
   Database ??= createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
   const db = new Database(path, { timeout: 10_000 });
@@ -155,14 +157,100 @@ function openDb(path: string): BetterSqlite3.Database {
   return db;
 }
 
-// The checkpointer thread: plain CommonJS so it runs the same under node, tsx and vitest. It
-// copies the WAL into the database file and fsyncs it, so no commit carries a checkpoint (PASSIVE:
-// it never waits for or blocks a writer). Only after a complete checkpoint can the next writer
-// restart the WAL from its beginning, and under steady commits a checkpoint from another thread
-// is rarely complete (a commit lands during it). One writer finishes the checkpoint itself, between
-// its commits (FINISH_EVERY_COMMITS), when little is left to copy. With several (-workers), once
-// the WAL is long this thread runs a RESTART checkpoint: it holds new commits off for a few
-// milliseconds (they retry on the next turn: BUSY_GIVE_UP_MS) and waits here, not on an event loop.
+// The writer thread (plain CommonJS, so it runs the same under node, tsx and vitest). Each process
+// that appends has one: the event loop hands it each turn's events in one message, and it commits
+// them (the quota counters read and written once per transaction), fsyncs the WAL, and answers.
+// While it works the next turns' messages queue, and it takes them all into its next transaction
+// (group commit). A commit that finds another process's write lock waits here, in short steps,
+// never on an event loop. A lone writer ("only") also finishes a checkpoint every so many commits
+// (see CHECKPOINTER).
+// Messages in: { n, rows }, rows flat, ROW_FIELDS per event: id, key, value, auth id,
+// orchestrator, fee. Out: { n, stored } (per event: stored or already there, or no room) or { n, error }.
+const WRITER = `
+const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { fdatasyncSync, openSync } = require("node:fs");
+const Database = require(workerData.sqlitePath);
+const { path, durable, maxBytes, maxCount, ring, finishEvery, busyGiveUpMs, walSizeLimit, rowFields: FIELDS } = workerData;
+const db = new Database(path, { timeout: 0 });
+db.pragma("synchronous = NORMAL");
+db.pragma("wal_autocheckpoint = 0");
+db.pragma("journal_size_limit = " + walSizeLimit);
+const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
+const setMeta = db.prepare("UPDATE meta SET count = ?, bytes = ? WHERE one = 1");
+const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms, auth_id, orchestrator, fee_wei) VALUES (?, ?, ?, ?, ?, ?, ?)");
+const oldest = db.prepare("SELECT seq, length(key) + length(value) AS n FROM events ORDER BY seq LIMIT 256");
+const del = db.prepare("DELETE FROM events WHERE seq = ?");
+const commit = db.transaction((rows) => {
+  const m = meta.get();
+  let count = m.count, bytes = m.bytes;
+  const now = Date.now();
+  const out = [];
+  for (let i = 0; i < rows.length; i += FIELDS) {
+    const key = rows[i + 1];
+    const value = typeof rows[i + 2] === "string" ? Buffer.from(rows[i + 2]) : rows[i + 2];
+    const size = Buffer.byteLength(key) + value.byteLength;
+    const full = () => count + 1 > maxCount || bytes + size > maxBytes;
+    // Embedded default: the oldest retained events make room.
+    while (ring && count > 0 && full()) {
+      for (const r of oldest.all()) {
+        if (!full()) break;
+        del.run(r.seq); count -= 1; bytes -= r.n;
+      }
+    }
+    if (full()) { out.push(false); continue; }
+    if (insert.run(rows[i], key, value, now, rows[i + 3], rows[i + 4], rows[i + 5]).changes === 1) { count += 1; bytes += size; }
+    out.push(true);
+  }
+  if (count !== m.count || bytes !== m.bytes) setMeta.run(count, bytes);
+  return out;
+});
+const isBusy = (err) => typeof (err && err.code) === "string" && err.code.startsWith("SQLITE_BUSY");
+const pause = new Int32Array(new SharedArrayBuffer(4));
+let walFd;
+let commits = 0;
+parentPort.on("message", (first) => {
+  const batches = [first];
+  for (let m; (m = receiveMessageOnPort(parentPort)); ) batches.push(m.message);
+  const rows = batches.length === 1 ? first.rows : batches.flatMap((b) => b.rows);
+  let stored, error;
+  for (const since = Date.now(); ; ) {
+    try {
+      stored = commit.immediate(rows);
+      break;
+    } catch (err) {
+      if (isBusy(err) && Date.now() - since < busyGiveUpMs) { Atomics.wait(pause, 0, 0, 0.25); continue; }
+      error = "outbox write failed: " + String((err && err.message) || err);
+      break;
+    }
+  }
+  if (!error && durable) {
+    try {
+      walFd ??= openSync(path + "-wal", "r");
+      fdatasyncSync(walFd);
+    } catch (err) {
+      error = "outbox fsync failed: " + String((err && err.message) || err);
+    }
+  }
+  let at = 0;
+  for (const b of batches) {
+    const end = at + b.rows.length / FIELDS;
+    parentPort.postMessage(error ? { n: b.n, error } : { n: b.n, stored: stored.slice(at, end) });
+    at = end;
+  }
+  if (finishEvery > 0 && ++commits >= finishEvery) {
+    commits = 0;
+    try { db.pragma("wal_checkpoint(PASSIVE)"); } catch {}
+  }
+});
+`;
+
+// The checkpointer thread: it copies the WAL into the database file and fsyncs it, so no commit
+// carries a checkpoint (PASSIVE: it never waits for or blocks a writer). Only after a complete
+// checkpoint can the next writer restart the WAL from its beginning, and under steady commits a
+// checkpoint from another thread is rarely complete (a commit lands during it). A lone writer
+// finishes the checkpoint itself, between its commits (FINISH_EVERY_COMMITS), when little is left
+// to copy. With several (-workers), once the WAL is long this thread runs a RESTART checkpoint: it
+// holds new commits off for a few milliseconds (the writers wait, on their threads).
 const CHECKPOINTER = `
 const { workerData } = require("node:worker_threads");
 const Database = require(workerData.sqlitePath);
@@ -176,13 +264,11 @@ setInterval(() => {
   } catch {}
 }, workerData.everyMs);
 `;
+const ROW_FIELDS = 6;
 const CHECKPOINT_EVERY_MS = 20;
-// Another process's commit holds the write lock for a few write calls; SQLite's own busy wait
-// would sleep the event loop in steps of milliseconds, so a busy commit is retried on the next
-// turn instead, for at most this long.
+// How long a commit waits for another process's write lock (a commit, or a RESTART checkpoint)
+// before its appends fail.
 const BUSY_GIVE_UP_MS = 2000;
-// fsyncs in flight at once, on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise).
-const MAX_SYNCS = 2;
 // How long a removal (delivery, retention) waits for another process's commit.
 const REMOVAL_BUSY_MS = 50;
 // One writer: about 1.5 MB of WAL at the usual six pages per commit.
@@ -192,180 +278,120 @@ const RESTART_FRAMES = 4000;
 // After a restart the writer truncates a WAL that grew past this.
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
-/**
- * Commits a batch of events in one transaction; per event: true (stored, or already there) or
- * false (no room). The quota counters are read and written once, in the same transaction.
- */
-function committer(db: BetterSqlite3.Database, opts: OutboxOptions): (batch: Pending[]) => boolean[] {
-  const { maxBytes, maxCount } = opts;
-  const ring = opts.retentionMs !== undefined;
-  const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
-  const setMeta = db.prepare("UPDATE meta SET count = ?, bytes = ? WHERE one = 1");
-  const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms, auth_id, orchestrator, fee_wei) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  const oldest = db.prepare("SELECT seq, length(key) + length(value) AS n FROM events ORDER BY seq LIMIT 256");
-  const del = db.prepare("DELETE FROM events WHERE seq = ?");
-  const commit = db.transaction((batch: Pending[]) => {
-    const m = meta.get() as { count: number; bytes: number };
-    let count = m.count;
-    let bytes = m.bytes;
-    const now = Date.now();
-    const out: boolean[] = [];
-    for (const p of batch) {
-      for (const e of p.events) {
-        const value = typeof e.value === "string" ? Buffer.from(e.value) : e.value;
-        const size = Buffer.byteLength(e.key) + value.byteLength;
-        const full = () => count + 1 > maxCount || bytes + size > maxBytes;
-        // Embedded default: the oldest retained events make room.
-        while (ring && count > 0 && full()) {
-          for (const r of oldest.all() as { seq: number; n: number }[]) {
-            if (!full()) break;
-            del.run(r.seq);
-            count -= 1;
-            bytes -= r.n;
-          }
-        }
-        if (full()) {
-          out.push(false);
-          continue;
-        }
-        const sp = e.spend;
-        if (insert.run(e.id, e.key, value, now, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null).changes === 1) {
-          count += 1;
-          bytes += size;
-        }
-        out.push(true);
-      }
-    }
-    if (count !== m.count || bytes !== m.bytes) setMeta.run(count, bytes);
-    return out;
-  });
-  return (batch) => commit.immediate(batch);
-}
-
 // One append() call waiting for its events.
 interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Error) => void }
 
-function startCheckpointer(path: string, restartFrames: number): Worker {
+function startThread(source: string, workerData: Record<string, unknown>): Worker {
   const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
-  const checkpointer = new Worker(CHECKPOINTER, { eval: true, workerData: { sqlitePath, path, everyMs: CHECKPOINT_EVERY_MS, restartFrames } });
-  checkpointer.unref();
-  // Should the thread die, appends go on and the WAL grows until the signer restarts.
-  checkpointer.on("error", () => {});
-  return checkpointer;
+  // The source is CommonJS: a process started with --input-type=module would otherwise eval it as a module.
+  // (Only then are the options given: a worker refuses the V8 flags a signer runs with.)
+  const moduleInput = (a: string) => a.startsWith("--input-type");
+  const execArgv = process.execArgv.some(moduleInput) ? { execArgv: process.execArgv.filter((a) => !moduleInput(a)) } : {};
+  const thread = new Worker(source, { eval: true, ...execArgv, workerData: { sqlitePath, ...workerData } });
+  thread.unref();
+  return thread;
 }
-
-const isBusy = (err: unknown) => err instanceof Error && typeof (err as { code?: unknown }).code === "string" && (err as Error & { code: string }).code.startsWith("SQLITE_BUSY");
 
 export function openOutbox(opts: OutboxOptions): Outbox {
   mkdirSync(dirname(opts.path), { recursive: true });
+  // This thread's connection: the schema, then reads and removals (outboxOn).
+  const db = openDb(opts.path);
   if (opts.readOnly) {
-    const db = openDb(opts.path);
     return outboxOn(db, opts, { append: () => Promise.reject(new OutboxUnavailableError("outbox opened read-only")), close: () => {} });
   }
-  // This thread's connection commits (NORMAL: the WAL is written, not fsynced), and with "full"
-  // the WAL file is then fsynced on libuv's pool before the appends resolve: the same commit on
-  // disk that synchronous=FULL makes, without holding the event loop for the fsync.
-  const durable = opts.synchronous !== "normal";
-  const db = openDb(opts.path);
   db.pragma("wal_autocheckpoint = 0");
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-  // A commit never waits inside SQLite for the write lock (see BUSY_GIVE_UP_MS); removals, rare
-  // and off the payment path, wait up to 50 ms.
+  // Removals wait for the write lock only inside patiently() (outboxOn).
   db.pragma("busy_timeout = 0");
-  const commit = committer(db, opts);
-  // SQLite keeps the WAL file (same inode) while this connection is open; the first commit made it.
-  let walFd: number | undefined;
 
   const role = opts.role ?? "only";
-  const checkpointer = role === "worker" ? undefined : startCheckpointer(opts.path, role === "primary" ? RESTART_FRAMES : 0);
+  const writer = startThread(WRITER, {
+    path: opts.path,
+    // "full": each commit's WAL is fsynced before its appends resolve (what synchronous=FULL does).
+    durable: opts.synchronous !== "normal",
+    maxBytes: opts.maxBytes,
+    maxCount: opts.maxCount,
+    ring: opts.retentionMs !== undefined,
+    finishEvery: role === "only" ? FINISH_EVERY_COMMITS : 0,
+    busyGiveUpMs: BUSY_GIVE_UP_MS,
+    walSizeLimit: WAL_SIZE_LIMIT,
+    rowFields: ROW_FIELDS,
+  });
+  const checkpointer = role === "worker" ? undefined : startThread(CHECKPOINTER, { path: opts.path, everyMs: CHECKPOINT_EVERY_MS, restartFrames: role === "primary" ? RESTART_FRAMES : 0 });
+  // Should the checkpointer die, appends go on and the WAL grows until the signer restarts.
+  checkpointer?.on("error", () => {});
 
-  // Group commit: the events of every call in one event-loop turn go in one transaction, fsynced
-  // at once; up to MAX_SYNCS fsyncs run at a time (a commit made while one runs waits for its
-  // own, not for that one too), and past that the next calls' events gather for a later commit.
+  // The events of every call in one event-loop turn go to the writer in one message.
   let queued: Pending[] = [];
   let scheduled = false;
-  let syncing = 0;
-  let closed = false;
-  const settle = (batch: Pending[], stored: boolean[]) => {
+  let nextMessage = 0;
+  const inFlight = new Map<number, Pending[]>();
+  // Set when the writer thread is gone (or the outbox closed): every append then fails.
+  let gone: string | undefined;
+
+  const failAll = (reason: string) => {
+    gone ??= reason;
+    for (const batch of [queued, ...inFlight.values()]) for (const p of batch) p.reject(new OutboxUnavailableError(reason));
+    queued = [];
+    inFlight.clear();
+  };
+  // The writer holds the process open only while it owes answers.
+  const settled = (n: number): Pending[] | undefined => {
+    const batch = inFlight.get(n);
+    inFlight.delete(n);
+    if (inFlight.size === 0) writer.unref();
+    return batch;
+  };
+  writer.on("message", (m: { n: number; stored?: boolean[]; error?: string }) => {
+    const batch = settled(m.n);
+    if (!batch) return;
+    if (m.error !== undefined) {
+      for (const p of batch) p.reject(new OutboxUnavailableError(m.error));
+      return;
+    }
     let i = 0;
     for (const p of batch) {
       let all = true;
-      for (const end = i + p.events.length; i < end; i++) all &&= stored[i]!;
+      for (const end = i + p.events.length; i < end; i++) all &&= m.stored![i]!;
       if (all) p.resolve();
       else p.reject(new OutboxUnavailableError("outbox full"));
     }
-  };
-  const failBatch = (batch: Pending[], err: unknown) => {
-    for (const p of batch) p.reject(new OutboxUnavailableError(`outbox write failed: ${(err as Error).message}`));
-  };
-  let commitsSinceFinish = 0;
-  const finishCheckpoint = () => {
-    try {
-      if (!closed) db.pragma("wal_checkpoint(PASSIVE)");
-    } catch {
-      // Busy (the thread is at it) or failing: the next round tries again.
-    }
-  };
-  // Since when the first batch waiting has found the write lock taken.
-  let busySince: number | undefined;
-  const flushSoon = () => {
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
+  });
+  writer.on("error", (err) => failAll(`outbox writer failed: ${err.message}`));
+  writer.on("exit", () => failAll("outbox writer stopped"));
+
   const flush = () => {
     scheduled = false;
-    if (syncing >= MAX_SYNCS || closed) return; // an fsync's end flushes again
     const batch = queued;
     queued = [];
     if (batch.length === 0) return;
-    let stored: boolean[];
-    try {
-      stored = commit(batch);
-      if (durable) walFd ??= openSync(`${opts.path}-wal`, "r");
-    } catch (err) {
-      const now = Date.now();
-      if (isBusy(err) && now - (busySince ??= now) < BUSY_GIVE_UP_MS) {
-        queued = batch.concat(queued);
-        flushSoon();
-        return;
+    const rows: unknown[] = [];
+    for (const p of batch) {
+      for (const e of p.events) {
+        const sp = e.spend;
+        rows.push(e.id, e.key, e.value, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null);
       }
-      busySince = undefined;
-      failBatch(batch, err);
-      return;
     }
-    busySince = undefined;
-    // After this turn's replies (their promise reactions run before the next immediate).
-    if (role === "only" && ++commitsSinceFinish >= FINISH_EVERY_COMMITS) {
-      commitsSinceFinish = 0;
-      setImmediate(finishCheckpoint);
-    }
-    if (!durable) return settle(batch, stored);
-    syncing += 1;
-    fdatasync(walFd!, (err) => {
-      syncing -= 1;
-      if (closed && syncing === 0) closeSync(walFd!);
-      if (err) failBatch(batch, err);
-      else settle(batch, stored);
-      flush();
-    });
+    const n = nextMessage++;
+    if (inFlight.size === 0) writer.ref();
+    inFlight.set(n, batch);
+    writer.postMessage({ n, rows });
   };
 
   return outboxOn(db, opts, {
     append(events) {
-      if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
+      if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
       if (events.length === 0) return Promise.resolve();
       const done = new Promise<void>((resolve, reject) => queued.push({ events, resolve, reject }));
-      flushSoon();
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
       return done;
     },
     close() {
-      closed = true;
-      for (const p of queued) p.reject(new OutboxUnavailableError("outbox: closed"));
-      queued = [];
-      // An fsync in flight still holds the descriptor: its end closes it.
-      if (walFd !== undefined && syncing === 0) closeSync(walFd);
+      failAll("outbox closed");
+      void writer.terminate();
       void checkpointer?.terminate();
     },
   });
