@@ -45,7 +45,7 @@ if (!strace) console.log("events-outbox-commit: SKIPPED the fsync order test: st
 const SCRIPT = `
 import { openOutbox } from ${JSON.stringify(join(root, "dist/src/events/outbox.js"))};
 import { writeSync } from "node:fs";
-const outbox = openOutbox({ path: process.argv[1], maxBytes: 1e9, maxCount: 1e6 });
+const outbox = openOutbox({ path: process.argv[1], maxBytes: 1e9, maxCount: 1e6, role: process.argv[2] });
 writeSync(1, "opened\\n");
 for (const n of [1, 2, 3]) {
   await outbox.append([{ id: "id-" + n, key: "id-" + n, value: "x".repeat(2000) }]);
@@ -54,11 +54,13 @@ for (const n of [1, 2, 3]) {
 outbox.close();
 `;
 
-test.skipIf(!strace)("each append resolves after an fsync of the WAL written after its commit, on a thread other than the event loop's", () => {
-  const path = join(dir, "traced.db");
+// A single process commits on its writer thread; a -workers worker commits on its event loop and
+// fsyncs on libuv's pool: either way the fsync is on another thread than the event loop's.
+test.skipIf(!strace).each(["only", "worker"])("each append resolves after an fsync of the WAL written after its commit, on a thread other than the event loop's (role %s)", (role) => {
+  const path = join(dir, `traced-${role}.db`);
   const r = spawnSync(
     "strace",
-    ["-f", "-qq", "-y", "-e", "signal=none", "-e", "trace=openat,write,pwrite64,fsync,fdatasync", process.execPath, "--input-type=module", "-e", SCRIPT, path],
+    ["-f", "-qq", "-y", "-e", "signal=none", "-e", "trace=openat,write,pwrite64,fsync,fdatasync", process.execPath, "--input-type=module", "-e", SCRIPT, path, role],
     { encoding: "utf8", timeout: 60_000 },
   );
   expect(r.status, r.stderr.slice(-2000)).toBe(0);
