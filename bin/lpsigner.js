@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --no-memory-reducer --max-semi-space-size=8
+#!/usr/bin/env -S node --single-threaded-gc --no-memory-reducer --max-semi-space-size=4 --heap-growing-percent=20
 // The lpsigner binary: the compiled signer (`npm run build` → dist/), nothing compiled at start-up.
 // The V8 flags are the signer's (src/cluster/v8-flags.ts says why), as under `npm start`; -workers
 // forks this same file with the same flags.

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { encryptKeystoreJson, Wallet, type HDNodeWallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { SIGNER_V8_FLAGS } from "../src/cluster/v8-flags.js";
 import { fromHex } from "../src/crypto/bytes.js";
 import { startDevChain, type DevChain } from "../src/dev-chain/dev-chain.js";
 import { createPaymentVerifier } from "../src/dev-orchestrator/payment-verifier.js";
@@ -303,8 +304,7 @@ describe.skipIf(!hasBwrap)("the image's artifact, as an unprivileged user with a
       // nobody, as seen from here: the user itself when not run as root (bwrap maps it to nobody inside).
       const uid = process.getuid?.() === 0 ? 65534 : process.getuid?.();
       for (const pid of nodes) {
-        expect(cmdline(pid)).toContain("--no-memory-reducer");
-        expect(cmdline(pid)).toContain("--max-semi-space-size=8");
+        for (const flag of SIGNER_V8_FLAGS) expect(cmdline(pid)).toContain(flag);
         expect(cmdline(pid).join(" ")).not.toMatch(/tsx|\.ts\b/);
         expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, "m"));
       }

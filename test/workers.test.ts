@@ -7,6 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { spawnSigner, type SignerProcess } from "./support/signer-process.js";
+import { SIGNER_V8_FLAGS } from "../src/cluster/v8-flags.js";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
@@ -126,9 +127,7 @@ describe("-workers 2", () => {
     // Each worker runs V8's GC on its own thread and without the memory reducer (cluster/primary.ts).
     for (const { pid } of workers) {
       const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      expect(args).toContain("--single-threaded-gc");
-      expect(args).toContain("--no-memory-reducer");
-      expect(args).toContain("--max-semi-space-size=8");
+      for (const flag of SIGNER_V8_FLAGS) expect(args).toContain(flag);
     }
     expect(sample(text, 'lpsigner_payments_total\\{outcome="paid"\\}')).toBe(40);
     expect(sample(text, "lpsigner_tickets_signed_total")).toBe(40);

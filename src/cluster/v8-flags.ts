@@ -9,12 +9,14 @@
  *   median of 11.5 ms to 7.0 ms at 1,800 calls/s, in interleaved runs);
  * - --no-memory-reducer: V8 runs up to three compacting full GCs, about 8 s apart, whenever it
  *   judges the allocation rate low after a full GC; a busy worker paused 8-17 ms for each.
- * - --max-semi-space-size=8 (MiB; V8's default is 16): a young generation of 16 MiB instead of 32
- *   holds a process under 120 MB under load (the single process 110-112 MiB against 133-142,
- *   verifying client, interleaved runs), for a few % more CPU per call and no longer tail once a
- *   call allocated about 42 KB instead of 60.
+ * - --max-semi-space-size=4 (MiB; V8's default is 16) and --heap-growing-percent=20 (the old
+ *   generation may grow 20 % past what the last full GC kept before the next, rather than up to
+ *   double): live data is about 20 MiB under load, and the rest of a process's heap was young
+ *   generation and garbage not yet collected. A single process under load went from 116-131 to
+ *   107-110 MiB, and each of -workers 2's processes to 88-93 MiB, with p99 at half load no longer
+ *   and CPU per call up 0-5 % (interleaved runs against 8 MiB alone, plain client; docs/performance.md).
  */
-export const SIGNER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer", "--max-semi-space-size=8"];
+export const SIGNER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer", "--max-semi-space-size=4", "--heap-growing-percent=20"];
 
 /** This process's exec arguments with the signer's V8 flags added (each once), for its workers. */
 export function workerExecArgv(): string[] {
