@@ -13,7 +13,7 @@
  *   generation may grow 20 % past what the last full GC kept before the next, rather than up to
  *   double): live data is about 20 MiB under load, and the rest of a process's heap was young
  *   generation and garbage not yet collected. A single process under load went from 116-131 to
- *   107-110 MiB, and each of -workers 2's processes to 88-93 MiB, with p99 at half load no longer
+ *   107-110 MiB (-workers 2: 88-93 MiB per process, about as before), with p99 at half load no longer
  *   and CPU per call up 0-5 % (interleaved runs against 8 MiB alone, plain client; docs/performance.md).
  */
 export const SIGNER_V8_FLAGS = ["--single-threaded-gc", "--no-memory-reducer", "--max-semi-space-size=4", "--heap-growing-percent=20"];
