@@ -2,22 +2,22 @@
  * The event outbox: an SQLite file (WAL) that the signer appends to before it replies, and that
  * delivery (Kafka) or `lpsigner events` reads from.
  *
- * Durability: an append resolves once its commit is on disk. Each process that appends has a
- * writer thread: the event loop hands it the events of each turn, and it commits them
- * (synchronous=NORMAL: the WAL is written) and then fsyncs the WAL file, the same sync
- * synchronous=FULL would make inside the commit, before the appends resolve. The event loop does
- * no SQLite or disk work for an append. An event whose reply was sent survives a process kill and
- * a power loss. Appends are group-committed: while the writer commits and fsyncs, the next turns'
- * events gather for its following transaction.
+ * Durability: an append resolves once its commit is on disk: the events of an event-loop turn are
+ * committed in one transaction (synchronous=NORMAL: the WAL is written), and the WAL file is then
+ * fsynced, the same sync synchronous=FULL would make inside the commit, before the appends
+ * resolve; the event loop never waits for the fsync. A process that writes alone does both on a
+ * writer thread; a -workers worker commits on its event loop and fsyncs on libuv's pool (see
+ * writerThread and onEventLoop for why). An event whose reply was sent survives a process kill
+ * and a power loss. Appends are group-committed: while a commit and its fsync run, the next
+ * turns' events gather for the following one.
  *
  * Checkpoints (copying the WAL into the database file, with fsyncs of their own) run on a thread of
  * their own; no commit carries one.
  *
- * Every process that answers payments writes the one file (-workers workers too, each with its own
- * writer thread); `lpsigner events` opens it to read. The quota counters live in the file (the meta
- * row, written in the same transaction as the rows it counts: once per commit, not per row).
- * Deletes (delivered, retention) are not fsynced: a power loss may undo one, which only means an
- * event is delivered again (at least once).
+ * Every process that answers payments writes the one file; `lpsigner events` opens it to read. The
+ * quota counters live in the file (the meta row, written in the same transaction as the rows it
+ * counts: once per commit, not per row). Deletes (delivered, retention) are not fsynced: a power
+ * loss may undo one, which only means an event is delivered again (at least once).
  */
 import type BetterSqlite3 from "better-sqlite3";
 import { createRequire } from "node:module";
