@@ -309,9 +309,10 @@ function startThread(source: string, workerData: Record<string, unknown>): Worke
 /**
  * A process that writes alone: commits and fsyncs on the writer thread, which the event loop only
  * hands rows to (measured: the single process keeps 88 % of its events-off throughput this way,
- * against 70 % committing on its one busy event loop). Started at the first append.
+ * against 70 % committing on its one busy event loop). Started now, or (lazily) at the first append:
+ * a -workers primary never appends.
  */
-function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, out: Outcomes): Committer {
+function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, lazily: boolean, out: Outcomes): Committer {
   let writer: Worker | undefined;
   let next = 0;
   const inFlight = new Map<number, Pending[]>();
@@ -335,6 +336,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     w.on("exit", () => lost("outbox writer stopped"));
     return w;
   };
+  if (!lazily) writer = start();
   return {
     submit(batch, rows) {
       writer ??= start();
@@ -470,7 +472,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     },
   };
   const limits: Limits = { maxBytes: opts.maxBytes, maxCount: opts.maxCount, ring: opts.retentionMs !== undefined, rowFields: ROW_FIELDS };
-  const committer = role === "worker" ? onEventLoop(db, opts, limits, outcomes) : writerThread(opts, limits, role === "only" ? FINISH_EVERY_COMMITS : 0, outcomes);
+  const committer = role === "worker" ? onEventLoop(db, opts, limits, outcomes) : writerThread(opts, limits, role === "only" ? FINISH_EVERY_COMMITS : 0, role === "primary", outcomes);
 
   const flush = () => {
     scheduled = false;
