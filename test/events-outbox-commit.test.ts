@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, expect, test } from "vitest";
 import { openOutbox } from "../src/events/outbox.js";
+import { outboxHealth } from "../src/events/runtime.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lpsigner-outbox-commit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -170,3 +171,34 @@ test("two processes appending to one file at once: every event once, the counter
   // Restarted at about 16 MB; without the restarts these 23,000 events make about 120 MB.
   expect(largest).toBeLessThan(32 * 1024 * 1024);
 }, 90_000);
+
+test("a reader holding an old snapshot keeps the WAL from restarting: the signer reports not ready, and is ready again once it lets go", async () => {
+  const path = join(dir, "held.db");
+  const outbox = openOutbox({ path, maxBytes: 1e10, maxCount: 1e7 });
+  const cfg = { path, maxBytes: 1e10, maxCount: 1e7, retentionMs: undefined, gateway: "" };
+  // Past 20 MB (above the 16 MB a restarted WAL is cut back to); the signer's own alarm is at 256 MB.
+  const health = outboxHealth(outbox, cfg, 20 * 1024 * 1024);
+  await outbox.append([{ id: "first", key: "first", value: "x" }]);
+  expect(health.problem()).toBeUndefined();
+  // A read transaction on its snapshot: no checkpoint may pass it, so the WAL cannot restart.
+  const reader = new Database(path, { readonly: true });
+  reader.exec("BEGIN");
+  reader.prepare("SELECT count(*) FROM events").get();
+  const big = "b".repeat(100_000);
+  for (let n = 0; n < 30; n++) {
+    await outbox.append(Array.from({ length: 10 }, (_, i) => ({ id: `big-${n}-${i}`, key: `big-${n}-${i}`, value: big })));
+  }
+  expect(outbox.stats().walBytes).toBeGreaterThan(20 * 1024 * 1024);
+  expect(health.problem()).toMatch(/^event outbox WAL at \d+ MB: checkpoints are not keeping up/);
+  reader.exec("COMMIT");
+  reader.close();
+  // Commits go on: the writer finishes a checkpoint, the next commit restarts the WAL and cuts it back.
+  let small = 0;
+  for (; small < 2_000 && outbox.stats().walBytes > 16 * 1024 * 1024; small++) {
+    await outbox.append([{ id: `small-${small}`, key: `small-${small}`, value: "s" }]);
+  }
+  expect(outbox.stats().walBytes).toBeLessThanOrEqual(16 * 1024 * 1024);
+  expect(health.problem()).toBeUndefined();
+  expect(outbox.stats().depth).toBe(1 + 300 + small);
+  outbox.close();
+}, 60_000);

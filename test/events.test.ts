@@ -288,6 +288,9 @@ describe("metrics and readiness", () => {
     expect(sample("lpsigner_events_outbox_oldest_age_seconds")).toBeGreaterThanOrEqual(0);
     expect(sample("lpsigner_events_delivered_total")).toBe(2);
     expect(sample("lpsigner_events_delivery_failed_total")).toBe(3);
+    // The WAL's size as the file system reports it (checkpoints may have cut it meanwhile).
+    expect(sample("lpsigner_events_outbox_wal_bytes")).toBeGreaterThan(0);
+    expect(sample("lpsigner_events_outbox_wal_bytes")).toBeLessThanOrEqual(16 * 1024 * 1024);
   });
 });
 

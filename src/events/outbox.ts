@@ -21,13 +21,21 @@
  */
 import type BetterSqlite3 from "better-sqlite3";
 import { createRequire } from "node:module";
-import { closeSync, fdatasync, mkdirSync, openSync } from "node:fs";
+import { closeSync, fdatasync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
 
 export interface OutboxRow { seq: number; id: string; key: string; value: Uint8Array; createdAtMs: number }
 
-export interface OutboxStats { depth: number; oldestAgeMs: number; bytes: number; delivered: number; failed: number }
+export interface OutboxStats {
+  depth: number;
+  oldestAgeMs: number;
+  bytes: number;
+  delivered: number;
+  failed: number;
+  /** The WAL file's size: bounded while checkpoints keep up (WAL_SIZE_LIMIT after each restart). */
+  walBytes: number;
+}
 
 /**
  * An event to append; `spend` (a payment's auth id, orchestrator and fee) feeds spend(). A string
@@ -575,7 +583,8 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     stats() {
       const m = selMeta.get() as { count: number; bytes: number; delivered: number; failed: number };
       const first = selFirst.get() as { created_at_ms: number } | undefined;
-      return { depth: m.count, bytes: m.bytes, delivered: m.delivered, failed: m.failed, oldestAgeMs: first ? Math.max(0, Date.now() - first.created_at_ms) : 0 };
+      const walBytes = statSync(`${opts.path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+      return { depth: m.count, bytes: m.bytes, delivered: m.delivered, failed: m.failed, oldestAgeMs: first ? Math.max(0, Date.now() - first.created_at_ms) : 0, walBytes };
     },
     since(sinceMs, afterSeq, limit) {
       return (selSince.all(afterSeq, sinceMs, limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map(toRow);

@@ -12,6 +12,12 @@ import { StartupError } from "../startup.js";
 
 /** Past this share of either quota (with delivery) the signer reports not ready. */
 export const HIGH_WATER = 0.8;
+/**
+ * A WAL this long means checkpoints are not keeping up (a reader holding an old snapshot open, a
+ * stopped checkpointer thread): it would grow until the disk is full, so the signer reports not
+ * ready. Checkpointed, the WAL restarts and is cut back to WAL_SIZE_LIMIT (16 MB).
+ */
+export const WAL_ALARM_BYTES = 256 * 1024 * 1024;
 const PRUNE_INTERVAL_MS = 60_000;
 
 /** `role`: the process's part in writing the file (see OutboxOptions). */
@@ -37,18 +43,22 @@ function openOutboxAt(cfg: EventsConfig, opts: { role?: OutboxRole }): Outbox {
 /**
  * Readiness: with delivery (no retention), an outbox above the high-water mark is about to refuse
  * payments; a load balancer should send gateways elsewhere. Without delivery a full outbox is the
- * normal state (the oldest events make room), so it never makes the signer unready.
+ * normal state (the oldest events make room), so it never makes the signer unready. Either way a
+ * WAL past `walAlarmBytes` does (checkpoints have stopped keeping up).
  */
-export function outboxHealth(outbox: Outbox, cfg: EventsConfig): { problem(): string | undefined } {
+export function outboxHealth(outbox: Outbox, cfg: EventsConfig, walAlarmBytes = WAL_ALARM_BYTES): { problem(): string | undefined } {
   return {
     problem() {
-      if (cfg.retentionMs !== undefined) return undefined;
       let s;
       try {
         s = outbox.stats();
       } catch (err) {
         return `event outbox unreadable: ${(err as Error).message}`;
       }
+      if (s.walBytes > walAlarmBytes) {
+        return `event outbox WAL at ${Math.round(s.walBytes / 1048576)} MB: checkpoints are not keeping up (a reader holding the file open in a transaction, or a stopped checkpointer)`;
+      }
+      if (cfg.retentionMs !== undefined) return undefined;
       if (s.depth > HIGH_WATER * cfg.maxCount || s.bytes > HIGH_WATER * cfg.maxBytes) {
         return `event outbox above its high-water mark (${s.depth} events, ${s.bytes} bytes undelivered)`;
       }
@@ -88,6 +98,7 @@ export function registerOutboxMetrics(registry: Registry, outbox: Outbox): void 
   gauge("lpsigner_events_outbox_oldest_age_seconds", "Age of the oldest event in the outbox", (s) => s.oldestAgeMs / 1000);
   gauge("lpsigner_events_delivered_total", "Events delivered (to Kafka) and removed from the outbox", (s) => s.delivered);
   gauge("lpsigner_events_delivery_failed_total", "Failed delivery attempts", (s) => s.failed);
+  gauge("lpsigner_events_outbox_wal_bytes", "Size of the outbox's WAL file: bounded while checkpoints keep up", (s) => s.walBytes);
 }
 
 /** Retention pruning (without Kafka) or Kafka delivery: run by one process only. */
