@@ -209,12 +209,13 @@ type MakeCommit = (db: BetterSqlite3.Database, limits: Limits) => (rows: unknown
 // that writes alone: the event loop hands it each turn's events in one message, and it commits
 // them, fsyncs the WAL, and answers. While it works the next turns' messages queue, and it takes
 // them all into its next transaction (group commit). Every FINISH_EVERY_COMMITS it finishes a
-// checkpoint (see CHECKPOINTER). In: { n, rows }. Out: { n, stored } or { n, error }.
+// checkpoint (see CHECKPOINTER). In: { n, rows }. Out, per transaction: { ns, stored } (stored in
+// the order of the messages it took) or { ns, error }.
 const WRITER = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { fdatasyncSync, openSync } = require("node:fs");
 const Database = require(workerData.sqlitePath);
-const { path, durable, finishEvery, walSizeLimit, rowFields } = workerData;
+const { path, durable, finishEvery, walSizeLimit } = workerData;
 const db = new Database(path, { timeout: 1000 });
 db.pragma("synchronous = NORMAL");
 db.pragma("wal_autocheckpoint = 0");
@@ -236,12 +237,8 @@ parentPort.on("message", (first) => {
   } catch (err) {
     error = "outbox write failed: " + String((err && err.message) || err);
   }
-  let at = 0;
-  for (const b of batches) {
-    const end = at + b.rows.length / rowFields;
-    parentPort.postMessage(error ? { n: b.n, error } : { n: b.n, stored: stored.slice(at, end) });
-    at = end;
-  }
+  const ns = batches.map((b) => b.n);
+  parentPort.postMessage(error ? { ns, error } : { ns, stored });
   if (finishEvery > 0 && ++commits >= finishEvery) {
     commits = 0;
     try { db.pragma("wal_checkpoint(PASSIVE)"); } catch {}
@@ -326,12 +323,12 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
   const inFlight = new Map<number, Pending[]>();
   const start = () => {
     const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, ...limits });
-    w.on("message", (m: { n: number; stored?: boolean[]; error?: string }) => {
-      const batch = inFlight.get(m.n);
-      inFlight.delete(m.n);
+    w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string }) => {
+      // The appends of every message the transaction took, in order (none once the thread is lost).
+      const batch = m.ns.flatMap((n) => inFlight.get(n) ?? []);
+      for (const n of m.ns) inFlight.delete(n);
       // The thread holds the process open only while it owes answers.
       if (inFlight.size === 0) w.unref();
-      if (!batch) return;
       if (m.error !== undefined) out.fail(batch, m.error);
       else out.settle(batch, m.stored!);
     });
@@ -383,6 +380,7 @@ function onEventLoop(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Li
     const taken = waiting;
     waiting = [];
     const rows = taken.length === 1 ? taken[0]!.rows : taken.flatMap((t) => t.rows);
+    const batch = taken.flatMap((t) => t.batch);
     let stored: boolean[];
     try {
       stored = commit(rows);
@@ -398,19 +396,11 @@ function onEventLoop(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Li
         return;
       }
       busySince = undefined;
-      for (const t of taken) out.fail(t.batch, `outbox write failed: ${(err as Error).message}`);
+      out.fail(batch, `outbox write failed: ${(err as Error).message}`);
       return;
     }
     busySince = undefined;
-    const done = (err: Error | null) => {
-      let at = 0;
-      for (const t of taken) {
-        const end = at + t.rows.length / ROW_FIELDS;
-        if (err) out.fail(t.batch, `outbox fsync failed: ${err.message}`);
-        else out.settle(t.batch, stored.slice(at, end));
-        at = end;
-      }
-    };
+    const done = (err: Error | null) => (err ? out.fail(batch, `outbox fsync failed: ${err.message}`) : out.settle(batch, stored));
     if (!durable) return done(null);
     syncing += 1;
     fdatasync(walFd!, (err) => {
@@ -452,7 +442,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 
   const role = opts.role ?? "only";
   const checkpointer = role === "worker" ? undefined : startThread(CHECKPOINTER, { path: opts.path, everyMs: CHECKPOINT_EVERY_MS, restartFrames: role === "primary" ? RESTART_FRAMES : 0 });
-  // Should the checkpointer die, appends go on and the WAL grows until the signer restarts.
+  // Should the checkpointer die, appends go on and the WAL grows: /readyz says so past
+  // WAL_ALARM_BYTES (runtime.ts).
   checkpointer?.on("error", () => {});
 
   // The events of every call in one event-loop turn are committed together.
