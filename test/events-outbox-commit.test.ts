@@ -1,9 +1,11 @@
 /**
  * How the outbox commits: an append resolves only after the WAL that holds its events has been
- * fsynced, and that fsync runs off the event loop (seen with strace, on the real file); the WAL
- * stays bounded under steady appends (the writer finishes the checkpointer thread's checkpoints,
- * without which a WAL written to continuously never restarts and grows by every commit); and two
- * processes appending to one file at once (as -workers do) keep every event once, with exact counters.
+ * fsynced, and that fsync runs off the event loop (seen with strace, on the real file; a single
+ * process's writer thread and a -workers worker's event loop alike); the WAL stays bounded under
+ * steady appends (the writer finishes the checkpointer thread's checkpoints, without which a WAL
+ * written to continuously never restarts and grows by every commit); two processes appending to
+ * one file at once (as -workers do) keep every event once, with exact counters; and a WAL that
+ * cannot restart makes the signer unready until it can.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
