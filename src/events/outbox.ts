@@ -143,6 +143,7 @@ function openDb(path: string): BetterSqlite3.Database {
   if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
   // Commits are made durable by an fsync of the WAL (openOutbox), not inside SQLite.
   db.pragma("synchronous = NORMAL");
+  db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
   const ready = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
   if (!ready) db.transaction(() => db.exec(SCHEMA)).immediate();
   // A file from the first version of the schema (before the spend columns) gets them.
@@ -215,9 +216,10 @@ const WRITER = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { fdatasyncSync, openSync } = require("node:fs");
 const Database = require(workerData.sqlitePath);
-const { path, durable, finishEvery, walSizeLimit } = workerData;
+const { path, durable, finishEvery, walSizeLimit, cacheKiB } = workerData;
 const db = new Database(path, { timeout: 1000 });
 db.pragma("synchronous = NORMAL");
+db.pragma("cache_size = -" + cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 db.pragma("journal_size_limit = " + walSizeLimit);
 const commit = (${MAKE_COMMIT})(db, workerData);
@@ -259,6 +261,7 @@ const { workerData } = require("node:worker_threads");
 const Database = require(workerData.sqlitePath);
 const db = new Database(workerData.path, { timeout: 1000 });
 db.pragma("synchronous = NORMAL");
+db.pragma("cache_size = -" + workerData.cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 setInterval(() => {
   try {
@@ -283,6 +286,14 @@ const FINISH_EVERY_COMMITS = 64;
 const RESTART_FRAMES = 4000;
 // After a restart the writer truncates a WAL that grew past this.
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
+// SQLite's page cache per connection (better-sqlite3 builds it with 16 MB each, and an outbox has
+// up to three). A cache pays only on the lone writer thread, which keeps the pages of the event-id
+// index between its commits (measured: with 2 MiB the single process lost 8 % of its throughput). A -workers worker's
+// cache is emptied whenever another worker has committed, that is before nearly every commit
+// (measured: 2 MiB gives 9 % more throughput than 16 MB, and 3-6 MiB less RSS per process); the
+// checkpointer copies pages without caching them, and reads for delivery are sequential.
+const PAGE_CACHE_KIB = 2048;
+const LONE_WRITER_CACHE_KIB = 16384;
 
 // One append() call waiting for its events.
 interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Error) => void }
@@ -322,7 +333,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
   let next = 0;
   const inFlight = new Map<number, Pending[]>();
   const start = () => {
-    const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, ...limits });
+    const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, cacheKiB: LONE_WRITER_CACHE_KIB, ...limits });
     w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string }) => {
       // The appends of every message the transaction took, in order (none once the thread is lost).
       const batch = m.ns.flatMap((n) => inFlight.get(n) ?? []);
@@ -441,7 +452,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   db.pragma("busy_timeout = 0");
 
   const role = opts.role ?? "only";
-  const checkpointer = role === "worker" ? undefined : startThread(CHECKPOINTER, { path: opts.path, everyMs: CHECKPOINT_EVERY_MS, restartFrames: role === "primary" ? RESTART_FRAMES : 0 });
+  const checkpointer = role === "worker" ? undefined : startThread(CHECKPOINTER, { path: opts.path, everyMs: CHECKPOINT_EVERY_MS, restartFrames: role === "primary" ? RESTART_FRAMES : 0, cacheKiB: PAGE_CACHE_KIB });
   // Should the checkpointer die, appends go on and the WAL grows: /readyz says so past
   // WAL_ALARM_BYTES (runtime.ts).
   checkpointer?.on("error", () => {});
