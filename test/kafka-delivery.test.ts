@@ -2,7 +2,8 @@
  * src/events/kafka-delivery.ts against a real Apache Kafka 4.x broker (KRaft, one node, Java 17 on
  * loopback; test/support/kafka-broker.ts), fed by an outbox filled directly through the Outbox
  * interface: every row arrives at least once with its id as the key and leaves the outbox only
- * once acknowledged; a session's events keep their order within one partition; a broker outage
+ * once acknowledged; a session's events keep their order within one partition; rows appended one at
+ * a time gather for the linger between sends; a broker outage
  * keeps rows and counts failures, and everything is delivered once it is back; SASL PLAIN and
  * SCRAM over TLS; stop() is bounded while the broker is down. A test consumer reads the topic.
  */
@@ -151,6 +152,44 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     await delivery.stop();
     outbox.dispose();
   }, 90_000);
+
+  test("rows appended one at a time gather for lingerMs between sends: a few larger sends, not one per append, and every row delivered", async () => {
+    const outbox = sqliteOutbox();
+    const sends: number[] = [];
+    const { logger, lines } = recordingLogger();
+    const topic = "events-linger";
+    // Looks at what the loop removes after each acknowledged send.
+    const watched = Object.assign(Object.create(outbox) as typeof outbox, {
+      delivered(seqs: number[]) {
+        sends.push(seqs.length);
+        outbox.delivered(seqs);
+      },
+    });
+    const delivery = startKafkaDelivery({ outbox: watched, logger, brokers: [broker.bootstrap], topic, lingerMs: 50 });
+    running.push(delivery);
+    // The topic created and the producer connected: the first row delivered.
+    await outbox.append([event(0, 0)]);
+    await until("the first row delivered", () => outbox.depth() === 0, 20_000);
+    sends.length = 0;
+    // One row every 2-3 ms for about 600 ms: a broker on loopback acknowledges in a few ms, so
+    // without the linger nearly every row (or two) would be a send of its own.
+    const started = Date.now();
+    for (let seq = 1; seq <= 200; seq++) {
+      await outbox.append([event(seq % 4, Math.floor(seq / 4))]);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const appendMs = Date.now() - started;
+    await until("the outbox to drain", () => outbox.depth() === 0, 20_000);
+    expect(sends.reduce((a, n) => a + n, 0)).toBe(200);
+    // One send per linger (50 ms) while rows come in, and the last: with a margin for slow turns.
+    expect(sends.length).toBeLessThanOrEqual(Math.ceil(appendMs / 50) + 4);
+    expect(sends.length).toBeGreaterThan(1);
+    const messages = await readTopic(broker.bootstrap, topic, 201, 30_000);
+    expect(new Set(messages.map((m) => m.key)).size).toBe(201);
+    expect(lines.filter((l) => l.startsWith("warn"))).toEqual([]);
+    await delivery.stop();
+    outbox.dispose();
+  }, 60_000);
 
   test("broker down for 10 s while rows keep coming: failures counted, rows kept in the SQLite outbox; back up: every row delivered, none missing", async () => {
     const outbox = sqliteOutbox();
