@@ -44,6 +44,31 @@ function watchWalSize(path: string): { stop(): number } {
 const strace = spawnSync("strace", ["-V"]).status === 0;
 if (!strace) console.log("events-outbox-commit: SKIPPED the fsync order test: strace is not installed (apt-get install strace)");
 
+/** strace -f's lines as calls: "[pid T] call(fd<path>, ...)   = R". */
+function parseStrace(stderr: string) {
+  // A call that another thread's line interrupts is split into "call(... <unfinished ...>" and
+  // "<... call resumed>...) = R": it counts where it ends.
+  const started = new Map<number, { name: string; fd: string | undefined; file: string; rest: string }>();
+  return stderr.split("\n").flatMap((line) => {
+    const tid = Number(/^\[pid\s+(\d+)\] /.exec(line)?.[1] ?? 0);
+    const body = line.replace(/^\[pid\s+\d+\] /, "");
+    const resumed = /^<\.\.\. (\w+) resumed>.*\)\s+= (-?\d+)/.exec(body);
+    if (resumed) {
+      const s = started.get(tid);
+      started.delete(tid);
+      return s && s.name === resumed[1] ? [{ tid, ...s, ret: Number(resumed[2]) }] : [];
+    }
+    const m = /^(\w+)\((\d+)?(?:<([^>]*)>)?(.*?)(?:\)\s+= (-?\d+)| <unfinished \.\.\.>)/.exec(body);
+    if (!m) return [];
+    const call = { name: m[1]!, fd: m[2], file: m[3] ?? "", rest: m[4]! };
+    if (m[5] === undefined) {
+      started.set(tid, call);
+      return [];
+    }
+    return [{ tid, ...call, ret: Number(m[5]) }];
+  });
+}
+
 // Three appends one after another; each writes a line to stdout once it has resolved.
 const SCRIPT = `
 import { openOutbox } from ${JSON.stringify(join(root, "dist/src/events/outbox.js"))};
@@ -67,27 +92,7 @@ test.skipIf(!strace).each(["only", "worker"])("each append resolves after an fsy
     { encoding: "utf8", timeout: 60_000 },
   );
   expect(r.status, r.stderr.slice(-2000)).toBe(0);
-  // strace -f: "[pid T] call(fd<path>, ...)   = R"; a call that another thread's line interrupts is
-  // split into "call(... <unfinished ...>" and "<... call resumed>...) = R": it counts where it ends.
-  const started = new Map<number, { name: string; fd: string | undefined; file: string; rest: string }>();
-  const calls = r.stderr.split("\n").flatMap((line) => {
-    const tid = Number(/^\[pid\s+(\d+)\] /.exec(line)?.[1] ?? 0);
-    const body = line.replace(/^\[pid\s+\d+\] /, "");
-    const resumed = /^<\.\.\. (\w+) resumed>.*\)\s+= (-?\d+)/.exec(body);
-    if (resumed) {
-      const s = started.get(tid);
-      started.delete(tid);
-      return s && s.name === resumed[1] ? [{ tid, ...s, ret: Number(resumed[2]) }] : [];
-    }
-    const m = /^(\w+)\((\d+)?(?:<([^>]*)>)?(.*?)(?:\)\s+= (-?\d+)| <unfinished \.\.\.>)/.exec(body);
-    if (!m) return [];
-    const call = { name: m[1]!, fd: m[2], file: m[3] ?? "", rest: m[4]! };
-    if (m[5] === undefined) {
-      started.set(tid, call);
-      return [];
-    }
-    return [{ tid, ...call, ret: Number(m[5]) }];
-  });
+  const calls = parseStrace(r.stderr);
   const wal = `${path}-wal`;
   const resolvedAt = [1, 2, 3].map((n) => calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes(`resolved ${n}`)));
   expect(resolvedAt.every((i) => i > 0), "every append resolved").toBe(true);
@@ -106,6 +111,41 @@ test.skipIf(!strace).each(["only", "worker"])("each append resolves after an fsy
   // (Opening creates the file, and closing checkpoints, on the event loop: neither is an append.)
   const opened = calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes("opened"));
   expect(calls.slice(opened, resolvedAt[2]).filter((c) => c.tid === main && (c.name === "fdatasync" || c.name === "fsync") && c.file === wal)).toEqual([]);
+}, 90_000);
+
+// Delivered rows removed by a single process: the writer thread deletes them, so the event loop
+// never writes the file (nor waits for the write lock the writer thread holds while it commits).
+const REMOVE_SCRIPT = `
+import { openOutbox } from ${JSON.stringify(join(root, "dist/src/events/outbox.js"))};
+import { writeSync } from "node:fs";
+const outbox = openOutbox({ path: process.argv[1], maxBytes: 1e9, maxCount: 1e6 });
+for (const n of [1, 2, 3]) await outbox.append([{ id: "id-" + n, key: "id-" + n, value: "x".repeat(2000) }]);
+writeSync(1, "appended\\n");
+await outbox.delivered(outbox.oldest(2).map((r) => r.seq));
+writeSync(1, "removed " + JSON.stringify(outbox.oldest(10).map((r) => r.id)) + " " + outbox.stats().depth + "\\n");
+outbox.close();
+`;
+
+test.skipIf(!strace)("a single process's delivered rows are removed by its writer thread: the event loop writes nothing to the file", () => {
+  const path = join(dir, "traced-remove.db");
+  const r = spawnSync(
+    "strace",
+    ["-f", "-qq", "-y", "-e", "signal=none", "-e", "trace=openat,write,pwrite64,fsync,fdatasync", process.execPath, "--input-type=module", "-e", REMOVE_SCRIPT, path],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  expect(r.status, r.stderr.slice(-2000)).toBe(0);
+  expect(r.stdout).toContain('removed ["id-3"] 1');
+  const calls = parseStrace(r.stderr);
+  const appended = calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes("appended"));
+  const removed = calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes("removed"));
+  expect(appended).toBeGreaterThan(0);
+  expect(removed).toBeGreaterThan(appended);
+  const main = calls[removed]!.tid;
+  const walWrites = calls.slice(appended, removed).filter((c) => c.name === "pwrite64" && c.file === `${path}-wal`);
+  // The removal's transaction was written to the WAL (its deleted pages, meta's counters) ...
+  expect(walWrites.length).toBeGreaterThan(0);
+  // ... and none of it by the event loop's thread.
+  expect(walWrites.filter((c) => c.tid === main)).toEqual([]);
 }, 90_000);
 
 test("under steady appends the WAL stays bounded and every event is kept", async () => {

@@ -54,7 +54,7 @@ test("the counters follow appends (text and bytes, duplicates), deliveries and a
     expect(results[1].status === "rejected" && results[1].reason).toBeInstanceOf(OutboxUnavailableError);
     expectCounters(outbox, path);
 
-    outbox.delivered(outbox.oldest(2).map((r) => r.seq));
+    await outbox.delivered(outbox.oldest(2).map((r) => r.seq));
     expect(outbox.stats()).toMatchObject({ depth: 3, delivered: 2 });
     expectCounters(outbox, path);
     await outbox.append([event(6)]);
@@ -105,7 +105,7 @@ test("a file whose counters were kept by per-row triggers: they are dropped, the
   try {
     expect(outbox.stats().depth).toBe(3);
     await outbox.append([event(4), event(5)]);
-    outbox.delivered([outbox.oldest(1)[0]!.seq]);
+    await outbox.delivered([outbox.oldest(1)[0]!.seq]);
     expect(outbox.stats().depth).toBe(4);
     expectCounters(outbox, path);
   } finally {

@@ -205,7 +205,7 @@ describe("a full outbox", () => {
     // Nothing else happened: the refused calls' tickets were not counted.
     const countedBefore = counted;
 
-    outbox.delivered(outbox.oldest(10).map((r) => r.seq));
+    await outbox.delivered(outbox.oldest(10).map((r) => r.seq));
     expect(outbox.stats()).toMatchObject({ depth: 0, delivered: 2 });
     const resumed = await client.generateLivePayment(paymentRequest(info));
     expect(resumed.numTickets).toBeGreaterThan(0);
@@ -219,7 +219,7 @@ describe("a full outbox", () => {
     server.clock.advance(5);
     const body = gatewayPaymentBody(info, { state: first.state! });
     expect((await legacyPay(server.url, body)).status).toBe(503);
-    outbox.delivered(outbox.oldest(10).map((r) => r.seq));
+    await outbox.delivered(outbox.oldest(10).map((r) => r.seq));
     const retried = await legacyPay(server.url, body);
     expect(retried.status).toBe(200);
     expect(events(outbox).map((e) => e.id)).toEqual([paymentEventId(server.signer.address, stateOf(first.state!).stateId, 1n)]);
@@ -278,7 +278,7 @@ describe("metrics and readiness", () => {
     expect(notReady.status).toBe(503);
     expect(notReady.body).toMatch(/event outbox above its high-water mark \(5 events/);
     const rows = outbox.oldest(2);
-    outbox.delivered(rows.map((r) => r.seq));
+    await outbox.delivered(rows.map((r) => r.seq));
     outbox.failed(3);
     expect((await rawRequest(`${server.url}/readyz`)).status).toBe(200);
     const metrics = (await rawRequest(`${server.url}/metrics`)).body;

@@ -162,7 +162,7 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     const watched = Object.assign(Object.create(outbox) as typeof outbox, {
       delivered(seqs: number[]) {
         sends.push(seqs.length);
-        outbox.delivered(seqs);
+        return outbox.delivered(seqs);
       },
     });
     const delivery = startKafkaDelivery({ outbox: watched, logger, brokers: [broker.bootstrap], topic, lingerMs: 50 });

@@ -19,7 +19,8 @@ export type { KafkaConfig } from "./kafka-config.js";
 /** What delivery needs of the outbox (src/events/outbox.ts's Outbox has it). */
 export interface DeliveryOutbox {
   oldest(limit: number): { seq: number; id: string; key: string; value: Uint8Array }[];
-  delivered(seqs: number[]): void;
+  /** Removes them; the next oldest() no longer returns them once it has resolved. */
+  delivered(seqs: number[]): void | Promise<void>;
   failed(count: number): void;
 }
 
@@ -133,7 +134,7 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
       if (old) await forceClose(old);
       return "failed";
     }
-    outbox.delivered(rows.map((r) => r.seq));
+    await outbox.delivered(rows.map((r) => r.seq));
     if (failures > 0) {
       logger.info({ failedAttempts: failures, topic }, "Kafka delivery resumed");
       failures = 0;

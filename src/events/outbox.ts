@@ -59,8 +59,8 @@ export interface Outbox {
   append(events: OutboxEvent[]): Promise<void>;
   /** The oldest undelivered rows, at most `limit`, in seq order. */
   oldest(limit: number): OutboxRow[];
-  /** Delivered: removed. */
-  delivered(seqs: number[]): void;
+  /** Delivered: removed (a lone writer's thread removes them; resolves once they are gone). */
+  delivered(seqs: number[]): Promise<void>;
   /** Failed delivery attempt (counted). */
   failed(count: number): void;
   stats(): OutboxStats;
@@ -203,15 +203,32 @@ const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS }) => {
   });
   return (rows) => commit.immediate(rows);
 }`;
+// The transaction that removes delivered rows, as JavaScript source for the same reason: the lone
+// writer's thread runs it (no other connection then writes), otherwise this thread's connection.
+// meta's count and bytes go down in the same transaction.
+const MAKE_REMOVE = `(db) => {
+  const del = db.prepare("DELETE FROM events WHERE seq = ? RETURNING length(key) + length(value) AS n");
+  const add = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ?, delivered = delivered + ? WHERE one = 1");
+  const remove = db.transaction((seqs) => {
+    let n = 0, bytes = 0;
+    for (const s of seqs) {
+      const r = del.get(s);
+      if (r) { n += 1; bytes += r.n; }
+    }
+    add.run(n, bytes, n);
+  });
+  return (seqs) => remove.immediate(seqs);
+}`;
 interface Limits { maxBytes: number; maxCount: number; ring: boolean; rowFields: number }
 type MakeCommit = (db: BetterSqlite3.Database, limits: Limits) => (rows: unknown[]) => boolean[];
 
 // The writer thread (plain CommonJS, so it runs the same under node, tsx and vitest) of a process
 // that writes alone: the event loop hands it each turn's events in one message, and it commits
 // them, fsyncs the WAL, and answers. While it works the next turns' messages queue, and it takes
-// them all into its next transaction (group commit). Every FINISH_EVERY_COMMITS it finishes a
-// checkpoint (see CHECKPOINTER). In: { n, rows }. Out, per transaction: { ns, stored } (stored in
-// the order of the messages it took) or { ns, error }.
+// them all into its next transaction (group commit). It also removes delivered rows (not fsynced,
+// as everywhere), so the event loop never waits for its write lock. Every FINISH_EVERY_COMMITS it
+// finishes a checkpoint (see CHECKPOINTER). In: { n, rows } or { n, remove: seqs }. Out, per
+// transaction: { ns, stored } (stored in the order of the messages it took) or { ns, error }.
 const WRITER = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { fdatasyncSync, openSync } = require("node:fs");
@@ -223,12 +240,26 @@ db.pragma("cache_size = -" + cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 db.pragma("journal_size_limit = " + walSizeLimit);
 const commit = (${MAKE_COMMIT})(db, workerData);
+const remove = (${MAKE_REMOVE})(db);
 let walFd;
 let commits = 0;
 parentPort.on("message", (first) => {
-  const batches = [first];
+  let batches = [first];
   for (let m; (m = receiveMessageOnPort(parentPort)); ) batches.push(m.message);
-  const rows = batches.length === 1 ? first.rows : batches.flatMap((b) => b.rows);
+  if (batches.some((b) => b.remove)) {
+    for (const b of batches) {
+      if (!b.remove) continue;
+      try {
+        remove(b.remove);
+        parentPort.postMessage({ ns: [b.n], stored: [] });
+      } catch (err) {
+        parentPort.postMessage({ ns: [b.n], error: "outbox removal failed: " + String((err && err.message) || err) });
+      }
+    }
+    batches = batches.filter((b) => !b.remove);
+    if (batches.length === 0) return;
+  }
+  const rows = batches.length === 1 ? batches[0].rows : batches.flatMap((b) => b.rows);
   let stored, error;
   try {
     stored = commit(rows);
@@ -301,6 +332,8 @@ interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Er
 /** Commits one turn's appends (their rows flat) and later settles each of them. */
 interface Committer {
   submit(batch: Pending[], rows: unknown[]): void;
+  /** Where the committer alone writes the file, it removes delivered rows too. */
+  remove?(seqs: number[]): Promise<void>;
   close(): void;
 }
 
@@ -332,20 +365,34 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
   let writer: Worker | undefined;
   let next = 0;
   const inFlight = new Map<number, Pending[]>();
+  // Removals handed to the thread, by message number.
+  const removals = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  let lostReason: string | undefined;
   const start = () => {
     const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, cacheKiB: LONE_WRITER_CACHE_KIB, ...limits });
     w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string }) => {
+      const removal = removals.get(m.ns[0]!);
+      if (removal) {
+        removals.delete(m.ns[0]!);
+        if (inFlight.size === 0 && removals.size === 0) w.unref();
+        if (m.error !== undefined) removal.reject(new Error(m.error));
+        else removal.resolve();
+        return;
+      }
       // The appends of every message the transaction took, in order (none once the thread is lost).
       const batch = m.ns.flatMap((n) => inFlight.get(n) ?? []);
       for (const n of m.ns) inFlight.delete(n);
       // The thread holds the process open only while it owes answers.
-      if (inFlight.size === 0) w.unref();
+      if (inFlight.size === 0 && removals.size === 0) w.unref();
       if (m.error !== undefined) out.fail(batch, m.error);
       else out.settle(batch, m.stored!);
     });
     const lost = (reason: string) => {
+      lostReason ??= reason;
       for (const batch of inFlight.values()) out.fail(batch, reason);
       inFlight.clear();
+      for (const r of removals.values()) r.reject(new Error(reason));
+      removals.clear();
       out.gone(reason);
     };
     w.on("error", (err) => lost(`outbox writer failed: ${err.message}`));
@@ -357,9 +404,18 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     submit(batch, rows) {
       writer ??= start();
       const n = next++;
-      if (inFlight.size === 0) writer.ref();
+      if (inFlight.size === 0 && removals.size === 0) writer.ref();
       inFlight.set(n, batch);
       writer.postMessage({ n, rows });
+    },
+    remove(seqs) {
+      if (lostReason !== undefined) return Promise.reject(new Error(lostReason));
+      writer ??= start();
+      const n = next++;
+      if (inFlight.size === 0 && removals.size === 0) writer.ref();
+      const done = new Promise<void>((resolve, reject) => removals.set(n, { resolve, reject }));
+      writer.postMessage({ n, remove: seqs });
+      return done;
     },
     close() {
       void writer?.terminate();
@@ -500,6 +556,9 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   };
 
   return outboxOn(db, opts, {
+    // The lone writer's thread removes too; a -workers primary removes on its own connection
+    // (starting no writer thread for it), as a worker would.
+    remove: role === "only" ? committer.remove : undefined,
     append(events) {
       if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
       if (events.length === 0) return Promise.resolve();
@@ -519,14 +578,11 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 }
 
 /** The reads and deletes, on this thread's connection, around the writer's append and close. */
-function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close">): Outbox {
+function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove">): Outbox {
   let closed = false;
   const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
-  // Deletes return each row's size: meta's count and bytes go down in the same transaction.
-  const delSeq = db.prepare("DELETE FROM events WHERE seq = ? RETURNING length(key) + length(value) AS n");
   const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
   const selFirst = db.prepare("SELECT created_at_ms FROM events ORDER BY seq LIMIT 1");
-  const addDelivered = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ?, delivered = delivered + ? WHERE one = 1");
   const subtract = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ? WHERE one = 1");
   const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
   const delOld = db.prepare("DELETE FROM events WHERE created_at_ms < ? RETURNING length(key) + length(value) AS n");
@@ -540,18 +596,8 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     (rows as { key: string; events: number; fees: string }[])
       .map((r) => ({ key: r.key, events: r.events, feeWei: r.fees.split(",").reduce((a, f) => a + BigInt(f), 0n).toString() }))
       .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
-  const delivered = db.transaction((seqs: number[]) => {
-    let n = 0;
-    let bytes = 0;
-    for (const s of seqs) {
-      const r = delSeq.get(s) as { n: number } | undefined;
-      if (r) {
-        n += 1;
-        bytes += r.n;
-      }
-    }
-    addDelivered.run(n, bytes, n);
-  });
+  // Deletes return each row's size: meta's count and bytes go down in the same transaction.
+  const removeHere = writer.remove ? undefined : (new Function(`return ${MAKE_REMOVE}`)() as (db: BetterSqlite3.Database) => (seqs: number[]) => void)(db);
   const pruned = db.transaction((before: number) => {
     const rows = delOld.all(before) as { n: number }[];
     if (rows.length > 0) subtract.run(rows.length, rows.reduce((a, r) => a + r.n, 0));
@@ -577,7 +623,14 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
       return (selOldest.all(limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map(toRow);
     },
     delivered(seqs) {
-      if (seqs.length > 0) patiently(() => delivered.immediate(seqs));
+      if (seqs.length === 0) return Promise.resolve();
+      if (writer.remove) return writer.remove(seqs);
+      try {
+        patiently(() => removeHere!(seqs));
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     },
     failed(count) {
       if (count > 0) patiently(() => addFailed.run(count));
