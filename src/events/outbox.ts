@@ -6,8 +6,8 @@
  * committed in one transaction (synchronous=NORMAL: the WAL is written), and the WAL file is then
  * fsynced, the same sync synchronous=FULL would make inside the commit, before the appends
  * resolve; the event loop never waits for the fsync. A process that writes alone does both on a
- * writer thread; a -workers worker commits on its event loop and fsyncs on libuv's pool (see
- * writerThread and onEventLoop for why). An event whose reply was sent survives a process kill
+ * writer thread, which also removes delivered rows; a -workers worker commits on its event loop
+ * and fsyncs on libuv's pool (see writerThread and onEventLoop for why). An event whose reply was sent survives a process kill
  * and a power loss. Appends are group-committed: while a commit and its fsync run, the next
  * turns' events gather for the following one.
  *
