@@ -7,9 +7,9 @@
  * fsynced, the same sync synchronous=FULL would make inside the commit, before the appends
  * resolve; the event loop never waits for the fsync. A process that writes alone does both on a
  * writer thread, which also removes delivered rows; a -workers worker commits on its event loop
- * and fsyncs on libuv's pool (see writerThread and onEventLoop for why). An event whose reply was sent survives a process kill
- * and a power loss. Appends are group-committed: while a commit and its fsync run, the next
- * turns' events gather for the following one.
+ * and fsyncs on libuv's pool (see writerThread and onEventLoop for why). An event whose reply was
+ * sent survives a process kill and a power loss. Appends are group-committed: while a commit and
+ * its fsync run, the next turns' events gather for the following one.
  *
  * Checkpoints (copying the WAL into the database file, with fsyncs of their own) run on a thread of
  * their own; no commit carries one.
@@ -319,10 +319,10 @@ const RESTART_FRAMES = 4000;
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 // SQLite's page cache per connection (better-sqlite3 builds it with 16 MB each, and an outbox has
 // up to three). A cache pays only on the lone writer thread, which keeps the pages of the event-id
-// index between its commits (measured: with 2 MiB the single process lost 8 % of its throughput). A -workers worker's
-// cache is emptied whenever another worker has committed, that is before nearly every commit
-// (measured: 2 MiB gives 9 % more throughput than 16 MB, and 3-6 MiB less RSS per process); the
-// checkpointer copies pages without caching them, and reads for delivery are sequential.
+// index between its commits (measured: with 2 MiB the single process lost 8 % of its throughput).
+// A -workers worker's cache is emptied whenever another worker has committed, that is before
+// nearly every commit (measured: 2 MiB gives 9 % more throughput than 16 MB, and 3-6 MiB less RSS
+// per process); the checkpointer copies pages without caching them, and delivery reads in order.
 const PAGE_CACHE_KIB = 2048;
 const LONE_WRITER_CACHE_KIB = 16384;
 
@@ -596,7 +596,7 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     (rows as { key: string; events: number; fees: string }[])
       .map((r) => ({ key: r.key, events: r.events, feeWei: r.fees.split(",").reduce((a, f) => a + BigInt(f), 0n).toString() }))
       .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
-  // Deletes return each row's size: meta's count and bytes go down in the same transaction.
+  // Without a lone writer's thread, delivered rows are removed on this connection.
   const removeHere = writer.remove ? undefined : (new Function(`return ${MAKE_REMOVE}`)() as (db: BetterSqlite3.Database) => (seqs: number[]) => void)(db);
   const pruned = db.transaction((before: number) => {
     const rows = delOld.all(before) as { n: number }[];
