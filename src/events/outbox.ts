@@ -221,6 +221,9 @@ const MAKE_REMOVE = `(db) => {
 }`;
 interface Limits { maxBytes: number; maxCount: number; ring: boolean; rowFields: number }
 type MakeCommit = (db: BetterSqlite3.Database, limits: Limits) => (rows: unknown[]) => boolean[];
+type MakeRemove = (db: BetterSqlite3.Database) => (seqs: number[]) => void;
+/** One of the sources above as a function on this thread. */
+const fromSource = <T>(source: string): T => new Function(`return ${source}`)() as T;
 
 // The writer thread (plain CommonJS, so it runs the same under node, tsx and vitest) of a process
 // that writes alone: the event loop hands it each turn's events in one message, and it commits
@@ -368,13 +371,15 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
   // Removals handed to the thread, by message number.
   const removals = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   let lostReason: string | undefined;
+  // The thread holds the process open only while it owes answers.
+  const owesNothing = () => inFlight.size === 0 && removals.size === 0;
   const start = () => {
     const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, cacheKiB: LONE_WRITER_CACHE_KIB, ...limits });
     w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string }) => {
       const removal = removals.get(m.ns[0]!);
       if (removal) {
         removals.delete(m.ns[0]!);
-        if (inFlight.size === 0 && removals.size === 0) w.unref();
+        if (owesNothing()) w.unref();
         if (m.error !== undefined) removal.reject(new Error(m.error));
         else removal.resolve();
         return;
@@ -382,8 +387,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
       // The appends of every message the transaction took, in order (none once the thread is lost).
       const batch = m.ns.flatMap((n) => inFlight.get(n) ?? []);
       for (const n of m.ns) inFlight.delete(n);
-      // The thread holds the process open only while it owes answers.
-      if (inFlight.size === 0 && removals.size === 0) w.unref();
+      if (owesNothing()) w.unref();
       if (m.error !== undefined) out.fail(batch, m.error);
       else out.settle(batch, m.stored!);
     });
@@ -404,7 +408,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     submit(batch, rows) {
       writer ??= start();
       const n = next++;
-      if (inFlight.size === 0 && removals.size === 0) writer.ref();
+      if (owesNothing()) writer.ref();
       inFlight.set(n, batch);
       writer.postMessage({ n, rows });
     },
@@ -412,7 +416,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
       if (lostReason !== undefined) return Promise.reject(new Error(lostReason));
       writer ??= start();
       const n = next++;
-      if (inFlight.size === 0 && removals.size === 0) writer.ref();
+      if (owesNothing()) writer.ref();
       const done = new Promise<void>((resolve, reject) => removals.set(n, { resolve, reject }));
       writer.postMessage({ n, remove: seqs });
       return done;
@@ -430,8 +434,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
  * another process's write lock taken is retried on the next turn.
  */
 function onEventLoop(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limits, out: Outcomes): Committer {
-  const makeCommit = new Function(`return ${MAKE_COMMIT}`)() as MakeCommit;
-  const commit = makeCommit(db, limits);
+  const commit = fromSource<MakeCommit>(MAKE_COMMIT)(db, limits);
   const durable = opts.synchronous !== "normal";
   // SQLite keeps the WAL file (same inode) while this connection is open; the first commit made it.
   let walFd: number | undefined;
@@ -597,7 +600,7 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
       .map((r) => ({ key: r.key, events: r.events, feeWei: r.fees.split(",").reduce((a, f) => a + BigInt(f), 0n).toString() }))
       .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
   // Without a lone writer's thread, delivered rows are removed on this connection.
-  const removeHere = writer.remove ? undefined : (new Function(`return ${MAKE_REMOVE}`)() as (db: BetterSqlite3.Database) => (seqs: number[]) => void)(db);
+  const removeHere = writer.remove ? undefined : fromSource<MakeRemove>(MAKE_REMOVE)(db);
   const pruned = db.transaction((before: number) => {
     const rows = delOld.all(before) as { n: number }[];
     if (rows.length > 0) subtract.run(rows.length, rows.reduce((a, r) => a + r.n, 0));
