@@ -1,14 +1,14 @@
 /**
- * How the outbox commits: an append resolves only after the WAL that holds its events has been
- * fsynced, and that fsync runs off the event loop (seen with strace, on the real file; a single
- * process's writer thread and a -workers worker's event loop alike); the WAL stays bounded under
+ * How the outbox commits: an append resolves only after what holds its events has been fsynced
+ * (the WAL, on a single process's writer thread; a -workers worker's journal segment, on libuv's
+ * pool), never on the event loop (seen with strace, on the real files); the WAL stays bounded under
  * steady appends (the writer finishes the checkpointer thread's checkpoints, without which a WAL
- * written to continuously never restarts and grows by every commit); two processes appending to
- * one file at once (as -workers do) keep every event once, with exact counters; and a WAL that
- * cannot restart makes the signer unready until it can.
+ * written to continuously never restarts and grows by every commit); two worker processes
+ * appending at once keep every event once in the file, with exact counters; and a WAL that cannot
+ * restart makes the signer unready until it can.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -82,13 +82,12 @@ for (const n of [1, 2, 3]) {
 outbox.close();
 `;
 
-// A single process commits on its writer thread; a -workers worker commits on its event loop and
-// fsyncs on libuv's pool: either way the fsync is on another thread than the event loop's.
-test.skipIf(!strace).each(["only", "worker"])("each append resolves after an fsync of the WAL written after its commit, on a thread other than the event loop's (role %s)", (role) => {
-  const path = join(dir, `traced-${role}.db`);
+// A single process commits on its writer thread, and the fsync is that thread's.
+test.skipIf(!strace)("each append resolves after an fsync of the WAL written after its commit, on a thread other than the event loop's (single process)", () => {
+  const path = join(dir, "traced-only.db");
   const r = spawnSync(
     "strace",
-    ["-f", "-qq", "-y", "-e", "signal=none", "-e", "trace=openat,write,pwrite64,fsync,fdatasync", process.execPath, "--input-type=module", "-e", SCRIPT, path, role],
+    ["-f", "-qq", "-y", "-e", "signal=none", "-e", "trace=openat,write,pwrite64,fsync,fdatasync", process.execPath, "--input-type=module", "-e", SCRIPT, path, "only"],
     { encoding: "utf8", timeout: 60_000 },
   );
   expect(r.status, r.stderr.slice(-2000)).toBe(0);
@@ -111,6 +110,38 @@ test.skipIf(!strace).each(["only", "worker"])("each append resolves after an fsy
   // (Opening creates the file, and closing checkpoints, on the event loop: neither is an append.)
   const opened = calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes("opened"));
   expect(calls.slice(opened, resolvedAt[2]).filter((c) => c.tid === main && (c.name === "fdatasync" || c.name === "fsync") && c.file === wal)).toEqual([]);
+}, 90_000);
+
+// A -workers worker writes its journal segment on the event loop and fsyncs it on libuv's pool;
+// it never writes the shared file (the primary moves the journal in).
+test.skipIf(!strace)("a -workers worker: each append resolves after an fdatasync of its journal segment written after its record, off the event loop; the shared file untouched", () => {
+  const path = join(dir, "traced-worker.db");
+  const r = spawnSync(
+    "strace",
+    ["-f", "-qq", "-y", "-s", "128", "-e", "signal=none", "-e", "trace=openat,write,pwrite64,fsync,fdatasync", process.execPath, "--input-type=module", "-e", SCRIPT, path, "worker"],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  expect(r.status, r.stderr.slice(-2000)).toBe(0);
+  const calls = parseStrace(r.stderr);
+  const segment = (c: { file: string }) => c.file.startsWith(`${path}.journals/`) && c.file.endsWith(".seg");
+  const resolvedAt = [1, 2, 3].map((n) => calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes(`resolved ${n}`)));
+  expect(resolvedAt.every((i) => i > 0), "every append resolved").toBe(true);
+  const main = calls[resolvedAt[0]!]!.tid;
+  const opened = calls.findIndex((c) => c.name === "write" && c.fd === "1" && c.rest.includes("opened"));
+  let from = opened + 1;
+  for (const [k, at] of resolvedAt.entries()) {
+    const records = calls.slice(from, at).filter((c) => c.name === "pwrite64" && segment(c));
+    expect(records, `append ${k + 1} wrote one record to its segment`).toHaveLength(1);
+    // The record: its length, its checksum, then the event in it.
+    expect(records[0]!.rest).toContain(`id-${k + 1}`);
+    const written = calls.indexOf(records[0]!);
+    const synced = calls.slice(written, at).filter((c) => c.name === "fdatasync" && segment(c) && c.ret === 0);
+    expect(synced.length, "an fdatasync of the segment between its record and the resolution").toBeGreaterThan(0);
+    expect(synced.every((c) => c.tid !== main), "the fdatasync is not the event loop's").toBe(true);
+    from = at + 1;
+  }
+  // Appending wrote nothing to the shared file or its WAL.
+  expect(calls.slice(opened, resolvedAt[2]).filter((c) => (c.name === "pwrite64" || c.name === "write") && (c.file === path || c.file === `${path}-wal`))).toEqual([]);
 }, 90_000);
 
 // Delivered rows removed by a single process: the writer thread deletes them, so the event loop
@@ -200,8 +231,14 @@ test("two processes appending to one file at once: every event once, the counter
       child.on("exit", (code) => (code === 0 ? resolve(err) : reject(new Error(`appender exited ${code}: ${err}`))));
     });
   await Promise.all([run(0, 12_000), run(11_000, 12_000)]);
+  // The primary's thread moves the workers' journals in within a few tens of milliseconds.
+  const deadline = Date.now() + 10_000;
+  while (primary.stats().depth < 23_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  while (readdirSync(`${path}.journals`).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const largest = wal.stop();
   const s = primary.stats();
+  // Each worker's segments are deleted once moved in and their writer has exited.
+  expect(readdirSync(`${path}.journals`)).toEqual([]);
   primary.close();
   expect(s.depth).toBe(23_000);
   const db = new Database(path, { readonly: true });

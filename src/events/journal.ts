@@ -20,10 +20,15 @@
  * before T, so it is read in the same pass. The outbox's seq order is then each session's order.
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
-import { open as openAsync } from "node:fs/promises";
+import { fdatasync as fdatasyncCb, open as openCb, write as writeCb } from "node:fs";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { randomBytes } from "node:crypto";
+
+const openRaw = promisify(openCb);
+const writeRaw = promisify(writeCb);
+const fdatasyncRaw = promisify(fdatasyncCb);
 
 /** Segment size: about 25,000 events of 1.3 KB. */
 export const SEGMENT_BYTES = 32 * 1024 * 1024;
@@ -79,12 +84,13 @@ export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES): Journal 
   const prepare = () => {
     const path = `${name(n + 1)}.tmp`;
     const p = { path, ready: Promise.resolve(undefined as number | undefined) } as NonNullable<typeof next>;
+    // Raw descriptors (a FileHandle would close its descriptor when collected).
     p.ready = (async () => {
-      const h = await openAsync(path, "wx", 0o600);
-      for (let off = 0; off < segmentBytes; off += ZEROS.length) await h.write(ZEROS, 0, Math.min(ZEROS.length, segmentBytes - off), off);
-      await h.datasync();
-      p.fd = h.fd;
-      return h.fd;
+      const f = await openRaw(path, "wx", 0o600);
+      for (let off = 0; off < segmentBytes; off += ZEROS.length) await writeRaw(f, ZEROS, 0, Math.min(ZEROS.length, segmentBytes - off), off);
+      await fdatasyncRaw(f);
+      p.fd = f;
+      return f;
     })().catch(() => undefined); // rotation then makes it synchronously
     next = p;
   };

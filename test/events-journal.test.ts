@@ -1,0 +1,181 @@
+/**
+ * -workers journals (src/events/journal.ts): a worker's events go to segment files of its own, and
+ * the primary's thread moves them into the outbox. Checked on real files and real processes: a
+ * session whose calls alternate between workers keeps its order in the file; full segments are
+ * moved in and deleted while their worker writes on; a SIGKILLed worker's acknowledged events all
+ * arrive and a torn record does not; a primary started after its workers moves their journals in
+ * before anything else; and with delivery the quota holds across what is not yet moved in.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { afterAll, expect, test } from "vitest";
+import { openOutbox, OutboxUnavailableError, type Outbox } from "../src/events/outbox.js";
+
+const dir = mkdtempSync(join(tmpdir(), "lpsigner-journal-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const root = fileURLToPath(new URL("..", import.meta.url));
+const limits = { maxBytes: 1e10, maxCount: 1e7 };
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+const storedIds = (path: string): string[] => {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare("SELECT id FROM events ORDER BY seq").all() as { id: string }[]).map((r) => r.id);
+  } finally {
+    db.close();
+  }
+};
+
+const event = (id: string, value = "v".repeat(1000)) => ({ id, key: id, value });
+
+test("a session whose calls alternate between two workers keeps its order in the file", async () => {
+  const path = join(dir, "order.db");
+  const primary = openOutbox({ path, ...limits, role: "primary" });
+  const workers = [openOutbox({ path, ...limits, role: "worker" }), openOutbox({ path, ...limits, role: "worker" })];
+  // Each call after the previous one's reply, on the other worker, as a gateway's next call may go.
+  const ids = Array.from({ length: 800 }, (_, n) => `session-a-${String(n).padStart(4, "0")}`);
+  for (const [n, id] of ids.entries()) await workers[n % 2]!.append([event(id)]);
+  await until(() => primary.stats().depth >= ids.length, 10_000);
+  // The two workers' segments were read in passes of many records from both: the file's seq
+  // order is the order of the appends, not of the segments.
+  expect(storedIds(path)).toEqual(ids);
+  for (const w of workers) w.close();
+  primary.close();
+}, 60_000);
+
+test("full segments are moved in and deleted while their worker writes on", async () => {
+  const path = join(dir, "rotate.db");
+  const primary = openOutbox({ path, ...limits, role: "primary" });
+  // About 50 events of 1.2 KB per 64 KiB segment: 600 events make a dozen segments.
+  const worker = openOutbox({ path, ...limits, role: "worker", journalSegmentBytes: 64 * 1024 });
+  const ids = Array.from({ length: 600 }, (_, n) => `rotate-${n}`);
+  for (let n = 0; n < ids.length; n += 4) await Promise.all(ids.slice(n, n + 4).map((id) => worker.append([event(id)])));
+  await until(() => primary.stats().depth >= ids.length && readdirSync(`${path}.journals`).filter((f) => f.endsWith(".seg")).length === 1, 10_000);
+  expect(storedIds(path).sort()).toEqual([...ids].sort());
+  expect(primary.stats().depth).toBe(600);
+  // The worker's current segment stays (it is still open); every full one is gone.
+  const left = readdirSync(`${path}.journals`).filter((f) => f.endsWith(".seg"));
+  expect(left).toHaveLength(1);
+  expect(left[0]).toMatch(/^\d+-[0-9a-f]{8}-\d{6}\.seg$/);
+  expect(Number(left[0]!.slice(-10, -4))).toBeGreaterThanOrEqual(8);
+  worker.close();
+  primary.close();
+}, 60_000);
+
+// A -workers worker in a process of its own: appends one event at a time, printing each id once
+// its append has resolved (its reply could have been sent), until it is killed or has made `count`.
+const APPENDER = `
+import { openOutbox } from ${JSON.stringify(join(root, "dist/src/events/outbox.js"))};
+import { writeSync } from "node:fs";
+const [path, prefix, count] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+const outbox = openOutbox({ path, maxBytes: 1e10, maxCount: 1e7, role: "worker" });
+for (let n = 0; n < count; n++) {
+  const id = prefix + n;
+  await outbox.append([{ id, key: id, value: "k".repeat(1000) }]);
+  writeSync(1, id + "\\n");
+}
+outbox.close();
+`;
+
+function appender(path: string, prefix: string, count: number) {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", APPENDER, path, prefix, String(count)], { stdio: ["ignore", "pipe", "inherit"] });
+  const acked: string[] = [];
+  let buffered = "";
+  child.stdout.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    const lines = buffered.split("\n");
+    buffered = lines.pop()!;
+    acked.push(...lines);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, acked, exited };
+}
+
+test("a worker SIGKILLed while appending: every acknowledged event is moved in, and its segments are then deleted", async () => {
+  const path = join(dir, "killed.db");
+  const primary = openOutbox({ path, ...limits, role: "primary" });
+  const a = appender(path, "killed-", 1_000_000);
+  await until(() => a.acked.length >= 300, 30_000);
+  a.child.kill("SIGKILL");
+  await a.exited;
+  const acked = [...a.acked];
+  expect(acked.length).toBeGreaterThanOrEqual(300);
+  await until(() => readdirSync(`${path}.journals`).length === 0, 10_000);
+  const stored = new Set(storedIds(path));
+  expect(acked.filter((id) => !stored.has(id))).toEqual([]);
+  // At most the appends in flight at the kill were written without being acknowledged.
+  expect(stored.size - acked.length).toBeLessThanOrEqual(2);
+  expect(readdirSync(`${path}.journals`)).toEqual([]);
+  primary.close();
+}, 60_000);
+
+/** Where a segment's records end (its first zero length). */
+function validEnd(file: string): number {
+  const fd = openSync(file, "r");
+  try {
+    const header = Buffer.alloc(8);
+    let at = 0;
+    for (;;) {
+      readSync(fd, header, 0, 8, at);
+      const len = header.readUInt32LE(0);
+      if (len === 0) return at;
+      at += 8 + len;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test("a primary started after its workers have gone moves their journals in at once; a torn record and what follows it are not taken", async () => {
+  const path = join(dir, "later.db");
+  // The file exists (a worker opens it), but no primary runs while the worker writes.
+  openOutbox({ path, ...limits, readOnly: true }).close();
+  const a = appender(path, "later-", 50);
+  expect(await a.exited).toBe(0);
+  const [segment] = readdirSync(`${path}.journals`);
+  const file = join(`${path}.journals`, segment!);
+  // A torn record after the 50: its header promises more than its checksum covers.
+  const end = validEnd(file);
+  const fd = openSync(file, "r+");
+  const torn = Buffer.alloc(8 + 40, 0x5b);
+  torn.writeUInt32LE(40, 0);
+  torn.writeUInt32LE(12345, 4);
+  writeSync(fd, torn, 0, torn.length, end);
+  closeSync(fd);
+  expect(storedIds(path)).toEqual([]);
+
+  const primary = openOutbox({ path, ...limits, role: "primary" });
+  // In before openOutbox returned: before any new worker could write.
+  expect(storedIds(path)).toEqual(Array.from({ length: 50 }, (_, n) => `later-${n}`));
+  expect(primary.stats().depth).toBe(50);
+  expect(readdirSync(`${path}.journals`)).toEqual([]);
+  primary.close();
+}, 60_000);
+
+test("with delivery, a worker's quota counts what the primary has not moved in yet; delivered, appends resume", async () => {
+  const path = join(dir, "quota.db");
+  const quota = { maxBytes: 1e9, maxCount: 10 };
+  const primary: Outbox = openOutbox({ path, ...quota, role: "primary" });
+  const worker = openOutbox({ path, ...quota, role: "worker" });
+  // Ten at once: none of them moved in yet when the eleventh comes.
+  await Promise.all(Array.from({ length: 10 }, (_, n) => worker.append([event(`q-${n}`)])));
+  await expect(worker.append([event("q-10")])).rejects.toThrow(new OutboxUnavailableError("outbox full"));
+  await until(() => primary.stats().depth === 10, 10_000);
+  await expect(worker.append([event("q-10")])).rejects.toThrow(OutboxUnavailableError);
+  expect(primary.stats().depth).toBe(10);
+  // Delivered: room again.
+  await primary.delivered(primary.oldest(10).map((r) => r.seq));
+  await worker.append([event("q-10")]);
+  await until(() => primary.stats().depth === 1, 10_000);
+  expect(primary.oldest(10).map((r) => r.id)).toEqual(["q-10"]);
+  worker.close();
+  primary.close();
+}, 60_000);
