@@ -4,16 +4,18 @@
  * session whose calls alternate between workers keeps its order in the file; full segments are
  * moved in and deleted while their worker writes on; a SIGKILLed worker's acknowledged events all
  * arrive and a torn record does not; a primary started after its workers moves their journals in
- * before anything else; and with delivery the quota holds across what is not yet moved in.
+ * before anything else; with delivery the quota holds across what is not yet moved in; and a
+ * primary that cannot move them in says so on /readyz.
  */
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, expect, test } from "vitest";
 import { openOutbox, OutboxUnavailableError, type Outbox } from "../src/events/outbox.js";
+import { outboxHealth } from "../src/events/runtime.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lpsigner-journal-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -179,3 +181,19 @@ test("with delivery, a worker's quota counts what the primary has not moved in y
   worker.close();
   primary.close();
 }, 60_000);
+
+test("a primary that cannot move the journals in reports not ready until it can", async () => {
+  const path = join(dir, "stuck.db");
+  const primary = openOutbox({ path, ...limits, role: "primary" });
+  const health = outboxHealth(primary, { path, ...limits, retentionMs: undefined, gateway: "" });
+  expect(health.problem()).toBeUndefined();
+  // A segment that cannot be read (a directory in its place): every pass fails on it.
+  const blocker = join(`${path}.journals`, `${process.pid}-00000000-000000.seg`);
+  mkdirSync(blocker, { recursive: true });
+  await until(() => health.problem() !== undefined, 5_000);
+  expect(health.problem()).toMatch(/^event outbox: moving the workers' journals in fails: .*EISDIR/);
+  rmSync(blocker, { recursive: true });
+  await until(() => health.problem() === undefined, 5_000);
+  expect(health.problem()).toBeUndefined();
+  primary.close();
+}, 30_000);

@@ -19,7 +19,7 @@
  * records older than T, oldest first: any such record's predecessor in its session was written
  * before T, so it is read in the same pass. The outbox's seq order is then each session's order.
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { fdatasync as fdatasyncCb, open as openCb, write as writeCb } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
@@ -97,24 +97,38 @@ export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES): Journal 
   const leave = (old: number) => {
     if (!syncing.has(old)) closeSync(old);
   };
-  // The current segment is full: it is synced (its records already were written), and the next one
-  // takes its name; until the directory is synced the name might not survive a power loss.
+  // The current segment is full: it is synced (its records were all written) and the next takes
+  // over. Should that fail (a disk error), nothing changes and the next write tries again.
+  let dirSynced = true;
   const rotate = () => {
     fdatasyncSync(fd);
-    const old = fd;
-    n += 1;
-    if (next?.fd !== undefined) {
-      renameSync(next.path, name(n));
-      fd = next.fd;
+    const target = name(n + 1);
+    const pending = next;
+    let fresh: number;
+    if (pending?.fd !== undefined) {
+      renameSync(pending.path, target);
+      fresh = pending.fd;
     } else {
-      // Not ready (or failed): this one is made here. An unfinished one is abandoned (deleted by the ingester as a dead owner's later).
-      fd = openSync(name(n), "wx", 0o600);
-      fillZeros(fd, segmentBytes);
+      fresh = openSync(target, "wx", 0o600);
+      try {
+        fillZeros(fresh, segmentBytes);
+      } catch (err) {
+        closeSync(fresh);
+        rmSync(target, { force: true });
+        throw err;
+      }
+      // One still being zero-filled is not waited for: dropped once done.
+      void pending?.ready.then((f) => f !== undefined && (closeSync(f), rmSync(pending.path, { force: true })));
     }
     next = undefined;
-    syncDir(dir);
+    const old = fd;
+    fd = fresh;
+    n += 1;
     at = 0;
     leave(old);
+    // Until the directory is synced the new name might not survive a power loss: no record in the
+    // new segment is written before it is.
+    dirSynced = false;
   };
   return {
     owner,
@@ -143,8 +157,13 @@ export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES): Journal 
           rotate();
           continue;
         }
+        if (!dirSynced) {
+          syncDir(dir);
+          dirSynced = true;
+        }
         const buf = end - first === 2 ? Buffer.concat([parts[first]!, parts[first + 1]!]) : Buffer.concat(parts.slice(first, end), bytes);
-        writeSync(fd, buf, 0, buf.length, at);
+        const wrote = writeSync(fd, buf, 0, buf.length, at);
+        if (wrote !== buf.length) throw new Error(`journal write cut short (${wrote} of ${buf.length} bytes)`);
         at += buf.length;
         first = end;
       }

@@ -38,6 +38,8 @@ export interface OutboxStats {
   failed: number;
   /** The WAL file's size: bounded while checkpoints keep up (WAL_SIZE_LIMIT after each restart). */
   walBytes: number;
+  /** A -workers primary whose thread cannot move the workers' journals in: why (they pile up on disk). */
+  journalProblem?: string;
 }
 
 /**
@@ -306,7 +308,7 @@ parentPort.on("message", (first) => {
 // checkpoint, and once the WAL is long runs a RESTART checkpoint (only a removal on the primary's
 // event loop can then wait, REMOVAL_BUSY_MS at most).
 const CHECKPOINTER = `
-const { workerData } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 const fs = require("node:fs");
 const zlib = require("node:zlib");
 const Database = require(workerData.sqlitePath);
@@ -315,9 +317,16 @@ db.pragma("synchronous = NORMAL");
 db.pragma("cache_size = -" + workerData.cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 const ingest = workerData.ingest ? (${MAKE_INGEST})(db, (${MAKE_COMMIT})(db, workerData.ingest.limits), workerData.ingest, fs, zlib) : undefined;
+// An ingestion that fails is reported (and its clearing), not thrown: the next pass tries again.
+let failing = null;
 setInterval(() => {
+  if (ingest) {
+    let error = null;
+    try { ingest(false); } catch (err) { error = String((err && err.message) || err); }
+    if (error !== failing) parentPort.postMessage({ ingestError: error });
+    failing = error;
+  }
   try {
-    if (ingest) ingest(false);
     const r = db.pragma("wal_checkpoint(PASSIVE)")[0];
     if (workerData.restartFrames > 0 && r.log > workerData.restartFrames) db.pragma("wal_checkpoint(RESTART)");
   } catch {}
@@ -570,8 +579,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
           ingest: role === "primary" ? { ...journals, limits: ingestLimits } : undefined,
         });
   // Should the checkpointer die, appends go on and the WAL grows: /readyz says so past
-  // WAL_ALARM_BYTES (runtime.ts).
+  // WAL_ALARM_BYTES (runtime.ts). A primary's workers' journals would pile up instead: that, and
+  // an ingestion that keeps failing, /readyz reports from stats().journalProblem.
+  let journalProblem: string | undefined;
   checkpointer?.on("error", () => {});
+  if (role === "primary") {
+    checkpointer!.on("message", (m: { ingestError: string | null }) => (journalProblem = m.ingestError === null ? undefined : `moving the workers' journals in fails: ${m.ingestError}`));
+    checkpointer!.on("exit", () => (journalProblem ??= "the thread that moves the workers' journals in has stopped"));
+  }
 
   // The events of every call in one event-loop turn are committed together.
   let queued: Pending[] = [];
@@ -608,6 +623,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   };
 
   return outboxOn(db, opts, {
+    journalProblem: () => journalProblem,
     // The lone writer's thread removes too; a -workers primary removes on its own connection
     // (starting no writer thread for it), as a worker would.
     remove: role === "only" ? committer.remove : undefined,
@@ -639,7 +655,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 }
 
 /** The reads and deletes, on this thread's connection, around the writer's append and close. */
-function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove">): Outbox {
+function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove"> & { journalProblem?: () => string | undefined }): Outbox {
   let closed = false;
   const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
   const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
@@ -700,7 +716,8 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
       const m = selMeta.get() as { count: number; bytes: number; delivered: number; failed: number };
       const first = selFirst.get() as { created_at_ms: number } | undefined;
       const walBytes = statSync(`${opts.path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
-      return { depth: m.count, bytes: m.bytes, delivered: m.delivered, failed: m.failed, oldestAgeMs: first ? Math.max(0, Date.now() - first.created_at_ms) : 0, walBytes };
+      const journalProblem = writer.journalProblem?.();
+      return { depth: m.count, bytes: m.bytes, delivered: m.delivered, failed: m.failed, oldestAgeMs: first ? Math.max(0, Date.now() - first.created_at_ms) : 0, walBytes, ...(journalProblem !== undefined && { journalProblem }) };
     },
     since(sinceMs, afterSeq, limit) {
       return (selSince.all(afterSeq, sinceMs, limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map(toRow);

@@ -55,6 +55,7 @@ export function outboxHealth(outbox: Outbox, cfg: EventsConfig, walAlarmBytes = 
       } catch (err) {
         return `event outbox unreadable: ${(err as Error).message}`;
       }
+      if (s.journalProblem !== undefined) return `event outbox: ${s.journalProblem}`;
       if (s.walBytes > walAlarmBytes) {
         return `event outbox WAL at ${Math.round(s.walBytes / 1048576)} MB: checkpoints are not keeping up (a reader holding the file open in a transaction, or a stopped checkpointer)`;
       }
