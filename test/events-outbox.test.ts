@@ -2,7 +2,8 @@
  * The outbox file on its own: its quota counters (meta's count and bytes, written once per
  * transaction by whoever inserts or deletes) always equal the rows, through appends of text and
  * bytes, duplicates, the ring's evictions, deliveries and pruning; and a file from the schema that
- * kept them with per-row triggers is taken over without counting twice.
+ * kept them with per-row triggers is taken over without counting twice, one with a unique index on
+ * the ids is rebuilt without it, keeping its rows and seqs, and retries are still stored once.
  */
 import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -113,5 +114,56 @@ test("a file whose counters were kept by per-row triggers: they are dropped, the
   }
   const db = new Database(path, { readonly: true });
   expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()).toEqual([]);
+  db.close();
+});
+
+test("a file with the unique index on ids of earlier versions is rebuilt without it: rows, seqs and the seq counter kept; retries still stored once", async () => {
+  const path = fresh();
+  const old = new Database(path);
+  old.pragma("journal_mode = WAL");
+  old.exec(`
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, value BLOB NOT NULL,
+      created_at_ms INTEGER NOT NULL, auth_id TEXT, orchestrator TEXT, fee_wei TEXT);
+    CREATE INDEX events_created ON events (created_at_ms);
+    CREATE TABLE meta (one INTEGER PRIMARY KEY CHECK (one = 1), count INTEGER NOT NULL, bytes INTEGER NOT NULL, delivered INTEGER NOT NULL, failed INTEGER NOT NULL);
+    INSERT INTO meta VALUES (1, 0, 0, 0, 0);`);
+  const ins = old.prepare("INSERT INTO events (id, key, value, created_at_ms, fee_wei) VALUES (?, ?, ?, ?, ?)");
+  for (let i = 1; i <= 5; i++) ins.run(`id-${i}`, `id-${i}`, Buffer.from(value(i)), 1000 + i, String(i));
+  // Two delivered already: the counter is past the last row.
+  old.exec("DELETE FROM events WHERE seq >= 4");
+  old.prepare("UPDATE meta SET count = 3, bytes = ? WHERE one = 1").run(size(1) + size(2) + size(3));
+  old.close();
+
+  let outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 100 });
+  try {
+    expect(outbox.oldest(10).map((r) => [r.seq, r.id, r.createdAtMs])).toEqual([
+      [1, "id-1", 1001],
+      [2, "id-2", 1002],
+      [3, "id-3", 1003],
+    ]);
+    // A retry of a stored event is kept out; a new one takes the seq after every earlier one.
+    await outbox.append([event(2), event(6)]);
+    expect(outbox.oldest(10).map((r) => [r.seq, r.id])).toEqual([
+      [1, "id-1"],
+      [2, "id-2"],
+      [3, "id-3"],
+      [6, "id-6"],
+    ]);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+  // Reopened: the ids in the file are remembered again.
+  outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 100 });
+  try {
+    await outbox.append([event(6), event(1), event(7)]);
+    expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-1", "id-2", "id-3", "id-6", "id-7"]);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+  const db = new Database(path, { readonly: true });
+  expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name").pluck().all()).toEqual(["events_created"]);
+  expect(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'events'").pluck().get()).not.toMatch(/UNIQUE/);
   db.close();
 });

@@ -122,10 +122,11 @@ const JOURNAL_SCHEMA = `
 CREATE TABLE IF NOT EXISTS journal_segments (name TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS journal_owners (owner TEXT PRIMARY KEY, events INTEGER NOT NULL, bytes INTEGER NOT NULL);
 `;
-const SCHEMA = `
+const EVENTS_TABLE = `
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
+  -- no index on ids: duplicates are kept out by MAKE_COMMIT's window of recent ids
+  id TEXT NOT NULL,
   key TEXT NOT NULL,
   value BLOB NOT NULL,
   created_at_ms INTEGER NOT NULL,
@@ -133,7 +134,8 @@ CREATE TABLE IF NOT EXISTS events (
   orchestrator TEXT,
   -- decimal text: fees are exact integers that may pass 2^63
   fee_wei TEXT
-);
+);`;
+const SCHEMA = `${EVENTS_TABLE}
 CREATE INDEX IF NOT EXISTS events_created ON events (created_at_ms);
 CREATE TABLE IF NOT EXISTS meta (
   one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -168,6 +170,21 @@ function openDb(path: string): BetterSqlite3.Database {
       db.exec("CREATE INDEX IF NOT EXISTS events_created ON events (created_at_ms)");
     }).immediate();
   }
+  // A file from before the window of recent ids has a unique index on them: the table is rebuilt
+  // without it (rows, seqs and the seq counter kept).
+  if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sqlite_autoindex_events_1'").get()) {
+    db.transaction(() => {
+      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sqlite_autoindex_events_1'").get()) return; // another process did it
+      const counter = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined;
+      db.exec(`ALTER TABLE events RENAME TO events_unique;
+        ${EVENTS_TABLE}
+        INSERT INTO events (seq, id, key, value, created_at_ms, auth_id, orchestrator, fee_wei)
+          SELECT seq, id, key, value, created_at_ms, auth_id, orchestrator, fee_wei FROM events_unique;
+        DROP TABLE events_unique;
+        CREATE INDEX IF NOT EXISTS events_created ON events (created_at_ms);`);
+      if (counter !== undefined) db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'").run(counter);
+    }).immediate();
+  }
   // A file from before the journals gets their tables.
   if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal_owners'").get()) db.transaction(() => db.exec(JOURNAL_SCHEMA)).immediate();
   // Earlier files kept meta's count and bytes with per-row triggers; they are now written once per
@@ -181,13 +198,27 @@ function openDb(path: string): BetterSqlite3.Database {
   return db;
 }
 
-// The transaction that stores a batch, as JavaScript source: built into a function on a writer
-// thread and, for -workers workers, on the event loop, so the quota logic exists once. It takes the
-// rows flat (ROW_FIELDS per event: id, key, value, auth id, orchestrator, fee, created at (ms; null:
-// now): one array crosses to
-// a thread cheaper than an object per event) and returns per event true (stored, or already there)
-// or false (no room). The quota counters are read and written once, in the same transaction.
-const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS }) => {
+// The transaction that stores a batch, as JavaScript source: built into a function on the thread
+// that inserts (a single process's writer thread, a -workers primary's thread as it moves the
+// journals in, and the primary's event loop at its start and close), so the quota logic exists
+// once. It takes the rows flat (ROW_FIELDS per event: id, key, value, auth id, orchestrator, fee,
+// created at (ms; null: now): one array crosses to a thread cheaper than an object per event) and
+// returns per event true (stored, or already there) or false (no room). The quota counters are read
+// and written once, in the same transaction.
+//
+// A retried call's event has the same id: it is stored once if its first copy is among the last
+// RECENT_IDS ids this inserter has seen (loaded from the file at start). A unique index on the
+// random ids would make every insert dirty a page of its own (measured: twice the CPU per insert,
+// 4.5 times the WAL, and 13-18 % of the signer's throughput); a retry older than the window is
+// stored twice, which at-least-once delivery allows (consumers deduplicate by id).
+const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS, recentIds }) => {
+  const recent = new Set();
+  const remember = (id) => {
+    recent.add(id);
+    if (recent.size > recentIds) recent.delete(recent.values().next().value);
+  };
+  const latest = db.prepare("SELECT id FROM events ORDER BY seq DESC LIMIT ?").pluck().all(recentIds);
+  for (let i = latest.length - 1; i >= 0; i--) remember(latest[i]);
   const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
   const setMeta = db.prepare("UPDATE meta SET count = ?, bytes = ? WHERE one = 1");
   const insert = db.prepare("INSERT OR IGNORE INTO events (id, key, value, created_at_ms, auth_id, orchestrator, fee_wei) VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -210,8 +241,10 @@ const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS }) => {
           del.run(r.seq); count -= 1; bytes -= r.n;
         }
       }
+      if (recent.has(rows[i])) { out.push(true); continue; }
       if (full()) { out.push(false); continue; }
       if (insert.run(rows[i], key, value, rows[i + 6] ?? now, rows[i + 3], rows[i + 4], rows[i + 5]).changes === 1) { count += 1; bytes += size; }
+      remember(rows[i]);
       out.push(true);
     }
     if (count !== m.count || bytes !== m.bytes) setMeta.run(count, bytes);
@@ -235,7 +268,7 @@ const MAKE_REMOVE = `(db) => {
   });
   return (seqs) => remove.immediate(seqs);
 }`;
-interface Limits { maxBytes: number; maxCount: number; ring: boolean; rowFields: number }
+interface Limits { maxBytes: number; maxCount: number; ring: boolean; rowFields: number; recentIds: number }
 type MakeCommit = (db: BetterSqlite3.Database, limits: Limits) => (rows: unknown[]) => boolean[];
 type MakeIngest = (db: BetterSqlite3.Database, commit: (rows: unknown[]) => boolean[], where: { dir: string; walPath: string }, fsModule: typeof fs, zlibModule: typeof zlib) => (everything: boolean) => number;
 type MakeRemove = (db: BetterSqlite3.Database) => (seqs: number[]) => void;
@@ -333,6 +366,9 @@ setInterval(() => {
 }, workerData.everyMs);
 `;
 const ROW_FIELDS = 7;
+// The ids an inserter remembers to keep a retry's event out: 13 s of events at 5,000 calls/s, hours
+// at usual rates; a gateway retries within seconds. About 5 MB.
+const RECENT_IDS = 65_536;
 const CHECKPOINT_EVERY_MS = 20;
 // A worker's fsyncs in flight at once, on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise).
 const MAX_SYNCS = 2;
@@ -556,7 +592,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   db.pragma("busy_timeout = 0");
 
   const role = opts.role ?? "only";
-  const limits: Limits = { maxBytes: opts.maxBytes, maxCount: opts.maxCount, ring: opts.retentionMs !== undefined, rowFields: ROW_FIELDS };
+  const limits: Limits = { maxBytes: opts.maxBytes, maxCount: opts.maxCount, ring: opts.retentionMs !== undefined, rowFields: ROW_FIELDS, recentIds: RECENT_IDS };
   // The workers' journals move in with quotas that never refuse (their events were acknowledged),
   // unless the oldest retained events make room.
   const ingestLimits: Limits = limits.ring ? limits : { ...limits, maxBytes: Infinity, maxCount: Infinity };
