@@ -11,7 +11,9 @@
  * [u32 length][u32 crc32 of the payload][payload: JSON], little-endian; a zero length, a record that
  * does not fit or a wrong checksum ends a segment's valid part (a write in progress, or one torn by
  * a crash, which was never acknowledged: an acknowledged record's fsync came after every write
- * before it).
+ * before it). A worker that moves to its next segment ends the last with an end record; a segment
+ * is deleted once it is moved in to its end record, or to its valid end once its worker's process
+ * is gone.
  *
  * Order: a session's next call can only be made after its previous reply, so its event is written
  * after the previous one's fsync. Each record carries the monotonic clock (µs, the same in every
@@ -19,8 +21,8 @@
  * records older than T, oldest first: any such record's predecessor in its session was written
  * before T, so it is read in the same pass. The outbox's seq order is then each session's order.
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { fdatasync as fdatasyncCb, open as openCb, write as writeCb } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { fdatasync as fdatasyncCb, fsync as fsyncCb, open as openCb, write as writeCb } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
@@ -67,7 +69,30 @@ function syncDir(dir: string): void {
   }
 }
 
-export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES): Journal {
+/** A record: [u32 length][u32 crc32 of the payload][payload]. */
+function frame(payload: Buffer): Buffer[] {
+  const header = Buffer.allocUnsafe(HEADER);
+  header.writeUInt32LE(payload.length, 0);
+  header.writeUInt32LE(crc32(payload), 4);
+  return [header, payload];
+}
+// The last record of a segment its writer has left: the clock alone.
+const endRecord = (us: number) => Buffer.concat(frame(Buffer.from(JSON.stringify([us]))));
+// Kept free at the end of every segment for its end record.
+const END_ROOM = HEADER + 32;
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+
+async function syncDirAsync(dir: string): Promise<void> {
+  const fd = await openRaw(dir, "r");
+  try {
+    await promisify(fsyncCb)(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `durable` false (synchronous=normal): nothing is fsynced, sync() is never called. */
+export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES, durable = true): Journal {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const owner = `${process.pid}-${randomBytes(4).toString("hex")}`;
   const name = (n: number) => join(dir, `${owner}-${String(n).padStart(6, "0")}.seg`);
@@ -77,79 +102,92 @@ export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES): Journal 
   fillZeros(fd, segmentBytes);
   syncDir(dir);
   let at = 0;
+  // Written since their last fsync began (the current segment, and the one left in this batch).
+  const dirty = new Set<number>();
   // fsyncs in flight per descriptor: a segment left behind is closed once its last one ends.
   const syncing = new Map<number, number>();
-  // The next segment, zero-filled in the background once the current one is half used.
-  let next: { path: string; ready: Promise<number | undefined>; fd?: number } | undefined;
+  const closeIfDone = (f: number) => {
+    if (f !== fd && !syncing.has(f) && !dirty.has(f)) closeSync(f);
+  };
+  // The next segment, made in the background once the current one is half used: zero-filled a
+  // chunk at a time, each synced (the disk never holds a whole segment's flush ahead of a call's
+  // fsync), then its name synced, so the event loop only switches to it.
+  let next: { n: number; fd?: number; abandoned?: boolean } | undefined;
   const prepare = () => {
-    const path = `${name(n + 1)}.tmp`;
-    const p = { path, ready: Promise.resolve(undefined as number | undefined) } as NonNullable<typeof next>;
-    // Raw descriptors (a FileHandle would close its descriptor when collected).
-    p.ready = (async () => {
-      const f = await openRaw(path, "wx", 0o600);
-      for (let off = 0; off < segmentBytes; off += ZEROS.length) await writeRaw(f, ZEROS, 0, Math.min(ZEROS.length, segmentBytes - off), off);
-      await fdatasyncRaw(f);
-      p.fd = f;
-      return f;
-    })().catch(() => undefined); // rotation then makes it synchronously
+    const p: NonNullable<typeof next> = { n: n + 1 };
     next = p;
+    void (async () => {
+      // Raw descriptors (a FileHandle would close its descriptor when collected).
+      const f = await openRaw(name(p.n), "wx", 0o600);
+      try {
+        for (let off = 0; off < segmentBytes; off += ZEROS.length) {
+          await writeRaw(f, ZEROS, 0, Math.min(ZEROS.length, segmentBytes - off), off);
+          await fdatasyncRaw(f);
+        }
+        await syncDirAsync(dir);
+      } catch {
+        closeSync(f);
+        return;
+      }
+      if (!p.abandoned) {
+        p.fd = f;
+        return;
+      }
+      // Passed over (rotation could not wait): ended at once, so the ingester deletes it.
+      const end = endRecord(nowUs());
+      writeSync(f, end, 0, end.length, 0);
+      closeSync(f);
+    })().catch(() => {});
   };
-  const leave = (old: number) => {
-    if (!syncing.has(old)) closeSync(old);
-  };
-  // The current segment is full: it is synced (its records were all written) and the next takes
-  // over. Should that fail (a disk error), nothing changes and the next write tries again.
-  let dirSynced = true;
+  // The current segment is full: the next takes over (made here if not ready), and this one gets
+  // its end record. Should making one fail (a disk error), nothing changes: the write fails, and
+  // the next tries again.
   const rotate = () => {
-    fdatasyncSync(fd);
-    const target = name(n + 1);
-    const pending = next;
     let fresh: number;
-    if (pending?.fd !== undefined) {
-      renameSync(pending.path, target);
-      fresh = pending.fd;
+    let freshN: number;
+    if (next?.fd !== undefined) {
+      fresh = next.fd;
+      freshN = next.n;
     } else {
-      fresh = openSync(target, "wx", 0o600);
+      freshN = (next?.n ?? n) + 1;
+      fresh = openSync(name(freshN), "wx", 0o600);
       try {
         fillZeros(fresh, segmentBytes);
+        syncDir(dir);
       } catch (err) {
         closeSync(fresh);
-        rmSync(target, { force: true });
+        rmSync(name(freshN), { force: true });
         throw err;
       }
-      // One still being zero-filled is not waited for: dropped once done.
-      void pending?.ready.then((f) => f !== undefined && (closeSync(f), rmSync(pending.path, { force: true })));
+      if (next) next.abandoned = true;
     }
     next = undefined;
+    const end = endRecord(nowUs());
+    writeSync(fd, end, 0, end.length, at);
     const old = fd;
+    if (durable) dirty.add(old);
     fd = fresh;
-    n += 1;
+    n = freshN;
     at = 0;
-    leave(old);
-    // Until the directory is synced the new name might not survive a power loss: no record in the
-    // new segment is written before it is.
-    dirSynced = false;
+    closeIfDone(old);
   };
   return {
     owner,
     write(rows) {
-      const us = Number(process.hrtime.bigint() / 1000n);
+      const us = nowUs();
       const parts: Buffer[] = [];
       for (const r of rows) {
         const value = typeof r[2] === "string" ? r[2] : { b64: Buffer.from(r[2]).toString("base64") };
         const payload = Buffer.from(JSON.stringify([us, r[6], r[0], r[1], value, r[3], r[4], r[5]]));
-        if (payload.length + HEADER > segmentBytes) throw new Error(`an event of ${payload.length} bytes does not fit a journal segment`);
-        const header = Buffer.allocUnsafe(HEADER);
-        header.writeUInt32LE(payload.length, 0);
-        header.writeUInt32LE(crc32(payload), 4);
-        parts.push(header, payload);
+        if (payload.length + HEADER > segmentBytes - END_ROOM) throw new Error(`an event of ${payload.length} bytes does not fit a journal segment`);
+        parts.push(...frame(payload));
       }
       // One write per segment: records that do not fit go to the next.
       let first = 0;
       while (first < parts.length) {
         let bytes = 0;
         let end = first;
-        while (end < parts.length && at + bytes + parts[end]!.length + parts[end + 1]!.length <= segmentBytes) {
+        while (end < parts.length && at + bytes + parts[end]!.length + parts[end + 1]!.length <= segmentBytes - END_ROOM) {
           bytes += parts[end]!.length + parts[end + 1]!.length;
           end += 2;
         }
@@ -157,34 +195,38 @@ export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES): Journal 
           rotate();
           continue;
         }
-        if (!dirSynced) {
-          syncDir(dir);
-          dirSynced = true;
-        }
         const buf = end - first === 2 ? Buffer.concat([parts[first]!, parts[first + 1]!]) : Buffer.concat(parts.slice(first, end), bytes);
         const wrote = writeSync(fd, buf, 0, buf.length, at);
         if (wrote !== buf.length) throw new Error(`journal write cut short (${wrote} of ${buf.length} bytes)`);
         at += buf.length;
+        if (durable) dirty.add(fd);
         first = end;
       }
       if (next === undefined && at > segmentBytes / 2) prepare();
     },
     sync(done) {
-      const target = fd;
-      syncing.set(target, (syncing.get(target) ?? 0) + 1);
-      fdatasync(target, (err) => {
-        const left = syncing.get(target)! - 1;
-        if (left === 0) syncing.delete(target);
-        else syncing.set(target, left);
-        if (left === 0 && target !== fd) closeSync(target);
-        done(err);
-      });
+      const targets = [...dirty];
+      dirty.clear();
+      let left = targets.length;
+      let failed: Error | null = null;
+      if (left === 0) return queueMicrotask(() => done(null));
+      for (const target of targets) {
+        syncing.set(target, (syncing.get(target) ?? 0) + 1);
+        fdatasync(target, (err) => {
+          const more = syncing.get(target)! - 1;
+          if (more === 0) syncing.delete(target);
+          else syncing.set(target, more);
+          closeIfDone(target);
+          failed ??= err;
+          if (--left === 0) done(failed);
+        });
+      }
     },
     close() {
-      if (!syncing.has(fd)) closeSync(fd);
-      const pending = next;
-      next = undefined;
-      void pending?.ready.then((f) => f !== undefined && closeSync(f));
+      const current = fd;
+      fd = -1;
+      closeIfDone(current);
+      if (next) next.abandoned = true;
     },
   };
 }
@@ -195,9 +237,9 @@ export function openJournal(dir: string, segmentBytes = SEGMENT_BYTES): Journal 
  * `ingest(everything)`, which moves every complete record older than now (with `everything`: all
  * of them, from writers that are gone only) into the outbox, in one transaction with each
  * segment's read position and each writer's totals (what a worker's quota check subtracts). A
- * segment is deleted once it is read to its end and its writer has moved on (a later segment) or
- * is gone (its process no longer exists); before that the outbox's WAL is synced, so no event is
- * only in a deleted segment. `commit` is MAKE_COMMIT's, with quotas that never refuse (the events
+ * segment is deleted once read to its end record, or to its valid end once its writer is gone (its
+ * process no longer exists); before that the outbox's WAL is synced, so no event is only in a
+ * deleted segment. `commit` is MAKE_COMMIT's, with quotas that never refuse (the events
  * are acknowledged) unless the oldest make room.
  */
 export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
@@ -231,6 +273,8 @@ export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
         let r;
         try { r = JSON.parse(payload.toString("utf8")); } catch { return { at: start + p, ended: true }; }
         if (r[0] >= until) return { at: start + p, ended: false };
+        // The end record: its writer has moved to its next segment.
+        if (r.length === 1) return { at: start + p + HEADER + len, ended: true, last: true };
         const value = typeof r[4] === "string" ? r[4] : Buffer.from(r[4].b64, "base64");
         out.push({ us: r[0], name, r, value, size: Buffer.byteLength(r[3]) + (typeof value === "string" ? Buffer.byteLength(value) : value.length) });
         p += HEADER + len;
@@ -248,14 +292,8 @@ export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
     try { names = fs.readdirSync(dir); } catch { return 0; }
     const segs = names.filter((n) => n.endsWith(".seg")).sort();
     const ownerOf = (n) => n.slice(0, n.lastIndexOf("-"));
-    // Checked before reading: a segment's writer has moved on, or is gone.
-    const sealed = new Set();
-    const deadOwners = new Set();
-    for (let i = 0; i < segs.length; i++) {
-      const owner = ownerOf(segs[i]);
-      if (i + 1 < segs.length && ownerOf(segs[i + 1]) === owner) sealed.add(segs[i]);
-      else if (gone(owner)) { sealed.add(segs[i]); deadOwners.add(owner); }
-    }
+    // Checked before reading: a segment's writer is gone (its last segment has no end record).
+    const deadOwners = new Set([...new Set(segs.map(ownerOf))].filter(gone));
     // Read and stored in one transaction: a second ingester (the primary's event loop at close)
     // starts where this one ended.
     const finished = [];
@@ -263,13 +301,13 @@ export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
     db.transaction(() => {
       const found = [];
       for (const name of segs) {
-        if (everything && !sealed.has(name)) continue;
+        if (everything && !deadOwners.has(ownerOf(name))) continue;
         let fd = fds.get(name);
         if (fd === undefined) { fd = fs.openSync(dir + "/" + name, "r"); fds.set(name, fd); }
         const from = getAt.get(name)?.offset ?? 0;
         const r = read(name, fd, from, until, found);
         if (r.at !== from) setAt.run(name, r.at);
-        if (r.ended && sealed.has(name)) finished.push(name);
+        if (r.last || (r.ended && deadOwners.has(ownerOf(name)))) finished.push(name);
       }
       found.sort((a, b) => a.us - b.us);
       const rows = [];
@@ -296,10 +334,7 @@ export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
         forget.run(name);
       }
     }
-    // A gone writer's unfinished next segment, and the totals of writers with nothing left.
-    for (const n of names) {
-      if (n.endsWith(".tmp") && gone(ownerOf(n.slice(0, -4)))) fs.rmSync(dir + "/" + n, { force: true });
-    }
+    // The totals of writers gone with nothing left.
     const left = new Set(segs.filter((s) => !finished.includes(s)).map(ownerOf));
     for (const owner of deadOwners) if (!left.has(owner)) dropOwner.run(owner);
     // Positions of segments deleted before their row was (a crash in between).

@@ -505,8 +505,8 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
  * moved in: another worker's events in flight (milliseconds' worth) can pass them.
  */
 function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limits, out: Outcomes): Committer {
-  const journal: Journal = openJournal(journalDir(opts.path), opts.journalSegmentBytes);
   const durable = opts.synchronous !== "normal";
+  const journal: Journal = openJournal(journalDir(opts.path), opts.journalSegmentBytes, durable);
   const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
   const moved = db.prepare("SELECT events, bytes FROM journal_owners WHERE owner = ?");
   // What this worker has journaled (the quota's share not yet in the counters).
