@@ -167,3 +167,21 @@ test("a file with the unique index on ids of earlier versions is rebuilt without
   expect(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'events'").pluck().get()).not.toMatch(/UNIQUE/);
   db.close();
 });
+
+test("a retry is kept out while its first copy is among the latest ids the outbox remembers, oldest forgotten first", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 100, recentIds: 3 });
+  try {
+    for (const i of [1, 2, 3, 4]) await outbox.append([event(i)]);
+    // Remembered: 2, 3, 4. A retry of 3 is kept out; 1 was forgotten, so its retry is stored again.
+    await outbox.append([event(3)]);
+    await outbox.append([event(1)]);
+    expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-1", "id-2", "id-3", "id-4", "id-1"]);
+    // Now remembered: 3, 4, 1 (2 was the oldest).
+    await outbox.append([event(4), event(2), event(1)]);
+    expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-1", "id-2", "id-3", "id-4", "id-1", "id-2"]);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+});

@@ -260,8 +260,11 @@ export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
   // Returns where reading stopped, and whether the segment's valid part ended there.
   const read = (name, fd, start, until, out) => {
     let filled = 0;
+    // A pass usually finds tens of KiB: the first read is small (most of a segment is zeros).
+    let want = 64 * 1024;
     for (;;) {
-      const n = fs.readSync(fd, buf, filled, buf.length - filled, start + filled);
+      const n = fs.readSync(fd, buf, filled, Math.min(buf.length - filled, want), start + filled);
+      want *= 2;
       filled += n;
       let p = 0;
       while (p + HEADER <= filled) {

@@ -106,6 +106,8 @@ export interface OutboxOptions {
   role?: OutboxRole;
   /** A worker's journal segment size (journal.ts; tests make it small). */
   journalSegmentBytes?: number;
+  /** How many of the latest ids an inserter remembers (RECENT_IDS; tests make it small). */
+  recentIds?: number;
 }
 
 /** The outbox cannot take the event (quota reached, disk error): the call must be answered unavailable. */
@@ -212,10 +214,15 @@ function openDb(path: string): BetterSqlite3.Database {
 // 4.5 times the WAL, and 13-18 % of the signer's throughput); a retry older than the window is
 // stored twice, which at-least-once delivery allows (consumers deduplicate by id).
 const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS, recentIds }) => {
+  // The ids in a ring, oldest out first (a Set's own first entry is dear to find after many deletes).
   const recent = new Set();
+  const order = new Array(recentIds);
+  let turn = 0;
   const remember = (id) => {
+    if (recent.size === recentIds) recent.delete(order[turn]);
     recent.add(id);
-    if (recent.size > recentIds) recent.delete(recent.values().next().value);
+    order[turn] = id;
+    turn = (turn + 1) % recentIds;
   };
   const latest = db.prepare("SELECT id FROM events ORDER BY seq DESC LIMIT ?").pluck().all(recentIds);
   for (let i = latest.length - 1; i >= 0; i--) remember(latest[i]);
@@ -592,7 +599,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   db.pragma("busy_timeout = 0");
 
   const role = opts.role ?? "only";
-  const limits: Limits = { maxBytes: opts.maxBytes, maxCount: opts.maxCount, ring: opts.retentionMs !== undefined, rowFields: ROW_FIELDS, recentIds: RECENT_IDS };
+  const limits: Limits = { maxBytes: opts.maxBytes, maxCount: opts.maxCount, ring: opts.retentionMs !== undefined, rowFields: ROW_FIELDS, recentIds: opts.recentIds ?? RECENT_IDS };
   // The workers' journals move in with quotas that never refuse (their events were acknowledged),
   // unless the oldest retained events make room.
   const ingestLimits: Limits = limits.ring ? limits : { ...limits, maxBytes: Infinity, maxCount: Infinity };
