@@ -82,8 +82,8 @@ test("without delivery: the oldest make room at the quota, and retention prunes,
   }
 });
 
-test("a file whose counters were kept by per-row triggers: they are dropped, the counts stay exact", async () => {
-  const path = fresh();
+/** A file as earlier versions made it: a unique index on ids, and `more` SQL after the schema. */
+function earlierFile(path: string, more = ""): Database.Database {
   const old = new Database(path);
   old.pragma("journal_mode = WAL");
   old.exec(`
@@ -92,12 +92,21 @@ test("a file whose counters were kept by per-row triggers: they are dropped, the
     CREATE INDEX events_created ON events (created_at_ms);
     CREATE TABLE meta (one INTEGER PRIMARY KEY CHECK (one = 1), count INTEGER NOT NULL, bytes INTEGER NOT NULL, delivered INTEGER NOT NULL, failed INTEGER NOT NULL);
     INSERT INTO meta VALUES (1, 0, 0, 0, 0);
-    CREATE TRIGGER events_ins AFTER INSERT ON events BEGIN
+    ${more}`);
+  return old;
+}
+
+test("a file whose counters were kept by per-row triggers: they are dropped, the counts stay exact", async () => {
+  const path = fresh();
+  const old = earlierFile(
+    path,
+    `CREATE TRIGGER events_ins AFTER INSERT ON events BEGIN
       UPDATE meta SET count = count + 1, bytes = bytes + length(NEW.key) + length(NEW.value) WHERE one = 1;
     END;
     CREATE TRIGGER events_del AFTER DELETE ON events BEGIN
       UPDATE meta SET count = count - 1, bytes = bytes - length(OLD.key) - length(OLD.value) WHERE one = 1;
-    END;`);
+    END;`,
+  );
   const ins = old.prepare("INSERT INTO events (id, key, value, created_at_ms) VALUES (?, ?, ?, ?)");
   for (let i = 1; i <= 3; i++) ins.run(`id-${i}`, `id-${i}`, Buffer.from(value(i)), Date.now());
   old.close();
@@ -119,14 +128,7 @@ test("a file whose counters were kept by per-row triggers: they are dropped, the
 
 test("a file with the unique index on ids of earlier versions is rebuilt without it: rows, seqs and the seq counter kept; retries still stored once", async () => {
   const path = fresh();
-  const old = new Database(path);
-  old.pragma("journal_mode = WAL");
-  old.exec(`
-    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, value BLOB NOT NULL,
-      created_at_ms INTEGER NOT NULL, auth_id TEXT, orchestrator TEXT, fee_wei TEXT);
-    CREATE INDEX events_created ON events (created_at_ms);
-    CREATE TABLE meta (one INTEGER PRIMARY KEY CHECK (one = 1), count INTEGER NOT NULL, bytes INTEGER NOT NULL, delivered INTEGER NOT NULL, failed INTEGER NOT NULL);
-    INSERT INTO meta VALUES (1, 0, 0, 0, 0);`);
+  const old = earlierFile(path);
   const ins = old.prepare("INSERT INTO events (id, key, value, created_at_ms, fee_wei) VALUES (?, ?, ?, ?, ?)");
   for (let i = 1; i <= 5; i++) ins.run(`id-${i}`, `id-${i}`, Buffer.from(value(i)), 1000 + i, String(i));
   // Two delivered already: the counter is past the last row.
