@@ -187,3 +187,19 @@ test("a retry is kept out while its first copy is among the latest ids the outbo
     outbox.close();
   }
 });
+
+test("without delivery, a retry at the quota makes no room: the oldest event stays", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 3, retentionMs: 3_600_000 });
+  try {
+    for (const i of [1, 2, 3]) await outbox.append([event(i)]);
+    await outbox.append([event(3)]);
+    expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-1", "id-2", "id-3"]);
+    // A new one does: the oldest goes.
+    await outbox.append([event(4)]);
+    expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-2", "id-3", "id-4"]);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+});

@@ -237,6 +237,8 @@ const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS, recentI
     const now = Date.now();
     const out = [];
     for (let i = 0; i < rows.length; i += FIELDS) {
+      // A retry's copy: stored already (it makes no room, and is never refused).
+      if (recent.has(rows[i])) { out.push(true); continue; }
       const key = rows[i + 1];
       const value = typeof rows[i + 2] === "string" ? Buffer.from(rows[i + 2]) : rows[i + 2];
       const size = Buffer.byteLength(key) + value.byteLength;
@@ -248,7 +250,6 @@ const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS, recentI
           del.run(r.seq); count -= 1; bytes -= r.n;
         }
       }
-      if (recent.has(rows[i])) { out.push(true); continue; }
       if (full()) { out.push(false); continue; }
       if (insert.run(rows[i], key, value, rows[i + 6] ?? now, rows[i + 3], rows[i + 4], rows[i + 5]).changes === 1) { count += 1; bytes += size; }
       remember(rows[i]);
@@ -517,7 +518,7 @@ function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limi
   const meta = db.prepare("SELECT count, bytes FROM meta WHERE one = 1");
   const moved = db.prepare("SELECT events, bytes FROM journal_owners WHERE owner = ?");
   // What this worker has journaled (the quota's share not yet in the counters).
-  let written = { events: 0, bytes: 0 };
+  const written = { events: 0, bytes: 0 };
   let waiting: Pending[] = [];
   let syncing = 0;
   let closed = false;
@@ -537,7 +538,7 @@ function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limi
       const now = Date.now();
       for (const p of batch) {
         for (const e of p.events) {
-          const value = typeof e.value === "string" ? e.value : e.value;
+          const value = e.value;
           const size = Buffer.byteLength(e.key) + (typeof value === "string" ? Buffer.byteLength(value) : value.byteLength);
           if (used && (used.count + 1 > limits.maxCount || used.bytes + size > limits.maxBytes)) {
             stored.push(false);
