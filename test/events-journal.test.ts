@@ -165,6 +165,20 @@ test("a primary started after its workers have gone moves their journals in at o
   primary.close();
 }, 60_000);
 
+test("a single process started where workers of an earlier run left journals moves them in at once", async () => {
+  const path = join(dir, "then-single.db");
+  openOutbox({ path, ...limits, readOnly: true }).close();
+  const a = appender(path, "earlier-", 20);
+  expect(await a.exited).toBe(0);
+  const single = openOutbox({ path, ...limits });
+  expect(storedIds(path)).toEqual(Array.from({ length: 20 }, (_, n) => `earlier-${n}`));
+  expect(readdirSync(`${path}.journals`)).toEqual([]);
+  // Its own appends follow them.
+  await single.append([event("single-0")]);
+  expect(single.oldest(30).map((r) => r.id).slice(-2)).toEqual(["earlier-19", "single-0"]);
+  single.close();
+}, 60_000);
+
 test("with delivery, a worker's quota counts what the primary has not moved in yet; delivered, appends resume", async () => {
   const path = join(dir, "quota.db");
   const quota = { maxBytes: 1e9, maxCount: 10 };

@@ -606,10 +606,12 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   const ingestLimits: Limits = limits.ring ? limits : { ...limits, maxBytes: Infinity, maxCount: Infinity };
   const journals = { dir: journalDir(opts.path), walPath: `${opts.path}-wal` };
   let ingestHere: ((everything: boolean) => number) | undefined;
-  if (role === "primary") {
-    // What workers of an earlier run left (every writer is gone): in, before any new worker writes.
-    ingestHere = fromSource<MakeIngest>(MAKE_INGEST)(db, fromSource<MakeCommit>(MAKE_COMMIT)(db, ingestLimits), journals, fs, zlib);
-    ingestHere(true);
+  if (role !== "worker") {
+    // What workers of an earlier run left (every writer is gone): in, before any new worker writes,
+    // and also when the signer now runs as a single process (nothing else would move them in).
+    const ingest = fromSource<MakeIngest>(MAKE_INGEST)(db, fromSource<MakeCommit>(MAKE_COMMIT)(db, ingestLimits), journals, fs, zlib);
+    ingest(true);
+    if (role === "primary") ingestHere = ingest;
   }
   const checkpointer =
     role === "worker"
