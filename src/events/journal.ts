@@ -21,16 +21,16 @@
  * records older than T, oldest first: any such record's predecessor in its session was written
  * before T, so it is read in the same pass. The outbox's seq order is then each session's order.
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
-import { fdatasync as fdatasyncCb, fsync as fsyncCb, open as openCb, write as writeCb } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, mkdirSync, open, openSync, rmSync, write, writeSync } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { randomBytes } from "node:crypto";
 
-const openRaw = promisify(openCb);
-const writeRaw = promisify(writeCb);
-const fdatasyncRaw = promisify(fdatasyncCb);
+const openRaw = promisify(open);
+const writeRaw = promisify(write);
+const fdatasyncRaw = promisify(fdatasync);
+const fsyncRaw = promisify(fsync);
 
 /** Segment size: about 25,000 events of 1.3 KB. */
 export const SEGMENT_BYTES = 32 * 1024 * 1024;
@@ -85,7 +85,7 @@ const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 async function syncDirAsync(dir: string): Promise<void> {
   const fd = await openRaw(dir, "r");
   try {
-    await promisify(fsyncCb)(fd);
+    await fsyncRaw(fd);
   } finally {
     closeSync(fd);
   }
@@ -253,6 +253,7 @@ export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
   const dropOwner = db.prepare("DELETE FROM journal_owners WHERE owner = ?");
   const fds = new Map();
   let buf = Buffer.alloc(256 * 1024);
+  const ownerOf = (name) => name.slice(0, name.lastIndexOf("-"));
   const gone = (owner) => {
     try { process.kill(Number(owner.split("-")[0]), 0); return false; } catch (e) { return e.code === "ESRCH"; }
   };
@@ -289,44 +290,44 @@ export const MAKE_INGEST = `(db, commit, { dir, walPath }, fs, zlib) => {
       filled -= p;
     }
   };
+  // One pass's reading and storing (see below), as one transaction.
+  const pass = db.transaction((segs, until, everything, deadOwners, finished) => {
+    const found = [];
+    for (const name of segs) {
+      if (everything && !deadOwners.has(ownerOf(name))) continue;
+      let fd = fds.get(name);
+      if (fd === undefined) { fd = fs.openSync(dir + "/" + name, "r"); fds.set(name, fd); }
+      const from = getAt.get(name)?.offset ?? 0;
+      const r = read(name, fd, from, until, found);
+      if (r.at !== from) setAt.run(name, r.at);
+      if (r.last || (r.ended && deadOwners.has(ownerOf(name)))) finished.push(name);
+    }
+    found.sort((a, b) => a.us - b.us);
+    const rows = [];
+    const owners = new Map();
+    for (const f of found) {
+      const r = f.r;
+      rows.push(r[2], r[3], f.value, r[5], r[6], r[7], r[1]);
+      const owner = ownerOf(f.name);
+      const t = owners.get(owner) ?? { events: 0, bytes: 0 };
+      t.events += 1; t.bytes += f.size;
+      owners.set(owner, t);
+    }
+    if (rows.length > 0) commit(rows);
+    for (const [owner, t] of owners) addOwner.run(owner, t.events, t.bytes);
+    return found.length;
+  });
   return (everything) => {
     const until = everything ? Infinity : Number(process.hrtime.bigint() / 1000n);
     let names;
     try { names = fs.readdirSync(dir); } catch { return 0; }
     const segs = names.filter((n) => n.endsWith(".seg")).sort();
-    const ownerOf = (n) => n.slice(0, n.lastIndexOf("-"));
     // Checked before reading: a segment's writer is gone (its last segment has no end record).
     const deadOwners = new Set([...new Set(segs.map(ownerOf))].filter(gone));
     // Read and stored in one transaction: a second ingester (the primary's event loop at close)
     // starts where this one ended.
     const finished = [];
-    let count = 0;
-    db.transaction(() => {
-      const found = [];
-      for (const name of segs) {
-        if (everything && !deadOwners.has(ownerOf(name))) continue;
-        let fd = fds.get(name);
-        if (fd === undefined) { fd = fs.openSync(dir + "/" + name, "r"); fds.set(name, fd); }
-        const from = getAt.get(name)?.offset ?? 0;
-        const r = read(name, fd, from, until, found);
-        if (r.at !== from) setAt.run(name, r.at);
-        if (r.last || (r.ended && deadOwners.has(ownerOf(name)))) finished.push(name);
-      }
-      found.sort((a, b) => a.us - b.us);
-      const rows = [];
-      const owners = new Map();
-      for (const f of found) {
-        const r = f.r;
-        rows.push(r[2], r[3], f.value, r[5], r[6], r[7], r[1]);
-        const owner = ownerOf(f.name);
-        const t = owners.get(owner) ?? { events: 0, bytes: 0 };
-        t.events += 1; t.bytes += f.size;
-        owners.set(owner, t);
-      }
-      if (rows.length > 0) commit(rows);
-      for (const [owner, t] of owners) addOwner.run(owner, t.events, t.bytes);
-      count = found.length;
-    }).immediate();
+    const count = pass.immediate(segs, until, everything, deadOwners, finished);
     if (finished.length > 0) {
       // The rows must outlive their segment, power loss included.
       if (fs.existsSync(walPath)) { const w = fs.openSync(walPath, "r"); try { fs.fdatasyncSync(w); } finally { fs.closeSync(w); } }

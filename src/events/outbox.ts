@@ -6,10 +6,11 @@
  * committed in one transaction (synchronous=NORMAL: the WAL is written), and the WAL file is then
  * fsynced, the same sync synchronous=FULL would make inside the commit, before the appends
  * resolve; the event loop never waits for the fsync. A process that writes alone does both on a
- * writer thread, which also removes delivered rows; a -workers worker commits on its event loop
- * and fsyncs on libuv's pool (see writerThread and onEventLoop for why). An event whose reply was
- * sent survives a process kill and a power loss. Appends are group-committed: while a commit and
- * its fsync run, the next turns' events gather for the following one.
+ * writer thread, which also removes delivered rows; a -workers worker instead writes a journal of
+ * its own and fsyncs it on libuv's pool, and the primary's thread moves it into the file (see
+ * writerThread, onJournal and journal.ts for why). An event whose reply was sent survives a
+ * process kill and a power loss. Appends are group-committed: while a commit and its fsync run, the
+ * next turns' events gather for the following one.
  *
  * Checkpoints (copying the WAL into the database file, with fsyncs of their own) run on a thread of
  * their own; no commit carries one.
@@ -21,11 +22,10 @@
  */
 import type BetterSqlite3 from "better-sqlite3";
 import { createRequire } from "node:module";
-import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
-import * as zlib from "node:zlib";
 import * as fs from "node:fs";
+import * as zlib from "node:zlib";
 import { MAKE_INGEST, journalDir, openJournal, type Journal, type JournalRow } from "./journal.js";
 
 export interface OutboxRow { seq: number; id: string; key: string; value: Uint8Array; createdAtMs: number }
@@ -174,9 +174,10 @@ function openDb(path: string): BetterSqlite3.Database {
   }
   // A file from before the window of recent ids has a unique index on them: the table is rebuilt
   // without it (rows, seqs and the seq counter kept).
-  if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sqlite_autoindex_events_1'").get()) {
+  const uniqueIds = () => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sqlite_autoindex_events_1'").get() !== undefined;
+  if (uniqueIds()) {
     db.transaction(() => {
-      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'sqlite_autoindex_events_1'").get()) return; // another process did it
+      if (!uniqueIds()) return; // another process did it
       const counter = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined;
       db.exec(`ALTER TABLE events RENAME TO events_unique;
         ${EVENTS_TABLE}
@@ -391,11 +392,11 @@ const RESTART_FRAMES = 4000;
 // After a restart the writer truncates a WAL that grew past this.
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 // SQLite's page cache per connection (better-sqlite3 builds it with 16 MB each, and an outbox has
-// up to three). A cache pays only on the lone writer thread, which keeps the pages of the event-id
-// index between its commits (measured: with 2 MiB the single process lost 8 % of its throughput).
-// A -workers worker's cache is emptied whenever another worker has committed, that is before
-// nearly every commit (measured: 2 MiB gives 9 % more throughput than 16 MB, and 3-6 MiB less RSS
-// per process); the checkpointer copies pages without caching them, and delivery reads in order.
+// up to three). A cache pays only on the one connection that inserts (a single process's writer
+// thread, a -workers primary's thread), which keeps the pages it touches between its commits
+// (measured, when ids still had a unique index: with 2 MiB the single process lost 8 % of its
+// throughput); the checkpointer copies pages without caching them, delivery reads in order, and a
+// worker only reads the counters.
 const PAGE_CACHE_KIB = 2048;
 const LONE_WRITER_CACHE_KIB = 16384;
 
@@ -536,6 +537,7 @@ function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limi
         used = { count: m.count + written.events - done.events, bytes: m.bytes + written.bytes - done.bytes };
       }
       const now = Date.now();
+      let bytes = 0;
       for (const p of batch) {
         for (const e of p.events) {
           const value = e.value;
@@ -550,14 +552,13 @@ function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limi
           }
           const sp = e.spend;
           rows.push([e.id, e.key, value, sp ? sp.authId : null, sp ? sp.orchestrator : null, sp ? sp.feeWei.toString() : null, now]);
+          bytes += size;
           stored.push(true);
         }
       }
       journal.write(rows);
-      for (const r of rows) {
-        written.events += 1;
-        written.bytes += Buffer.byteLength(r[1]) + (typeof r[2] === "string" ? Buffer.byteLength(r[2]) : r[2].byteLength);
-      }
+      written.events += rows.length;
+      written.bytes += bytes;
     } catch (err) {
       out.fail(batch, `outbox write failed: ${(err as Error).message}`);
       return;
@@ -587,7 +588,7 @@ function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limi
 
 
 export function openOutbox(opts: OutboxOptions): Outbox {
-  mkdirSync(dirname(opts.path), { recursive: true });
+  fs.mkdirSync(dirname(opts.path), { recursive: true });
   // This thread's connection: the schema, then reads and removals (outboxOn), and a worker's commits.
   const db = openDb(opts.path);
   if (opts.readOnly) {
@@ -609,7 +610,10 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   if (role !== "worker") {
     // What workers of an earlier run left (every writer is gone): in, before any new worker writes,
     // and also when the signer now runs as a single process (nothing else would move them in).
-    const ingest = fromSource<MakeIngest>(MAKE_INGEST)(db, fromSource<MakeCommit>(MAKE_COMMIT)(db, ingestLimits), journals, fs, zlib);
+    // The commit (which loads the window of recent ids) is made only if there is something to move.
+    let commitHere: ((rows: unknown[]) => boolean[]) | undefined;
+    const commit = (rows: unknown[]) => (commitHere ??= fromSource<MakeCommit>(MAKE_COMMIT)(db, ingestLimits))(rows);
+    const ingest = fromSource<MakeIngest>(MAKE_INGEST)(db, commit, journals, fs, zlib);
     ingest(true);
     if (role === "primary") ingestHere = ingest;
   }
@@ -620,7 +624,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
           path: opts.path,
           everyMs: CHECKPOINT_EVERY_MS,
           restartFrames: role === "primary" ? RESTART_FRAMES : 0,
-          // The primary's thread writes (the journals), with the random event-id index to keep cached.
+          // The primary's thread is the one that inserts (the journals).
           cacheKiB: role === "primary" ? LONE_WRITER_CACHE_KIB : PAGE_CACHE_KIB,
           ingest: role === "primary" ? { ...journals, limits: ingestLimits } : undefined,
         });
@@ -761,7 +765,7 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     stats() {
       const m = selMeta.get() as { count: number; bytes: number; delivered: number; failed: number };
       const first = selFirst.get() as { created_at_ms: number } | undefined;
-      const walBytes = statSync(`${opts.path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+      const walBytes = fs.statSync(`${opts.path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
       const journalProblem = writer.journalProblem?.();
       return { depth: m.count, bytes: m.bytes, delivered: m.delivered, failed: m.failed, oldestAgeMs: first ? Math.max(0, Date.now() - first.created_at_ms) : 0, walBytes, ...(journalProblem !== undefined && { journalProblem }) };
     },
