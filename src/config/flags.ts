@@ -82,7 +82,7 @@ export const FLAGS = {
   logLevel: { kind: "string", default: "info", help: "Log level: trace, debug, info, warn, error" },
   v: { kind: "string", default: "", help: "Accepted for compatibility (go-livepeer verbosity)" },
   events: { kind: "bool", default: "false", help: "Write a create_signed_ticket event per payment to the outbox (SQLite, -eventsDb) before replying; also on with -eventsDb or -kafkaBootstrapServers" },
-  eventsDb: { kind: "string", default: "", help: "The event outbox file (default <dataDir>/events.db, dataDir defaulting to ~/.lpData/<network>)" },
+  eventsDb: { kind: "string", default: "", help: "The event outbox file (default <dataDir>/events.db, dataDir defaulting to ~/.lpData/<network>); with -workers, the workers' journals go in <file>.journals/ beside it" },
   eventsMaxBytes: { kind: "string", default: "1073741824", help: "Outbox quota in bytes; with Kafka a full outbox answers payments unavailable (503), without it the oldest events make room" },
   eventsMaxCount: { kind: "string", default: "2000000", help: "Outbox quota in events (as -eventsMaxBytes)" },
   eventsRetention: { kind: "duration", default: "", help: "Without Kafka: events older than this are pruned (default 24h); 0 keeps them until delivered or removed, a full outbox then answers unavailable" },
