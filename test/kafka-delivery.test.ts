@@ -4,9 +4,11 @@
  * interface: every row arrives at least once with its id as the key and leaves the outbox only
  * once acknowledged; a session's events keep their order within one partition; rows appended one at
  * a time gather for the linger between sends; a broker outage
- * keeps rows and counts failures, and everything is delivered once it is back; SASL PLAIN and
+ * keeps rows and counts failures, and everything is delivered once it is back; a removal that fails
+ * after the broker's ack is retried without sending the rows again; SASL PLAIN and
  * SCRAM over TLS; stop() is bounded while the broker is down. A test consumer reads the topic.
  */
+import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,8 +58,10 @@ class MemOutbox {
 /** The real outbox (SQLite, src/events/outbox.ts) with the same view for the checks. */
 function sqliteOutbox() {
   const dir = mkdtempSync(join(tmpdir(), "lpsigner-kafka-outbox-"));
-  const outbox = openOutbox({ path: join(dir, "events.db"), maxBytes: 1 << 30, maxCount: 1_000_000 });
+  const path = join(dir, "events.db");
+  const outbox = openOutbox({ path, maxBytes: 1 << 30, maxCount: 1_000_000 });
   return Object.assign(outbox, {
+    path,
     depth: () => outbox.stats().depth,
     deliveredCount: () => outbox.stats().delivered,
     failedCount: () => outbox.stats().failed,
@@ -291,6 +295,31 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     expect(lines.filter((l) => l.includes("could not use the outbox"))).toHaveLength(2);
     expect((await readTopic(broker.bootstrap, "events-disk", 2, 20_000, 300)).map((m) => m.key).sort()).toEqual(["ev-1-0", "ev-1-1"]);
     await delivery.stop();
+  }, 40_000);
+
+  test("a removal that fails after Kafka acknowledged (the file's write lock held elsewhere): only the removal is retried, no row is sent twice", async () => {
+    const outbox = sqliteOutbox();
+    const { logger, lines } = recordingLogger();
+    const topic = "events-busy-removal";
+    try {
+      await outbox.append([event(1, 0), event(1, 1), event(2, 0)]);
+      // Another connection holds the write lock for 3 s: the writer thread's removal gives up after its 1 s busy wait.
+      const other = new Database(outbox.path);
+      other.exec("BEGIN IMMEDIATE");
+      const delivery = startKafkaDelivery({ outbox, logger, brokers: [broker.bootstrap], topic, minBackoffMs: 50 });
+      running.push(delivery);
+      await new Promise((r) => setTimeout(r, 3_000));
+      other.exec("ROLLBACK");
+      other.close();
+      await until("the removal once the lock is released", () => outbox.depth() === 0, 20_000);
+      expect(lines.some((l) => l.includes("could not use the outbox") && l.includes("removal failed"))).toBe(true);
+      const messages = await readTopic(broker.bootstrap, topic, 3, 20_000, 1_000);
+      expect(messages.map((m) => m.key).sort()).toEqual(["ev-1-0", "ev-1-1", "ev-2-0"]);
+      expect(outbox.deliveredCount()).toBe(3);
+      await delivery.stop();
+    } finally {
+      outbox.dispose();
+    }
   }, 40_000);
 
   test("stop() while the broker is unreachable returns within its bound and keeps the rows", async () => {

@@ -3,8 +3,9 @@
  * produced (key = the event id, value = the GatewayEvent JSON) with an idempotent producer and
  * acks from all in-sync replicas, and leave the outbox only once Kafka has acknowledged them. A
  * failed attempt is counted, the rows stay, and the loop backs off and tries the same rows again,
- * so an outage delays events but never drops one; a crash between the ack and the removal sends a
- * row twice, with the same id, which consumers deduplicate.
+ * so an outage delays events but never drops one. A removal that fails is retried alone, so only a
+ * crash between the ack and the removal sends a row twice, with the same id, which consumers
+ * deduplicate.
  *
  * One session's events go to one partition (chosen by the event's session_id), so a consumer reads
  * them in sequence order; the message key stays the event id, as go-livepeer's consumers expect.
@@ -104,7 +105,14 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
     });
 
   let partitions = 0;
+  // Rows Kafka has acknowledged whose removal failed (the outbox busy or erroring): only their
+  // removal is tried again, before anything is read, so they are not sent a second time.
+  let acknowledged: number[] | undefined;
   const attempt = async (): Promise<"idle" | "sent" | "full" | "failed"> => {
+    if (acknowledged) {
+      await outbox.delivered(acknowledged);
+      acknowledged = undefined;
+    }
     const rows = outbox.oldest(batchSize);
     if (rows.length === 0) return "idle";
     try {
@@ -134,7 +142,9 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
       if (old) await forceClose(old);
       return "failed";
     }
-    await outbox.delivered(rows.map((r) => r.seq));
+    acknowledged = rows.map((r) => r.seq);
+    await outbox.delivered(acknowledged);
+    acknowledged = undefined;
     if (failures > 0) {
       logger.info({ failedAttempts: failures, topic }, "Kafka delivery resumed");
       failures = 0;
@@ -148,7 +158,7 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
       try {
         result = await attempt();
       } catch (err) {
-        // The outbox itself failed (a read or delete): the loop must outlive it, and try again.
+        // The outbox itself failed (a read or a removal): the loop must outlive it, and try again.
         failures++;
         logger.warn({ err: describe(err) }, "Kafka delivery could not use the outbox; retrying");
         result = "failed";
