@@ -4,7 +4,8 @@
  * session whose calls alternate between workers keeps its order in the file; full segments are
  * moved in and deleted while their worker writes on; a SIGKILLed worker's acknowledged events all
  * arrive and a torn record does not; a primary started after its workers moves their journals in
- * before anything else; with delivery the quota holds across what is not yet moved in; and a
+ * before anything else; with delivery the quota holds across what is not yet moved in; the
+ * primary's thread removes delivered rows, waiting for a lock held elsewhere without failing; and a
  * primary that cannot move them in says so on /readyz.
  */
 import { spawn } from "node:child_process";
@@ -197,6 +198,38 @@ test("with delivery, a worker's quota counts what the primary has not moved in y
   expect(primary.oldest(10).map((r) => r.id)).toEqual(["q-10"]);
   worker.close();
   primary.close();
+}, 60_000);
+
+test("a primary removes delivered rows on its thread: a write lock held elsewhere for 400 ms delays the removal without failing it or stalling the event loop", async () => {
+  const path = join(dir, "removal.db");
+  const primary = openOutbox({ path, ...limits, role: "primary" });
+  const worker = openOutbox({ path, ...limits, role: "worker" });
+  try {
+    await worker.append([event("r-0"), event("r-1")]);
+    await until(() => primary.stats().depth === 2, 10_000);
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    // The event loop's longest gap while the removal waits.
+    let last = Date.now();
+    let longestGap = 0;
+    const ticks = setInterval(() => {
+      longestGap = Math.max(longestGap, Date.now() - last);
+      last = Date.now();
+    }, 5);
+    const t0 = Date.now();
+    const removed = primary.delivered(primary.oldest(10).map((r) => r.seq));
+    await new Promise((r) => setTimeout(r, 400));
+    other.exec("ROLLBACK");
+    other.close();
+    await removed;
+    clearInterval(ticks);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(longestGap).toBeLessThan(45);
+    expect(primary.stats()).toMatchObject({ depth: 0, delivered: 2 });
+  } finally {
+    worker.close();
+    primary.close();
+  }
 }, 60_000);
 
 test("a primary that cannot move the journals in reports not ready until it can", async () => {

@@ -64,7 +64,7 @@ export interface Outbox {
   append(events: OutboxEvent[]): Promise<void>;
   /** The oldest undelivered rows, at most `limit`, in seq order. */
   oldest(limit: number): OutboxRow[];
-  /** Delivered: removed (a lone writer's thread removes them; resolves once they are gone). */
+  /** Delivered: removed by the thread that writes the file (resolves once they are gone); the owning process only. */
   delivered(seqs: number[]): Promise<void>;
   /** Failed delivery attempt (counted). */
   failed(count: number): void;
@@ -277,10 +277,22 @@ const MAKE_REMOVE = `(db) => {
   });
   return (seqs) => remove.immediate(seqs);
 }`;
+// A thread's answer to a removal message ({ removal: n, seqs }): { removed: n } once the rows are
+// gone, or { removed: n, error } (threadRemovals settles it).
+const REMOVE_ON_MESSAGE = `(db, port) => {
+  const remove = (${MAKE_REMOVE})(db);
+  return (m) => {
+    try {
+      remove(m.seqs);
+      port.postMessage({ removed: m.removal });
+    } catch (err) {
+      port.postMessage({ removed: m.removal, error: "outbox removal failed: " + String((err && err.message) || err) });
+    }
+  };
+}`;
 interface Limits { maxBytes: number; maxCount: number; ring: boolean; rowFields: number; recentIds: number }
 type MakeCommit = (db: BetterSqlite3.Database, limits: Limits) => (rows: unknown[]) => boolean[];
 type MakeIngest = (db: BetterSqlite3.Database, commit: (rows: unknown[]) => boolean[], where: { dir: string; walPath: string }, fsModule: typeof fs, zlibModule: typeof zlib) => (everything: boolean) => number;
-type MakeRemove = (db: BetterSqlite3.Database) => (seqs: number[]) => void;
 /** One of the sources above as a function on this thread. */
 const fromSource = <T>(source: string): T => new Function(`return ${source}`)() as T;
 
@@ -289,8 +301,9 @@ const fromSource = <T>(source: string): T => new Function(`return ${source}`)() 
 // them, fsyncs the WAL, and answers. While it works the next turns' messages queue, and it takes
 // them all into its next transaction (group commit). It also removes delivered rows (not fsynced,
 // as everywhere), so the event loop never waits for its write lock. Every FINISH_EVERY_COMMITS it
-// finishes a checkpoint (see CHECKPOINTER). In: { n, rows } or { n, remove: seqs }. Out, per
-// transaction: { ns, stored } (stored in the order of the messages it took) or { ns, error }.
+// finishes a checkpoint (see CHECKPOINTER). In: { n, rows } or a removal ({ removal, seqs }). Out,
+// per transaction: { ns, stored } (stored in the order of the messages it took) or { ns, error };
+// per removal: { removed, error? } (see REMOVE_ON_MESSAGE).
 const WRITER = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { fdatasyncSync, openSync } = require("node:fs");
@@ -302,23 +315,15 @@ db.pragma("cache_size = -" + cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 db.pragma("journal_size_limit = " + walSizeLimit);
 const commit = (${MAKE_COMMIT})(db, workerData);
-const remove = (${MAKE_REMOVE})(db);
+const removal = (${REMOVE_ON_MESSAGE})(db, parentPort);
 let walFd;
 let commits = 0;
 parentPort.on("message", (first) => {
   let batches = [first];
   for (let m; (m = receiveMessageOnPort(parentPort)); ) batches.push(m.message);
-  if (batches.some((b) => b.remove)) {
-    for (const b of batches) {
-      if (!b.remove) continue;
-      try {
-        remove(b.remove);
-        parentPort.postMessage({ ns: [b.n], stored: [] });
-      } catch (err) {
-        parentPort.postMessage({ ns: [b.n], error: "outbox removal failed: " + String((err && err.message) || err) });
-      }
-    }
-    batches = batches.filter((b) => !b.remove);
+  if (batches.some((b) => b.seqs)) {
+    for (const b of batches) if (b.seqs) removal(b);
+    batches = batches.filter((b) => !b.seqs);
     if (batches.length === 0) return;
   }
   const rows = batches.length === 1 ? batches[0].rows : batches.flatMap((b) => b.rows);
@@ -347,8 +352,8 @@ parentPort.on("message", (first) => {
 // checkpoint from another thread is rarely complete (a commit lands during it). A lone writer
 // finishes the checkpoint itself, between its commits, when little is left to copy. A -workers
 // primary's thread also moves the workers' journals into the file (MAKE_INGEST) before each
-// checkpoint, and once the WAL is long runs a RESTART checkpoint (only a removal on the primary's
-// event loop can then wait, REMOVAL_BUSY_MS at most).
+// checkpoint, removes delivered rows (so no other connection of the primary writes, and none waits
+// for this one's lock), and once the WAL is long runs a RESTART checkpoint.
 const CHECKPOINTER = `
 const { parentPort, workerData } = require("node:worker_threads");
 const fs = require("node:fs");
@@ -359,6 +364,7 @@ db.pragma("synchronous = NORMAL");
 db.pragma("cache_size = -" + workerData.cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 const ingest = workerData.ingest ? (${MAKE_INGEST})(db, (${MAKE_COMMIT})(db, workerData.ingest.limits), workerData.ingest, fs, zlib) : undefined;
+if (ingest) parentPort.on("message", (${REMOVE_ON_MESSAGE})(db, parentPort));
 // An ingestion that fails is reported (and its clearing), not thrown: the next pass tries again.
 let failing = null;
 setInterval(() => {
@@ -383,7 +389,7 @@ const CHECKPOINT_EVERY_MS = 20;
 const MAX_SYNCS = 2;
 // How long the primary's last ingestion, at close, waits for its thread's.
 const CLOSE_BUSY_MS = 2000;
-// How long a removal (delivery, retention) waits for another process's commit.
+// How long a write on the event loop's connection (retention, the failure count) waits for the lock.
 const REMOVAL_BUSY_MS = 50;
 // One writer: about 1.5 MB of WAL at the usual six pages per commit.
 const FINISH_EVERY_COMMITS = 64;
@@ -429,6 +435,51 @@ function startThread(source: string, workerData: Record<string, unknown>): Worke
   return thread;
 }
 
+interface RemovalAnswer { removed: number; error?: string }
+interface ThreadRemovals {
+  remove(seqs: number[]): Promise<void>;
+  /** Settles the removal a RemovalAnswer is for. */
+  answered(m: RemovalAnswer): void;
+  owes(): boolean;
+  /** The thread is gone: every removal waiting, and any later one, fails. */
+  lost(reason: string): void;
+}
+
+/**
+ * Removals handed to a thread that runs REMOVE_ON_MESSAGE, settled by its answers; the thread holds
+ * the process open while it owes one (or owesOther says it owes something else).
+ */
+function threadRemovals(thread: Worker, owesOther: () => boolean): ThreadRemovals {
+  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  let next = 0;
+  let lostReason: string | undefined;
+  const owes = () => waiting.size > 0 || owesOther();
+  return {
+    remove(seqs) {
+      if (lostReason !== undefined) return Promise.reject(new Error(lostReason));
+      if (!owes()) thread.ref();
+      const removal = next++;
+      const done = new Promise<void>((resolve, reject) => waiting.set(removal, { resolve, reject }));
+      thread.postMessage({ removal, seqs });
+      return done;
+    },
+    answered(m) {
+      const w = waiting.get(m.removed);
+      if (!w) return;
+      waiting.delete(m.removed);
+      if (!owes()) thread.unref();
+      if (m.error !== undefined) w.reject(new Error(m.error));
+      else w.resolve();
+    },
+    owes: () => waiting.size > 0,
+    lost(reason) {
+      lostReason ??= reason;
+      for (const w of waiting.values()) w.reject(new Error(reason));
+      waiting.clear();
+    },
+  };
+}
+
 /**
  * A process that writes alone: commits and fsyncs on the writer thread, which the event loop only
  * hands rows to (measured: the single process keeps 88 % of its events-off throughput this way,
@@ -439,22 +490,14 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
   let writer: Worker | undefined;
   let next = 0;
   const inFlight = new Map<number, Pending[]>();
-  // Removals handed to the thread, by message number.
-  const removals = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-  let lostReason: string | undefined;
+  let removals: ThreadRemovals | undefined;
   // The thread holds the process open only while it owes answers.
-  const owesNothing = () => inFlight.size === 0 && removals.size === 0;
+  const owesNothing = () => inFlight.size === 0 && !removals?.owes();
   const start = () => {
     const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, cacheKiB: LONE_WRITER_CACHE_KIB, ...limits });
-    w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string }) => {
-      const removal = removals.get(m.ns[0]!);
-      if (removal) {
-        removals.delete(m.ns[0]!);
-        if (owesNothing()) w.unref();
-        if (m.error !== undefined) removal.reject(new Error(m.error));
-        else removal.resolve();
-        return;
-      }
+    removals = threadRemovals(w, () => inFlight.size > 0);
+    w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string } | RemovalAnswer) => {
+      if ("removed" in m) return removals!.answered(m);
       // The appends of every message the transaction took, in order (none once the thread is lost).
       const batch = m.ns.flatMap((n) => inFlight.get(n) ?? []);
       for (const n of m.ns) inFlight.delete(n);
@@ -463,11 +506,9 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
       else out.settle(batch, m.stored!);
     });
     const lost = (reason: string) => {
-      lostReason ??= reason;
       for (const batch of inFlight.values()) out.fail(batch, reason);
       inFlight.clear();
-      for (const r of removals.values()) r.reject(new Error(reason));
-      removals.clear();
+      removals!.lost(reason);
       out.gone(reason);
     };
     w.on("error", (err) => lost(`outbox writer failed: ${err.message}`));
@@ -491,13 +532,8 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
       writer.postMessage({ n, rows });
     },
     remove(seqs) {
-      if (lostReason !== undefined) return Promise.reject(new Error(lostReason));
       writer ??= start();
-      const n = next++;
-      if (owesNothing()) writer.ref();
-      const done = new Promise<void>((resolve, reject) => removals.set(n, { resolve, reject }));
-      writer.postMessage({ n, remove: seqs });
-      return done;
+      return removals!.remove(seqs);
     },
     close() {
       void writer?.terminate();
@@ -596,8 +632,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   }
   db.pragma("wal_autocheckpoint = 0");
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-  // Nothing on this thread waits inside SQLite for the write lock, but removals (rare, off the
-  // payment path), up to REMOVAL_BUSY_MS (outboxOn).
+  // Nothing on this thread waits inside SQLite for the write lock, but retention and the failure
+  // count (rare, off the payment path), up to REMOVAL_BUSY_MS (outboxOn).
   db.pragma("busy_timeout = 0");
 
   const role = opts.role ?? "only";
@@ -633,9 +669,18 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   // an ingestion that keeps failing, /readyz reports from stats().journalProblem.
   let journalProblem: string | undefined;
   checkpointer?.on("error", () => {});
+  // A primary's thread is the one connection that writes the file: it removes delivered rows too.
+  let primaryRemovals: ThreadRemovals | undefined;
   if (role === "primary") {
-    checkpointer!.on("message", (m: { ingestError: string | null }) => (journalProblem = m.ingestError === null ? undefined : `moving the workers' journals in fails: ${m.ingestError}`));
-    checkpointer!.on("exit", () => (journalProblem ??= "the thread that moves the workers' journals in has stopped"));
+    const removals = (primaryRemovals = threadRemovals(checkpointer!, () => false));
+    checkpointer!.on("message", (m: { ingestError: string | null } | RemovalAnswer) => {
+      if ("removed" in m) return removals.answered(m);
+      journalProblem = m.ingestError === null ? undefined : `moving the workers' journals in fails: ${m.ingestError}`;
+    });
+    checkpointer!.on("exit", () => {
+      journalProblem ??= "the thread that moves the workers' journals in has stopped";
+      removals.lost("the outbox's thread has stopped");
+    });
   }
 
   // The events of every call in one event-loop turn are committed together.
@@ -674,9 +719,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 
   return outboxOn(db, opts, {
     journalProblem: () => journalProblem,
-    // The lone writer's thread removes too; a -workers primary removes on its own connection
-    // (starting no writer thread for it), as a worker would.
-    remove: role === "only" ? committer.remove : undefined,
+    // The thread that writes the file removes: a lone writer's, a -workers primary's checkpointer.
+    remove: role === "only" ? committer.remove : primaryRemovals && ((seqs) => primaryRemovals.remove(seqs)),
     append(events) {
       if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
       if (events.length === 0) return Promise.resolve();
@@ -723,16 +767,14 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     (rows as { key: string; events: number; fees: string }[])
       .map((r) => ({ key: r.key, events: r.events, feeWei: r.fees.split(",").reduce((a, f) => a + BigInt(f), 0n).toString() }))
       .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
-  // Without a lone writer's thread, delivered rows are removed on this connection.
-  const removeHere = writer.remove ? undefined : fromSource<MakeRemove>(MAKE_REMOVE)(db);
   const pruned = db.transaction((before: number) => {
     const rows = delOld.all(before) as { n: number }[];
     if (rows.length > 0) subtract.run(rows.length, rows.reduce((a, r) => a + r.n, 0));
     return rows.length;
   });
 
-  // Removals (delivery, retention: rare, off the payment path) wait a little for another process's
-  // commit; the writing connection's commits never wait inside SQLite.
+  // Retention and the failure count (rare, off the payment path) wait a little for another
+  // connection's commit; the writing connection's commits never wait inside SQLite.
   const patiently = <T>(write: () => T): T => {
     const before = db.pragma("busy_timeout", { simple: true }) as number;
     if (before >= REMOVAL_BUSY_MS) return write();
@@ -752,12 +794,7 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     delivered(seqs) {
       if (seqs.length === 0) return Promise.resolve();
       if (writer.remove) return writer.remove(seqs);
-      try {
-        patiently(() => removeHere!(seqs));
-        return Promise.resolve();
-      } catch (err) {
-        return Promise.reject(err as Error);
-      }
+      return Promise.reject(new Error("only the process that owns the outbox (the single process or the -workers primary) removes delivered rows"));
     },
     failed(count) {
       if (count > 0) patiently(() => addFailed.run(count));
