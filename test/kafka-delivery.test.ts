@@ -5,7 +5,8 @@
  * once acknowledged; a session's events keep their order within one partition; rows appended one at
  * a time gather for the linger between sends; a broker outage
  * keeps rows and counts failures, and everything is delivered once it is back; a removal that fails
- * after the broker's ack is retried without sending the rows again; SASL PLAIN and
+ * after the broker's ack is retried without sending the rows again; the same loop on the thread the
+ * signer runs it on; SASL PLAIN and
  * SCRAM over TLS; stop() is bounded while the broker is down. A test consumer reads the topic.
  */
 import Database from "better-sqlite3";
@@ -15,6 +16,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openOutbox } from "../src/events/outbox.js";
 import { startKafkaDelivery, type DeliveryLogger, type KafkaDelivery } from "../src/events/kafka-delivery.js";
+import { startDeliveryThread } from "../src/events/delivery-thread.js";
 import { logKafkaSkip, readTopic, startKafkaBroker, type KafkaBroker } from "./support/kafka-broker.js";
 
 const skip = logKafkaSkip("test/kafka-delivery.test.ts");
@@ -321,6 +323,40 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
       outbox.dispose();
     }
   }, 40_000);
+
+  test("on a thread of its own (as the signer runs it): the SQLite outbox's rows delivered once each, removed through the owning outbox, a failure's log line forwarded; stop() bounded", async () => {
+    const outbox = sqliteOutbox();
+    const lines: string[] = [];
+    const logger = {
+      info: (obj: object, msg: string) => lines.push(`info ${msg} ${JSON.stringify(obj)}`),
+      warn: (obj: object, msg: string) => lines.push(`warn ${msg} ${JSON.stringify(obj)}`),
+      error: (obj: object, msg: string) => lines.push(`error ${msg} ${JSON.stringify(obj)}`),
+    };
+    try {
+      const events = Array.from({ length: 300 }, (_, i) => event(i % 7, Math.floor(i / 7)));
+      await outbox.append(events);
+      const delivery = startDeliveryThread({ kafka: { brokers: [broker.bootstrap], topic: "events-thread" }, outbox, path: outbox.path, logger });
+      await until("delivery from the thread", () => outbox.depth() === 0, 30_000);
+      expect(outbox.deliveredCount()).toBe(300);
+      const messages = await readTopic(broker.bootstrap, "events-thread", 300, 20_000, 1_000);
+      expect(messages.map((m) => m.key).sort()).toEqual(events.map((e) => e.id).sort());
+      let t0 = Date.now();
+      await delivery.stop();
+      expect(Date.now() - t0).toBeLessThan(8_000);
+
+      // A broker nobody listens on: the thread's warning reaches this logger; the rows stay.
+      await outbox.append([event(99, 0)]);
+      const nowhere = startDeliveryThread({ kafka: { brokers: ["127.0.0.1:1"], topic: "events-thread" }, outbox, path: outbox.path, logger });
+      await until("a failed attempt", () => outbox.failedCount() >= 1, 20_000);
+      expect(lines.some((l) => l.startsWith("warn Kafka delivery failed"))).toBe(true);
+      t0 = Date.now();
+      await nowhere.stop();
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      expect(outbox.depth()).toBe(1);
+    } finally {
+      outbox.dispose();
+    }
+  }, 60_000);
 
   test("stop() while the broker is unreachable returns within its bound and keeps the rows", async () => {
     const outbox = new MemOutbox();

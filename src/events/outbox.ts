@@ -424,7 +424,8 @@ interface Outcomes {
   gone(reason: string): void;
 }
 
-function startThread(source: string, workerData: Record<string, unknown>): Worker {
+/** A thread running `source` (CommonJS), with better-sqlite3's path in its workerData; unref'd. */
+export function startThread(source: string, workerData: Record<string, unknown>): Worker {
   const sqlitePath = createRequire(import.meta.url).resolve("better-sqlite3");
   // The source is CommonJS: a process started with --input-type=module would eval it as a module.
   // (Only then are the options given: a worker refuses the V8 flags a signer runs with.)

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { EventsConfig } from "../config/load-config.js";
 import type { KafkaConfig } from "./kafka-config.js";
 import { openOutbox, type Outbox, type OutboxRole } from "./outbox.js";
+import { startDeliveryThread } from "./delivery-thread.js";
 import { StartupError } from "../startup.js";
 
 /** Past this share of either quota (with delivery) the signer reports not ready. */
@@ -105,11 +106,8 @@ export function registerOutboxMetrics(registry: Registry, outbox: Outbox): void 
 /** Retention pruning (without Kafka) or Kafka delivery: run by one process only. */
 export function startEventDuties(outbox: Outbox, cfg: EventsConfig, kafka: KafkaConfig | undefined, logger: Logger): { stop(): Promise<void> } {
   if (kafka) {
-    // Loaded only when Kafka is configured: the client library alone holds about 50 MB of memory.
-    const delivery = import("./kafka-delivery.js").then(({ startKafkaDelivery }) =>
-      startKafkaDelivery({ ...kafka, outbox, logger: logger.child({ component: "kafka" }) }),
-    );
-    return { stop: async () => (await delivery).stop() };
+    // On a thread of its own, which alone loads the client library (about 50 MB of memory).
+    return startDeliveryThread({ kafka, outbox, path: cfg.path, logger: logger.child({ component: "kafka" }) });
   }
   const prune = () => {
     try {
