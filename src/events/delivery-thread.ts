@@ -70,6 +70,7 @@ export function startDeliveryThread(opts: { kafka: KafkaConfig; outbox: Outbox; 
   const module = new URL(`./kafka-delivery${extname(here)}`, import.meta.url).href;
   const thread: Worker = startThread(DELIVERY_THREAD, { module, path: opts.path, kafka: opts.kafka });
   let stopped: (() => void) | undefined;
+  let stopping = false;
   let exited = false;
   thread.on("message", (m: { delivered?: number[]; n?: number; failed?: number; log?: "info" | "warn"; obj?: object; msg?: string; fatal?: string; stopped?: true }) => {
     if (m.delivered) {
@@ -89,13 +90,15 @@ export function startDeliveryThread(opts: { kafka: KafkaConfig; outbox: Outbox; 
     else if (m.stopped) stopped?.();
   });
   thread.on("error", (err) => logger.error({ err: err.message }, "Kafka delivery thread failed; events stay in the outbox"));
-  thread.on("exit", () => {
+  thread.on("exit", (code) => {
     exited = true;
+    if (!stopping) logger.error({ code }, "Kafka delivery thread stopped; events stay in the outbox");
     stopped?.();
   });
   return {
     async stop() {
       if (exited) return;
+      stopping = true;
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         stopped = resolve;
