@@ -39,8 +39,9 @@ export interface KafkaDeliveryOptions extends KafkaConfig {
   idleMs?: number;
   /**
    * After a send that took less than a full batch, how long rows gather before the next (default
-   * 20 ms; as a Kafka producer's linger.ms): fewer, larger sends and removals cost the signer less
-   * per event than one per event-loop turn.
+   * 100 ms; as a Kafka producer's linger.ms): fewer, larger sends and removals cost the signer and
+   * the broker less per event. Against 20 ms, -workers 2 with Kafka kept 84-85 % of its embedded
+   * outbox's throughput instead of 51-67 % (2-core machine, broker beside it).
    */
   lingerMs?: number;
   /** Backoff after a failed attempt: doubles from minBackoffMs up to maxBackoffMs (defaults 200 ms, 10 s). */
@@ -64,7 +65,7 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
   const { outbox, logger, topic } = opts;
   const batchSize = opts.batchSize ?? 500;
   const idleMs = opts.idleMs ?? 50;
-  const lingerMs = opts.lingerMs ?? 20;
+  const lingerMs = opts.lingerMs ?? 100;
   const minBackoffMs = opts.minBackoffMs ?? 200;
   const maxBackoffMs = opts.maxBackoffMs ?? 10_000;
 
@@ -193,15 +194,36 @@ function forceClose(p: Producer): Promise<void> {
   return new Promise((resolve) => p.close(true, () => resolve()));
 }
 
+const SESSION_FIELD = Buffer.from('"session_id":"');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
 /** The partition of an event's session (its data.session_id), else of its key. */
-function sessionPartition(key: string, value: Buffer, count: number): number {
-  let session: unknown;
-  try {
-    session = (JSON.parse(value.toString("utf8")) as { data?: { session_id?: unknown } }).data?.session_id;
-  } catch {
-    // Not JSON: placed by its key.
+export function sessionPartition(key: string, value: Buffer, count: number): number {
+  return crc32(sessionOf(value) ?? key) % count;
+}
+
+/**
+ * data.session_id of a GatewayEvent's JSON, found in the bytes without parsing the event (parsing
+ * cost the delivery about a tenth of its time). The first `"session_id":"` is the key itself: a
+ * string's own quotes are escaped, so no string holds that sequence. A value with an escape, or
+ * no such key, is parsed.
+ */
+function sessionOf(value: Buffer): string | undefined {
+  const at = value.indexOf(SESSION_FIELD);
+  if (at >= 0) {
+    const start = at + SESSION_FIELD.length;
+    const end = value.indexOf(QUOTE, start);
+    const backslash = value.indexOf(BACKSLASH, start);
+    if (end > start && (backslash < 0 || backslash > end)) return value.toString("utf8", start, end);
+    if (end === start) return undefined;
   }
-  return crc32(typeof session === "string" && session !== "" ? session : key) % count;
+  try {
+    const session = (JSON.parse(value.toString("utf8")) as { data?: { session_id?: unknown } }).data?.session_id;
+    return typeof session === "string" && session !== "" ? session : undefined;
+  } catch {
+    return undefined; // not JSON: placed by its key
+  }
 }
 
 /** An error's message and its causes' (the client wraps the broker's), never a stack. */
