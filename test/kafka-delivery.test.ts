@@ -372,3 +372,24 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     expect(outbox.depth()).toBe(1);
   }, 30_000);
 });
+
+describe("the delivery thread without its outbox file", () => {
+  test("it says it could not start, once, and stop() returns at once", async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: (obj: object, msg: string) => lines.push(`info ${msg} ${JSON.stringify(obj)}`),
+      warn: (obj: object, msg: string) => lines.push(`warn ${msg} ${JSON.stringify(obj)}`),
+      error: (obj: object, msg: string) => lines.push(`error ${msg} ${JSON.stringify(obj)}`),
+    };
+    const outbox = new MemOutbox() as unknown as Parameters<typeof startDeliveryThread>[0]["outbox"];
+    const missing = join(tmpdir(), `lpsigner-no-such-dir-${process.pid}`, "events.db");
+    const delivery = startDeliveryThread({ kafka: { brokers: ["127.0.0.1:1"], topic: "events-none" }, outbox, path: missing, logger });
+    await until("the thread's report", () => lines.length > 0, 20_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^error Kafka delivery could not start; events stay in the outbox .*directory does not exist/);
+    const t0 = Date.now();
+    await delivery.stop();
+    expect(Date.now() - t0).toBeLessThan(500);
+  }, 30_000);
+});

@@ -31,7 +31,7 @@ const Database = require(workerData.sqlitePath);
 (async () => {
   if (workerData.module.endsWith(".ts")) (await import("tsx/esm/api")).register();
   const { startKafkaDelivery } = await import(workerData.module);
-  const db = new Database(workerData.path, { timeout: 1000 });
+  const db = new Database(workerData.path, { timeout: 1000, fileMustExist: true });
   const selOldest = db.prepare("SELECT seq, id, key, value FROM events ORDER BY seq LIMIT ?");
   const waiting = new Map();
   let next = 0;
@@ -86,13 +86,18 @@ export function startDeliveryThread(opts: { kafka: KafkaConfig; outbox: Outbox; 
         // a count lost to a busy file: the attempt itself is logged
       }
     } else if (m.log) logger[m.log](m.obj ?? {}, m.msg ?? "");
-    else if (m.fatal !== undefined) logger.error({ err: m.fatal }, "Kafka delivery could not start; events stay in the outbox");
+    else if (m.fatal !== undefined) {
+      // Nothing runs in the thread now: stop() need not wait for it.
+      exited = true;
+      logger.error({ err: m.fatal }, "Kafka delivery could not start; events stay in the outbox");
+      void thread.terminate();
+    }
     else if (m.stopped) stopped?.();
   });
   thread.on("error", (err) => logger.error({ err: err.message }, "Kafka delivery thread failed; events stay in the outbox"));
   thread.on("exit", (code) => {
+    if (!stopping && !exited) logger.error({ code }, "Kafka delivery thread stopped; events stay in the outbox");
     exited = true;
-    if (!stopping) logger.error({ code }, "Kafka delivery thread stopped; events stay in the outbox");
     stopped?.();
   });
   return {
