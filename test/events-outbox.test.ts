@@ -3,7 +3,8 @@
  * transaction by whoever inserts or deletes) always equal the rows, through appends of text and
  * bytes, duplicates, the ring's evictions, deliveries and pruning; and a file from the schema that
  * kept them with per-row triggers is taken over without counting twice, one with a unique index on
- * the ids is rebuilt without it, keeping its rows and seqs, and retries are still stored once.
+ * the ids is rebuilt without it, keeping its rows and seqs, and retries are still stored once; a
+ * failed delivery is counted by the writer thread, without the caller waiting for the lock.
  */
 import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -199,6 +200,27 @@ test("without delivery, a retry at the quota makes no room: the oldest event sta
     await outbox.append([event(4)]);
     expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-2", "id-3", "id-4"]);
     expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+});
+
+test("a failed delivery's count is added by the writer thread: a write lock held elsewhere neither stalls nor fails the caller", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1e9, maxCount: 1e6 });
+  try {
+    await outbox.append([event(1)]);
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    const t0 = performance.now();
+    outbox.failed(3);
+    expect(performance.now() - t0).toBeLessThan(20);
+    await new Promise((r) => setTimeout(r, 300));
+    other.exec("ROLLBACK");
+    other.close();
+    const deadline = Date.now() + 10_000;
+    while (outbox.stats().failed !== 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(outbox.stats().failed).toBe(3);
   } finally {
     outbox.close();
   }

@@ -277,11 +277,18 @@ const MAKE_REMOVE = `(db) => {
   });
   return (seqs) => remove.immediate(seqs);
 }`;
-// A thread's answer to a removal message ({ removal: n, seqs }): { removed: n } once the rows are
-// gone, or { removed: n, error } (threadRemovals settles it).
-const REMOVE_ON_MESSAGE = `(db, port) => {
+// The delivery's writes on the thread that writes the file. A removal ({ removal: n, seqs }) is
+// answered { removed: n } once the rows are gone, or { removed: n, error } (threadRemovals settles
+// it). A failed attempt's count ({ failedCount }) is added without an answer: a count lost to a
+// disk error only understates the metric.
+const DELIVERY_WRITES = `(db, port) => {
   const remove = (${MAKE_REMOVE})(db);
+  const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
   return (m) => {
+    if (m.failedCount !== undefined) {
+      try { addFailed.run(m.failedCount); } catch {}
+      return;
+    }
     try {
       remove(m.seqs);
       port.postMessage({ removed: m.removal });
@@ -301,9 +308,10 @@ const fromSource = <T>(source: string): T => new Function(`return ${source}`)() 
 // them, fsyncs the WAL, and answers. While it works the next turns' messages queue, and it takes
 // them all into its next transaction (group commit). It also removes delivered rows (not fsynced,
 // as everywhere), so the event loop never waits for its write lock. Every FINISH_EVERY_COMMITS it
-// finishes a checkpoint (see CHECKPOINTER). In: { n, rows } or a removal ({ removal, seqs }). Out,
+// finishes a checkpoint (see CHECKPOINTER). In: { n, rows }, a removal ({ removal, seqs }) or a
+// failure count ({ failedCount }). Out,
 // per transaction: { ns, stored } (stored in the order of the messages it took) or { ns, error };
-// per removal: { removed, error? } (see REMOVE_ON_MESSAGE).
+// per removal: { removed, error? }; a failure count, nothing (see DELIVERY_WRITES).
 const WRITER = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { fdatasyncSync, openSync } = require("node:fs");
@@ -315,15 +323,16 @@ db.pragma("cache_size = -" + cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 db.pragma("journal_size_limit = " + walSizeLimit);
 const commit = (${MAKE_COMMIT})(db, workerData);
-const removal = (${REMOVE_ON_MESSAGE})(db, parentPort);
+const deliveryWrite = (${DELIVERY_WRITES})(db, parentPort);
 let walFd;
 let commits = 0;
 parentPort.on("message", (first) => {
   let batches = [first];
   for (let m; (m = receiveMessageOnPort(parentPort)); ) batches.push(m.message);
-  if (batches.some((b) => b.seqs)) {
-    for (const b of batches) if (b.seqs) removal(b);
-    batches = batches.filter((b) => !b.seqs);
+  const delivery = (b) => b.seqs !== undefined || b.failedCount !== undefined;
+  if (batches.some(delivery)) {
+    for (const b of batches) if (delivery(b)) deliveryWrite(b);
+    batches = batches.filter((b) => !delivery(b));
     if (batches.length === 0) return;
   }
   const rows = batches.length === 1 ? batches[0].rows : batches.flatMap((b) => b.rows);
@@ -364,7 +373,7 @@ db.pragma("synchronous = NORMAL");
 db.pragma("cache_size = -" + workerData.cacheKiB);
 db.pragma("wal_autocheckpoint = 0");
 const ingest = workerData.ingest ? (${MAKE_INGEST})(db, (${MAKE_COMMIT})(db, workerData.ingest.limits), workerData.ingest, fs, zlib) : undefined;
-if (ingest) parentPort.on("message", (${REMOVE_ON_MESSAGE})(db, parentPort));
+if (ingest) parentPort.on("message", (${DELIVERY_WRITES})(db, parentPort));
 // An ingestion that fails is reported (and its clearing), not thrown: the next pass tries again.
 let failing = null;
 setInterval(() => {
@@ -389,7 +398,7 @@ const CHECKPOINT_EVERY_MS = 20;
 const MAX_SYNCS = 2;
 // How long the primary's last ingestion, at close, waits for its thread's.
 const CLOSE_BUSY_MS = 2000;
-// How long a write on the event loop's connection (retention, the failure count) waits for the lock.
+// How long a write on the event loop's connection (retention) waits for the lock.
 const REMOVAL_BUSY_MS = 50;
 // One writer: about 1.5 MB of WAL at the usual six pages per commit.
 const FINISH_EVERY_COMMITS = 64;
@@ -412,8 +421,9 @@ interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Er
 /** Commits one turn's appends (their rows flat) and later settles each of them. */
 interface Committer {
   submit(batch: Pending[]): void;
-  /** Where the committer alone writes the file, it removes delivered rows too. */
+  /** Where the committer alone writes the file, it removes delivered rows (and counts failed attempts) too. */
   remove?(seqs: number[]): Promise<void>;
+  countFailed?(count: number): void;
   close(): void;
 }
 
@@ -439,6 +449,8 @@ export function startThread(source: string, workerData: Record<string, unknown>)
 interface RemovalAnswer { removed: number; error?: string }
 interface ThreadRemovals {
   remove(seqs: number[]): Promise<void>;
+  /** A failed delivery attempt's count, added by the thread (no answer). */
+  countFailed(count: number): void;
   /** Settles the removal a RemovalAnswer is for. */
   answered(m: RemovalAnswer): void;
   owes(): boolean;
@@ -447,7 +459,7 @@ interface ThreadRemovals {
 }
 
 /**
- * Removals handed to a thread that runs REMOVE_ON_MESSAGE, settled by its answers; the thread holds
+ * Removals handed to a thread that runs DELIVERY_WRITES, settled by its answers; the thread holds
  * the process open while it owes one (or owesOther says it owes something else).
  */
 function threadRemovals(thread: Worker, owesOther: () => boolean): ThreadRemovals {
@@ -463,6 +475,9 @@ function threadRemovals(thread: Worker, owesOther: () => boolean): ThreadRemoval
       const done = new Promise<void>((resolve, reject) => waiting.set(removal, { resolve, reject }));
       thread.postMessage({ removal, seqs });
       return done;
+    },
+    countFailed(count) {
+      if (lostReason === undefined) thread.postMessage({ failedCount: count });
     },
     answered(m) {
       const w = waiting.get(m.removed);
@@ -535,6 +550,10 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     remove(seqs) {
       writer ??= start();
       return removals!.remove(seqs);
+    },
+    countFailed(count) {
+      writer ??= start();
+      removals!.countFailed(count);
     },
     close() {
       void writer?.terminate();
@@ -633,8 +652,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   }
   db.pragma("wal_autocheckpoint = 0");
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-  // Nothing on this thread waits inside SQLite for the write lock, but retention and the failure
-  // count (rare, off the payment path), up to REMOVAL_BUSY_MS (outboxOn).
+  // Nothing on this thread waits inside SQLite for the write lock, but retention (rare, off the
+  // payment path), up to REMOVAL_BUSY_MS (outboxOn).
   db.pragma("busy_timeout = 0");
 
   const role = opts.role ?? "only";
@@ -720,8 +739,10 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 
   return outboxOn(db, opts, {
     journalProblem: () => journalProblem,
-    // The thread that writes the file removes: a lone writer's, a -workers primary's checkpointer.
+    // The thread that writes the file removes and counts failures: a lone writer's, a -workers
+    // primary's checkpointer.
     remove: role === "only" ? committer.remove : primaryRemovals && ((seqs) => primaryRemovals.remove(seqs)),
+    countFailed: role === "only" ? committer.countFailed : primaryRemovals && ((count) => primaryRemovals.countFailed(count)),
     append(events) {
       if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
       if (events.length === 0) return Promise.resolve();
@@ -750,7 +771,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 }
 
 /** The reads and deletes, on this thread's connection, around the writer's append and close. */
-function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove"> & { journalProblem?: () => string | undefined }): Outbox {
+function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove" | "countFailed"> & { journalProblem?: () => string | undefined }): Outbox {
   let closed = false;
   const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
   const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
@@ -774,8 +795,8 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     return rows.length;
   });
 
-  // Retention and the failure count (rare, off the payment path) wait a little for another
-  // connection's commit; the writing connection's commits never wait inside SQLite.
+  // Retention (rare, off the payment path) waits a little for another connection's commit; the
+  // writing connection's commits never wait inside SQLite.
   const patiently = <T>(write: () => T): T => {
     const before = db.pragma("busy_timeout", { simple: true }) as number;
     if (before >= REMOVAL_BUSY_MS) return write();
@@ -798,7 +819,9 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
       return Promise.reject(new Error("only the process that owns the outbox (the single process or the -workers primary) removes delivered rows"));
     },
     failed(count) {
-      if (count > 0) patiently(() => addFailed.run(count));
+      if (count <= 0) return;
+      if (writer.countFailed) writer.countFailed(count);
+      else patiently(() => addFailed.run(count));
     },
     stats() {
       const m = selMeta.get() as { count: number; bytes: number; delivered: number; failed: number };
