@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openOutbox } from "../src/events/outbox.js";
 import { startKafkaDelivery, type DeliveryLogger, type KafkaDelivery } from "../src/events/kafka-delivery.js";
-import { startDeliveryThread } from "../src/events/delivery-thread.js";
+import { startDeliveryThread, type DeliveryThreadLogger } from "../src/events/delivery-thread.js";
 import { logKafkaSkip, readTopic, startKafkaBroker, type KafkaBroker } from "./support/kafka-broker.js";
 
 const skip = logKafkaSkip("test/kafka-delivery.test.ts");
@@ -87,12 +87,11 @@ function event(session: number, sequence: number) {
   return { id, key: id, value: new TextEncoder().encode(value) };
 }
 
+/** A logger for the loop (info, warn) and its thread (error too), keeping each line. */
 function recordingLogger() {
   const lines: string[] = [];
-  const logger: DeliveryLogger = {
-    info: (obj, msg) => lines.push(`info ${msg} ${JSON.stringify(obj)}`),
-    warn: (obj, msg) => lines.push(`warn ${msg} ${JSON.stringify(obj)}`),
-  };
+  const line = (level: string) => (obj: object, msg: string) => lines.push(`${level} ${msg} ${JSON.stringify(obj)}`);
+  const logger: DeliveryLogger & DeliveryThreadLogger = { info: line("info"), warn: line("warn"), error: line("error") };
   return { lines, logger };
 }
 
@@ -326,12 +325,7 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
 
   test("on a thread of its own (as the signer runs it): the SQLite outbox's rows delivered once each, removed through the owning outbox, a failure's log line forwarded; stop() bounded", async () => {
     const outbox = sqliteOutbox();
-    const lines: string[] = [];
-    const logger = {
-      info: (obj: object, msg: string) => lines.push(`info ${msg} ${JSON.stringify(obj)}`),
-      warn: (obj: object, msg: string) => lines.push(`warn ${msg} ${JSON.stringify(obj)}`),
-      error: (obj: object, msg: string) => lines.push(`error ${msg} ${JSON.stringify(obj)}`),
-    };
+    const { logger, lines } = recordingLogger();
     try {
       const events = Array.from({ length: 300 }, (_, i) => event(i % 7, Math.floor(i / 7)));
       await outbox.append(events);
@@ -375,12 +369,7 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
 
 describe("the delivery thread without its outbox file", () => {
   test("it says it could not start, once, and stop() returns at once", async () => {
-    const lines: string[] = [];
-    const logger = {
-      info: (obj: object, msg: string) => lines.push(`info ${msg} ${JSON.stringify(obj)}`),
-      warn: (obj: object, msg: string) => lines.push(`warn ${msg} ${JSON.stringify(obj)}`),
-      error: (obj: object, msg: string) => lines.push(`error ${msg} ${JSON.stringify(obj)}`),
-    };
+    const { logger, lines } = recordingLogger();
     const outbox = new MemOutbox() as unknown as Parameters<typeof startDeliveryThread>[0]["outbox"];
     const missing = join(tmpdir(), `lpsigner-no-such-dir-${process.pid}`, "events.db");
     const delivery = startDeliveryThread({ kafka: { brokers: ["127.0.0.1:1"], topic: "events-none" }, outbox, path: missing, logger });
