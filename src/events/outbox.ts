@@ -278,7 +278,7 @@ const MAKE_REMOVE = `(db) => {
   return (seqs) => remove.immediate(seqs);
 }`;
 // The delivery's writes on the thread that writes the file. A removal ({ removal: n, seqs }) is
-// answered { removed: n } once the rows are gone, or { removed: n, error } (threadRemovals settles
+// answered { removed: n } once the rows are gone, or { removed: n, error } (deliveryWritesTo settles
 // it). A failed attempt's count ({ failedCount }) is added without an answer: a count lost to a
 // disk error only understates the metric.
 const DELIVERY_WRITES = `(db, port) => {
@@ -447,7 +447,7 @@ export function startThread(source: string, workerData: Record<string, unknown>)
 }
 
 interface RemovalAnswer { removed: number; error?: string }
-interface ThreadRemovals {
+interface DeliveryWrites {
   remove(seqs: number[]): Promise<void>;
   /** A failed delivery attempt's count, added by the thread (no answer). */
   countFailed(count: number): void;
@@ -459,10 +459,11 @@ interface ThreadRemovals {
 }
 
 /**
- * Removals handed to a thread that runs DELIVERY_WRITES, settled by its answers; the thread holds
- * the process open while it owes one (or owesOther says it owes something else).
+ * The delivery's writes (removals, failure counts) handed to a thread that runs DELIVERY_WRITES,
+ * removals settled by its answers; the thread holds the process open while it owes one (or
+ * owesOther says it owes something else).
  */
-function threadRemovals(thread: Worker, owesOther: () => boolean): ThreadRemovals {
+function deliveryWritesTo(thread: Worker, owesOther: () => boolean): DeliveryWrites {
   const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   let next = 0;
   let lostReason: string | undefined;
@@ -506,14 +507,14 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
   let writer: Worker | undefined;
   let next = 0;
   const inFlight = new Map<number, Pending[]>();
-  let removals: ThreadRemovals | undefined;
+  let deliveryWrites: DeliveryWrites | undefined;
   // The thread holds the process open only while it owes answers.
-  const owesNothing = () => inFlight.size === 0 && !removals?.owes();
+  const owesNothing = () => inFlight.size === 0 && !deliveryWrites?.owes();
   const start = () => {
     const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, cacheKiB: LONE_WRITER_CACHE_KIB, ...limits });
-    removals = threadRemovals(w, () => inFlight.size > 0);
+    deliveryWrites = deliveryWritesTo(w, () => inFlight.size > 0);
     w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string } | RemovalAnswer) => {
-      if ("removed" in m) return removals!.answered(m);
+      if ("removed" in m) return deliveryWrites!.answered(m);
       // The appends of every message the transaction took, in order (none once the thread is lost).
       const batch = m.ns.flatMap((n) => inFlight.get(n) ?? []);
       for (const n of m.ns) inFlight.delete(n);
@@ -524,7 +525,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     const lost = (reason: string) => {
       for (const batch of inFlight.values()) out.fail(batch, reason);
       inFlight.clear();
-      removals!.lost(reason);
+      deliveryWrites!.lost(reason);
       out.gone(reason);
     };
     w.on("error", (err) => lost(`outbox writer failed: ${err.message}`));
@@ -549,11 +550,11 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     },
     remove(seqs) {
       writer ??= start();
-      return removals!.remove(seqs);
+      return deliveryWrites!.remove(seqs);
     },
     countFailed(count) {
       writer ??= start();
-      removals!.countFailed(count);
+      deliveryWrites!.countFailed(count);
     },
     close() {
       void writer?.terminate();
@@ -645,7 +646,7 @@ function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limi
 
 export function openOutbox(opts: OutboxOptions): Outbox {
   fs.mkdirSync(dirname(opts.path), { recursive: true });
-  // This thread's connection: the schema, then reads and removals (outboxOn), and a worker's commits.
+  // This thread's connection: the schema, then reads and deliveryWrites (outboxOn), and a worker's commits.
   const db = openDb(opts.path);
   if (opts.readOnly) {
     return outboxOn(db, opts, { append: () => Promise.reject(new OutboxUnavailableError("outbox opened read-only")), close: () => {} });
@@ -689,17 +690,17 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   // an ingestion that keeps failing, /readyz reports from stats().journalProblem.
   let journalProblem: string | undefined;
   checkpointer?.on("error", () => {});
-  // A primary's thread is the one connection that writes the file: it removes delivered rows too.
-  let primaryRemovals: ThreadRemovals | undefined;
+  // A primary's thread is the one connection that writes the file: it makes the delivery's writes too.
+  let primaryDeliveryWrites: DeliveryWrites | undefined;
   if (role === "primary") {
-    const removals = (primaryRemovals = threadRemovals(checkpointer!, () => false));
+    const deliveryWrites = (primaryDeliveryWrites = deliveryWritesTo(checkpointer!, () => false));
     checkpointer!.on("message", (m: { ingestError: string | null } | RemovalAnswer) => {
-      if ("removed" in m) return removals.answered(m);
+      if ("removed" in m) return deliveryWrites.answered(m);
       journalProblem = m.ingestError === null ? undefined : `moving the workers' journals in fails: ${m.ingestError}`;
     });
     checkpointer!.on("exit", () => {
       journalProblem ??= "the thread that moves the workers' journals in has stopped";
-      removals.lost("the outbox's thread has stopped");
+      deliveryWrites.lost("the outbox's thread has stopped");
     });
   }
 
@@ -741,8 +742,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     journalProblem: () => journalProblem,
     // The thread that writes the file removes and counts failures: a lone writer's, a -workers
     // primary's checkpointer.
-    remove: role === "only" ? committer.remove : primaryRemovals && ((seqs) => primaryRemovals.remove(seqs)),
-    countFailed: role === "only" ? committer.countFailed : primaryRemovals && ((count) => primaryRemovals.countFailed(count)),
+    remove: role === "only" ? committer.remove : primaryDeliveryWrites && ((seqs) => primaryDeliveryWrites.remove(seqs)),
+    countFailed: role === "only" ? committer.countFailed : primaryDeliveryWrites && ((count) => primaryDeliveryWrites.countFailed(count)),
     append(events) {
       if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
       if (events.length === 0) return Promise.resolve();
