@@ -6,7 +6,8 @@
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
  * (`-workers N`) against it. Each signer gets closed-loop levels (N sessions each calling as fast
- * as answers come) and one open-loop level at half the best closed-loop rate: constant arrivals,
+ * as answers come; past the list, doubling while the last level still raised the best by 5 %, up to
+ * 128) and one open-loop level at half the best closed-loop rate: constant arrivals,
  * latency measured from each call's intended send time, so a stall counts against every call it
  * delays (no coordinated omission). It prints req/s, p50/p99, errors, the signer's CPU (its
  * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run: the run's
@@ -300,6 +301,11 @@ function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores
 
 const labels = (m: Map<string, number>) => [...m].map(([s, n]) => `${s}×${n}`).join(" ");
 
+/** How much the ladder's last level must raise the best for the next to be tried, and its ceiling. */
+const RISING = 1.05;
+const MAX_LEVEL = 128;
+const stillRising = (rows: LevelResult[]) => rows.length >= 2 && rows.at(-1)!.rps >= RISING * Math.max(...rows.slice(0, -1).map((r) => r.rps));
+
 /** `signer`: with --verify, the address every signature must recover to (learned from the first reply when unset). */
 async function runAgainst(url: string, pid: number | undefined, opts: Options, signer?: SignerIdentity): Promise<LevelResult[]> {
   const client = new GatewayClient(url, opts.verify ? (signer ?? new SignerIdentity()) : undefined, opts.orchestrators);
@@ -316,6 +322,10 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options, s
     rows.push(row);
   };
   for (const n of opts.levels) await level(`closed ${n}`, ms, closedLoop(client, n));
+  // The best level is searched, not cut at the ladder's end: while its last level still raised the
+  // best by RISING (a signer whose calls wait on a disk flush needs more of them in flight), the
+  // ladder goes on doubling.
+  for (let n = opts.levels.at(-1)! * 2; n <= MAX_LEVEL && stillRising(rows); n *= 2) await level(`closed ${n}`, ms, closedLoop(client, n));
   const best = Math.max(...rows.map((r) => r.rps));
   const rate = opts.openRate ?? best / 2;
   await level(`open ${f(rate)}/s`, ms, await openLoop(client, rate), rate);
