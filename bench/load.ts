@@ -6,8 +6,8 @@
  * Load benchmark of POST /generate-live-payment with realistic gateway sessions (bench/load/gateway.ts).
  * Without --url it starts a development chain and, for each --workers value, a signer
  * (`-workers N`) against it. Each signer gets closed-loop levels (N sessions each calling as fast
- * as answers come; past the list, doubling while the last level still raised the best by 5 %, up to
- * 128) and one open-loop level at half the best closed-loop rate: constant arrivals,
+ * as answers come; the default ladder goes on doubling past 16, up to 64, while one of its last two
+ * levels set the best; --levels runs exactly those) and one open-loop level at half the best closed-loop rate: constant arrivals,
  * latency measured from each call's intended send time, so a stall counts against every call it
  * delays (no coordinated omission). It prints req/s, p50/p99, errors, the signer's CPU (its
  * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run: the run's
@@ -65,6 +65,8 @@ interface Options {
   workers: number[];
   durationS: number;
   levels: number[];
+  /** The default ladder: it goes on doubling while the best may lie further (no --levels given). */
+  searchLevels: boolean;
   soakS: number;
   /** Whole runs (every workers value each time), summarized by their medians. */
   runs: number;
@@ -87,7 +89,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], soakS: 0, runs: 1, backends: ["keystore"], events: false, verify: false, compare: [], floor: true, orchestrators: DEFAULT_ORCHESTRATORS };
+  const o: Options = { workers: [...new Set([1, availableParallelism()])], durationS: 5, levels: [1, 2, 4, 8, 16], searchLevels: true, soakS: 0, runs: 1, backends: ["keystore"], events: false, verify: false, compare: [], floor: true, orchestrators: DEFAULT_ORCHESTRATORS };
   for (let i = 0; i < argv.length; i++) {
     const flag = { "--events": () => (o.events = true), "--verify": () => (o.verify = true), "--no-floor": () => (o.floor = false) }[argv[i]!];
     if (flag) {
@@ -102,7 +104,10 @@ function parseArgs(argv: string[]): Options {
     else if (name === "pid") o.pid = Number(value);
     else if (name === "workers") o.workers = list();
     else if (name === "duration") o.durationS = Number(value);
-    else if (name === "levels") o.levels = list();
+    else if (name === "levels") {
+      o.levels = list();
+      o.searchLevels = false;
+    }
     else if (name === "soak") o.soakS = Number(value);
     else if (name === "runs") o.runs = Number(value);
     else if (name === "compare") o.compare.push(parseCompare(value));
@@ -301,10 +306,13 @@ function printTable(title: string, rows: LevelResult[], bound: EcdsaBound, cores
 
 const labels = (m: Map<string, number>) => [...m].map(([s, n]) => `${s}×${n}`).join(" ");
 
-/** How much the ladder's last level must raise the best for the next to be tried, and its ceiling. */
-const RISING = 1.05;
-const MAX_LEVEL = 128;
-const stillRising = (rows: LevelResult[]) => rows.length >= 2 && rows.at(-1)!.rps >= RISING * Math.max(...rows.slice(0, -1).map((r) => r.rps));
+/** The default ladder's ceiling: the signer's default -maxInFlightPayments (past it a process refuses calls). */
+const MAX_LEVEL = 64;
+/** One of the last two levels set the best: the peak may lie further on (one level past it, so a noisy level does not end the search). */
+const mayRiseFurther = (rows: LevelResult[]) => {
+  const best = rows.reduce((b, r, i) => (r.rps > rows[b]!.rps ? i : b), 0);
+  return best >= rows.length - 2;
+};
 
 /** `signer`: with --verify, the address every signature must recover to (learned from the first reply when unset). */
 async function runAgainst(url: string, pid: number | undefined, opts: Options, signer?: SignerIdentity): Promise<LevelResult[]> {
@@ -322,10 +330,9 @@ async function runAgainst(url: string, pid: number | undefined, opts: Options, s
     rows.push(row);
   };
   for (const n of opts.levels) await level(`closed ${n}`, ms, closedLoop(client, n));
-  // The best level is searched, not cut at the ladder's end: while its last level still raised the
-  // best by RISING (a signer whose calls wait on a disk flush needs more of them in flight), the
-  // ladder goes on doubling.
-  for (let n = opts.levels.at(-1)! * 2; n <= MAX_LEVEL && stillRising(rows); n *= 2) await level(`closed ${n}`, ms, closedLoop(client, n));
+  // The default ladder searches the best level instead of stopping at 16: a signer whose calls
+  // wait on a disk flush (events on) needs more calls in flight to use its cores.
+  if (opts.searchLevels) for (let n = opts.levels.at(-1)! * 2; n <= MAX_LEVEL && mayRiseFurther(rows); n *= 2) await level(`closed ${n}`, ms, closedLoop(client, n));
   const best = Math.max(...rows.map((r) => r.rps));
   const rate = opts.openRate ?? best / 2;
   await level(`open ${f(rate)}/s`, ms, await openLoop(client, rate), rate);
