@@ -1,7 +1,8 @@
 /**
  * The outbox file on its own: its quota counters (meta's count and bytes, written once per
  * transaction by whoever inserts or deletes) always equal the rows, through appends of text and
- * bytes, duplicates, the ring's evictions, deliveries and pruning; and a file from the schema that
+ * bytes, duplicates, the ring's evictions, deliveries (whose seqs are removed as ranges: exactly
+ * those given, in any order, with gaps and repeats) and pruning; and a file from the schema that
  * kept them with per-row triggers is taken over without counting twice, one with a unique index on
  * the ids is rebuilt without it, keeping its rows and seqs, and retries are still stored once; a
  * failed delivery is counted by the writer thread, without the caller waiting for the lock.
@@ -60,6 +61,27 @@ test("the counters follow appends (text and bytes, duplicates), deliveries and a
     expect(outbox.stats()).toMatchObject({ depth: 3, delivered: 2 });
     expectCounters(outbox, path);
     await outbox.append([event(6)]);
+    expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+});
+
+test("a delivery removes exactly its seqs, in any order, with gaps and repeats, and counts each once", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 20, maxCount: 100 });
+  try {
+    for (let i = 1; i <= 12; i++) await outbox.append([event(i)]);
+    const seq = new Map(outbox.oldest(12).map((r) => [r.id, r.seq]));
+    const of = (...ns: number[]) => ns.map((i) => seq.get(`id-${i}`)!);
+    // Runs 2-4 and 7-8 and a lone 11, unsorted, 3 twice; 1, 5, 6, 9, 10 and 12 stay.
+    await outbox.delivered(of(8, 3, 11, 2, 7, 4, 3));
+    expect(outbox.oldest(12).map((r) => r.id)).toEqual(["id-1", "id-5", "id-6", "id-9", "id-10", "id-12"]);
+    expect(outbox.stats()).toMatchObject({ depth: 6, delivered: 6 });
+    expectCounters(outbox, path);
+    // Seqs already gone are not counted again.
+    await outbox.delivered(of(2, 5));
+    expect(outbox.stats()).toMatchObject({ depth: 5, delivered: 7 });
     expectCounters(outbox, path);
   } finally {
     outbox.close();
