@@ -7,8 +7,8 @@
  * Without --url it starts a development chain and, for each --workers value, a signer
  * (`-workers N`) against it. Each signer gets closed-loop levels (N sessions each calling as fast
  * as answers come; the default ladder goes on doubling past 16, up to 64, while one of its last two
- * levels set the best; --levels runs exactly those) and one open-loop level at half the best closed-loop rate: constant arrivals,
- * latency measured from each call's intended send time, so a stall counts against every call it
+ * levels set the best; --levels runs exactly those) and one open-loop level at half the best
+ * closed-loop rate: constant arrivals, latency measured from each call's intended send time, so a stall counts against every call it
  * delays (no coordinated omission). It prints req/s, p50/p99, errors, the signer's CPU (its
  * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run: the run's
  * fastest, and the one measured just before and after the level (%beside).
@@ -308,7 +308,7 @@ const labels = (m: Map<string, number>) => [...m].map(([s, n]) => `${s}×${n}`).
 
 /** The default ladder's ceiling: the signer's default -maxInFlightPayments (past it a process refuses calls). */
 const MAX_LEVEL = 64;
-/** One of the last two levels set the best: the peak may lie further on (one level past it, so a noisy level does not end the search). */
+/** One of the last two levels set the best, so the peak may lie further (a single noisy level does not end the search). */
 const mayRiseFurther = (rows: LevelResult[]) => {
   const best = rows.reduce((b, r, i) => (r.rps > rows[b]!.rps ? i : b), 0);
   return best >= rows.length - 2;
