@@ -8,10 +8,11 @@
  * (`-workers N`) against it. Each signer gets closed-loop levels (N sessions each calling as fast
  * as answers come; the default ladder goes on doubling past 16, up to 64, while one of its last two
  * levels set the best; --levels runs exactly those) and one open-loop level at half the best
- * closed-loop rate: constant arrivals, latency measured from each call's intended send time, so a stall counts against every call it
- * delays (no coordinated omission). It prints req/s, p50/p99, errors, the signer's CPU (its
- * process tree, from /proc) and the ratio to the ECDSA bound measured in the same run: the run's
- * fastest, and the one measured just before and after the level (%beside).
+ * closed-loop rate: constant arrivals, latency measured from each call's intended send time, so a
+ * stall counts against every call it delays (no coordinated omission). It prints req/s, p50/p99,
+ * errors, the signer's CPU (its process tree, from /proc) and the ratio to the ECDSA bound measured
+ * in the same run: the run's fastest, and the one measured just before and after the level
+ * (%beside).
  * With --backend, each listed key backend (bench/load/backends.ts: the keystore, a SoftHSM2 token,
  * local-kms, clef) gets the same levels, and a last table compares them with the keystore's,
  * beside each backend's bare sign round trip measured against its component. With kms the whole
