@@ -261,9 +261,9 @@ const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS, recentI
   });
   return (rows) => commit.immediate(rows);
 }`;
-// The transaction that removes delivered rows, as JavaScript source for the same reason: the lone
-// writer's thread runs it (no other connection then writes), otherwise this thread's connection.
-// meta's count and bytes go down in the same transaction. A delivery's seqs are the oldest rows, so
+// The transaction that removes delivered rows, as JavaScript source for the same reason: the thread
+// that writes the file runs it (DELIVERY_WRITES: a lone writer's, a -workers primary's checkpointer),
+// so no other connection then writes. meta's count and bytes go down in the same transaction. A delivery's seqs are the oldest rows, so
 // nearly always one run of consecutive numbers: each run is one range delete (measured: 6-7 µs a
 // row against 15-16 µs with a statement per row, 500-row batches).
 const MAKE_REMOVE = `(db) => {
@@ -458,6 +458,7 @@ interface DeliveryWrites {
   countFailed(count: number): void;
   /** Settles the removal a RemovalAnswer is for. */
   answered(m: RemovalAnswer): void;
+  /** Removals not yet answered (not what owesOther adds). */
   owes(): boolean;
   /** The thread is gone: every removal waiting, and any later one, fails. */
   lost(reason: string): void;
