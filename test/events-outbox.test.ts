@@ -5,7 +5,8 @@
  * those given, in any order, with gaps and repeats) and pruning; and a file from the schema that
  * kept them with per-row triggers is taken over without counting twice, one with a unique index on
  * the ids is rebuilt without it, keeping its rows and seqs, and retries are still stored once; a
- * failed delivery is counted by the writer thread, without the caller waiting for the lock.
+ * failed delivery is counted, and expired rows pruned (in chunks), by the writer thread, without
+ * the caller waiting for the lock.
  */
 import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -97,9 +98,35 @@ test("without delivery: the oldest make room at the quota, and retention prunes,
     expectCounters(outbox, path);
     await new Promise((r) => setTimeout(r, 250));
     await outbox.append([event(6)]); // at the quota: id-3 makes room
-    expect(outbox.prune()).toBe(2);
+    expect(await outbox.prune()).toBe(2);
     expect(outbox.stats().depth).toBe(1);
     expectCounters(outbox, path);
+  } finally {
+    outbox.close();
+  }
+});
+
+test("retention prunes on the writer thread, a chunk at a time: every expired row goes, the newer stay, the counters kept, and a lock held elsewhere stalls no caller", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 30, maxCount: 1e6, retentionMs: 300 });
+  try {
+    // More than two chunks (500 rows each) of expired rows.
+    const expired = Array.from({ length: 1234 }, (_, i) => event(i));
+    await outbox.append(expired);
+    await new Promise((r) => setTimeout(r, 350));
+    await outbox.append([event(5000), event(5001), event(5002)]);
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    const t0 = performance.now();
+    const pruning = outbox.prune();
+    expect(performance.now() - t0).toBeLessThan(20);
+    await new Promise((r) => setTimeout(r, 200));
+    other.exec("ROLLBACK");
+    other.close();
+    expect(await pruning).toBe(1234);
+    expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-5000", "id-5001", "id-5002"]);
+    expectCounters(outbox, path);
+    expect(await outbox.prune()).toBe(0);
   } finally {
     outbox.close();
   }

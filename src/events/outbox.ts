@@ -69,8 +69,11 @@ export interface Outbox {
   /** Failed delivery attempt (counted). */
   failed(count: number): void;
   stats(): OutboxStats;
-  /** With retentionMs: remove rows older than it; returns how many. */
-  prune(): number;
+  /**
+   * With retentionMs: remove rows older than it, by the thread that writes the file, a chunk at a
+   * time between its commits; resolves with how many (the owning process only).
+   */
+  prune(): Promise<number>;
   /** Rows after `afterSeq` written at or after `sinceMs`, at most `limit`, in seq order (what `lpsigner events` prints). */
   since(sinceMs: number, afterSeq: number, limit: number): OutboxRow[];
   /** Spend of the events in the outbox written at or after `sinceMs`. */
@@ -261,11 +264,12 @@ const MAKE_COMMIT = `(db, { maxBytes, maxCount, ring, rowFields: FIELDS, recentI
   });
   return (rows) => commit.immediate(rows);
 }`;
-// The transaction that removes delivered rows, as JavaScript source for the same reason: the thread
-// that writes the file runs it (DELIVERY_WRITES: a lone writer's, a -workers primary's checkpointer),
-// so no other connection then writes. meta's count and bytes go down in the same transaction. A delivery's seqs are the oldest rows, so
-// nearly always one run of consecutive numbers: each run is one range delete (measured: 6-7 µs a
-// row against 15-16 µs with a statement per row, 500-row batches).
+// The transaction that removes delivered rows (returns how many), as JavaScript source for the same
+// reason: the thread that writes the file runs it (DELIVERY_WRITES: a lone writer's, a -workers
+// primary's checkpointer), so no other connection then writes. meta's count and bytes go down in
+// the same transaction. A delivery's seqs are the oldest rows, so nearly always one run of
+// consecutive numbers: each run is one range delete (measured: 6-7 µs a row against 15-16 µs with
+// a statement per row, 500-row batches).
 const MAKE_REMOVE = `(db) => {
   const del = db.prepare("DELETE FROM events WHERE seq BETWEEN ? AND ? RETURNING length(key) + length(value) AS n");
   const add = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ?, delivered = delivered + ? WHERE one = 1");
@@ -279,15 +283,32 @@ const MAKE_REMOVE = `(db) => {
       i = j + 1;
     }
     add.run(n, bytes, n);
+    return n;
   });
   return (seqs) => remove.immediate(seqs);
 }`;
-// The delivery's writes on the thread that writes the file. A removal ({ removal: n, seqs }) is
-// answered { removed: n } once the rows are gone, or { removed: n, error } (deliveryWritesTo settles
-// it). A failed attempt's count ({ failedCount }) is added without an answer: a count lost to a
-// disk error only understates the metric.
+// Retention: at most `limit` of the rows written before a time, oldest first, in one transaction
+// (meta's count and bytes with them); returns how many went. A chunk, not all at once: the thread
+// that runs it also commits the payments' events, which wait behind it.
+const MAKE_PRUNE = `(db) => {
+  const del = db.prepare("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE created_at_ms < ? ORDER BY seq LIMIT ?) RETURNING length(key) + length(value) AS n");
+  const subtract = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ? WHERE one = 1");
+  const prune = db.transaction((before, limit) => {
+    let n = 0, bytes = 0;
+    for (const r of del.all(before, limit)) { n += 1; bytes += r.n; }
+    if (n > 0) subtract.run(n, bytes);
+    return n;
+  });
+  return (before, limit) => prune.immediate(before, limit);
+}`;
+// The delivery's and retention's writes on the thread that writes the file. A removal
+// ({ removal: n, seqs }, or a prune: { removal: n, before, limit }) is answered { removed: n, count }
+// once the rows are gone, or { removed: n, error } (deliveryWritesTo settles it). A failed attempt's
+// count ({ failedCount }) is added without an answer: a count lost to a disk error only
+// understates the metric.
 const DELIVERY_WRITES = `(db, port) => {
   const remove = (${MAKE_REMOVE})(db);
+  const prune = (${MAKE_PRUNE})(db);
   const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
   return (m) => {
     if (m.failedCount !== undefined) {
@@ -295,8 +316,8 @@ const DELIVERY_WRITES = `(db, port) => {
       return;
     }
     try {
-      remove(m.seqs);
-      port.postMessage({ removed: m.removal });
+      const count = m.before !== undefined ? prune(m.before, m.limit) : remove(m.seqs);
+      port.postMessage({ removed: m.removal, count });
     } catch (err) {
       port.postMessage({ removed: m.removal, error: "outbox removal failed: " + String((err && err.message) || err) });
     }
@@ -311,12 +332,12 @@ const fromSource = <T>(source: string): T => new Function(`return ${source}`)() 
 // The writer thread (plain CommonJS, so it runs the same under node, tsx and vitest) of a process
 // that writes alone: the event loop hands it each turn's events in one message, and it commits
 // them, fsyncs the WAL, and answers. While it works the next turns' messages queue, and it takes
-// them all into its next transaction (group commit). It also removes delivered rows (not fsynced,
-// as everywhere), so the event loop never waits for its write lock. Every FINISH_EVERY_COMMITS it
-// finishes a checkpoint (see CHECKPOINTER). In: { n, rows }, a removal ({ removal, seqs }) or a
-// failure count ({ failedCount }). Out,
-// per transaction: { ns, stored } (stored in the order of the messages it took) or { ns, error };
-// per removal: { removed, error? }; a failure count, nothing (see DELIVERY_WRITES).
+// them all into its next transaction (group commit). It also removes delivered and expired rows
+// (not fsynced, as everywhere), so the event loop never waits for its write lock. Every
+// FINISH_EVERY_COMMITS it finishes a checkpoint (see CHECKPOINTER). In: { n, rows }, a removal
+// ({ removal, seqs } or { removal, before, limit }) or a failure count ({ failedCount }). Out, per
+// transaction: { ns, stored } (stored in the order of the messages it took) or { ns, error }; per
+// removal: { removed, count } or { removed, error }; a failure count, nothing (see DELIVERY_WRITES).
 const WRITER = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { fdatasyncSync, openSync } = require("node:fs");
@@ -334,7 +355,7 @@ let commits = 0;
 parentPort.on("message", (first) => {
   let batches = [first];
   for (let m; (m = receiveMessageOnPort(parentPort)); ) batches.push(m.message);
-  const delivery = (b) => b.seqs !== undefined || b.failedCount !== undefined;
+  const delivery = (b) => b.removal !== undefined || b.failedCount !== undefined;
   if (batches.some(delivery)) {
     for (const b of batches) if (delivery(b)) deliveryWrite(b);
     batches = batches.filter((b) => !delivery(b));
@@ -395,6 +416,9 @@ setInterval(() => {
 }, workerData.everyMs);
 `;
 const ROW_FIELDS = 7;
+// Expired rows removed per transaction: a few milliseconds of the writing thread, which commits the
+// payments' events between chunks.
+const PRUNE_CHUNK = 500;
 // The ids an inserter remembers to keep a retry's event out: 13 s of events at 5,000 calls/s, hours
 // at usual rates; a gateway retries within seconds. About 5 MB.
 const RECENT_IDS = 65_536;
@@ -403,8 +427,6 @@ const CHECKPOINT_EVERY_MS = 20;
 const MAX_SYNCS = 2;
 // How long the primary's last ingestion, at close, waits for its thread's.
 const CLOSE_BUSY_MS = 2000;
-// How long a write on the event loop's connection (retention) waits for the lock.
-const REMOVAL_BUSY_MS = 50;
 // One writer: about 1.5 MB of WAL at the usual six pages per commit.
 const FINISH_EVERY_COMMITS = 64;
 // Several writers: about 16 MB of WAL, so the RESTART's pause comes every few seconds at most.
@@ -426,8 +448,9 @@ interface Pending { events: OutboxEvent[]; resolve: () => void; reject: (err: Er
 /** Commits one turn's appends (their rows flat) and later settles each of them. */
 interface Committer {
   submit(batch: Pending[]): void;
-  /** Where the committer alone writes the file, it removes delivered rows (and counts failed attempts) too. */
+  /** Where the committer alone writes the file, it removes delivered and expired rows (and counts failed attempts) too. */
   remove?(seqs: number[]): Promise<void>;
+  prune?(beforeMs: number): Promise<number>;
   countFailed?(count: number): void;
   close(): void;
 }
@@ -451,9 +474,12 @@ export function startThread(source: string, workerData: Record<string, unknown>)
   return thread;
 }
 
-interface RemovalAnswer { removed: number; error?: string }
+interface RemovalAnswer { removed: number; count?: number; error?: string }
+type WriterAnswer = { ns: number[]; stored?: boolean[]; error?: string } | RemovalAnswer;
 interface DeliveryWrites {
   remove(seqs: number[]): Promise<void>;
+  /** Rows written before `beforeMs`, all of them, PRUNE_CHUNK at a time; resolves with how many. */
+  prune(beforeMs: number): Promise<number>;
   /** A failed delivery attempt's count, added by the thread (no answer). */
   countFailed(count: number): void;
   /** Settles the removal a RemovalAnswer is for. */
@@ -470,18 +496,30 @@ interface DeliveryWrites {
  * owesOther says it owes something else).
  */
 function deliveryWritesTo(thread: Worker, owesOther: () => boolean): DeliveryWrites {
-  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  const waiting = new Map<number, { resolve: (count: number) => void; reject: (err: Error) => void }>();
   let next = 0;
   let lostReason: string | undefined;
   const owes = () => waiting.size > 0 || owesOther();
+  const ask = (m: { seqs: number[] } | { before: number; limit: number }) => {
+    if (lostReason !== undefined) return Promise.reject(new Error(lostReason));
+    if (!owes()) thread.ref();
+    const removal = next++;
+    const done = new Promise<number>((resolve, reject) => waiting.set(removal, { resolve, reject }));
+    thread.postMessage({ removal, ...m });
+    return done;
+  };
   return {
-    remove(seqs) {
-      if (lostReason !== undefined) return Promise.reject(new Error(lostReason));
-      if (!owes()) thread.ref();
-      const removal = next++;
-      const done = new Promise<void>((resolve, reject) => waiting.set(removal, { resolve, reject }));
-      thread.postMessage({ removal, seqs });
-      return done;
+    async remove(seqs) {
+      await ask({ seqs });
+    },
+    async prune(beforeMs) {
+      // Chunk after chunk, each answered before the next is asked: the commits queued meanwhile go first.
+      let total = 0;
+      for (;;) {
+        const n = await ask({ before: beforeMs, limit: PRUNE_CHUNK });
+        total += n;
+        if (n < PRUNE_CHUNK) return total;
+      }
     },
     countFailed(count) {
       if (lostReason === undefined) thread.postMessage({ failedCount: count });
@@ -492,7 +530,7 @@ function deliveryWritesTo(thread: Worker, owesOther: () => boolean): DeliveryWri
       waiting.delete(m.removed);
       if (!owes()) thread.unref();
       if (m.error !== undefined) w.reject(new Error(m.error));
-      else w.resolve();
+      else w.resolve(m.count ?? 0);
     },
     owes: () => waiting.size > 0,
     lost(reason) {
@@ -519,7 +557,7 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
   const start = () => {
     const w = startThread(WRITER, { path: opts.path, durable: opts.synchronous !== "normal", finishEvery, walSizeLimit: WAL_SIZE_LIMIT, cacheKiB: LONE_WRITER_CACHE_KIB, ...limits });
     deliveryWrites = deliveryWritesTo(w, () => inFlight.size > 0);
-    w.on("message", (m: { ns: number[]; stored?: boolean[]; error?: string } | RemovalAnswer) => {
+    w.on("message", (m: WriterAnswer) => {
       if ("removed" in m) return deliveryWrites!.answered(m);
       // The appends of every message the transaction took, in order (none once the thread is lost).
       const batch = m.ns.flatMap((n) => inFlight.get(n) ?? []);
@@ -557,6 +595,10 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     remove(seqs) {
       writer ??= start();
       return deliveryWrites!.remove(seqs);
+    },
+    prune(beforeMs) {
+      writer ??= start();
+      return deliveryWrites!.prune(beforeMs);
     },
     countFailed(count) {
       writer ??= start();
@@ -659,8 +701,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   }
   db.pragma("wal_autocheckpoint = 0");
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-  // Nothing on this thread waits inside SQLite for the write lock, but retention (rare, off the
-  // payment path), up to REMOVAL_BUSY_MS (outboxOn).
+  // Nothing on this thread waits inside SQLite for the write lock: it writes only at start and at a
+  // primary's close (the journals left over); the threads make every other write.
   db.pragma("busy_timeout = 0");
 
   const role = opts.role ?? "only";
@@ -749,6 +791,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     // The thread that writes the file removes and counts failures: a lone writer's, a -workers
     // primary's checkpointer.
     remove: role === "only" ? committer.remove : primaryDeliveryWrites && ((seqs) => primaryDeliveryWrites.remove(seqs)),
+    prune: role === "only" ? committer.prune : primaryDeliveryWrites && ((beforeMs) => primaryDeliveryWrites.prune(beforeMs)),
     countFailed: role === "only" ? committer.countFailed : primaryDeliveryWrites && ((count) => primaryDeliveryWrites.countFailed(count)),
     append(events) {
       if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
@@ -778,14 +821,11 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 }
 
 /** The reads and deletes, on this thread's connection, around the writer's append and close. */
-function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove" | "countFailed"> & { journalProblem?: () => string | undefined }): Outbox {
+function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove" | "prune" | "countFailed"> & { journalProblem?: () => string | undefined }): Outbox {
   let closed = false;
   const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
   const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
   const selFirst = db.prepare("SELECT created_at_ms FROM events ORDER BY seq LIMIT 1");
-  const subtract = db.prepare("UPDATE meta SET count = count - ?, bytes = bytes - ? WHERE one = 1");
-  const addFailed = db.prepare("UPDATE meta SET failed = failed + ? WHERE one = 1");
-  const delOld = db.prepare("DELETE FROM events WHERE created_at_ms < ? RETURNING length(key) + length(value) AS n");
   const selSince = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events WHERE seq > ? AND created_at_ms >= ? ORDER BY seq LIMIT ?");
   // Sums as text of exact integers: SQLite's SUM would overflow past 2^63 wei.
   const spendBy = (column: string) =>
@@ -796,25 +836,6 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     (rows as { key: string; events: number; fees: string }[])
       .map((r) => ({ key: r.key, events: r.events, feeWei: r.fees.split(",").reduce((a, f) => a + BigInt(f), 0n).toString() }))
       .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
-  const pruned = db.transaction((before: number) => {
-    const rows = delOld.all(before) as { n: number }[];
-    if (rows.length > 0) subtract.run(rows.length, rows.reduce((a, r) => a + r.n, 0));
-    return rows.length;
-  });
-
-  // Retention (rare, off the payment path) waits a little for another connection's commit; the
-  // writing connection's commits never wait inside SQLite.
-  const patiently = <T>(write: () => T): T => {
-    const before = db.pragma("busy_timeout", { simple: true }) as number;
-    if (before >= REMOVAL_BUSY_MS) return write();
-    db.pragma(`busy_timeout = ${REMOVAL_BUSY_MS}`);
-    try {
-      return write();
-    } finally {
-      db.pragma(`busy_timeout = ${before}`);
-    }
-  };
-
   return {
     append: (events) => writer.append(events),
     oldest(limit) {
@@ -827,8 +848,8 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     },
     failed(count) {
       if (count <= 0) return;
-      if (writer.countFailed) writer.countFailed(count);
-      else patiently(() => addFailed.run(count));
+      if (!writer.countFailed) throw new Error("only the process that owns the outbox (the single process or the -workers primary) counts failed deliveries");
+      writer.countFailed(count);
     },
     stats() {
       const m = selMeta.get() as { count: number; bytes: number; delivered: number; failed: number };
@@ -844,7 +865,9 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
       return { byAuthId: summed(spendByAuth.all(sinceMs)), byOrchestrator: summed(spendByOrch.all(sinceMs)) };
     },
     prune() {
-      return opts.retentionMs === undefined ? 0 : patiently(() => pruned.immediate(Date.now() - opts.retentionMs!));
+      if (opts.retentionMs === undefined) return Promise.resolve(0);
+      if (writer.prune) return writer.prune(Date.now() - opts.retentionMs);
+      return Promise.reject(new Error("only the process that owns the outbox (the single process or the -workers primary) prunes it"));
     },
     close() {
       if (closed) return;

@@ -109,18 +109,27 @@ export function startEventDuties(outbox: Outbox, cfg: EventsConfig, kafka: Kafka
     // On a thread of its own, which alone loads the client library (about 50 MB of memory).
     return startDeliveryThread({ kafka, outbox, path: cfg.path, logger: logger.child({ component: "kafka" }) });
   }
+  // On the thread that writes the file, a chunk at a time: the event loop never waits for it. One
+  // pass at a time; stop() lets the one running end before the outbox closes.
+  let running: Promise<void> | undefined;
   const prune = () => {
-    try {
-      const n = outbox.prune();
-      if (n > 0) logger.debug({ pruned: n }, "events past their retention pruned");
-    } catch (err) {
-      logger.warn({ err }, "event outbox pruning failed");
-    }
+    running ??= outbox
+      .prune()
+      .then(
+        (n) => void (n > 0 && logger.debug({ pruned: n }, "events past their retention pruned")),
+        (err: unknown) => logger.warn({ err }, "event outbox pruning failed"),
+      )
+      .finally(() => (running = undefined));
   };
   prune();
   const timer = cfg.retentionMs !== undefined ? setInterval(prune, Math.min(PRUNE_INTERVAL_MS, cfg.retentionMs)) : undefined;
   timer?.unref();
-  return { stop: async () => clearInterval(timer) };
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /**
