@@ -713,14 +713,17 @@ const RATIOS = [
 ] as const;
 
 function printSideRows(rows: (SideRow & { ratios?: number[] })[], withRatios: string | undefined): void {
+  // The names column fits the longest name ("-workers 2 events on, Kafka" is 27 characters).
+  const nameWidth = Math.max(24, ...rows.map((r) => r.name.length + 1));
   console.log(
-    "signer                   best req/s  (level)     cpu µs/call  client cores   open rate  p50 ms  p99 ms   max ms   rss MiB: total (per process)  errors" +
+    "signer".padEnd(nameWidth) +
+      " best req/s  (level)     cpu µs/call  client cores   open rate  p50 ms  p99 ms   max ms   rss MiB: total (per process)  errors" +
       (withRatios ? `  ratios to ${withRatios}: ${RATIOS.map(([n]) => n).join(" ")}` : ""),
   );
   for (const r of rows) {
     const rss = `${f(r.rss)} (${r.rssByProcess.map((m) => f(m)).join("+")})`;
     console.log(
-      `${r.name.padEnd(24)}${f(r.rps).padStart(11)}  ${`(${r.bestLevel})`.padEnd(12)}${f(r.cpuUs).padStart(11)}${f(r.clientCores, 2).padStart(14)}` +
+      `${r.name.padEnd(nameWidth)}${f(r.rps).padStart(11)}  ${`(${r.bestLevel})`.padEnd(12)}${f(r.cpuUs).padStart(11)}${f(r.clientCores, 2).padStart(14)}` +
         `${f(r.openRate).padStart(12)}${f(r.p50, 2).padStart(8)}${f(r.p99, 2).padStart(8)}${f(r.max, 1).padStart(9)}   ${rss.padEnd(29)}` +
         `${String(r.errors).padStart(7)}${r.errors ? ` (${labels(r.errorsBy)})` : ""}` +
         (r.ratios ? `  ${r.ratios.map((x) => f(x, 2)).join(" ")}` : ""),
