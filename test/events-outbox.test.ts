@@ -106,7 +106,7 @@ test("without delivery: the oldest make room at the quota, and retention prunes,
   }
 });
 
-test("retention prunes on the writer thread, a chunk at a time: every expired row goes, the newer stay, the counters kept, and a lock held elsewhere stalls no caller", async () => {
+test("retention prunes on the writer thread, a chunk at a time: every expired row goes (a stopped prune ends after its chunk), the newer stay, the counters kept, and a lock held elsewhere stalls no caller", async () => {
   const path = fresh();
   const outbox = openOutbox({ path, maxBytes: 1 << 30, maxCount: 1e6, retentionMs: 300 });
   try {
@@ -115,6 +115,9 @@ test("retention prunes on the writer thread, a chunk at a time: every expired ro
     await outbox.append(expired);
     await new Promise((r) => setTimeout(r, 350));
     await outbox.append([event(5000), event(5001), event(5002)]);
+    // Stopped (a signer shutting down): the chunk under way ends it.
+    expect(await outbox.prune(AbortSignal.abort())).toBe(500);
+    expectCounters(outbox, path);
     const other = new Database(path);
     other.exec("BEGIN IMMEDIATE");
     const t0 = performance.now();
@@ -123,7 +126,7 @@ test("retention prunes on the writer thread, a chunk at a time: every expired ro
     await new Promise((r) => setTimeout(r, 200));
     other.exec("ROLLBACK");
     other.close();
-    expect(await pruning).toBe(1234);
+    expect(await pruning).toBe(734);
     expect(outbox.oldest(10).map((r) => r.id)).toEqual(["id-5000", "id-5001", "id-5002"]);
     expectCounters(outbox, path);
     expect(await outbox.prune()).toBe(0);

@@ -71,9 +71,10 @@ export interface Outbox {
   stats(): OutboxStats;
   /**
    * With retentionMs: remove rows older than it, by the thread that writes the file, a chunk at a
-   * time between its commits; resolves with how many (the owning process only).
+   * time between its commits; resolves with how many (the owning process only). `signal` stops it
+   * after the chunk under way.
    */
-  prune(): Promise<number>;
+  prune(signal?: AbortSignal): Promise<number>;
   /** Rows after `afterSeq` written at or after `sinceMs`, at most `limit`, in seq order (what `lpsigner events` prints). */
   since(sinceMs: number, afterSeq: number, limit: number): OutboxRow[];
   /** Spend of the events in the outbox written at or after `sinceMs`. */
@@ -450,7 +451,7 @@ interface Committer {
   submit(batch: Pending[]): void;
   /** Where the committer alone writes the file, it removes delivered and expired rows (and counts failed attempts) too. */
   remove?(seqs: number[]): Promise<void>;
-  prune?(beforeMs: number): Promise<number>;
+  prune?(beforeMs: number, signal?: AbortSignal): Promise<number>;
   countFailed?(count: number): void;
   close(): void;
 }
@@ -478,8 +479,8 @@ interface RemovalAnswer { removed: number; count?: number; error?: string }
 type WriterAnswer = { ns: number[]; stored?: boolean[]; error?: string } | RemovalAnswer;
 interface DeliveryWrites {
   remove(seqs: number[]): Promise<void>;
-  /** Rows written before `beforeMs`, all of them, PRUNE_CHUNK at a time; resolves with how many. */
-  prune(beforeMs: number): Promise<number>;
+  /** Rows written before `beforeMs`, PRUNE_CHUNK at a time until none is left or `signal` aborts; resolves with how many. */
+  prune(beforeMs: number, signal?: AbortSignal): Promise<number>;
   /** A failed delivery attempt's count, added by the thread (no answer). */
   countFailed(count: number): void;
   /** Settles the removal a RemovalAnswer is for. */
@@ -512,13 +513,13 @@ function deliveryWritesTo(thread: Worker, owesOther: () => boolean): DeliveryWri
     async remove(seqs) {
       await ask({ seqs });
     },
-    async prune(beforeMs) {
+    async prune(beforeMs, signal) {
       // Chunk after chunk, each answered before the next is asked: the commits queued meanwhile go first.
       let total = 0;
       for (;;) {
         const n = await ask({ before: beforeMs, limit: PRUNE_CHUNK });
         total += n;
-        if (n < PRUNE_CHUNK) return total;
+        if (n < PRUNE_CHUNK || signal?.aborted) return total;
       }
     },
     countFailed(count) {
@@ -596,9 +597,9 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
       writer ??= start();
       return deliveryWrites!.remove(seqs);
     },
-    prune(beforeMs) {
+    prune(beforeMs, signal) {
       writer ??= start();
-      return deliveryWrites!.prune(beforeMs);
+      return deliveryWrites!.prune(beforeMs, signal);
     },
     countFailed(count) {
       writer ??= start();
@@ -791,7 +792,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     // The thread that writes the file removes and counts failures: a lone writer's, a -workers
     // primary's checkpointer.
     remove: role === "only" ? committer.remove : primaryDeliveryWrites && ((seqs) => primaryDeliveryWrites.remove(seqs)),
-    prune: role === "only" ? committer.prune : primaryDeliveryWrites && ((beforeMs) => primaryDeliveryWrites.prune(beforeMs)),
+    prune: role === "only" ? committer.prune : primaryDeliveryWrites && ((beforeMs, signal) => primaryDeliveryWrites.prune(beforeMs, signal)),
     countFailed: role === "only" ? committer.countFailed : primaryDeliveryWrites && ((count) => primaryDeliveryWrites.countFailed(count)),
     append(events) {
       if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
@@ -864,9 +865,9 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     spend(sinceMs) {
       return { byAuthId: summed(spendByAuth.all(sinceMs)), byOrchestrator: summed(spendByOrch.all(sinceMs)) };
     },
-    prune() {
+    prune(signal) {
       if (opts.retentionMs === undefined) return Promise.resolve(0);
-      if (writer.prune) return writer.prune(Date.now() - opts.retentionMs);
+      if (writer.prune) return writer.prune(Date.now() - opts.retentionMs, signal);
       return Promise.reject(new Error("only the process that owns the outbox (the single process or the -workers primary) prunes it"));
     },
     close() {

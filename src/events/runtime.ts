@@ -110,11 +110,12 @@ export function startEventDuties(outbox: Outbox, cfg: EventsConfig, kafka: Kafka
     return startDeliveryThread({ kafka, outbox, path: cfg.path, logger: logger.child({ component: "kafka" }) });
   }
   // On the thread that writes the file, a chunk at a time: the event loop never waits for it. One
-  // pass at a time; stop() lets the one running end before the outbox closes.
+  // pass at a time; stop() ends the one running after its chunk, before the outbox closes.
   let running: Promise<void> | undefined;
+  const stopping = new AbortController();
   const prune = () => {
     running ??= outbox
-      .prune()
+      .prune(stopping.signal)
       .then(
         (n) => void (n > 0 && logger.debug({ pruned: n }, "events past their retention pruned")),
         (err: unknown) => logger.warn({ err }, "event outbox pruning failed"),
@@ -127,6 +128,7 @@ export function startEventDuties(outbox: Outbox, cfg: EventsConfig, kafka: Kafka
   return {
     stop: async () => {
       clearInterval(timer);
+      stopping.abort();
       await running;
     },
   };
