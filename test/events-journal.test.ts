@@ -5,8 +5,8 @@
  * moved in and deleted while their worker writes on; a SIGKILLed worker's acknowledged events all
  * arrive and a torn record does not; a primary started after its workers moves their journals in
  * before anything else; with delivery the quota holds across what is not yet moved in; the
- * primary's thread removes delivered rows, waiting for a lock held elsewhere without failing; and a
- * primary that cannot move them in says so on /readyz.
+ * primary's thread removes delivered rows, waiting for a lock held elsewhere without failing, and
+ * prunes expired ones; and a primary that cannot move them in says so on /readyz.
  */
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
@@ -226,6 +226,26 @@ test("a primary removes delivered rows on its thread: a write lock held elsewher
     expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
     expect(longestGap).toBeLessThan(45);
     expect(primary.stats()).toMatchObject({ depth: 0, delivered: 2 });
+  } finally {
+    worker.close();
+    primary.close();
+  }
+}, 60_000);
+
+test("a primary prunes on its thread: the workers' events past retention go (more than a chunk), the newer stay; a worker cannot prune", async () => {
+  const path = join(dir, "prune.db");
+  const primary = openOutbox({ path, ...limits, retentionMs: 300, role: "primary" });
+  const worker = openOutbox({ path, ...limits, retentionMs: 300, role: "worker" });
+  try {
+    await worker.append(Array.from({ length: 700 }, (_, n) => event(`old-${n}`, "v")));
+    await until(() => primary.stats().depth === 700, 10_000);
+    await new Promise((r) => setTimeout(r, 350));
+    await worker.append([event("new-0", "v"), event("new-1", "v")]);
+    await until(() => primary.stats().depth === 702, 10_000);
+    expect(await primary.prune()).toBe(700);
+    expect(storedIds(path)).toEqual(["new-0", "new-1"]);
+    expect(primary.stats().depth).toBe(2);
+    await expect(worker.prune()).rejects.toThrow(/only the process that owns the outbox/);
   } finally {
     worker.close();
     primary.close();
