@@ -135,6 +135,77 @@ test("retention prunes on the writer thread, a chunk at a time: every expired ro
   }
 });
 
+test("spend is summed exactly on a thread of its own: ordinary fees by SQLite, fees past its integers and negative ones one by one; at most 8 queries wait", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 30, maxCount: 1e6 });
+  let n = 0;
+  const all = new Map<string, { events: number; fee: bigint }>();
+  const listed = (m: Map<string, { events: number; fee: bigint }>) =>
+    [...m].sort((a, b) => (b[1].fee > a[1].fee ? 1 : b[1].fee < a[1].fee ? -1 : a[0].localeCompare(b[0]))).map(([k, e]) => [k, e.events, e.fee.toString()]);
+  // Each step's events on their own (the window starts after the last step's), then all of them.
+  const step = async (payments: [authId: string, fees: bigint[]][]) => {
+    await new Promise((r) => setTimeout(r, 5));
+    const since = Date.now();
+    const mine = new Map<string, { events: number; fee: bigint }>();
+    for (const [authId, fees] of payments) {
+      await outbox.append(fees.map((feeWei) => ({ ...event(++n), spend: { authId, orchestrator: "0xorch", feeWei } })));
+      for (const m of [mine, all]) {
+        const e = m.get(authId) ?? { events: 0, fee: 0n };
+        m.set(authId, { events: e.events + fees.length, fee: fees.reduce((a, f) => a + f, e.fee) });
+      }
+    }
+    const spend = await outbox.spend(since);
+    expect(spend.byAuthId.map((e) => [e.key, e.events, e.feeWei])).toEqual(listed(mine));
+  };
+  try {
+    // Ordinary fees, some of 9 digits or fewer, one past 2^63: SQLite's sums.
+    await step([["alice", [123_456_789_012_345n, 7n, 999_999_999n, 1_000_000_000n, 2n ** 63n + 1n]], ["bob", [42n, 5_000_000_000_000_000n]]]);
+    // A fee too long for SQLite's integers (its CAST would clamp the leading digits).
+    await step([["dave", [10n ** 40n + 3n]], ["bob", [8n]]]);
+    // A negative fee.
+    await step([["erin", [-1_234_567_890n, 12n]]]);
+    // Fees whose leading digits sum past 2^63 (SQLite's sum overflows).
+    await step([["carol", Array.from({ length: 10 }, () => 999_999_999_999_999_999_123_456_789n)]]);
+    const spend = await outbox.spend(0);
+    expect(spend.byAuthId.map((e) => [e.key, e.events, e.feeWei])).toEqual(listed(all));
+    const total = [...all.values()].reduce((a, e) => a + e.fee, 0n);
+    expect(spend.byOrchestrator).toEqual([{ key: "0xorch", events: n, feeWei: total.toString() }]);
+    expect(await outbox.spend(Date.now() + 60_000)).toEqual({ byAuthId: [], byOrchestrator: [] });
+    // A ninth query while eight wait is refused; the eight are answered.
+    const queries = Array.from({ length: 9 }, () => outbox.spend(0));
+    await expect(queries[8]).rejects.toThrow(/too many spend queries under way/);
+    for (const q of queries.slice(0, 8)) expect(await q).toEqual(spend);
+  } finally {
+    outbox.close();
+  }
+});
+
+test("a spend query over many events keeps the event loop free while it reads", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 30, maxCount: 1e7, synchronous: "normal" });
+  try {
+    for (let i = 0; i < 200_000; i += 20_000) {
+      await outbox.append(Array.from({ length: 20_000 }, (_, j) => ({ id: `e-${i + j}`, key: "k", value: "v", spend: { authId: `auth-${j % 100}`, orchestrator: `orch-${j % 10}`, feeWei: BigInt(j) } })));
+    }
+    let last = performance.now();
+    let longestGap = 0;
+    const ticks = setInterval(() => {
+      longestGap = Math.max(longestGap, performance.now() - last);
+      last = performance.now();
+    }, 2);
+    const t0 = performance.now();
+    const spend = await outbox.spend(0);
+    const took = performance.now() - t0;
+    clearInterval(ticks);
+    expect(spend.byAuthId).toHaveLength(100);
+    expect(spend.byOrchestrator.reduce((a, e) => a + e.events, 0)).toBe(200_000);
+    // On the event loop, the query would be its longest gap.
+    expect(longestGap).toBeLessThan(took / 2);
+  } finally {
+    outbox.close();
+  }
+}, 60_000);
+
 /** A file as earlier versions made it: a unique index on ids, and `more` SQL after the schema. */
 function earlierFile(path: string, more = ""): Database.Database {
   const old = new Database(path);

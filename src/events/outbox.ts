@@ -77,8 +77,11 @@ export interface Outbox {
   prune(signal?: AbortSignal): Promise<number>;
   /** Rows after `afterSeq` written at or after `sinceMs`, at most `limit`, in seq order (what `lpsigner events` prints). */
   since(sinceMs: number, afterSeq: number, limit: number): OutboxRow[];
-  /** Spend of the events in the outbox written at or after `sinceMs`. */
-  spend(sinceMs: number): SpendSummary;
+  /**
+   * Spend of the events in the outbox written at or after `sinceMs`, read on a thread of its own
+   * (the query reads every event of the window); a query asked while one is under way shares it.
+   */
+  spend(sinceMs: number): Promise<SpendSummary>;
   close(): void;
 }
 
@@ -416,7 +419,66 @@ setInterval(() => {
   } catch {}
 }, workerData.everyMs);
 `;
+// The spend reader (GetSpend, which the dashboard polls): its query reads every event of its window,
+// up to the count quota (two million by default), so it runs on a thread of its own, started at
+// the first query, and the event loop never waits for it. Fees are decimal text (exact, and they
+// may pass 2^63 wei): SQLite sums their last 9 digits and the digits before them as integers,
+// exact while neither sum passes 2^63 (SQLite's sum then fails) and no fee has more than 27 digits
+// (its CAST would clamp the leading 18); otherwise, or with a negative fee, the fees are summed
+// one by one as BigInts. In: { sinceMs }; out, in order: { summary } or { error }.
+const SPEND_READER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.sqlitePath);
+const db = new Database(workerData.path, { timeout: 1000 });
+db.pragma("cache_size = -" + workerData.cacheKiB);
+const where = "FROM events WHERE created_at_ms >= ? AND fee_wei IS NOT NULL";
+// One pass over the window for both lists: by pair of auth id and orchestrator.
+const pairs = db.prepare("SELECT auth_id AS auth, orchestrator AS orch, count(*) AS events, " +
+  "max(fee_wei GLOB '-*') AS negative, max(length(fee_wei)) AS longest, " +
+  "sum(CAST(substr(fee_wei, -9) AS INTEGER)) AS lo, " +
+  "sum(CASE WHEN length(fee_wei) > 9 THEN CAST(substr(fee_wei, 1, length(fee_wei) - 9) AS INTEGER) ELSE 0 END) AS hi " +
+  where + " GROUP BY auth_id, orchestrator").safeIntegers(true);
+const each = db.prepare("SELECT auth_id AS auth, orchestrator AS orch, fee_wei AS fee " + where);
+const BILLION = 1000000000n;
+const spend = (sinceMs) => {
+  const byAuth = new Map(), byOrch = new Map();
+  const add = (map, key, events, fee) => {
+    const e = map.get(key);
+    if (e) { e.events += events; e.fee += fee; } else map.set(key, { key, events, fee });
+  };
+  let rows;
+  try {
+    rows = pairs.all(sinceMs);
+  } catch (err) {
+    if (!/overflow/.test(String(err && err.message))) throw err;
+  }
+  if (rows && !rows.some((r) => r.negative || r.longest > 27n)) {
+    for (const r of rows) {
+      const fee = r.hi * BILLION + r.lo, n = Number(r.events);
+      add(byAuth, r.auth, n, fee);
+      add(byOrch, r.orch, n, fee);
+    }
+  } else {
+    for (const r of each.iterate(sinceMs)) {
+      const fee = BigInt(r.fee);
+      add(byAuth, r.auth, 1, fee);
+      add(byOrch, r.orch, 1, fee);
+    }
+  }
+  const list = (map) => [...map.values()].map((e) => ({ key: e.key, events: e.events, feeWei: e.fee.toString() }));
+  return { byAuthId: list(byAuth), byOrchestrator: list(byOrch) };
+};
+parentPort.on("message", ({ sinceMs }) => {
+  try {
+    parentPort.postMessage({ summary: spend(sinceMs) });
+  } catch (err) {
+    parentPort.postMessage({ error: String((err && err.message) || err) });
+  }
+});
+`;
 const ROW_FIELDS = 7;
+// Spend queries waiting for the spend reader at most (the dashboard asks one every 10 s).
+const SPEND_QUERIES_WAITING = 8;
 // Expired rows removed per transaction: a few milliseconds of the writing thread, which commits the
 // payments' events between chunks.
 const PRUNE_CHUNK = 500;
@@ -828,15 +890,7 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
   const selMeta = db.prepare("SELECT count, bytes, delivered, failed FROM meta WHERE one = 1");
   const selFirst = db.prepare("SELECT created_at_ms FROM events ORDER BY seq LIMIT 1");
   const selSince = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events WHERE seq > ? AND created_at_ms >= ? ORDER BY seq LIMIT ?");
-  // Sums as text of exact integers: SQLite's SUM would overflow past 2^63 wei.
-  const spendBy = (column: string) =>
-    db.prepare(`SELECT ${column} AS key, count(*) AS events, group_concat(fee_wei) AS fees FROM events WHERE created_at_ms >= ? AND fee_wei IS NOT NULL GROUP BY ${column} ORDER BY ${column}`);
-  const spendByAuth = spendBy("auth_id");
-  const spendByOrch = spendBy("orchestrator");
-  const summed = (rows: unknown[]) =>
-    (rows as { key: string; events: number; fees: string }[])
-      .map((r) => ({ key: r.key, events: r.events, feeWei: r.fees.split(",").reduce((a, f) => a + BigInt(f), 0n).toString() }))
-      .sort((a, b) => (BigInt(b.feeWei) > BigInt(a.feeWei) ? 1 : BigInt(b.feeWei) < BigInt(a.feeWei) ? -1 : a.key.localeCompare(b.key)));
+  const spendReader = spendReaderOf(opts.path);
   return {
     append: (events) => writer.append(events),
     oldest(limit) {
@@ -863,7 +917,7 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
       return (selSince.all(afterSeq, sinceMs, limit) as { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }[]).map(toRow);
     },
     spend(sinceMs) {
-      return { byAuthId: summed(spendByAuth.all(sinceMs)), byOrchestrator: summed(spendByOrch.all(sinceMs)) };
+      return spendReader.query(sinceMs);
     },
     prune(signal) {
       if (opts.retentionMs === undefined) return Promise.resolve(0);
@@ -874,9 +928,60 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
       if (closed) return;
       closed = true;
       writer.close();
+      spendReader.close();
       db.close();
     },
   };
+}
+
+/**
+ * The spend reader thread (SPEND_READER), started at the first query; queries are answered in
+ * order, at most SPEND_QUERIES_WAITING at a time (more are refused: each reads a whole window). A
+ * thread that fails is started again by the next query.
+ */
+function spendReaderOf(path: string): { query(sinceMs: number): Promise<SpendSummary>; close(): void } {
+  let thread: Worker | undefined;
+  let closed = false;
+  const waiting: { resolve: (s: SpendSummary) => void; reject: (err: Error) => void }[] = [];
+  const start = () => {
+    const t = startThread(SPEND_READER, { path, cacheKiB: PAGE_CACHE_KIB });
+    t.on("message", (m: { summary?: SpendSummary; error?: string }) => {
+      const w = waiting.shift();
+      if (waiting.length === 0) t.unref();
+      if (m.error !== undefined) w?.reject(new OutboxUnavailableError(`outbox spend query failed: ${m.error}`));
+      else w?.resolve({ byAuthId: largestFirst(m.summary!.byAuthId), byOrchestrator: largestFirst(m.summary!.byOrchestrator) });
+    });
+    const gone = (reason: string) => {
+      if (thread === t) thread = undefined;
+      for (const w of waiting.splice(0)) w.reject(new OutboxUnavailableError(reason));
+    };
+    t.on("error", (err) => gone(`outbox spend reader failed: ${err.message}`));
+    t.on("exit", () => gone("outbox spend reader stopped"));
+    return t;
+  };
+  return {
+    query(sinceMs) {
+      if (closed) return Promise.reject(new OutboxUnavailableError("outbox closed"));
+      if (waiting.length >= SPEND_QUERIES_WAITING) return Promise.reject(new OutboxUnavailableError("too many spend queries under way"));
+      thread ??= start();
+      if (waiting.length === 0) thread.ref();
+      const answer = new Promise<SpendSummary>((resolve, reject) => waiting.push({ resolve, reject }));
+      thread.postMessage({ sinceMs });
+      return answer;
+    },
+    close() {
+      closed = true;
+      void thread?.terminate();
+    },
+  };
+}
+
+/** Largest fee first, then by key. */
+function largestFirst(list: SpendSummary["byAuthId"]): SpendSummary["byAuthId"] {
+  return list.sort((a, b) => {
+    const x = BigInt(a.feeWei), y = BigInt(b.feeWei);
+    return y > x ? 1 : y < x ? -1 : (a.key ?? "").localeCompare(b.key ?? "");
+  });
 }
 
 function toRow(r: { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }): OutboxRow {

@@ -83,7 +83,7 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
   router.service(SignerService, {
     ...activityHandlers(deps),
 
-    getSpend(req) {
+    async getSpend(req) {
       // At most a week back: the query reads every event in the window.
       const windowSeconds = Math.min(req.windowSeconds || 3600, 7 * 24 * 3600);
       const sinceMs = Date.now() - windowSeconds * 1000;
@@ -91,7 +91,7 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
       if (!events) return create(GetSpendResponseSchema, { since: timestampFromMs(sinceMs), eventsEnabled: false });
       let spend;
       try {
-        spend = events.outbox.spend(sinceMs);
+        spend = await events.outbox.spend(sinceMs);
       } catch (err) {
         throw new ConnectError("the event outbox cannot be read", Code.Unavailable, undefined, undefined, err);
       }

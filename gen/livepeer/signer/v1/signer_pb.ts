@@ -1455,7 +1455,9 @@ export const SignerService: GenService<{
   /**
    * Fees of the usage events in the outbox over a recent window (default the last hour), by
    * auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
-   * keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+   * keeps every event within -eventsRetention; with Kafka only the undelivered ones. Each call
+   * reads every event of its window, on a thread of its own (payments never wait for it); with
+   * 8 calls already waiting for it, UNAVAILABLE.
    *
    * @generated from rpc livepeer.signer.v1.SignerService.GetSpend
    */

@@ -114,7 +114,9 @@ type SignerServiceClient interface {
 	WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest]) (*connect.ServerStreamForClient[v1.WatchSignerActivityResponse], error)
 	// Fees of the usage events in the outbox over a recent window (default the last hour), by
 	// auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
-	// keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+	// keeps every event within -eventsRetention; with Kafka only the undelivered ones. Each call
+	// reads every event of its window, on a thread of its own (payments never wait for it); with
+	// 8 calls already waiting for it, UNAVAILABLE.
 	GetSpend(context.Context, *connect.Request[v1.GetSpendRequest]) (*connect.Response[v1.GetSpendResponse], error)
 }
 
@@ -285,7 +287,9 @@ type SignerServiceHandler interface {
 	WatchSignerActivity(context.Context, *connect.Request[v1.WatchSignerActivityRequest], *connect.ServerStream[v1.WatchSignerActivityResponse]) error
 	// Fees of the usage events in the outbox over a recent window (default the last hour), by
 	// auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
-	// keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+	// keeps every event within -eventsRetention; with Kafka only the undelivered ones. Each call
+	// reads every event of its window, on a thread of its own (payments never wait for it); with
+	// 8 calls already waiting for it, UNAVAILABLE.
 	GetSpend(context.Context, *connect.Request[v1.GetSpendRequest]) (*connect.Response[v1.GetSpendResponse], error)
 }
 

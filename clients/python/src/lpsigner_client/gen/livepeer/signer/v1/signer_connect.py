@@ -108,7 +108,9 @@ class SignerService(Protocol):
         """
         Fees of the usage events in the outbox over a recent window (default the last hour), by
         auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
-        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones. Each call
+        reads every event of its window, on a thread of its own (payments never wait for it); with
+        8 calls already waiting for it, UNAVAILABLE.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -441,7 +443,9 @@ class SignerServiceClient(ConnectClient):
         """
         Fees of the usage events in the outbox over a recent window (default the last hour), by
         auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
-        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones. Each call
+        reads every event of its window, on a thread of its own (payments never wait for it); with
+        8 calls already waiting for it, UNAVAILABLE.
         """
         return await self.execute_unary(
             request=request,
@@ -536,7 +540,9 @@ class SignerServiceSync(Protocol):
         """
         Fees of the usage events in the outbox over a recent window (default the last hour), by
         auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
-        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones. Each call
+        reads every event of its window, on a thread of its own (payments never wait for it); with
+        8 calls already waiting for it, UNAVAILABLE.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -867,7 +873,9 @@ class SignerServiceClientSync(ConnectClientSync):
         """
         Fees of the usage events in the outbox over a recent window (default the last hour), by
         auth id and by orchestrator, for the dashboard's spend view. Without Kafka the outbox
-        keeps every event within -eventsRetention; with Kafka only the undelivered ones.
+        keeps every event within -eventsRetention; with Kafka only the undelivered ones. Each call
+        reads every event of its window, on a thread of its own (payments never wait for it); with
+        8 calls already waiting for it, UNAVAILABLE.
         """
         return self.execute_unary(
             request=request,
