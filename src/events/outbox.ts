@@ -79,7 +79,8 @@ export interface Outbox {
   since(sinceMs: number, afterSeq: number, limit: number): OutboxRow[];
   /**
    * Spend of the events in the outbox written at or after `sinceMs`, read on a thread of its own
-   * (the query reads every event of the window); a query asked while one is under way shares it.
+   * (the query reads every event of the window); queries are answered in order, and with
+   * SPEND_QUERIES_WAITING waiting another rejects OutboxUnavailableError.
    */
   spend(sinceMs: number): Promise<SpendSummary>;
   close(): void;
@@ -883,7 +884,10 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   });
 }
 
-/** The reads and deletes, on this thread's connection, around the writer's append and close. */
+/**
+ * The reads on this thread's connection (the spend query's on a thread of its own), around the
+ * writer's append, removals, pruning and close.
+ */
 function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<Outbox, "append" | "close"> & Pick<Committer, "remove" | "prune" | "countFailed"> & { journalProblem?: () => string | undefined }): Outbox {
   let closed = false;
   const selOldest = db.prepare("SELECT seq, id, key, value, created_at_ms FROM events ORDER BY seq LIMIT ?");
