@@ -280,6 +280,8 @@ describe("metrics and readiness", () => {
     const rows = outbox.oldest(2);
     await outbox.delivered(rows.map((r) => r.seq));
     outbox.failed(3);
+    // The count is added by the writer thread, without an answer: seen once it has run.
+    for (const deadline = Date.now() + 5_000; outbox.stats().failed !== 3 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
     expect((await rawRequest(`${server.url}/readyz`)).status).toBe(200);
     const metrics = (await rawRequest(`${server.url}/metrics`)).body;
     const sample = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
