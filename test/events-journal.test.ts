@@ -17,6 +17,7 @@ import Database from "better-sqlite3";
 import { afterAll, expect, test } from "vitest";
 import { openOutbox, OutboxUnavailableError, type Outbox } from "../src/events/outbox.js";
 import { outboxHealth } from "../src/events/runtime.js";
+import { watchEventLoop } from "./support/event-loop.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lpsigner-journal-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -210,19 +211,14 @@ test("a primary removes delivered rows on its thread: a write lock held elsewher
     const other = new Database(path);
     other.exec("BEGIN IMMEDIATE");
     // The event loop's longest gap while the removal waits.
-    let last = Date.now();
-    let longestGap = 0;
-    const ticks = setInterval(() => {
-      longestGap = Math.max(longestGap, Date.now() - last);
-      last = Date.now();
-    }, 5);
+    const loop = watchEventLoop(5);
     const t0 = Date.now();
     const removed = primary.delivered(primary.oldest(10).map((r) => r.seq));
     await new Promise((r) => setTimeout(r, 400));
     other.exec("ROLLBACK");
     other.close();
     await removed;
-    clearInterval(ticks);
+    const longestGap = loop.stop();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
     expect(longestGap).toBeLessThan(45);
     expect(primary.stats()).toMatchObject({ depth: 0, delivered: 2 });

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { openOutbox, OutboxUnavailableError, type Outbox } from "../src/events/outbox.js";
+import { watchEventLoop } from "./support/event-loop.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lpsigner-outbox-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -187,16 +188,11 @@ test("a spend query over many events keeps the event loop free while it reads", 
     for (let i = 0; i < 200_000; i += 20_000) {
       await outbox.append(Array.from({ length: 20_000 }, (_, j) => ({ id: `e-${i + j}`, key: "k", value: "v", spend: { authId: `auth-${j % 100}`, orchestrator: `orch-${j % 10}`, feeWei: BigInt(j) } })));
     }
-    let last = performance.now();
-    let longestGap = 0;
-    const ticks = setInterval(() => {
-      longestGap = Math.max(longestGap, performance.now() - last);
-      last = performance.now();
-    }, 2);
+    const loop = watchEventLoop(2);
     const t0 = performance.now();
     const spend = await outbox.spend(0);
     const took = performance.now() - t0;
-    clearInterval(ticks);
+    const longestGap = loop.stop();
     expect(spend.byAuthId).toHaveLength(100);
     expect(spend.byOrchestrator.reduce((a, e) => a + e.events, 0)).toBe(200_000);
     // On the event loop, the query would be its longest gap.
