@@ -903,11 +903,11 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     delivered(seqs) {
       if (seqs.length === 0) return Promise.resolve();
       if (writer.remove) return writer.remove(seqs);
-      return Promise.reject(new Error("only the process that owns the outbox (the single process or the -workers primary) removes delivered rows"));
+      return Promise.reject(notOwner("removes delivered rows"));
     },
     failed(count) {
       if (count <= 0) return;
-      if (!writer.countFailed) throw new Error("only the process that owns the outbox (the single process or the -workers primary) counts failed deliveries");
+      if (!writer.countFailed) throw notOwner("counts failed deliveries");
       writer.countFailed(count);
     },
     stats() {
@@ -926,7 +926,7 @@ function outboxOn(db: BetterSqlite3.Database, opts: OutboxOptions, writer: Pick<
     prune(signal) {
       if (opts.retentionMs === undefined) return Promise.resolve(0);
       if (writer.prune) return writer.prune(Date.now() - opts.retentionMs, signal);
-      return Promise.reject(new Error("only the process that owns the outbox (the single process or the -workers primary) prunes it"));
+      return Promise.reject(notOwner("prunes it"));
     },
     close() {
       if (closed) return;
@@ -987,6 +987,9 @@ function largestFirst(list: SpendSummary["byAuthId"]): SpendSummary["byAuthId"] 
     return y > x ? 1 : y < x ? -1 : (a.key ?? "").localeCompare(b.key ?? "");
   });
 }
+
+/** A write only the owning process's thread makes, asked of another process's outbox. */
+const notOwner = (what: string) => new Error(`only the process that owns the outbox (the single process or the -workers primary) ${what}`);
 
 function toRow(r: { seq: number; id: string; key: string; value: Buffer; created_at_ms: number }): OutboxRow {
   return { seq: r.seq, id: r.id, key: r.key, value: new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.byteLength), createdAtMs: r.created_at_ms };
