@@ -277,7 +277,8 @@ describe.skipIf(!hasBwrap)("the image's artifact, as an unprivileged user with a
       // Ready, and the primary's banner printed (workers may answer before it is).
       for (let i = 0; i < 300 && (ready !== 200 || !out.stdout.includes("serving:")) && out.code === undefined; i++) {
         ready = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
-        if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
+        // Also while ready but the banner is not out yet: without a pause the 300 tries pass in a blink.
+        if (ready !== 200 || !out.stdout.includes("serving:")) await new Promise((r) => setTimeout(r, 100));
       }
       expect(ready, `${out.stdout}\n${out.stderr}`).toBe(200);
       expect(out.stdout).toContain(`signer address: ${key.address}`);
