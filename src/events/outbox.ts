@@ -641,6 +641,11 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
     return w;
   };
   if (!lazily) writer = start();
+  // The delivery's and retention's writes go to the same thread, started by the first of them if need be.
+  const writes = () => {
+    writer ??= start();
+    return deliveryWrites!;
+  };
   return {
     submit(batch) {
       const rows: unknown[] = [];
@@ -656,18 +661,9 @@ function writerThread(opts: OutboxOptions, limits: Limits, finishEvery: number, 
       inFlight.set(n, batch);
       writer.postMessage({ n, rows });
     },
-    remove(seqs) {
-      writer ??= start();
-      return deliveryWrites!.remove(seqs);
-    },
-    prune(beforeMs, signal) {
-      writer ??= start();
-      return deliveryWrites!.prune(beforeMs, signal);
-    },
-    countFailed(count) {
-      writer ??= start();
-      deliveryWrites!.countFailed(count);
-    },
+    remove: (seqs) => writes().remove(seqs),
+    prune: (beforeMs, signal) => writes().prune(beforeMs, signal),
+    countFailed: (count) => writes().countFailed(count),
     close() {
       void writer?.terminate();
     },
