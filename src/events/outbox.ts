@@ -846,13 +846,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     committer.submit(batch);
   };
 
+  // The thread that writes the file removes, prunes and counts failures: a lone writer's, a -workers
+  // primary's checkpointer (a worker has none).
+  const fileWriter = role === "only" ? committer : primaryDeliveryWrites;
   return outboxOn(db, opts, {
     journalProblem: () => journalProblem,
-    // The thread that writes the file removes and counts failures: a lone writer's, a -workers
-    // primary's checkpointer.
-    remove: role === "only" ? committer.remove : primaryDeliveryWrites && ((seqs) => primaryDeliveryWrites.remove(seqs)),
-    prune: role === "only" ? committer.prune : primaryDeliveryWrites && ((beforeMs, signal) => primaryDeliveryWrites.prune(beforeMs, signal)),
-    countFailed: role === "only" ? committer.countFailed : primaryDeliveryWrites && ((count) => primaryDeliveryWrites.countFailed(count)),
+    remove: fileWriter?.remove,
+    prune: fileWriter?.prune,
+    countFailed: fileWriter?.countFailed,
     append(events) {
       if (gone !== undefined) return Promise.reject(new OutboxUnavailableError(gone));
       if (events.length === 0) return Promise.resolve();
