@@ -62,3 +62,40 @@ test("no outbox at the path: a one-line error, exit 2", () => {
   expect(r.status).toBe(2);
   expect(r.stderr).toMatch(/no event outbox at .*missing\.db/);
 });
+
+test("a reader that stops early (`| head`): the listing ends quietly, exit 0", async () => {
+  const many = join(dir, "many.db");
+  const outbox = openOutbox({ path: many, maxBytes: 64 << 20, maxCount: 100_000 });
+  // Several times a pipe's buffer (64 KiB), so the listing is still writing when the reader goes.
+  await outbox.append(Array.from({ length: 5000 }, (_, i) => event(i)));
+  outbox.close();
+  const child = spawn("npm", ["run", "--silent", "events", "--", "-eventsDb", many], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  let first = "";
+  await new Promise<void>((resolve) =>
+    child.stdout!.once("data", (c: Buffer) => {
+      first = c.toString().split("\n")[0]!;
+      child.stdout!.destroy();
+      resolve();
+    }),
+  );
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  expect(first).toBe(envelope(0));
+  expect(stderr).toBe("");
+  expect(code).toBe(0);
+}, 120_000);
+
+test("--since without a value, or in no form it knows: a one-line error naming it, exit 2", () => {
+  for (const [args, message] of [
+    [["--since"], /--since needs a value/],
+    [["--since", "2026-13-45T00:00:00Z"], /--since: "2026-13-45T00:00:00Z" is not a valid RFC 3339 time/],
+    [["--since", "yesterday"], /--since: "yesterday" is not an RFC 3339 time, Unix milliseconds or a duration/],
+  ] as const) {
+    const r = spawnSync("npm", ["run", "--silent", "events", "--", "-eventsDb", path, ...args], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe("");
+  }
+}, 120_000);
