@@ -65,6 +65,7 @@ describe("-kafka* flags", () => {
     [["-kafkaBootstrapServers", "kafka", "-kafkaGatewayTopic", "t"], /-kafkaBootstrapServers: not host:port: "kafka"/],
     [["-kafkaBootstrapServers", "kafka://k:9092", "-kafkaGatewayTopic", "t"], /not host:port/],
     [["-kafkaBootstrapServers", "k:99999", "-kafkaGatewayTopic", "t"], /not host:port/],
+    [["-kafkaBootstrapServers", " , ", "-kafkaGatewayTopic", "t"], /-kafkaBootstrapServers: no host:port in ","/],
     [[...base.slice(0, 2), "-kafkaGatewayTopic", "bad topic"], /-kafkaGatewayTopic: not a Kafka topic name/],
     [["-kafkaGatewayTopic", "t"], /-kafkaGatewayTopic needs -kafkaBootstrapServers/],
     [["-kafkaUser", "u"], /-kafkaUser needs -kafkaBootstrapServers/],

@@ -32,6 +32,7 @@ export function parseKafkaConfig(flags: KafkaFlags, env: NodeJS.ProcessEnv = pro
     return undefined;
   }
   const brokers = servers.split(",").map((s) => s.trim()).filter(Boolean).map(checkBroker);
+  if (brokers.length === 0) throw new ConfigError(`-kafkaBootstrapServers: no host:port in ${JSON.stringify(servers)} (a comma list, e.g. kafka-1:9092,kafka-2:9092)`);
   const topic = flags.kafkaGatewayTopic.trim();
   if (topic === "") throw new ConfigError("-kafkaBootstrapServers needs -kafkaGatewayTopic (the topic events are written to)");
   // Kafka's own rule for topic names.
