@@ -305,3 +305,35 @@ describe("one ConfigError base", () => {
     expect(loadError(["-tlsCert", join(tmp, "none.pem"), "-tlsKey", join(tmp, "none.key")]).message).toMatch(/^-tlsCert: cannot read .*ENOENT/);
   });
 });
+
+describe("usage events (-events and its quotas)", () => {
+  test("off by default; -events or -eventsDb turns them on with the documented defaults", () => {
+    expect(load([]).events).toBeUndefined();
+    expect(load(["-events"]).events).toEqual({ path: join(tmp, ".lpData", "dev", "events.db"), maxBytes: 1_073_741_824, maxCount: 2_000_000, retentionMs: 24 * 3_600_000, gateway: "" });
+    const c = load(["-eventsDb", join(tmp, "e.db"), "-eventsMaxBytes", "1000", "-eventsMaxCount", "10", "-eventsRetention", "90m"]);
+    expect(c.events).toMatchObject({ path: join(tmp, "e.db"), maxBytes: 1000, maxCount: 10, retentionMs: 90 * 60_000 });
+    expect(load(["-events", "-eventsRetention", "0"]).events?.retentionMs).toBeUndefined();
+  });
+
+  test.each([
+    [["-eventsMaxBytes", "-5"], /-eventsMaxBytes must be a whole number of bytes, got "-5"/],
+    [["-eventsMaxBytes", "1e9"], /-eventsMaxBytes must be a whole number of bytes, got "1e9"/],
+    [["-eventsMaxBytes", "0"], /-eventsMaxBytes and -eventsMaxCount must be at least 1/],
+    [["-eventsMaxCount", "0"], /-eventsMaxBytes and -eventsMaxCount must be at least 1/],
+    [["-eventsRetention", "-1h"], /-eventsRetention: invalid duration "-1h"/],
+    [["-eventsRetention", "1x"], /-eventsRetention: invalid duration "1x"/],
+  ])("%j is refused, with events on or off", (argv, message) => {
+    for (const on of [["-events"], []]) {
+      const err = loadError([...on, ...argv]);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.message).toMatch(message);
+    }
+  });
+
+  test("a quota or retention given while events are off: a start-up warning that it has no effect", () => {
+    const warnings = load(["-eventsMaxBytes", "1000", "-eventsRetention", "1h"]).warnings;
+    expect(warnings).toContain("-eventsMaxBytes, -eventsRetention have no effect: usage events are off (-events, -eventsDb or -kafkaBootstrapServers turns them on)");
+    expect(load(["-events", "-eventsMaxBytes", "1000"]).warnings.join("\n")).not.toContain("no effect");
+    expect(load([]).warnings.join("\n")).not.toContain("no effect");
+  });
+});

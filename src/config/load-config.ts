@@ -14,7 +14,7 @@ import { ceilingCurrencies, createPriceLimits, type PriceLimits } from "../prici
 import { DEFAULT_POLL_TIMEOUT_MS } from "../discovery/poll-orchestrator.js";
 import { parseKafkaConfig, type KafkaConfig } from "../events/kafka-config.js";
 import { ConfigError } from "./errors.js";
-import { flagBool, unsupportedFlagWarnings, type FlagName as RawFlagName, type RawFlags } from "./flags.js";
+import { FLAGS, flagBool, unsupportedFlagWarnings, type FlagName as RawFlagName, type RawFlags } from "./flags.js";
 import {
   defaultAddr,
   isLoopbackHost,
@@ -132,9 +132,8 @@ export function loadEventsPath(flags: RawFlags, env: NodeJS.ProcessEnv = process
  * payment path more than its target (docs/performance.md), and so that a development run writes
  * nothing under the user's home unasked.
  */
-function eventsConfig(flags: RawFlags, env: NodeJS.ProcessEnv, kafka: boolean): EventsConfig | undefined {
-  if (!flagBool(flags.events) && flags.eventsDb === "" && !kafka) return undefined;
-  const path = loadEventsPath(flags, env);
+function eventsConfig(flags: RawFlags, env: NodeJS.ProcessEnv, kafka: boolean, warnings: string[]): EventsConfig | undefined {
+  // The quotas and retention are checked with events off too: a bad value is an error either way.
   const bytesText = flags.eventsMaxBytes.trim();
   if (!/^\d{1,15}$/.test(bytesText)) throw new ConfigError(`-eventsMaxBytes must be a whole number of bytes, got ${JSON.stringify(flags.eventsMaxBytes)}`);
   const maxBytes = Number(bytesText);
@@ -144,6 +143,12 @@ function eventsConfig(flags: RawFlags, env: NodeJS.ProcessEnv, kafka: boolean): 
   if (flags.eventsRetention !== "") retentionMs = parseDuration(flags.eventsRetention, "eventsRetention") || undefined;
   else if (!kafka) retentionMs = 24 * 3600_000;
   if (kafka && retentionMs !== undefined) throw new ConfigError("-eventsRetention applies without Kafka: with -kafkaBootstrapServers events stay until delivered");
+  if (!flagBool(flags.events) && flags.eventsDb === "" && !kafka) {
+    const set = (["eventsMaxBytes", "eventsMaxCount", "eventsRetention"] as const).filter((f) => flags[f] !== FLAGS[f].default);
+    if (set.length > 0) warnings.push(`${set.map((f) => `-${f}`).join(", ")} ha${set.length > 1 ? "ve" : "s"} no effect: usage events are off (-events, -eventsDb or -kafkaBootstrapServers turns them on)`);
+    return undefined;
+  }
+  const path = loadEventsPath(flags, env);
   return { path, maxBytes, maxCount, retentionMs, gateway: flags.gatewayHost };
 }
 
@@ -338,7 +343,7 @@ export function loadConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env
   if (workers < 1 || workers > MAX_WORKERS) throw new ConfigError(`-workers must be between 1 and ${MAX_WORKERS}, got ${workers}`);
   const key = keySource(flags, chain.kind === "dev", env);
   const kafka = parseKafkaConfig(flags, env);
-  const events = eventsConfig(flags, env, kafka !== undefined);
+  const events = eventsConfig(flags, env, kafka !== undefined, warnings);
   if (kafka && !events) throw new ConfigError("-kafkaBootstrapServers delivers the outbox's events: it needs -events");
   const webhookBody = flags.remoteSignerWebhookBody.trim();
   if (webhookBody !== "default" && webhookBody !== "extended") {
