@@ -3,7 +3,7 @@
  * filtering by when they were written, --follow printing events written after it started.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
@@ -99,3 +99,14 @@ test("--since without a value, or in no form it knows: a one-line error naming i
     expect(r.stdout).toBe("");
   }
 }, 120_000);
+
+test("a file that is not an outbox: a one-line error naming it, exit 2, the file untouched", () => {
+  const garbage = join(dir, "garbage.db");
+  writeFileSync(garbage, "not a database at all, just text\n".repeat(200));
+  const before = readFileSync(garbage);
+  const r = spawnSync("npm", ["run", "--silent", "events", "--", "-eventsDb", garbage], { encoding: "utf8", timeout: 60_000 });
+  expect(r.status).toBe(2);
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  expect(r.stderr).toContain(`cannot read the event outbox ${garbage}: file is not a database`);
+  expect(readFileSync(garbage).equals(before)).toBe(true);
+}, 60_000);

@@ -144,7 +144,7 @@ function validEnd(file: string): number {
 test("a primary started after its workers have gone moves their journals in at once; a torn record and what follows it are not taken", async () => {
   const path = join(dir, "later.db");
   // The file exists (a worker opens it), but no primary runs while the worker writes.
-  openOutbox({ path, ...limits, readOnly: true }).close();
+  openOutbox({ path, ...limits }).close(); // the file and its schema, then no writer
   const a = appender(path, "later-", 50);
   expect(await a.exited).toBe(0);
   const [segment] = readdirSync(`${path}.journals`);
@@ -169,7 +169,7 @@ test("a primary started after its workers have gone moves their journals in at o
 
 test("a single process started where workers of an earlier run left journals moves them in at once", async () => {
   const path = join(dir, "then-single.db");
-  openOutbox({ path, ...limits, readOnly: true }).close();
+  openOutbox({ path, ...limits }).close(); // the file and its schema, then no writer
   const a = appender(path, "earlier-", 20);
   expect(await a.exited).toBe(0);
   const single = openOutbox({ path, ...limits });

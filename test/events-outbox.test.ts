@@ -9,7 +9,7 @@
  * the caller waiting for the lock.
  */
 import Database from "better-sqlite3";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
@@ -343,4 +343,24 @@ test("a failed delivery's count is added by the writer thread: a write lock held
   } finally {
     outbox.close();
   }
+});
+
+test("another program's database (-eventsDb pointing at it) is refused and left byte for byte as it was; a reader never writes", () => {
+  const foreign = fresh();
+  const other = new Database(foreign);
+  other.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts (name) VALUES ('a')");
+  other.close();
+  const before = readFileSync(foreign);
+  for (const readOnly of [false, true]) {
+    expect(() => openOutbox({ path: foreign, maxBytes: 1 << 20, maxCount: 100, readOnly })).toThrow("not an event outbox: a database of other tables (accounts)");
+    expect(readFileSync(foreign).equals(before)).toBe(true);
+    expect(existsSync(`${foreign}-wal`)).toBe(false);
+  }
+  // An empty file: a writer makes it an outbox, a reader does not.
+  const empty = fresh();
+  writeFileSync(empty, "");
+  expect(() => openOutbox({ path: empty, maxBytes: 1 << 20, maxCount: 100, readOnly: true })).toThrow("no event outbox in this file");
+  expect(readFileSync(empty).length).toBe(0);
+  openOutbox({ path: empty, maxBytes: 1 << 20, maxCount: 100 }).close();
+  openOutbox({ path: empty, maxBytes: 1 << 20, maxCount: 100, readOnly: true }).close();
 });

@@ -12,7 +12,7 @@ import { ConfigError } from "../config/errors.js";
 import { parseFlags } from "../config/flags.js";
 import { loadEventsPath } from "../config/load-config.js";
 import { parseDuration } from "../config/values.js";
-import { openOutbox } from "./outbox.js";
+import { openOutbox, type Outbox } from "./outbox.js";
 
 const PAGE = 1000;
 const FOLLOW_POLL_MS = 250;
@@ -55,7 +55,12 @@ export async function runEventsCli(argv: string[], out: NodeJS.WritableStream = 
   if (!existsSync(path)) throw new ConfigError(`no event outbox at ${path} (set -eventsDb or -dataDir as the signer has it)`);
   const sinceMs = parseSince(since);
   // Only read; the quotas matter to writers only.
-  const outbox = openOutbox({ path, maxBytes: Number.MAX_SAFE_INTEGER, maxCount: Number.MAX_SAFE_INTEGER, readOnly: true });
+  let outbox: Outbox;
+  try {
+    outbox = openOutbox({ path, maxBytes: Number.MAX_SAFE_INTEGER, maxCount: Number.MAX_SAFE_INTEGER, readOnly: true });
+  } catch (err) {
+    throw new ConfigError(`cannot read the event outbox ${path}: ${(err as Error).message}`);
+  }
   let after = 0;
   // A reader that goes away (`lpsigner events | head`) ends the listing quietly, as it ends a Unix
   // filter's; any other write error is the command's.

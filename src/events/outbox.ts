@@ -160,10 +160,20 @@ ${JOURNAL_SCHEMA}`;
 // The addon is loaded by the first open: a signer with events off never loads it.
 let Database: typeof BetterSqlite3 | undefined;
 
-/** Open (creating) the file with the schema, on this thread (the threads open it after). */
-function openDb(path: string): BetterSqlite3.Database {
+/**
+ * Open (creating) the file with the schema, on this thread (the threads open it after). A reader
+ * changes nothing in it; and a database that holds other tables but no outbox (-eventsDb pointing
+ * at another program's file) is refused untouched.
+ */
+function openDb(path: string, readOnly: boolean): BetterSqlite3.Database {
   Database ??= createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
   const db = new Database(path, { timeout: 10_000 });
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+  if (!(tables.includes("events") && tables.includes("meta")) && (readOnly || tables.length > 0)) {
+    db.close();
+    throw new Error(tables.length === 0 ? "no event outbox in this file" : `not an event outbox: a database of other tables (${tables.slice(0, 5).join(", ")})`);
+  }
+  if (readOnly) return db;
   // Writes only when the file is new: opening an existing outbox takes no write lock.
   if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
   // Commits are made durable by an fsync of the WAL (openOutbox), not inside SQLite.
@@ -755,7 +765,7 @@ function onJournal(db: BetterSqlite3.Database, opts: OutboxOptions, limits: Limi
 export function openOutbox(opts: OutboxOptions): Outbox {
   fs.mkdirSync(dirname(opts.path), { recursive: true });
   // This thread's connection: the schema, then reads and deliveryWrites (outboxOn), and a worker's commits.
-  const db = openDb(opts.path);
+  const db = openDb(opts.path, opts.readOnly === true);
   if (opts.readOnly) {
     return outboxOn(db, opts, { append: () => Promise.reject(new OutboxUnavailableError("outbox opened read-only")), close: () => {} });
   }
