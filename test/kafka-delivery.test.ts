@@ -158,6 +158,29 @@ describe.skipIf(skip)("Kafka delivery from the outbox, against a real broker", (
     outbox.dispose();
   }, 90_000);
 
+  test("large events (12 KB each, 600 of them) go in sends small enough for the broker's 1 MB batch limit: every one delivered, none stuck", async () => {
+    const outbox = sqliteOutbox();
+    const { logger, lines } = recordingLogger();
+    const topic = "events-large";
+    // The envelope padded as long field values would make it (a long service URL, request id, ...).
+    const large = (session: number, sequence: number) => {
+      const e = event(session, sequence);
+      const padded = JSON.stringify({ ...JSON.parse(new TextDecoder().decode(e.value)), pad: "x".repeat(12_000) });
+      return { ...e, value: new TextEncoder().encode(padded) };
+    };
+    // Two sessions: their partitions each get about 300 of them (3.6 MB) in the outbox at once.
+    for (let seq = 0; seq < 300; seq++) await outbox.append([large(0, seq), large(1, seq)]);
+    const delivery = startKafkaDelivery({ outbox, logger, brokers: [broker.bootstrap], topic, minBackoffMs: 50, maxBackoffMs: 200 });
+    running.push(delivery);
+    await until("the outbox to drain", () => outbox.depth() === 0, 60_000);
+    expect(outbox.failedCount()).toBe(0);
+    expect(lines.filter((l) => l.startsWith("warn"))).toEqual([]);
+    const messages = await readTopic(broker.bootstrap, topic, 600, 30_000);
+    expect(new Set(messages.map((m) => m.key)).size).toBe(600);
+    await delivery.stop();
+    outbox.dispose();
+  }, 120_000);
+
   test("rows appended one at a time gather for lingerMs between sends: a few larger sends, not one per append, and every row delivered", async () => {
     const outbox = sqliteOutbox();
     const sends: number[] = [];

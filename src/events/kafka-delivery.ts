@@ -35,6 +35,12 @@ export interface KafkaDeliveryOptions extends KafkaConfig {
   logger: DeliveryLogger;
   /** Rows per produce request (default 500). */
   batchSize?: number;
+  /**
+   * Bytes (keys and values) per produce request, at least one row (default 512 KiB): a broker
+   * refuses a partition's batch over its message.max.bytes (1 MiB by default), and refuses it
+   * again on every retry, so a send of 500 large events would never leave.
+   */
+  maxSendBytes?: number;
   /** How often an empty outbox is looked at again without wake() (default 50 ms). */
   idleMs?: number;
   /**
@@ -64,6 +70,7 @@ const FAILURE_LOG_INTERVAL_MS = 30_000;
 export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
   const { outbox, logger, topic } = opts;
   const batchSize = opts.batchSize ?? 500;
+  const maxSendBytes = opts.maxSendBytes ?? 512 * 1024;
   const idleMs = opts.idleMs ?? 50;
   const lingerMs = opts.lingerMs ?? 100;
   const minBackoffMs = opts.minBackoffMs ?? 200;
@@ -114,7 +121,7 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
       await outbox.delivered(acknowledged);
       acknowledged = undefined;
     }
-    const rows = outbox.oldest(batchSize);
+    const rows = withinBytes(outbox.oldest(batchSize), maxSendBytes);
     if (rows.length === 0) return "idle";
     try {
       if (!producer) {
@@ -150,7 +157,7 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
       logger.info({ failedAttempts: failures, topic }, "Kafka delivery resumed");
       failures = 0;
     }
-    return rows.length < batchSize ? "sent" : "full";
+    return rows.length < batchSize && !rows.cut ? "sent" : "full";
   };
 
   const loop = (async () => {
@@ -187,6 +194,16 @@ export function startKafkaDelivery(opts: KafkaDeliveryOptions): KafkaDelivery {
       producer = undefined;
     },
   };
+}
+
+/** The oldest rows whose keys and values fit in maxBytes (the first always); `cut` when some were left for the next send. */
+function withinBytes<R extends { key: string; value: Uint8Array }>(rows: R[], maxBytes: number): R[] & { cut?: boolean } {
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    bytes += rows[i]!.key.length + rows[i]!.value.byteLength;
+    if (bytes > maxBytes && i > 0) return Object.assign(rows.slice(0, i), { cut: true });
+  }
+  return rows;
 }
 
 /** Closes at once, dropping requests in flight (their rows stay in the outbox). */

@@ -127,6 +127,8 @@ describe("refusals change nothing and sign nothing", () => {
     ["request maxPrice exceeded", () => ({ maxPrice: { price: "0.5", currency: "wei", unit: "720p-pixel-seconds" } }), "price-exceeded"],
     ["maxPrice wrong unit", () => ({ maxPrice: { price: "5", currency: "wei", unit: "seconds" } }), /maxPrice.unit must be 720p-pixel-seconds/],
     ["manifest id too long", () => ({ manifestId: "x".repeat(300) }), /ManifestID: longer than 256/],
+    ["X-Request-Id too long", () => ({ requestId: "r".repeat(257) }), /X-Request-Id: longer than 256 characters/],
+    ["service URL too long", () => ({ orchestrator: orchestratorInfo({ transcoder: "https://o.example/" + "p".repeat(2031) }) }), /orchestrator.transcoder: longer than 2048 characters/],
   ];
   test.each(cases)("%s", async (_name, make, expected) => {
     const { deps, signer } = testDeps();

@@ -12,6 +12,8 @@ import type { PaymentDeps, PaymentRequest } from "./generate-payment.js";
 
 /** Bounds on request strings; the reference has none, which lets a client bloat signed state. */
 export const MAX_ID_LENGTH = 256;
+/** The longest orchestrator service URL taken (OrchestratorInfo.transcoder). */
+export const MAX_URL_LENGTH = 2048;
 
 /** What steps 1-6 establish: the session's state, its manifest, capabilities, params and credit. */
 export interface Session {
@@ -69,6 +71,10 @@ export function openSession(deps: PaymentDeps, req: PaymentRequest): Session {
     checkLength(req.modelId ?? "", "model_id");
   }
   checkLength(req.authIdHeader, "Signer-Auth-Id");
+  checkLength(req.requestId ?? "", "X-Request-Id");
+  // The service URL goes into the usage event (orch_url): bounded, so an orchestrator cannot make
+  // events larger than a Kafka broker takes. Real ones are a few dozen characters.
+  if (info.transcoder.length > MAX_URL_LENGTH) throw invalidArgument(`orchestrator.transcoder: longer than ${MAX_URL_LENGTH} characters`);
   const orchAddress = goAddress(info.address);
   const randomId = deps.randomId ?? defaultRandomId;
   const type = jobTypeName(req.type);
