@@ -1,6 +1,7 @@
 /**
  * A disk that is really full (a 1 MiB tmpfs, mounted in a user and mount namespace of the test's
- * own, filled to ENOSPC): the outbox refuses the append as unavailable (what the payment path
+ * own, filled to ENOSPC), for a single process and for a -workers worker: the outbox refuses the
+ * append as unavailable (what the payment path
  * answers 503 / UNAVAILABLE with nothing returned), stores nothing of a refused one, keeps its
  * counters equal to its rows, and takes appends again once there is room. Needs unshare
  * (util-linux) and user namespaces (root, or unprivileged ones enabled).
@@ -21,10 +22,14 @@ const dir = mkdtempSync(join(tmpdir(), "lpsigner-disk-full-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(missing !== undefined)("the outbox on a full disk", () => {
-  test("refused as unavailable, nothing half-stored, counters equal to the rows; room again: appends resume", async () => {
+  test.each([
+    ["a single process (SQLite's WAL)", "only"],
+    ["a -workers worker (its journal, moved in by the primary)", "worker"],
+  ])("%s: refused as unavailable, nothing half-stored, counters equal to the rows; room again: appends resume", async (_name, role) => {
+    const mnt = mkdtempSync(join(dir, `${role}-`));
     const child = spawn(
       unshare!,
-      ["--map-root-user", "--mount", "sh", "-c", `${mount} -t tmpfs -o size=1m tmpfs "$1" && exec "$0" --import tsx test/support/outbox-disk-full.ts "$1"`, process.execPath, dir],
+      ["--map-root-user", "--mount", "sh", "-c", `${mount} -t tmpfs -o size=1m tmpfs "$1" && exec "$0" --import tsx test/support/outbox-disk-full.ts "$1" "$2"`, process.execPath, mnt, role],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";
@@ -47,7 +52,7 @@ describe.skipIf(missing !== undefined)("the outbox on a full disk", () => {
     expect(r.fillerBytes).toBeGreaterThan(0);
     expect(r.storedWhenFull).toBeGreaterThanOrEqual(10);
     expect(r.refusal?.name).toBe("OutboxUnavailableError");
-    expect(r.refusal?.message).toMatch(/outbox write failed: .*(disk is full|SQLITE_FULL)/i);
+    expect(r.refusal?.message).toMatch(role === "only" ? /outbox write failed: database or disk is full/ : /ENOSPC/);
     expect(r.refusedAgain).toBe(true);
     expect(r.resumed).toBe(20);
     // Exactly the acknowledged appends, in order: a refused one left nothing behind.

@@ -1,17 +1,20 @@
 /**
  * Run by test/events-disk-full.test.ts inside a user and mount namespace of its own, with a small
- * tmpfs mounted at argv[2]: the outbox there, a filler file taking the rest of the space, appends
- * until the disk is full; then the filler goes and appends go on. Prints one JSON line of what it
- * saw (the test asserts).
+ * tmpfs mounted at argv[2]: an outbox there (argv[3]: "only", a single process's, or "worker", a
+ * -workers worker's journal), a filler file taking the rest of the space, appends until one is
+ * refused; then the filler goes and appends go on. A worker's journal is then moved in by a
+ * primary. Prints one JSON line of what it saw (the test asserts).
  */
-import { rmSync, writeSync, openSync, closeSync } from "node:fs";
+import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { openOutbox, OutboxUnavailableError } from "../../src/events/outbox.js";
+import { openOutbox, OutboxUnavailableError, type OutboxRole } from "../../src/events/outbox.js";
 
 const dir = process.argv[2]!;
+const role = process.argv[3] as OutboxRole;
 const path = join(dir, "events.db");
-const outbox = openOutbox({ path, maxBytes: 1e9, maxCount: 1e7 });
+// A worker's segments are small here, so the full disk is met when the next one is made.
+const outbox = openOutbox({ path, maxBytes: 1e9, maxCount: 1e7, role, journalSegmentBytes: 64 * 1024 });
 const event = (n: number) => ({ id: `disk-${n}`, key: `disk-${n}`, value: `{"n":${n},"pad":"${"p".repeat(900)}"}` });
 
 let n = 0;
@@ -35,7 +38,7 @@ try {
 closeSync(fd);
 
 let refusal: { name: string; message: string } | undefined;
-// Appends until one is refused (the WAL and the file can take a few before they must grow).
+// Appends until one is refused (the WAL, the file or the segment can take a few before they must grow).
 for (; n < 5000 && !refusal; n++) {
   try {
     await outbox.append([event(n)]);
@@ -64,8 +67,12 @@ for (let i = 0; i < 20; i++, n++) {
     // not yet
   }
 }
-const stats = outbox.stats();
 outbox.close();
+// A worker's journal, moved in by a primary as the signer's would (at its start, its worker gone).
+if (role === "worker") openOutbox({ path, maxBytes: 1e9, maxCount: 1e7, role: "primary" }).close();
+const reader = openOutbox({ path, maxBytes: 1e9, maxCount: 1e7, readOnly: true });
+const stats = reader.stats();
+reader.close();
 const db = new Database(path, { readonly: true });
 const rows = db.prepare("SELECT id FROM events ORDER BY seq").pluck().all() as string[];
 const counted = db.prepare("SELECT count(*) AS depth, coalesce(sum(length(key) + length(value)), 0) AS bytes FROM events").get();
