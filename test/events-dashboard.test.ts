@@ -56,3 +56,23 @@ test.skipIf(noChromium)("spend over the last hour by auth id and by orchestrator
   expect(orch).toHaveLength(1);
   expect(orch[0]).toMatch(/3$/);
 });
+
+test.skipIf(noChromium)("past the 100 auth ids the signer lists, the last line sums the rest: what the page leaves out and what the list left out", async () => {
+  const client = createClient(SignerService, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }));
+  const info = orchestratorInfo();
+  for (let i = 0; i < 110; i++) await client.generateLivePayment(paymentRequest(info), { headers: { "Signer-Auth-Id": `bulk-${i}` } });
+  const spend = await client.getSpend({});
+  // 112 auth ids in all (the first test's two and these): 100 listed, 12 summed by the signer.
+  expect(spend.byAuthId).toHaveLength(100);
+  expect(spend.moreByAuthId?.keys).toBe(12n);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${srv.url}/dashboard/`);
+  const rows = () => page.getByTestId("spend-auth").locator("tr").allTextContents();
+  await expect.poll(rows, { timeout: 15_000 }).toHaveLength(11);
+  const last = (await rows())[10]!;
+  const events = spend.byAuthId.slice(10).reduce((a, e) => a + e.events, spend.moreByAuthId!.events);
+  expect(last).toMatch(new RegExp(`^102 more.*${events}$`));
+  const fee = spend.byAuthId.slice(10).reduce((a, e) => a + BigInt(e.feeWei), BigInt(spend.moreByAuthId!.feeWei));
+  const title = await page.getByTestId("spend-auth").locator("tr").nth(10).locator("td").nth(1).getAttribute("title");
+  expect(title).toBe(`${fee.toLocaleString("en-US")} wei`);
+});

@@ -171,7 +171,9 @@ test("spend is summed exactly on a thread of its own: ordinary fees by SQLite, f
     expect(spend.byAuthId.map((e) => [e.key, e.events, e.feeWei])).toEqual(listed(all));
     const total = [...all.values()].reduce((a, e) => a + e.fee, 0n);
     expect(spend.byOrchestrator).toEqual([{ key: "0xorch", events: n, feeWei: total.toString() }]);
-    expect(await outbox.spend(Date.now() + 60_000)).toEqual({ byAuthId: [], byOrchestrator: [] });
+    const none = { keys: 0, events: 0, feeWei: "0" };
+    expect(spend.moreByAuthId).toEqual(none);
+    expect(await outbox.spend(Date.now() + 60_000)).toEqual({ byAuthId: [], byOrchestrator: [], moreByAuthId: none, moreByOrchestrator: none });
     // A ninth query while eight wait is refused; the eight are answered.
     const queries = Array.from({ length: 9 }, () => outbox.spend(0));
     await expect(queries[8]).rejects.toThrow(/too many spend queries under way/);
@@ -180,6 +182,39 @@ test("spend is summed exactly on a thread of its own: ordinary fees by SQLite, f
     outbox.close();
   }
 });
+
+test("spend lists hold the 100 largest, sorted on the reader's thread; the rest are summed (a window of 50,000 auth ids)", async () => {
+  const path = fresh();
+  const outbox = openOutbox({ path, maxBytes: 1 << 30, maxCount: 1e7, synchronous: "normal" });
+  try {
+    // Auth id i pays i + 1 wei, twice; orchestrators: 3.
+    const ids = 50_000;
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < ids; i += 10_000) {
+        await outbox.append(
+          Array.from({ length: 10_000 }, (_, j) => ({ id: `m-${round}-${i + j}`, key: "k", value: "v", spend: { authId: `user-${i + j}`, orchestrator: `orch-${(i + j) % 3}`, feeWei: BigInt(i + j + 1) } })),
+        );
+      }
+    }
+    const loop = watchEventLoop(2);
+    const t0 = performance.now();
+    const spend = await outbox.spend(0);
+    const took = performance.now() - t0;
+    const longestGap = loop.stop();
+    expect(spend.byAuthId).toHaveLength(100);
+    expect(spend.byAuthId[0]).toEqual({ key: `user-${ids - 1}`, events: 2, feeWei: String(2 * ids) });
+    expect(spend.byAuthId[99]).toEqual({ key: `user-${ids - 100}`, events: 2, feeWei: String(2 * (ids - 99)) });
+    // The rest: ids - 100 auth ids paying 1 .. ids - 100 wei, twice each.
+    const restFee = BigInt(ids - 100) * BigInt(ids - 99); // 2 * (1 + ... + (ids - 100))
+    expect(spend.moreByAuthId).toEqual({ keys: ids - 100, events: 2 * (ids - 100), feeWei: restFee.toString() });
+    expect(spend.byOrchestrator.map((e) => e.key)).toHaveLength(3);
+    expect(spend.moreByOrchestrator).toEqual({ keys: 0, events: 0, feeWei: "0" });
+    // The sort and the cut are not on the event loop.
+    expect(longestGap).toBeLessThan(took / 2);
+  } finally {
+    outbox.close();
+  }
+}, 60_000);
 
 test("a spend query over many events keeps the event loop free while it reads", async () => {
   const path = fresh();

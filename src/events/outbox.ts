@@ -55,8 +55,18 @@ export interface OutboxEvent {
 
 /** Fees by auth id and by orchestrator since a time (wei, decimal strings). */
 export interface SpendSummary {
+  /** Largest fee first (ties by key), SPEND_LIST_MAX at most; the rest summed in moreByAuthId. */
   byAuthId: { key: string; events: number; feeWei: string }[];
   byOrchestrator: { key: string; events: number; feeWei: string }[];
+  moreByAuthId: SpendRest;
+  moreByOrchestrator: SpendRest;
+}
+
+/** What a spend list leaves out, summed. */
+export interface SpendRest {
+  keys: number;
+  events: number;
+  feeWei: string;
 }
 
 export interface Outbox {
@@ -476,8 +486,21 @@ const spend = (sinceMs) => {
       add(byOrch, r.orch, 1, fee);
     }
   }
-  const list = (map) => [...map.values()].map((e) => ({ key: e.key, events: e.events, feeWei: e.fee.toString() }));
-  return { byAuthId: list(byAuth), byOrchestrator: list(byOrch) };
+  // Sorted and cut here, off the event loop: a window may hold hundreds of thousands of auth ids.
+  const list = (map) => {
+    const all = [...map.values()].sort((a, b) => (b.fee > a.fee ? 1 : b.fee < a.fee ? -1 : (a.key ?? "").localeCompare(b.key ?? "")));
+    const rest = { keys: 0, events: 0, fee: 0n };
+    for (let i = workerData.listMax; i < all.length; i++) {
+      rest.keys += 1;
+      rest.events += all[i].events;
+      rest.fee += all[i].fee;
+    }
+    const entries = all.slice(0, workerData.listMax).map((e) => ({ key: e.key, events: e.events, feeWei: e.fee.toString() }));
+    return [entries, { keys: rest.keys, events: rest.events, feeWei: rest.fee.toString() }];
+  };
+  const [byAuthId, moreByAuthId] = list(byAuth);
+  const [byOrchestrator, moreByOrchestrator] = list(byOrch);
+  return { byAuthId, byOrchestrator, moreByAuthId, moreByOrchestrator };
 };
 parentPort.on("message", ({ sinceMs }) => {
   try {
@@ -490,6 +513,8 @@ parentPort.on("message", ({ sinceMs }) => {
 const ROW_FIELDS = 7;
 // Spend queries waiting for the spend reader at most (the dashboard asks one every 10 s).
 const SPEND_QUERIES_WAITING = 8;
+// Entries per spend list (the dashboard shows 10); the rest are summed (SpendRest).
+const SPEND_LIST_MAX = 100;
 // Expired rows removed per transaction: a few milliseconds of the writing thread, which commits the
 // payments' events between chunks.
 const PRUNE_CHUNK = 500;
@@ -955,12 +980,12 @@ function spendReaderOf(path: string): { query(sinceMs: number): Promise<SpendSum
   let closed = false;
   const waiting: { resolve: (s: SpendSummary) => void; reject: (err: Error) => void }[] = [];
   const start = () => {
-    const t = startThread(SPEND_READER, { path, cacheKiB: PAGE_CACHE_KIB });
+    const t = startThread(SPEND_READER, { path, cacheKiB: PAGE_CACHE_KIB, listMax: SPEND_LIST_MAX });
     t.on("message", (m: { summary?: SpendSummary; error?: string }) => {
       const w = waiting.shift();
       if (waiting.length === 0) t.unref();
       if (m.error !== undefined) w?.reject(new OutboxUnavailableError(`outbox spend query failed: ${m.error}`));
-      else w?.resolve({ byAuthId: largestFirst(m.summary!.byAuthId), byOrchestrator: largestFirst(m.summary!.byOrchestrator) });
+      else w?.resolve(m.summary!);
     });
     const gone = (reason: string) => {
       if (thread === t) thread = undefined;
@@ -988,13 +1013,6 @@ function spendReaderOf(path: string): { query(sinceMs: number): Promise<SpendSum
 }
 
 /** Largest fee first, then by key. */
-function largestFirst(list: SpendSummary["byAuthId"]): SpendSummary["byAuthId"] {
-  return list.sort((a, b) => {
-    const x = BigInt(a.feeWei), y = BigInt(b.feeWei);
-    return y > x ? 1 : y < x ? -1 : (a.key ?? "").localeCompare(b.key ?? "");
-  });
-}
-
 /** A write only the owning process's thread makes, asked of another process's outbox. */
 const notOwner = (what: string) => new Error(`only the process that owns the outbox (the single process or the -workers primary) ${what}`);
 

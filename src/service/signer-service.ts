@@ -96,9 +96,12 @@ export const signerRoutes = (deps: SignerServiceDeps) => (router: ConnectRouter)
         throw new ConnectError("the event outbox cannot be read", Code.Unavailable, undefined, undefined, err);
       }
       const entries = (list: typeof spend.byAuthId) => list.map((e) => ({ key: e.key ?? "", events: BigInt(e.events), feeWei: e.feeWei }));
+      const rest = (r: typeof spend.moreByAuthId) => ({ keys: BigInt(r.keys), events: BigInt(r.events), feeWei: r.feeWei });
       return create(GetSpendResponseSchema, {
         byAuthId: entries(spend.byAuthId),
         byOrchestrator: entries(spend.byOrchestrator),
+        moreByAuthId: rest(spend.moreByAuthId),
+        moreByOrchestrator: rest(spend.moreByOrchestrator),
         since: timestampFromMs(sinceMs),
         eventsEnabled: true,
       });

@@ -3,14 +3,14 @@
  * (GetSpend, polled every 10 s). Hidden when the signer writes no events.
  */
 import type { Client } from "@connectrpc/connect";
-import type { SignerService, SpendEntry } from "../../gen/livepeer/signer/v1/signer_pb.js";
+import type { SignerService, SpendEntry, SpendRest } from "../../gen/livepeer/signer/v1/signer_pb.js";
 import { count, wei } from "./format.js";
 
 const POLL_MS = 10_000;
-/** Rows shown per table; the rest are summed into one line. */
+/** Rows shown per table; the rest (with what the signer's list itself leaves out) are summed into one line. */
 const TOP = 10;
 
-function rows(entries: SpendEntry[], none: string, keyName: (key: string) => string): HTMLTableRowElement[] {
+function rows(entries: SpendEntry[], more: SpendRest | undefined, none: string, keyName: (key: string) => string): HTMLTableRowElement[] {
   const cell = (text: string, title?: string, cls?: string) => {
     const td = document.createElement("td");
     td.textContent = text;
@@ -26,10 +26,12 @@ function rows(entries: SpendEntry[], none: string, keyName: (key: string) => str
     tr.append(cell(keyName(e.key), e.key, "mono"), cell(fee.text, fee.exact), cell(count(e.events).text));
     return tr;
   });
-  if (rest.length > 0) {
+  const moreKeys = BigInt(rest.length) + (more?.keys ?? 0n);
+  if (moreKeys > 0n) {
     const tr = document.createElement("tr");
-    const fee = wei(rest.reduce((a, e) => a + BigInt(e.feeWei), 0n));
-    tr.append(cell(`${rest.length} more`, undefined, "muted"), cell(fee.text, fee.exact), cell(count(rest.reduce((a, e) => a + e.events, 0n)).text));
+    const fee = wei(rest.reduce((a, e) => a + BigInt(e.feeWei), BigInt(more?.feeWei || "0")));
+    const events = rest.reduce((a, e) => a + e.events, more?.events ?? 0n);
+    tr.append(cell(`${count(moreKeys).text} more`, undefined, "muted"), cell(fee.text, fee.exact), cell(count(events).text));
     out.push(tr);
   }
   if (out.length === 0) {
@@ -51,8 +53,8 @@ export function watchSpend(client: Client<typeof SignerService>): void {
       const s = await client.getSpend({ windowSeconds: 3600 });
       section.hidden = !s.eventsEnabled;
       if (s.eventsEnabled) {
-        byAuth.replaceChildren(...rows(s.byAuthId, "no payments in the last hour", (k) => k || "(none)"));
-        byOrch.replaceChildren(...rows(s.byOrchestrator, "no payments in the last hour", (k) => `${k.slice(0, 8)}…${k.slice(-4)}`));
+        byAuth.replaceChildren(...rows(s.byAuthId, s.moreByAuthId, "no payments in the last hour", (k) => k || "(none)"));
+        byOrch.replaceChildren(...rows(s.byOrchestrator, s.moreByOrchestrator, "no payments in the last hour", (k) => `${k.slice(0, 8)}…${k.slice(-4)}`));
       }
     } catch {
       // The activity stream reports the connection; the next poll tries again.

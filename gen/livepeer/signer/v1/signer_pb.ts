@@ -21,7 +21,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file livepeer/signer/v1/signer.proto.
  */
 export const file_livepeer_signer_v1_signer: GenFile = /*@__PURE__*/
-  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiKQoPR2V0U3BlbmRSZXF1ZXN0EhYKDndpbmRvd19zZWNvbmRzGAEgASgNIjoKClNwZW5kRW50cnkSCwoDa2V5GAEgASgJEg4KBmV2ZW50cxgCIAEoBBIPCgdmZWVfd2VpGAMgASgJIsIBChBHZXRTcGVuZFJlc3BvbnNlEjIKCmJ5X2F1dGhfaWQYASADKAsyHi5saXZlcGVlci5zaWduZXIudjEuU3BlbmRFbnRyeRI3Cg9ieV9vcmNoZXN0cmF0b3IYAiADKAsyHi5saXZlcGVlci5zaWduZXIudjEuU3BlbmRFbnRyeRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZXZlbnRzX2VuYWJsZWQYBCABKAgiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAki9AIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIEhIKCmNhcGFiaWxpdHkYCiABKAkSEAoIbW9kZWxfaWQYCyABKAkicgoSU2lnbkJ5b2NKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSDwoHcmVxdWVzdBgDIAEoCRISCgpwYXJhbWV0ZXJzGAQgASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoAyJMChNTaWduQnlvY0pvYlJlc3BvbnNlEg4KBnNlbmRlchgBIAEoDBISCgpzZW5kZXJfaGV4GAIgASgJEhEKCXNpZ25hdHVyZRgDIAEoDCKiAgobR2VuZXJhdGVMaXZlUGF5bWVudFJlc3BvbnNlEh0KB3BheW1lbnQYASABKAsyDC5uZXQuUGF5bWVudBIfCglzZWdfY3JlZHMYAiABKAsyDC5uZXQuU2VnRGF0YRIuCgVzdGF0ZRgDIAEoCzIfLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJTdGF0ZRIWCg5wYXltZW50X2hlYWRlchgEIAEoCRIWCg5zZWdtZW50X2hlYWRlchgFIAEoCRIYChBwYXltZW50X3JlcXVpcmVkGAYgASgIEhMKC251bV90aWNrZXRzGAcgASgNEhYKDmJpbGxhYmxlX3VuaXRzGAggASgDEgsKA2ZlZRgJIAEoCRIPCgdiYWxhbmNlGAogASgJIkAKFFJlZnJlc2hTZXNzaW9uRGV0YWlsEhgKEG9yY2hlc3RyYXRvcl91cmwYASABKAkSDgoGcmVhc29uGAIgASgJIkUKE1ByaWNlRXhjZWVkZWREZXRhaWwSDgoGc291cmNlGAEgASgJEg0KBXByaWNlGAIgASgJEg8KB2NlaWxpbmcYAyABKAkiWAoVTm9UaWNrZXRzTmVlZGVkRGV0YWlsEi4KBXN0YXRlGAEgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEg8KB2JhbGFuY2UYAiABKAkiLAocRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVxdWVzdBIMCgRjYXBzGAEgAygJIngKFERpc2NvdmVyZWRDYXBhYmlsaXR5EgsKA2tleRgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIWCg5wcmljZV9wZXJfdW5pdBgEIAEoAxIXCg9waXhlbHNfcGVyX3VuaXQYBSABKAMirgIKFkRpc2NvdmVyZWRPcmNoZXN0cmF0b3ISCwoDdXJsGAEgASgJEhMKC2V0aF9hZGRyZXNzGAIgASgMEj4KDGNhcGFiaWxpdGllcxgDIAMoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkQ2FwYWJpbGl0eRIoCgdydW5uZXJzGAQgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKCnByaWNlX2luZm8YBiABKAsyDi5uZXQuUHJpY2VJbmZvEjUKEXJ1bm5lcnNfbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQodRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKGVdhdGNoT3JjaGVzdHJhdG9yc1JlcXVlc3QSDAoEY2FwcxgBIAMoCSKSAQoaV2F0Y2hPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkdldFNpZ25lclN0YXR1c1JlcXVlc3Qi1QEKCUNoYWluVmlldxIQCghjaGFpbl9pZBgBIAEoBBINCgVyb3VuZBgCIAEoAxIYChByb3VuZF9ibG9ja19oYXNoGAMgASgMEhAKCGwxX2Jsb2NrGAQgASgEEg8KB2RlcG9zaXQYBSABKAkSDwoHcmVzZXJ2ZRgGIAEoCRIWCg53aXRoZHJhd19yb3VuZBgHIAEoBBIOCgZhZ2VfbXMYCCABKAQSDQoFc3RhbGUYCSABKAgSDwoHZXRoX3VybBgKIAEoCRIRCglkZXZfY2hhaW4YCyABKAgi1AIKDFNpZ25lckxpbWl0cxIVCg1tYXhfdGlja2V0X2V2GAEgASgJEhQKDG1heF90b3RhbF9ldhgCIAEoCRIaChJkZXBvc2l0X211bHRpcGxpZXIYAyABKA0SGgoSbWF4X3ByaWNlX3Blcl91bml0GAQgASgJEhoKEndlYmhvb2tfY29uZmlndXJlZBgFIAEoCBJHChNjYXBhYmlsaXR5X2NlaWxpbmdzGAYgAygLMioubGl2ZXBlZXIuc2lnbmVyLnYxLkNhcGFiaWxpdHlQcmljZUNlaWxpbmcSJQodY29uZmlndXJlZF9tYXhfcHJpY2VfcGVyX3VuaXQYByABKAkSGgoSbWF4X3ByaWNlX2N1cnJlbmN5GAggASgJEjcKCnByaWNlX2ZlZWQYCSABKAsyIy5saXZlcGVlci5zaWduZXIudjEuUHJpY2VGZWVkU3RhdHVzItoBCg9QcmljZUZlZWRTdGF0dXMSDwoHYWRkcmVzcxgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZhbnN3ZXIYAyABKAkSEAoIZGVjaW1hbHMYBCABKA0SEAoIcm91bmRfaWQYBSABKAkSEgoKdXBkYXRlZF9hdBgGIAEoAxIOCgZhZ2VfbXMYByABKAQSEgoKbWF4X2FnZV9tcxgIIAEoBBIOCgZ1c2FibGUYCSABKAgSDwoHcHJvYmxlbRgKIAEoCRIUCgx3ZWlfcGVyX3VuaXQYCyABKAkipQEKFkNhcGFiaWxpdHlQcmljZUNlaWxpbmcSEgoKY2FwYWJpbGl0eRgBIAEoDRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIaChJtYXhfcHJpY2VfcGVyX3VuaXQYBCABKAkSJQodY29uZmlndXJlZF9tYXhfcHJpY2VfcGVyX3VuaXQYBSABKAkSEAoIY3VycmVuY3kYBiABKAki3gEKF0dldFNpZ25lclN0YXR1c1Jlc3BvbnNlEg8KB2FkZHJlc3MYASABKAwSEwoLYWRkcmVzc19oZXgYAiABKAkSLAoFY2hhaW4YAyABKAsyHS5saXZlcGVlci5zaWduZXIudjEuQ2hhaW5WaWV3EjAKBmxpbWl0cxgEIAEoCzIgLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJMaW1pdHMSDwoHdmVyc2lvbhgFIAEoCRIXCg9mdW5kaW5nX3Byb2JsZW0YBiABKAkSEwoLa2V5X2JhY2tlbmQYByABKAkiMQoaV2F0Y2hTaWduZXJBY3Rpdml0eVJlcXVlc3QSEwoLaW50ZXJ2YWxfbXMYASABKA0ipQEKFFBheW1lbnRPdXRjb21lQ291bnRzEgwKBHBhaWQYASABKAQSEwoLbm90aGluZ19kdWUYAiABKAQSDwoHcmVmcmVzaBgDIAEoBBIWCg5wcmljZV9leGNlZWRlZBgEIAEoBBIUCgxjbGllbnRfZXJyb3IYBSABKAQSEwoLdW5hdmFpbGFibGUYBiABKAQSFgoOaW50ZXJuYWxfZXJyb3IYByABKAQijwEKDkFjdGl2aXR5QnVja2V0EikKBXN0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI6CghwYXltZW50cxgCIAEoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5QYXltZW50T3V0Y29tZUNvdW50cxIWCg50aWNrZXRzX3NpZ25lZBgDIAEoBCL2AwobV2F0Y2hTaWduZXJBY3Rpdml0eVJlc3BvbnNlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKBnN0YXR1cxgCIAEoCzIrLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXNwb25zZRI6CghwYXltZW50cxgDIAEoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5QYXltZW50T3V0Y29tZUNvdW50cxIWCg50aWNrZXRzX3NpZ25lZBgEIAEoBBIWCg5mYWNlX3ZhbHVlX3dlaRgFIAEoCRIOCgZldl93ZWkYBiABKAkSMwoHYnVja2V0cxgHIAMoCzIiLmxpdmVwZWVyLnNpZ25lci52MS5BY3Rpdml0eUJ1Y2tldBIWCg5idWNrZXRfc2Vjb25kcxgIIAEoDRIWCg53aW5kb3dfc2Vjb25kcxgJIAEoDRIXCg9hY3RpdmVfc2Vzc2lvbnMYCiABKA0SFgoObGF0ZW5jeV9wNTBfbXMYCyABKAESFgoObGF0ZW5jeV9wOTlfbXMYDCABKAESGQoRZGlzY292ZXJ5X2VuYWJsZWQYDSABKAgSKwoHc3RhcnRlZBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqcAoHSm9iVHlwZRIYChRKT0JfVFlQRV9VTlNQRUNJRklFRBAAEhEKDUpPQl9UWVBFX0xWMlYQARIRCg1KT0JfVFlQRV9MSVZFEAISEgoOSk9CX1RZUEVfRklYRUQQAxIRCg1KT0JfVFlQRV9CWU9DEAQyqQcKDVNpZ25lclNlcnZpY2USfgoUU2lnbk9yY2hlc3RyYXRvckluZm8SLy5saXZlcGVlci5zaWduZXIudjEuU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0GjAubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2UiA5ACARJ2ChNHZW5lcmF0ZUxpdmVQYXltZW50Ei4ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0Gi8ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXNwb25zZRJeCgtTaWduQnlvY0pvYhImLmxpdmVwZWVyLnNpZ25lci52MS5TaWduQnlvY0pvYlJlcXVlc3QaJy5saXZlcGVlci5zaWduZXIudjEuU2lnbkJ5b2NKb2JSZXNwb25zZRKBAQoVRGlzY292ZXJPcmNoZXN0cmF0b3JzEjAubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyT3JjaGVzdHJhdG9yc1JlcXVlc3QaMS5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2UiA5ACARJ1ChJXYXRjaE9yY2hlc3RyYXRvcnMSLS5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hPcmNoZXN0cmF0b3JzUmVxdWVzdBouLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaE9yY2hlc3RyYXRvcnNSZXNwb25zZTABEm8KD0dldFNpZ25lclN0YXR1cxIqLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXF1ZXN0GisubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1Jlc3BvbnNlIgOQAgESeAoTV2F0Y2hTaWduZXJBY3Rpdml0eRIuLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVxdWVzdBovLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVzcG9uc2UwARJaCghHZXRTcGVuZBIjLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTcGVuZFJlcXVlc3QaJC5saXZlcGVlci5zaWduZXIudjEuR2V0U3BlbmRSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
+  fileDesc("Ch9saXZlcGVlci9zaWduZXIvdjEvc2lnbmVyLnByb3RvEhJsaXZlcGVlci5zaWduZXIudjEiKQoPR2V0U3BlbmRSZXF1ZXN0EhYKDndpbmRvd19zZWNvbmRzGAEgASgNIjoKClNwZW5kRW50cnkSCwoDa2V5GAEgASgJEg4KBmV2ZW50cxgCIAEoBBIPCgdmZWVfd2VpGAMgASgJIjoKCVNwZW5kUmVzdBIMCgRrZXlzGAEgASgEEg4KBmV2ZW50cxgCIAEoBBIPCgdmZWVfd2VpGAMgASgJIrcCChBHZXRTcGVuZFJlc3BvbnNlEjIKCmJ5X2F1dGhfaWQYASADKAsyHi5saXZlcGVlci5zaWduZXIudjEuU3BlbmRFbnRyeRI3Cg9ieV9vcmNoZXN0cmF0b3IYAiADKAsyHi5saXZlcGVlci5zaWduZXIudjEuU3BlbmRFbnRyeRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZXZlbnRzX2VuYWJsZWQYBCABKAgSNgoPbW9yZV9ieV9hdXRoX2lkGAUgASgLMh0ubGl2ZXBlZXIuc2lnbmVyLnYxLlNwZW5kUmVzdBI7ChRtb3JlX2J5X29yY2hlc3RyYXRvchgGIAEoCzIdLmxpdmVwZWVyLnNpZ25lci52MS5TcGVuZFJlc3QiHQobU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0IlcKHFNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2USDwoHYWRkcmVzcxgBIAEoDBITCgthZGRyZXNzX2hleBgCIAEoCRIRCglzaWduYXR1cmUYAyABKAwiKQoLU2lnbmVyU3RhdGUSDQoFc3RhdGUYASABKAwSCwoDc2lnGAIgASgMIjkKCE1heFByaWNlEg0KBXByaWNlGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEgwKBHVuaXQYAyABKAki9AIKGkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0EisKDG9yY2hlc3RyYXRvchgBIAEoCzIVLm5ldC5PcmNoZXN0cmF0b3JJbmZvEi4KBXN0YXRlGAIgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEhMKC21hbmlmZXN0X2lkGAMgASgJEgsKA2FwcBgEIAEoCRIpCgR0eXBlGAUgASgOMhsubGl2ZXBlZXIuc2lnbmVyLnYxLkpvYlR5cGUSEQoJaW5fcGl4ZWxzGAYgASgDEi8KCW1heF9wcmljZRgHIAEoCzIcLmxpdmVwZWVyLnNpZ25lci52MS5NYXhQcmljZRInCgxjYXBhYmlsaXRpZXMYCCABKAsyES5uZXQuQ2FwYWJpbGl0aWVzEhkKEXN0cmljdF9ub190aWNrZXRzGAkgASgIEhIKCmNhcGFiaWxpdHkYCiABKAkSEAoIbW9kZWxfaWQYCyABKAkicgoSU2lnbkJ5b2NKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSDwoHcmVxdWVzdBgDIAEoCRISCgpwYXJhbWV0ZXJzGAQgASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgFIAEoAyJMChNTaWduQnlvY0pvYlJlc3BvbnNlEg4KBnNlbmRlchgBIAEoDBISCgpzZW5kZXJfaGV4GAIgASgJEhEKCXNpZ25hdHVyZRgDIAEoDCKiAgobR2VuZXJhdGVMaXZlUGF5bWVudFJlc3BvbnNlEh0KB3BheW1lbnQYASABKAsyDC5uZXQuUGF5bWVudBIfCglzZWdfY3JlZHMYAiABKAsyDC5uZXQuU2VnRGF0YRIuCgVzdGF0ZRgDIAEoCzIfLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJTdGF0ZRIWCg5wYXltZW50X2hlYWRlchgEIAEoCRIWCg5zZWdtZW50X2hlYWRlchgFIAEoCRIYChBwYXltZW50X3JlcXVpcmVkGAYgASgIEhMKC251bV90aWNrZXRzGAcgASgNEhYKDmJpbGxhYmxlX3VuaXRzGAggASgDEgsKA2ZlZRgJIAEoCRIPCgdiYWxhbmNlGAogASgJIkAKFFJlZnJlc2hTZXNzaW9uRGV0YWlsEhgKEG9yY2hlc3RyYXRvcl91cmwYASABKAkSDgoGcmVhc29uGAIgASgJIkUKE1ByaWNlRXhjZWVkZWREZXRhaWwSDgoGc291cmNlGAEgASgJEg0KBXByaWNlGAIgASgJEg8KB2NlaWxpbmcYAyABKAkiWAoVTm9UaWNrZXRzTmVlZGVkRGV0YWlsEi4KBXN0YXRlGAEgASgLMh8ubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25lclN0YXRlEg8KB2JhbGFuY2UYAiABKAkiLAocRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVxdWVzdBIMCgRjYXBzGAEgAygJIngKFERpc2NvdmVyZWRDYXBhYmlsaXR5EgsKA2tleRgBIAEoCRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIWCg5wcmljZV9wZXJfdW5pdBgEIAEoAxIXCg9waXhlbHNfcGVyX3VuaXQYBSABKAMirgIKFkRpc2NvdmVyZWRPcmNoZXN0cmF0b3ISCwoDdXJsGAEgASgJEhMKC2V0aF9hZGRyZXNzGAIgASgMEj4KDGNhcGFiaWxpdGllcxgDIAMoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkQ2FwYWJpbGl0eRIoCgdydW5uZXJzGAQgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKCnByaWNlX2luZm8YBiABKAsyDi5uZXQuUHJpY2VJbmZvEjUKEXJ1bm5lcnNfbGFzdF9zZWVuGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQodRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKGVdhdGNoT3JjaGVzdHJhdG9yc1JlcXVlc3QSDAoEY2FwcxgBIAMoCSKSAQoaV2F0Y2hPcmNoZXN0cmF0b3JzUmVzcG9uc2USQQoNb3JjaGVzdHJhdG9ycxgBIAMoCzIqLmxpdmVwZWVyLnNpZ25lci52MS5EaXNjb3ZlcmVkT3JjaGVzdHJhdG9yEjEKDXNuYXBzaG90X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkdldFNpZ25lclN0YXR1c1JlcXVlc3Qi1QEKCUNoYWluVmlldxIQCghjaGFpbl9pZBgBIAEoBBINCgVyb3VuZBgCIAEoAxIYChByb3VuZF9ibG9ja19oYXNoGAMgASgMEhAKCGwxX2Jsb2NrGAQgASgEEg8KB2RlcG9zaXQYBSABKAkSDwoHcmVzZXJ2ZRgGIAEoCRIWCg53aXRoZHJhd19yb3VuZBgHIAEoBBIOCgZhZ2VfbXMYCCABKAQSDQoFc3RhbGUYCSABKAgSDwoHZXRoX3VybBgKIAEoCRIRCglkZXZfY2hhaW4YCyABKAgi1AIKDFNpZ25lckxpbWl0cxIVCg1tYXhfdGlja2V0X2V2GAEgASgJEhQKDG1heF90b3RhbF9ldhgCIAEoCRIaChJkZXBvc2l0X211bHRpcGxpZXIYAyABKA0SGgoSbWF4X3ByaWNlX3Blcl91bml0GAQgASgJEhoKEndlYmhvb2tfY29uZmlndXJlZBgFIAEoCBJHChNjYXBhYmlsaXR5X2NlaWxpbmdzGAYgAygLMioubGl2ZXBlZXIuc2lnbmVyLnYxLkNhcGFiaWxpdHlQcmljZUNlaWxpbmcSJQodY29uZmlndXJlZF9tYXhfcHJpY2VfcGVyX3VuaXQYByABKAkSGgoSbWF4X3ByaWNlX2N1cnJlbmN5GAggASgJEjcKCnByaWNlX2ZlZWQYCSABKAsyIy5saXZlcGVlci5zaWduZXIudjEuUHJpY2VGZWVkU3RhdHVzItoBCg9QcmljZUZlZWRTdGF0dXMSDwoHYWRkcmVzcxgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZhbnN3ZXIYAyABKAkSEAoIZGVjaW1hbHMYBCABKA0SEAoIcm91bmRfaWQYBSABKAkSEgoKdXBkYXRlZF9hdBgGIAEoAxIOCgZhZ2VfbXMYByABKAQSEgoKbWF4X2FnZV9tcxgIIAEoBBIOCgZ1c2FibGUYCSABKAgSDwoHcHJvYmxlbRgKIAEoCRIUCgx3ZWlfcGVyX3VuaXQYCyABKAkipQEKFkNhcGFiaWxpdHlQcmljZUNlaWxpbmcSEgoKY2FwYWJpbGl0eRgBIAEoDRIQCghwaXBlbGluZRgCIAEoCRIQCghtb2RlbF9pZBgDIAEoCRIaChJtYXhfcHJpY2VfcGVyX3VuaXQYBCABKAkSJQodY29uZmlndXJlZF9tYXhfcHJpY2VfcGVyX3VuaXQYBSABKAkSEAoIY3VycmVuY3kYBiABKAki3gEKF0dldFNpZ25lclN0YXR1c1Jlc3BvbnNlEg8KB2FkZHJlc3MYASABKAwSEwoLYWRkcmVzc19oZXgYAiABKAkSLAoFY2hhaW4YAyABKAsyHS5saXZlcGVlci5zaWduZXIudjEuQ2hhaW5WaWV3EjAKBmxpbWl0cxgEIAEoCzIgLmxpdmVwZWVyLnNpZ25lci52MS5TaWduZXJMaW1pdHMSDwoHdmVyc2lvbhgFIAEoCRIXCg9mdW5kaW5nX3Byb2JsZW0YBiABKAkSEwoLa2V5X2JhY2tlbmQYByABKAkiMQoaV2F0Y2hTaWduZXJBY3Rpdml0eVJlcXVlc3QSEwoLaW50ZXJ2YWxfbXMYASABKA0ipQEKFFBheW1lbnRPdXRjb21lQ291bnRzEgwKBHBhaWQYASABKAQSEwoLbm90aGluZ19kdWUYAiABKAQSDwoHcmVmcmVzaBgDIAEoBBIWCg5wcmljZV9leGNlZWRlZBgEIAEoBBIUCgxjbGllbnRfZXJyb3IYBSABKAQSEwoLdW5hdmFpbGFibGUYBiABKAQSFgoOaW50ZXJuYWxfZXJyb3IYByABKAQijwEKDkFjdGl2aXR5QnVja2V0EikKBXN0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI6CghwYXltZW50cxgCIAEoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5QYXltZW50T3V0Y29tZUNvdW50cxIWCg50aWNrZXRzX3NpZ25lZBgDIAEoBCL2AwobV2F0Y2hTaWduZXJBY3Rpdml0eVJlc3BvbnNlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKBnN0YXR1cxgCIAEoCzIrLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXNwb25zZRI6CghwYXltZW50cxgDIAEoCzIoLmxpdmVwZWVyLnNpZ25lci52MS5QYXltZW50T3V0Y29tZUNvdW50cxIWCg50aWNrZXRzX3NpZ25lZBgEIAEoBBIWCg5mYWNlX3ZhbHVlX3dlaRgFIAEoCRIOCgZldl93ZWkYBiABKAkSMwoHYnVja2V0cxgHIAMoCzIiLmxpdmVwZWVyLnNpZ25lci52MS5BY3Rpdml0eUJ1Y2tldBIWCg5idWNrZXRfc2Vjb25kcxgIIAEoDRIWCg53aW5kb3dfc2Vjb25kcxgJIAEoDRIXCg9hY3RpdmVfc2Vzc2lvbnMYCiABKA0SFgoObGF0ZW5jeV9wNTBfbXMYCyABKAESFgoObGF0ZW5jeV9wOTlfbXMYDCABKAESGQoRZGlzY292ZXJ5X2VuYWJsZWQYDSABKAgSKwoHc3RhcnRlZBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqcAoHSm9iVHlwZRIYChRKT0JfVFlQRV9VTlNQRUNJRklFRBAAEhEKDUpPQl9UWVBFX0xWMlYQARIRCg1KT0JfVFlQRV9MSVZFEAISEgoOSk9CX1RZUEVfRklYRUQQAxIRCg1KT0JfVFlQRV9CWU9DEAQyqQcKDVNpZ25lclNlcnZpY2USfgoUU2lnbk9yY2hlc3RyYXRvckluZm8SLy5saXZlcGVlci5zaWduZXIudjEuU2lnbk9yY2hlc3RyYXRvckluZm9SZXF1ZXN0GjAubGl2ZXBlZXIuc2lnbmVyLnYxLlNpZ25PcmNoZXN0cmF0b3JJbmZvUmVzcG9uc2UiA5ACARJ2ChNHZW5lcmF0ZUxpdmVQYXltZW50Ei4ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXF1ZXN0Gi8ubGl2ZXBlZXIuc2lnbmVyLnYxLkdlbmVyYXRlTGl2ZVBheW1lbnRSZXNwb25zZRJeCgtTaWduQnlvY0pvYhImLmxpdmVwZWVyLnNpZ25lci52MS5TaWduQnlvY0pvYlJlcXVlc3QaJy5saXZlcGVlci5zaWduZXIudjEuU2lnbkJ5b2NKb2JSZXNwb25zZRKBAQoVRGlzY292ZXJPcmNoZXN0cmF0b3JzEjAubGl2ZXBlZXIuc2lnbmVyLnYxLkRpc2NvdmVyT3JjaGVzdHJhdG9yc1JlcXVlc3QaMS5saXZlcGVlci5zaWduZXIudjEuRGlzY292ZXJPcmNoZXN0cmF0b3JzUmVzcG9uc2UiA5ACARJ1ChJXYXRjaE9yY2hlc3RyYXRvcnMSLS5saXZlcGVlci5zaWduZXIudjEuV2F0Y2hPcmNoZXN0cmF0b3JzUmVxdWVzdBouLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaE9yY2hlc3RyYXRvcnNSZXNwb25zZTABEm8KD0dldFNpZ25lclN0YXR1cxIqLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTaWduZXJTdGF0dXNSZXF1ZXN0GisubGl2ZXBlZXIuc2lnbmVyLnYxLkdldFNpZ25lclN0YXR1c1Jlc3BvbnNlIgOQAgESeAoTV2F0Y2hTaWduZXJBY3Rpdml0eRIuLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVxdWVzdBovLmxpdmVwZWVyLnNpZ25lci52MS5XYXRjaFNpZ25lckFjdGl2aXR5UmVzcG9uc2UwARJaCghHZXRTcGVuZBIjLmxpdmVwZWVyLnNpZ25lci52MS5HZXRTcGVuZFJlcXVlc3QaJC5saXZlcGVlci5zaWduZXIudjEuR2V0U3BlbmRSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_net_lp_rpc]);
 
 /**
  * @generated from message livepeer.signer.v1.GetSpendRequest
@@ -76,17 +76,54 @@ export const SpendEntrySchema: GenMessage<SpendEntry> = /*@__PURE__*/
   messageDesc(file_livepeer_signer_v1_signer, 1);
 
 /**
+ * What a spend list leaves out: it holds the 100 largest, and the rest are summed here.
+ *
+ * @generated from message livepeer.signer.v1.SpendRest
+ */
+export type SpendRest = Message<"livepeer.signer.v1.SpendRest"> & {
+  /**
+   * How many auth ids (or orchestrators) are left out.
+   *
+   * @generated from field: uint64 keys = 1;
+   */
+  keys: bigint;
+
+  /**
+   * Their paying and nothing-due calls in the window.
+   *
+   * @generated from field: uint64 events = 2;
+   */
+  events: bigint;
+
+  /**
+   * Their computed fees summed, in wei (decimal; "0" when none are left out).
+   *
+   * @generated from field: string fee_wei = 3;
+   */
+  feeWei: string;
+};
+
+/**
+ * Describes the message livepeer.signer.v1.SpendRest.
+ * Use `create(SpendRestSchema)` to create a new message.
+ */
+export const SpendRestSchema: GenMessage<SpendRest> = /*@__PURE__*/
+  messageDesc(file_livepeer_signer_v1_signer, 2);
+
+/**
  * @generated from message livepeer.signer.v1.GetSpendResponse
  */
 export type GetSpendResponse = Message<"livepeer.signer.v1.GetSpendResponse"> & {
   /**
-   * Largest spend first.
+   * Largest spend first (ties by key), the 100 largest at most; the rest in more_by_auth_id.
    *
    * @generated from field: repeated livepeer.signer.v1.SpendEntry by_auth_id = 1;
    */
   byAuthId: SpendEntry[];
 
   /**
+   * As by_auth_id, by orchestrator; the rest in more_by_orchestrator.
+   *
    * @generated from field: repeated livepeer.signer.v1.SpendEntry by_orchestrator = 2;
    */
   byOrchestrator: SpendEntry[];
@@ -104,6 +141,20 @@ export type GetSpendResponse = Message<"livepeer.signer.v1.GetSpendResponse"> & 
    * @generated from field: bool events_enabled = 4;
    */
   eventsEnabled: boolean;
+
+  /**
+   * The auth ids by_auth_id leaves out, summed.
+   *
+   * @generated from field: livepeer.signer.v1.SpendRest more_by_auth_id = 5;
+   */
+  moreByAuthId?: SpendRest | undefined;
+
+  /**
+   * The orchestrators by_orchestrator leaves out, summed.
+   *
+   * @generated from field: livepeer.signer.v1.SpendRest more_by_orchestrator = 6;
+   */
+  moreByOrchestrator?: SpendRest | undefined;
 };
 
 /**
@@ -111,7 +162,7 @@ export type GetSpendResponse = Message<"livepeer.signer.v1.GetSpendResponse"> & 
  * Use `create(GetSpendResponseSchema)` to create a new message.
  */
 export const GetSpendResponseSchema: GenMessage<GetSpendResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 2);
+  messageDesc(file_livepeer_signer_v1_signer, 3);
 
 /**
  * @generated from message livepeer.signer.v1.SignOrchestratorInfoRequest
@@ -124,7 +175,7 @@ export type SignOrchestratorInfoRequest = Message<"livepeer.signer.v1.SignOrches
  * Use `create(SignOrchestratorInfoRequestSchema)` to create a new message.
  */
 export const SignOrchestratorInfoRequestSchema: GenMessage<SignOrchestratorInfoRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 3);
+  messageDesc(file_livepeer_signer_v1_signer, 4);
 
 /**
  * @generated from message livepeer.signer.v1.SignOrchestratorInfoResponse
@@ -157,7 +208,7 @@ export type SignOrchestratorInfoResponse = Message<"livepeer.signer.v1.SignOrche
  * Use `create(SignOrchestratorInfoResponseSchema)` to create a new message.
  */
 export const SignOrchestratorInfoResponseSchema: GenMessage<SignOrchestratorInfoResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 4);
+  messageDesc(file_livepeer_signer_v1_signer, 5);
 
 /**
  * The opaque session state: JSON bytes and the signer's signature over them.
@@ -182,7 +233,7 @@ export type SignerState = Message<"livepeer.signer.v1.SignerState"> & {
  * Use `create(SignerStateSchema)` to create a new message.
  */
 export const SignerStateSchema: GenMessage<SignerState> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 5);
+  messageDesc(file_livepeer_signer_v1_signer, 6);
 
 /**
  * A price ceiling in the reference's form.
@@ -217,7 +268,7 @@ export type MaxPrice = Message<"livepeer.signer.v1.MaxPrice"> & {
  * Use `create(MaxPriceSchema)` to create a new message.
  */
 export const MaxPriceSchema: GenMessage<MaxPrice> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 6);
+  messageDesc(file_livepeer_signer_v1_signer, 7);
 
 /**
  * @generated from message livepeer.signer.v1.GenerateLivePaymentRequest
@@ -301,7 +352,7 @@ export type GenerateLivePaymentRequest = Message<"livepeer.signer.v1.GenerateLiv
  * Use `create(GenerateLivePaymentRequestSchema)` to create a new message.
  */
 export const GenerateLivePaymentRequestSchema: GenMessage<GenerateLivePaymentRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 7);
+  messageDesc(file_livepeer_signer_v1_signer, 8);
 
 /**
  * @generated from message livepeer.signer.v1.SignByocJobRequest
@@ -342,7 +393,7 @@ export type SignByocJobRequest = Message<"livepeer.signer.v1.SignByocJobRequest"
  * Use `create(SignByocJobRequestSchema)` to create a new message.
  */
 export const SignByocJobRequestSchema: GenMessage<SignByocJobRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 8);
+  messageDesc(file_livepeer_signer_v1_signer, 9);
 
 /**
  * @generated from message livepeer.signer.v1.SignByocJobResponse
@@ -375,7 +426,7 @@ export type SignByocJobResponse = Message<"livepeer.signer.v1.SignByocJobRespons
  * Use `create(SignByocJobResponseSchema)` to create a new message.
  */
 export const SignByocJobResponseSchema: GenMessage<SignByocJobResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 9);
+  messageDesc(file_livepeer_signer_v1_signer, 10);
 
 /**
  * @generated from message livepeer.signer.v1.GenerateLivePaymentResponse
@@ -455,7 +506,7 @@ export type GenerateLivePaymentResponse = Message<"livepeer.signer.v1.GenerateLi
  * Use `create(GenerateLivePaymentResponseSchema)` to create a new message.
  */
 export const GenerateLivePaymentResponseSchema: GenMessage<GenerateLivePaymentResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 10);
+  messageDesc(file_livepeer_signer_v1_signer, 11);
 
 /**
  * Detail of FAILED_PRECONDITION: the orchestrator's auth token or ticket params expired.
@@ -481,7 +532,7 @@ export type RefreshSessionDetail = Message<"livepeer.signer.v1.RefreshSessionDet
  * Use `create(RefreshSessionDetailSchema)` to create a new message.
  */
 export const RefreshSessionDetailSchema: GenMessage<RefreshSessionDetail> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 11);
+  messageDesc(file_livepeer_signer_v1_signer, 12);
 
 /**
  * Detail of RESOURCE_EXHAUSTED: the orchestrator's price is above a ceiling.
@@ -517,7 +568,7 @@ export type PriceExceededDetail = Message<"livepeer.signer.v1.PriceExceededDetai
  * Use `create(PriceExceededDetailSchema)` to create a new message.
  */
 export const PriceExceededDetailSchema: GenMessage<PriceExceededDetail> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 12);
+  messageDesc(file_livepeer_signer_v1_signer, 13);
 
 /**
  * Detail of ALREADY_EXISTS with strict_no_tickets: existing credit covers this call.
@@ -543,7 +594,7 @@ export type NoTicketsNeededDetail = Message<"livepeer.signer.v1.NoTicketsNeededD
  * Use `create(NoTicketsNeededDetailSchema)` to create a new message.
  */
 export const NoTicketsNeededDetailSchema: GenMessage<NoTicketsNeededDetail> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 13);
+  messageDesc(file_livepeer_signer_v1_signer, 14);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoverOrchestratorsRequest
@@ -562,7 +613,7 @@ export type DiscoverOrchestratorsRequest = Message<"livepeer.signer.v1.DiscoverO
  * Use `create(DiscoverOrchestratorsRequestSchema)` to create a new message.
  */
 export const DiscoverOrchestratorsRequestSchema: GenMessage<DiscoverOrchestratorsRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 14);
+  messageDesc(file_livepeer_signer_v1_signer, 15);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoveredCapability
@@ -603,7 +654,7 @@ export type DiscoveredCapability = Message<"livepeer.signer.v1.DiscoveredCapabil
  * Use `create(DiscoveredCapabilitySchema)` to create a new message.
  */
 export const DiscoveredCapabilitySchema: GenMessage<DiscoveredCapability> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 15);
+  messageDesc(file_livepeer_signer_v1_signer, 16);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoveredOrchestrator
@@ -664,7 +715,7 @@ export type DiscoveredOrchestrator = Message<"livepeer.signer.v1.DiscoveredOrche
  * Use `create(DiscoveredOrchestratorSchema)` to create a new message.
  */
 export const DiscoveredOrchestratorSchema: GenMessage<DiscoveredOrchestrator> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 16);
+  messageDesc(file_livepeer_signer_v1_signer, 17);
 
 /**
  * @generated from message livepeer.signer.v1.DiscoverOrchestratorsResponse
@@ -686,7 +737,7 @@ export type DiscoverOrchestratorsResponse = Message<"livepeer.signer.v1.Discover
  * Use `create(DiscoverOrchestratorsResponseSchema)` to create a new message.
  */
 export const DiscoverOrchestratorsResponseSchema: GenMessage<DiscoverOrchestratorsResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 17);
+  messageDesc(file_livepeer_signer_v1_signer, 18);
 
 /**
  * @generated from message livepeer.signer.v1.WatchOrchestratorsRequest
@@ -703,7 +754,7 @@ export type WatchOrchestratorsRequest = Message<"livepeer.signer.v1.WatchOrchest
  * Use `create(WatchOrchestratorsRequestSchema)` to create a new message.
  */
 export const WatchOrchestratorsRequestSchema: GenMessage<WatchOrchestratorsRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 18);
+  messageDesc(file_livepeer_signer_v1_signer, 19);
 
 /**
  * @generated from message livepeer.signer.v1.WatchOrchestratorsResponse
@@ -725,7 +776,7 @@ export type WatchOrchestratorsResponse = Message<"livepeer.signer.v1.WatchOrches
  * Use `create(WatchOrchestratorsResponseSchema)` to create a new message.
  */
 export const WatchOrchestratorsResponseSchema: GenMessage<WatchOrchestratorsResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 19);
+  messageDesc(file_livepeer_signer_v1_signer, 20);
 
 /**
  * @generated from message livepeer.signer.v1.GetSignerStatusRequest
@@ -738,7 +789,7 @@ export type GetSignerStatusRequest = Message<"livepeer.signer.v1.GetSignerStatus
  * Use `create(GetSignerStatusRequestSchema)` to create a new message.
  */
 export const GetSignerStatusRequestSchema: GenMessage<GetSignerStatusRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 20);
+  messageDesc(file_livepeer_signer_v1_signer, 21);
 
 /**
  * @generated from message livepeer.signer.v1.ChainView
@@ -815,7 +866,7 @@ export type ChainView = Message<"livepeer.signer.v1.ChainView"> & {
  * Use `create(ChainViewSchema)` to create a new message.
  */
 export const ChainViewSchema: GenMessage<ChainView> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 21);
+  messageDesc(file_livepeer_signer_v1_signer, 22);
 
 /**
  * @generated from message livepeer.signer.v1.SignerLimits
@@ -883,7 +934,7 @@ export type SignerLimits = Message<"livepeer.signer.v1.SignerLimits"> & {
  * Use `create(SignerLimitsSchema)` to create a new message.
  */
 export const SignerLimitsSchema: GenMessage<SignerLimits> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 22);
+  messageDesc(file_livepeer_signer_v1_signer, 23);
 
 /**
  * The price feed (-priceFeedAddr, an AggregatorV3 feed such as Chainlink's ETH / USD) as last read.
@@ -970,7 +1021,7 @@ export type PriceFeedStatus = Message<"livepeer.signer.v1.PriceFeedStatus"> & {
  * Use `create(PriceFeedStatusSchema)` to create a new message.
  */
 export const PriceFeedStatusSchema: GenMessage<PriceFeedStatus> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 23);
+  messageDesc(file_livepeer_signer_v1_signer, 24);
 
 /**
  * A price ceiling for one capability (and model) from -maxPricePerCapability.
@@ -1023,7 +1074,7 @@ export type CapabilityPriceCeiling = Message<"livepeer.signer.v1.CapabilityPrice
  * Use `create(CapabilityPriceCeilingSchema)` to create a new message.
  */
 export const CapabilityPriceCeilingSchema: GenMessage<CapabilityPriceCeiling> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 24);
+  messageDesc(file_livepeer_signer_v1_signer, 25);
 
 /**
  * @generated from message livepeer.signer.v1.GetSignerStatusResponse
@@ -1078,7 +1129,7 @@ export type GetSignerStatusResponse = Message<"livepeer.signer.v1.GetSignerStatu
  * Use `create(GetSignerStatusResponseSchema)` to create a new message.
  */
 export const GetSignerStatusResponseSchema: GenMessage<GetSignerStatusResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 25);
+  messageDesc(file_livepeer_signer_v1_signer, 26);
 
 /**
  * @generated from message livepeer.signer.v1.WatchSignerActivityRequest
@@ -1098,7 +1149,7 @@ export type WatchSignerActivityRequest = Message<"livepeer.signer.v1.WatchSigner
  * Use `create(WatchSignerActivityRequestSchema)` to create a new message.
  */
 export const WatchSignerActivityRequestSchema: GenMessage<WatchSignerActivityRequest> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 26);
+  messageDesc(file_livepeer_signer_v1_signer, 27);
 
 /**
  * GenerateLivePayment calls (Connect and legacy together) by outcome.
@@ -1161,7 +1212,7 @@ export type PaymentOutcomeCounts = Message<"livepeer.signer.v1.PaymentOutcomeCou
  * Use `create(PaymentOutcomeCountsSchema)` to create a new message.
  */
 export const PaymentOutcomeCountsSchema: GenMessage<PaymentOutcomeCounts> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 27);
+  messageDesc(file_livepeer_signer_v1_signer, 28);
 
 /**
  * One time bucket of activity.
@@ -1190,7 +1241,7 @@ export type ActivityBucket = Message<"livepeer.signer.v1.ActivityBucket"> & {
  * Use `create(ActivityBucketSchema)` to create a new message.
  */
 export const ActivityBucketSchema: GenMessage<ActivityBucket> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 28);
+  messageDesc(file_livepeer_signer_v1_signer, 29);
 
 /**
  * @generated from message livepeer.signer.v1.WatchSignerActivityResponse
@@ -1297,7 +1348,7 @@ export type WatchSignerActivityResponse = Message<"livepeer.signer.v1.WatchSigne
  * Use `create(WatchSignerActivityResponseSchema)` to create a new message.
  */
 export const WatchSignerActivityResponseSchema: GenMessage<WatchSignerActivityResponse> = /*@__PURE__*/
-  messageDesc(file_livepeer_signer_v1_signer, 29);
+  messageDesc(file_livepeer_signer_v1_signer, 30);
 
 /**
  * @generated from enum livepeer.signer.v1.JobType

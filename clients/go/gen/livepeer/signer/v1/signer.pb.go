@@ -201,22 +201,91 @@ func (x *SpendEntry) GetFeeWei() string {
 	return ""
 }
 
+// What a spend list leaves out: it holds the 100 largest, and the rest are summed here.
+type SpendRest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many auth ids (or orchestrators) are left out.
+	Keys uint64 `protobuf:"varint,1,opt,name=keys,proto3" json:"keys,omitempty"`
+	// Their paying and nothing-due calls in the window.
+	Events uint64 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	// Their computed fees summed, in wei (decimal; "0" when none are left out).
+	FeeWei        string `protobuf:"bytes,3,opt,name=fee_wei,json=feeWei,proto3" json:"fee_wei,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpendRest) Reset() {
+	*x = SpendRest{}
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpendRest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpendRest) ProtoMessage() {}
+
+func (x *SpendRest) ProtoReflect() protoreflect.Message {
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpendRest.ProtoReflect.Descriptor instead.
+func (*SpendRest) Descriptor() ([]byte, []int) {
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SpendRest) GetKeys() uint64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *SpendRest) GetEvents() uint64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *SpendRest) GetFeeWei() string {
+	if x != nil {
+		return x.FeeWei
+	}
+	return ""
+}
+
 type GetSpendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Largest spend first.
-	ByAuthId       []*SpendEntry `protobuf:"bytes,1,rep,name=by_auth_id,json=byAuthId,proto3" json:"by_auth_id,omitempty"`
+	// Largest spend first (ties by key), the 100 largest at most; the rest in more_by_auth_id.
+	ByAuthId []*SpendEntry `protobuf:"bytes,1,rep,name=by_auth_id,json=byAuthId,proto3" json:"by_auth_id,omitempty"`
+	// As by_auth_id, by orchestrator; the rest in more_by_orchestrator.
 	ByOrchestrator []*SpendEntry `protobuf:"bytes,2,rep,name=by_orchestrator,json=byOrchestrator,proto3" json:"by_orchestrator,omitempty"`
 	// The window's start.
 	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
 	// False when the signer writes no events (-events=false): the lists are empty.
 	EventsEnabled bool `protobuf:"varint,4,opt,name=events_enabled,json=eventsEnabled,proto3" json:"events_enabled,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The auth ids by_auth_id leaves out, summed.
+	MoreByAuthId *SpendRest `protobuf:"bytes,5,opt,name=more_by_auth_id,json=moreByAuthId,proto3" json:"more_by_auth_id,omitempty"`
+	// The orchestrators by_orchestrator leaves out, summed.
+	MoreByOrchestrator *SpendRest `protobuf:"bytes,6,opt,name=more_by_orchestrator,json=moreByOrchestrator,proto3" json:"more_by_orchestrator,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetSpendResponse) Reset() {
 	*x = GetSpendResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +297,7 @@ func (x *GetSpendResponse) String() string {
 func (*GetSpendResponse) ProtoMessage() {}
 
 func (x *GetSpendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[2]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +310,7 @@ func (x *GetSpendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpendResponse.ProtoReflect.Descriptor instead.
 func (*GetSpendResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{2}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetSpendResponse) GetByAuthId() []*SpendEntry {
@@ -272,6 +341,20 @@ func (x *GetSpendResponse) GetEventsEnabled() bool {
 	return false
 }
 
+func (x *GetSpendResponse) GetMoreByAuthId() *SpendRest {
+	if x != nil {
+		return x.MoreByAuthId
+	}
+	return nil
+}
+
+func (x *GetSpendResponse) GetMoreByOrchestrator() *SpendRest {
+	if x != nil {
+		return x.MoreByOrchestrator
+	}
+	return nil
+}
+
 type SignOrchestratorInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -280,7 +363,7 @@ type SignOrchestratorInfoRequest struct {
 
 func (x *SignOrchestratorInfoRequest) Reset() {
 	*x = SignOrchestratorInfoRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +375,7 @@ func (x *SignOrchestratorInfoRequest) String() string {
 func (*SignOrchestratorInfoRequest) ProtoMessage() {}
 
 func (x *SignOrchestratorInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[3]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +388,7 @@ func (x *SignOrchestratorInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOrchestratorInfoRequest.ProtoReflect.Descriptor instead.
 func (*SignOrchestratorInfoRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{3}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{4}
 }
 
 type SignOrchestratorInfoResponse struct {
@@ -322,7 +405,7 @@ type SignOrchestratorInfoResponse struct {
 
 func (x *SignOrchestratorInfoResponse) Reset() {
 	*x = SignOrchestratorInfoResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +417,7 @@ func (x *SignOrchestratorInfoResponse) String() string {
 func (*SignOrchestratorInfoResponse) ProtoMessage() {}
 
 func (x *SignOrchestratorInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[4]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +430,7 @@ func (x *SignOrchestratorInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOrchestratorInfoResponse.ProtoReflect.Descriptor instead.
 func (*SignOrchestratorInfoResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{4}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SignOrchestratorInfoResponse) GetAddress() []byte {
@@ -383,7 +466,7 @@ type SignerState struct {
 
 func (x *SignerState) Reset() {
 	*x = SignerState{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +478,7 @@ func (x *SignerState) String() string {
 func (*SignerState) ProtoMessage() {}
 
 func (x *SignerState) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[5]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +491,7 @@ func (x *SignerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignerState.ProtoReflect.Descriptor instead.
 func (*SignerState) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{5}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SignerState) GetState() []byte {
@@ -440,7 +523,7 @@ type MaxPrice struct {
 
 func (x *MaxPrice) Reset() {
 	*x = MaxPrice{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +535,7 @@ func (x *MaxPrice) String() string {
 func (*MaxPrice) ProtoMessage() {}
 
 func (x *MaxPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +548,7 @@ func (x *MaxPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MaxPrice.ProtoReflect.Descriptor instead.
 func (*MaxPrice) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{6}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MaxPrice) GetPrice() string {
@@ -518,7 +601,7 @@ type GenerateLivePaymentRequest struct {
 
 func (x *GenerateLivePaymentRequest) Reset() {
 	*x = GenerateLivePaymentRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +613,7 @@ func (x *GenerateLivePaymentRequest) String() string {
 func (*GenerateLivePaymentRequest) ProtoMessage() {}
 
 func (x *GenerateLivePaymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +626,7 @@ func (x *GenerateLivePaymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateLivePaymentRequest.ProtoReflect.Descriptor instead.
 func (*GenerateLivePaymentRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{7}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GenerateLivePaymentRequest) GetOrchestrator() *lpnet.OrchestratorInfo {
@@ -638,7 +721,7 @@ type SignByocJobRequest struct {
 
 func (x *SignByocJobRequest) Reset() {
 	*x = SignByocJobRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +733,7 @@ func (x *SignByocJobRequest) String() string {
 func (*SignByocJobRequest) ProtoMessage() {}
 
 func (x *SignByocJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +746,7 @@ func (x *SignByocJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignByocJobRequest.ProtoReflect.Descriptor instead.
 func (*SignByocJobRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{8}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SignByocJobRequest) GetId() string {
@@ -715,7 +798,7 @@ type SignByocJobResponse struct {
 
 func (x *SignByocJobResponse) Reset() {
 	*x = SignByocJobResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +810,7 @@ func (x *SignByocJobResponse) String() string {
 func (*SignByocJobResponse) ProtoMessage() {}
 
 func (x *SignByocJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +823,7 @@ func (x *SignByocJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignByocJobResponse.ProtoReflect.Descriptor instead.
 func (*SignByocJobResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{9}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SignByocJobResponse) GetSender() []byte {
@@ -792,7 +875,7 @@ type GenerateLivePaymentResponse struct {
 
 func (x *GenerateLivePaymentResponse) Reset() {
 	*x = GenerateLivePaymentResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +887,7 @@ func (x *GenerateLivePaymentResponse) String() string {
 func (*GenerateLivePaymentResponse) ProtoMessage() {}
 
 func (x *GenerateLivePaymentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +900,7 @@ func (x *GenerateLivePaymentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateLivePaymentResponse.ProtoReflect.Descriptor instead.
 func (*GenerateLivePaymentResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{10}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GenerateLivePaymentResponse) GetPayment() *lpnet.Payment {
@@ -902,7 +985,7 @@ type RefreshSessionDetail struct {
 
 func (x *RefreshSessionDetail) Reset() {
 	*x = RefreshSessionDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +997,7 @@ func (x *RefreshSessionDetail) String() string {
 func (*RefreshSessionDetail) ProtoMessage() {}
 
 func (x *RefreshSessionDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1010,7 @@ func (x *RefreshSessionDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionDetail.ProtoReflect.Descriptor instead.
 func (*RefreshSessionDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{11}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RefreshSessionDetail) GetOrchestratorUrl() string {
@@ -960,7 +1043,7 @@ type PriceExceededDetail struct {
 
 func (x *PriceExceededDetail) Reset() {
 	*x = PriceExceededDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1055,7 @@ func (x *PriceExceededDetail) String() string {
 func (*PriceExceededDetail) ProtoMessage() {}
 
 func (x *PriceExceededDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[12]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1068,7 @@ func (x *PriceExceededDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceExceededDetail.ProtoReflect.Descriptor instead.
 func (*PriceExceededDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{12}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PriceExceededDetail) GetSource() string {
@@ -1021,7 +1104,7 @@ type NoTicketsNeededDetail struct {
 
 func (x *NoTicketsNeededDetail) Reset() {
 	*x = NoTicketsNeededDetail{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1116,7 @@ func (x *NoTicketsNeededDetail) String() string {
 func (*NoTicketsNeededDetail) ProtoMessage() {}
 
 func (x *NoTicketsNeededDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[13]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1129,7 @@ func (x *NoTicketsNeededDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoTicketsNeededDetail.ProtoReflect.Descriptor instead.
 func (*NoTicketsNeededDetail) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{13}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NoTicketsNeededDetail) GetState() *SignerState {
@@ -1073,7 +1156,7 @@ type DiscoverOrchestratorsRequest struct {
 
 func (x *DiscoverOrchestratorsRequest) Reset() {
 	*x = DiscoverOrchestratorsRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1168,7 @@ func (x *DiscoverOrchestratorsRequest) String() string {
 func (*DiscoverOrchestratorsRequest) ProtoMessage() {}
 
 func (x *DiscoverOrchestratorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[14]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1181,7 @@ func (x *DiscoverOrchestratorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverOrchestratorsRequest.ProtoReflect.Descriptor instead.
 func (*DiscoverOrchestratorsRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{14}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DiscoverOrchestratorsRequest) GetCaps() []string {
@@ -1123,7 +1206,7 @@ type DiscoveredCapability struct {
 
 func (x *DiscoveredCapability) Reset() {
 	*x = DiscoveredCapability{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1218,7 @@ func (x *DiscoveredCapability) String() string {
 func (*DiscoveredCapability) ProtoMessage() {}
 
 func (x *DiscoveredCapability) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[15]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1231,7 @@ func (x *DiscoveredCapability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveredCapability.ProtoReflect.Descriptor instead.
 func (*DiscoveredCapability) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{15}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DiscoveredCapability) GetKey() string {
@@ -1209,7 +1292,7 @@ type DiscoveredOrchestrator struct {
 
 func (x *DiscoveredOrchestrator) Reset() {
 	*x = DiscoveredOrchestrator{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1304,7 @@ func (x *DiscoveredOrchestrator) String() string {
 func (*DiscoveredOrchestrator) ProtoMessage() {}
 
 func (x *DiscoveredOrchestrator) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[16]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1317,7 @@ func (x *DiscoveredOrchestrator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveredOrchestrator.ProtoReflect.Descriptor instead.
 func (*DiscoveredOrchestrator) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{16}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DiscoveredOrchestrator) GetUrl() string {
@@ -1296,7 +1379,7 @@ type DiscoverOrchestratorsResponse struct {
 
 func (x *DiscoverOrchestratorsResponse) Reset() {
 	*x = DiscoverOrchestratorsResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1391,7 @@ func (x *DiscoverOrchestratorsResponse) String() string {
 func (*DiscoverOrchestratorsResponse) ProtoMessage() {}
 
 func (x *DiscoverOrchestratorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[17]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1404,7 @@ func (x *DiscoverOrchestratorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoverOrchestratorsResponse.ProtoReflect.Descriptor instead.
 func (*DiscoverOrchestratorsResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{17}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DiscoverOrchestratorsResponse) GetOrchestrators() []*DiscoveredOrchestrator {
@@ -1347,7 +1430,7 @@ type WatchOrchestratorsRequest struct {
 
 func (x *WatchOrchestratorsRequest) Reset() {
 	*x = WatchOrchestratorsRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1442,7 @@ func (x *WatchOrchestratorsRequest) String() string {
 func (*WatchOrchestratorsRequest) ProtoMessage() {}
 
 func (x *WatchOrchestratorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[18]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1455,7 @@ func (x *WatchOrchestratorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrchestratorsRequest.ProtoReflect.Descriptor instead.
 func (*WatchOrchestratorsRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{18}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchOrchestratorsRequest) GetCaps() []string {
@@ -1392,7 +1475,7 @@ type WatchOrchestratorsResponse struct {
 
 func (x *WatchOrchestratorsResponse) Reset() {
 	*x = WatchOrchestratorsResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1487,7 @@ func (x *WatchOrchestratorsResponse) String() string {
 func (*WatchOrchestratorsResponse) ProtoMessage() {}
 
 func (x *WatchOrchestratorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[19]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1500,7 @@ func (x *WatchOrchestratorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrchestratorsResponse.ProtoReflect.Descriptor instead.
 func (*WatchOrchestratorsResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{19}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchOrchestratorsResponse) GetOrchestrators() []*DiscoveredOrchestrator {
@@ -1442,7 +1525,7 @@ type GetSignerStatusRequest struct {
 
 func (x *GetSignerStatusRequest) Reset() {
 	*x = GetSignerStatusRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1537,7 @@ func (x *GetSignerStatusRequest) String() string {
 func (*GetSignerStatusRequest) ProtoMessage() {}
 
 func (x *GetSignerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[20]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1550,7 @@ func (x *GetSignerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
 }
 
 type ChainView struct {
@@ -1494,7 +1577,7 @@ type ChainView struct {
 
 func (x *ChainView) Reset() {
 	*x = ChainView{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1589,7 @@ func (x *ChainView) String() string {
 func (*ChainView) ProtoMessage() {}
 
 func (x *ChainView) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[21]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1602,7 @@ func (x *ChainView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainView.ProtoReflect.Descriptor instead.
 func (*ChainView) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{21}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChainView) GetChainId() uint64 {
@@ -1623,7 +1706,7 @@ type SignerLimits struct {
 
 func (x *SignerLimits) Reset() {
 	*x = SignerLimits{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1718,7 @@ func (x *SignerLimits) String() string {
 func (*SignerLimits) ProtoMessage() {}
 
 func (x *SignerLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[22]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1731,7 @@ func (x *SignerLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignerLimits.ProtoReflect.Descriptor instead.
 func (*SignerLimits) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{22}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SignerLimits) GetMaxTicketEv() string {
@@ -1743,7 +1826,7 @@ type PriceFeedStatus struct {
 
 func (x *PriceFeedStatus) Reset() {
 	*x = PriceFeedStatus{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1838,7 @@ func (x *PriceFeedStatus) String() string {
 func (*PriceFeedStatus) ProtoMessage() {}
 
 func (x *PriceFeedStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[23]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1851,7 @@ func (x *PriceFeedStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceFeedStatus.ProtoReflect.Descriptor instead.
 func (*PriceFeedStatus) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{23}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PriceFeedStatus) GetAddress() string {
@@ -1868,7 +1951,7 @@ type CapabilityPriceCeiling struct {
 
 func (x *CapabilityPriceCeiling) Reset() {
 	*x = CapabilityPriceCeiling{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +1963,7 @@ func (x *CapabilityPriceCeiling) String() string {
 func (*CapabilityPriceCeiling) ProtoMessage() {}
 
 func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[24]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +1976,7 @@ func (x *CapabilityPriceCeiling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityPriceCeiling.ProtoReflect.Descriptor instead.
 func (*CapabilityPriceCeiling) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{24}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CapabilityPriceCeiling) GetCapability() uint32 {
@@ -1959,7 +2042,7 @@ type GetSignerStatusResponse struct {
 
 func (x *GetSignerStatusResponse) Reset() {
 	*x = GetSignerStatusResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2054,7 @@ func (x *GetSignerStatusResponse) String() string {
 func (*GetSignerStatusResponse) ProtoMessage() {}
 
 func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[25]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2067,7 @@ func (x *GetSignerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignerStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSignerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{25}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSignerStatusResponse) GetAddress() []byte {
@@ -2047,7 +2130,7 @@ type WatchSignerActivityRequest struct {
 
 func (x *WatchSignerActivityRequest) Reset() {
 	*x = WatchSignerActivityRequest{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2142,7 @@ func (x *WatchSignerActivityRequest) String() string {
 func (*WatchSignerActivityRequest) ProtoMessage() {}
 
 func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[26]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2155,7 @@ func (x *WatchSignerActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityRequest.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityRequest) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{26}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchSignerActivityRequest) GetIntervalMs() uint32 {
@@ -2105,7 +2188,7 @@ type PaymentOutcomeCounts struct {
 
 func (x *PaymentOutcomeCounts) Reset() {
 	*x = PaymentOutcomeCounts{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[27]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2200,7 @@ func (x *PaymentOutcomeCounts) String() string {
 func (*PaymentOutcomeCounts) ProtoMessage() {}
 
 func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[27]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2213,7 @@ func (x *PaymentOutcomeCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOutcomeCounts.ProtoReflect.Descriptor instead.
 func (*PaymentOutcomeCounts) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{27}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PaymentOutcomeCounts) GetPaid() uint64 {
@@ -2194,7 +2277,7 @@ type ActivityBucket struct {
 
 func (x *ActivityBucket) Reset() {
 	*x = ActivityBucket{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[28]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2289,7 @@ func (x *ActivityBucket) String() string {
 func (*ActivityBucket) ProtoMessage() {}
 
 func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[28]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2302,7 @@ func (x *ActivityBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivityBucket.ProtoReflect.Descriptor instead.
 func (*ActivityBucket) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{28}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ActivityBucket) GetStart() *timestamppb.Timestamp {
@@ -2279,7 +2362,7 @@ type WatchSignerActivityResponse struct {
 
 func (x *WatchSignerActivityResponse) Reset() {
 	*x = WatchSignerActivityResponse{}
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[29]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2374,7 @@ func (x *WatchSignerActivityResponse) String() string {
 func (*WatchSignerActivityResponse) ProtoMessage() {}
 
 func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[29]
+	mi := &file_livepeer_signer_v1_signer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2387,7 @@ func (x *WatchSignerActivityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSignerActivityResponse.ProtoReflect.Descriptor instead.
 func (*WatchSignerActivityResponse) Descriptor() ([]byte, []int) {
-	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{29}
+	return file_livepeer_signer_v1_signer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchSignerActivityResponse) GetTime() *timestamppb.Timestamp {
@@ -2416,13 +2499,19 @@ const file_livepeer_signer_v1_signer_proto_rawDesc = "" +
 	"SpendEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06events\x18\x02 \x01(\x04R\x06events\x12\x17\n" +
-	"\afee_wei\x18\x03 \x01(\tR\x06feeWei\"\xf2\x01\n" +
+	"\afee_wei\x18\x03 \x01(\tR\x06feeWei\"P\n" +
+	"\tSpendRest\x12\x12\n" +
+	"\x04keys\x18\x01 \x01(\x04R\x04keys\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\x04R\x06events\x12\x17\n" +
+	"\afee_wei\x18\x03 \x01(\tR\x06feeWei\"\x89\x03\n" +
 	"\x10GetSpendResponse\x12<\n" +
 	"\n" +
 	"by_auth_id\x18\x01 \x03(\v2\x1e.livepeer.signer.v1.SpendEntryR\bbyAuthId\x12G\n" +
 	"\x0fby_orchestrator\x18\x02 \x03(\v2\x1e.livepeer.signer.v1.SpendEntryR\x0ebyOrchestrator\x120\n" +
 	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12%\n" +
-	"\x0eevents_enabled\x18\x04 \x01(\bR\reventsEnabled\"\x1d\n" +
+	"\x0eevents_enabled\x18\x04 \x01(\bR\reventsEnabled\x12D\n" +
+	"\x0fmore_by_auth_id\x18\x05 \x01(\v2\x1d.livepeer.signer.v1.SpendRestR\fmoreByAuthId\x12O\n" +
+	"\x14more_by_orchestrator\x18\x06 \x01(\v2\x1d.livepeer.signer.v1.SpendRestR\x12moreByOrchestrator\"\x1d\n" +
 	"\x1bSignOrchestratorInfoRequest\"w\n" +
 	"\x1cSignOrchestratorInfoResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x1f\n" +
@@ -2639,101 +2728,104 @@ func file_livepeer_signer_v1_signer_proto_rawDescGZIP() []byte {
 }
 
 var file_livepeer_signer_v1_signer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_livepeer_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_livepeer_signer_v1_signer_proto_goTypes = []any{
 	(JobType)(0),                          // 0: livepeer.signer.v1.JobType
 	(*GetSpendRequest)(nil),               // 1: livepeer.signer.v1.GetSpendRequest
 	(*SpendEntry)(nil),                    // 2: livepeer.signer.v1.SpendEntry
-	(*GetSpendResponse)(nil),              // 3: livepeer.signer.v1.GetSpendResponse
-	(*SignOrchestratorInfoRequest)(nil),   // 4: livepeer.signer.v1.SignOrchestratorInfoRequest
-	(*SignOrchestratorInfoResponse)(nil),  // 5: livepeer.signer.v1.SignOrchestratorInfoResponse
-	(*SignerState)(nil),                   // 6: livepeer.signer.v1.SignerState
-	(*MaxPrice)(nil),                      // 7: livepeer.signer.v1.MaxPrice
-	(*GenerateLivePaymentRequest)(nil),    // 8: livepeer.signer.v1.GenerateLivePaymentRequest
-	(*SignByocJobRequest)(nil),            // 9: livepeer.signer.v1.SignByocJobRequest
-	(*SignByocJobResponse)(nil),           // 10: livepeer.signer.v1.SignByocJobResponse
-	(*GenerateLivePaymentResponse)(nil),   // 11: livepeer.signer.v1.GenerateLivePaymentResponse
-	(*RefreshSessionDetail)(nil),          // 12: livepeer.signer.v1.RefreshSessionDetail
-	(*PriceExceededDetail)(nil),           // 13: livepeer.signer.v1.PriceExceededDetail
-	(*NoTicketsNeededDetail)(nil),         // 14: livepeer.signer.v1.NoTicketsNeededDetail
-	(*DiscoverOrchestratorsRequest)(nil),  // 15: livepeer.signer.v1.DiscoverOrchestratorsRequest
-	(*DiscoveredCapability)(nil),          // 16: livepeer.signer.v1.DiscoveredCapability
-	(*DiscoveredOrchestrator)(nil),        // 17: livepeer.signer.v1.DiscoveredOrchestrator
-	(*DiscoverOrchestratorsResponse)(nil), // 18: livepeer.signer.v1.DiscoverOrchestratorsResponse
-	(*WatchOrchestratorsRequest)(nil),     // 19: livepeer.signer.v1.WatchOrchestratorsRequest
-	(*WatchOrchestratorsResponse)(nil),    // 20: livepeer.signer.v1.WatchOrchestratorsResponse
-	(*GetSignerStatusRequest)(nil),        // 21: livepeer.signer.v1.GetSignerStatusRequest
-	(*ChainView)(nil),                     // 22: livepeer.signer.v1.ChainView
-	(*SignerLimits)(nil),                  // 23: livepeer.signer.v1.SignerLimits
-	(*PriceFeedStatus)(nil),               // 24: livepeer.signer.v1.PriceFeedStatus
-	(*CapabilityPriceCeiling)(nil),        // 25: livepeer.signer.v1.CapabilityPriceCeiling
-	(*GetSignerStatusResponse)(nil),       // 26: livepeer.signer.v1.GetSignerStatusResponse
-	(*WatchSignerActivityRequest)(nil),    // 27: livepeer.signer.v1.WatchSignerActivityRequest
-	(*PaymentOutcomeCounts)(nil),          // 28: livepeer.signer.v1.PaymentOutcomeCounts
-	(*ActivityBucket)(nil),                // 29: livepeer.signer.v1.ActivityBucket
-	(*WatchSignerActivityResponse)(nil),   // 30: livepeer.signer.v1.WatchSignerActivityResponse
-	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
-	(*lpnet.OrchestratorInfo)(nil),        // 32: net.OrchestratorInfo
-	(*lpnet.Capabilities)(nil),            // 33: net.Capabilities
-	(*lpnet.Payment)(nil),                 // 34: net.Payment
-	(*lpnet.SegData)(nil),                 // 35: net.SegData
-	(*structpb.Struct)(nil),               // 36: google.protobuf.Struct
-	(*lpnet.PriceInfo)(nil),               // 37: net.PriceInfo
+	(*SpendRest)(nil),                     // 3: livepeer.signer.v1.SpendRest
+	(*GetSpendResponse)(nil),              // 4: livepeer.signer.v1.GetSpendResponse
+	(*SignOrchestratorInfoRequest)(nil),   // 5: livepeer.signer.v1.SignOrchestratorInfoRequest
+	(*SignOrchestratorInfoResponse)(nil),  // 6: livepeer.signer.v1.SignOrchestratorInfoResponse
+	(*SignerState)(nil),                   // 7: livepeer.signer.v1.SignerState
+	(*MaxPrice)(nil),                      // 8: livepeer.signer.v1.MaxPrice
+	(*GenerateLivePaymentRequest)(nil),    // 9: livepeer.signer.v1.GenerateLivePaymentRequest
+	(*SignByocJobRequest)(nil),            // 10: livepeer.signer.v1.SignByocJobRequest
+	(*SignByocJobResponse)(nil),           // 11: livepeer.signer.v1.SignByocJobResponse
+	(*GenerateLivePaymentResponse)(nil),   // 12: livepeer.signer.v1.GenerateLivePaymentResponse
+	(*RefreshSessionDetail)(nil),          // 13: livepeer.signer.v1.RefreshSessionDetail
+	(*PriceExceededDetail)(nil),           // 14: livepeer.signer.v1.PriceExceededDetail
+	(*NoTicketsNeededDetail)(nil),         // 15: livepeer.signer.v1.NoTicketsNeededDetail
+	(*DiscoverOrchestratorsRequest)(nil),  // 16: livepeer.signer.v1.DiscoverOrchestratorsRequest
+	(*DiscoveredCapability)(nil),          // 17: livepeer.signer.v1.DiscoveredCapability
+	(*DiscoveredOrchestrator)(nil),        // 18: livepeer.signer.v1.DiscoveredOrchestrator
+	(*DiscoverOrchestratorsResponse)(nil), // 19: livepeer.signer.v1.DiscoverOrchestratorsResponse
+	(*WatchOrchestratorsRequest)(nil),     // 20: livepeer.signer.v1.WatchOrchestratorsRequest
+	(*WatchOrchestratorsResponse)(nil),    // 21: livepeer.signer.v1.WatchOrchestratorsResponse
+	(*GetSignerStatusRequest)(nil),        // 22: livepeer.signer.v1.GetSignerStatusRequest
+	(*ChainView)(nil),                     // 23: livepeer.signer.v1.ChainView
+	(*SignerLimits)(nil),                  // 24: livepeer.signer.v1.SignerLimits
+	(*PriceFeedStatus)(nil),               // 25: livepeer.signer.v1.PriceFeedStatus
+	(*CapabilityPriceCeiling)(nil),        // 26: livepeer.signer.v1.CapabilityPriceCeiling
+	(*GetSignerStatusResponse)(nil),       // 27: livepeer.signer.v1.GetSignerStatusResponse
+	(*WatchSignerActivityRequest)(nil),    // 28: livepeer.signer.v1.WatchSignerActivityRequest
+	(*PaymentOutcomeCounts)(nil),          // 29: livepeer.signer.v1.PaymentOutcomeCounts
+	(*ActivityBucket)(nil),                // 30: livepeer.signer.v1.ActivityBucket
+	(*WatchSignerActivityResponse)(nil),   // 31: livepeer.signer.v1.WatchSignerActivityResponse
+	(*timestamppb.Timestamp)(nil),         // 32: google.protobuf.Timestamp
+	(*lpnet.OrchestratorInfo)(nil),        // 33: net.OrchestratorInfo
+	(*lpnet.Capabilities)(nil),            // 34: net.Capabilities
+	(*lpnet.Payment)(nil),                 // 35: net.Payment
+	(*lpnet.SegData)(nil),                 // 36: net.SegData
+	(*structpb.Struct)(nil),               // 37: google.protobuf.Struct
+	(*lpnet.PriceInfo)(nil),               // 38: net.PriceInfo
 }
 var file_livepeer_signer_v1_signer_proto_depIdxs = []int32{
 	2,  // 0: livepeer.signer.v1.GetSpendResponse.by_auth_id:type_name -> livepeer.signer.v1.SpendEntry
 	2,  // 1: livepeer.signer.v1.GetSpendResponse.by_orchestrator:type_name -> livepeer.signer.v1.SpendEntry
-	31, // 2: livepeer.signer.v1.GetSpendResponse.since:type_name -> google.protobuf.Timestamp
-	32, // 3: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
-	6,  // 4: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
-	0,  // 5: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
-	7,  // 6: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
-	33, // 7: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
-	34, // 8: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
-	35, // 9: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
-	6,  // 10: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
-	6,  // 11: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
-	16, // 12: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
-	36, // 13: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
-	31, // 14: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
-	37, // 15: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
-	31, // 16: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
-	17, // 17: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	31, // 18: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	17, // 19: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
-	31, // 20: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
-	25, // 21: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
-	24, // 22: livepeer.signer.v1.SignerLimits.price_feed:type_name -> livepeer.signer.v1.PriceFeedStatus
-	22, // 23: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
-	23, // 24: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
-	31, // 25: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
-	28, // 26: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	31, // 27: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
-	26, // 28: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
-	28, // 29: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
-	29, // 30: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
-	31, // 31: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
-	4,  // 32: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
-	8,  // 33: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
-	9,  // 34: livepeer.signer.v1.SignerService.SignByocJob:input_type -> livepeer.signer.v1.SignByocJobRequest
-	15, // 35: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
-	19, // 36: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
-	21, // 37: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
-	27, // 38: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
-	1,  // 39: livepeer.signer.v1.SignerService.GetSpend:input_type -> livepeer.signer.v1.GetSpendRequest
-	5,  // 40: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
-	11, // 41: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
-	10, // 42: livepeer.signer.v1.SignerService.SignByocJob:output_type -> livepeer.signer.v1.SignByocJobResponse
-	18, // 43: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
-	20, // 44: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
-	26, // 45: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
-	30, // 46: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
-	3,  // 47: livepeer.signer.v1.SignerService.GetSpend:output_type -> livepeer.signer.v1.GetSpendResponse
-	40, // [40:48] is the sub-list for method output_type
-	32, // [32:40] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	32, // 2: livepeer.signer.v1.GetSpendResponse.since:type_name -> google.protobuf.Timestamp
+	3,  // 3: livepeer.signer.v1.GetSpendResponse.more_by_auth_id:type_name -> livepeer.signer.v1.SpendRest
+	3,  // 4: livepeer.signer.v1.GetSpendResponse.more_by_orchestrator:type_name -> livepeer.signer.v1.SpendRest
+	33, // 5: livepeer.signer.v1.GenerateLivePaymentRequest.orchestrator:type_name -> net.OrchestratorInfo
+	7,  // 6: livepeer.signer.v1.GenerateLivePaymentRequest.state:type_name -> livepeer.signer.v1.SignerState
+	0,  // 7: livepeer.signer.v1.GenerateLivePaymentRequest.type:type_name -> livepeer.signer.v1.JobType
+	8,  // 8: livepeer.signer.v1.GenerateLivePaymentRequest.max_price:type_name -> livepeer.signer.v1.MaxPrice
+	34, // 9: livepeer.signer.v1.GenerateLivePaymentRequest.capabilities:type_name -> net.Capabilities
+	35, // 10: livepeer.signer.v1.GenerateLivePaymentResponse.payment:type_name -> net.Payment
+	36, // 11: livepeer.signer.v1.GenerateLivePaymentResponse.seg_creds:type_name -> net.SegData
+	7,  // 12: livepeer.signer.v1.GenerateLivePaymentResponse.state:type_name -> livepeer.signer.v1.SignerState
+	7,  // 13: livepeer.signer.v1.NoTicketsNeededDetail.state:type_name -> livepeer.signer.v1.SignerState
+	17, // 14: livepeer.signer.v1.DiscoveredOrchestrator.capabilities:type_name -> livepeer.signer.v1.DiscoveredCapability
+	37, // 15: livepeer.signer.v1.DiscoveredOrchestrator.runners:type_name -> google.protobuf.Struct
+	32, // 16: livepeer.signer.v1.DiscoveredOrchestrator.last_seen:type_name -> google.protobuf.Timestamp
+	38, // 17: livepeer.signer.v1.DiscoveredOrchestrator.price_info:type_name -> net.PriceInfo
+	32, // 18: livepeer.signer.v1.DiscoveredOrchestrator.runners_last_seen:type_name -> google.protobuf.Timestamp
+	18, // 19: livepeer.signer.v1.DiscoverOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	32, // 20: livepeer.signer.v1.DiscoverOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	18, // 21: livepeer.signer.v1.WatchOrchestratorsResponse.orchestrators:type_name -> livepeer.signer.v1.DiscoveredOrchestrator
+	32, // 22: livepeer.signer.v1.WatchOrchestratorsResponse.snapshot_time:type_name -> google.protobuf.Timestamp
+	26, // 23: livepeer.signer.v1.SignerLimits.capability_ceilings:type_name -> livepeer.signer.v1.CapabilityPriceCeiling
+	25, // 24: livepeer.signer.v1.SignerLimits.price_feed:type_name -> livepeer.signer.v1.PriceFeedStatus
+	23, // 25: livepeer.signer.v1.GetSignerStatusResponse.chain:type_name -> livepeer.signer.v1.ChainView
+	24, // 26: livepeer.signer.v1.GetSignerStatusResponse.limits:type_name -> livepeer.signer.v1.SignerLimits
+	32, // 27: livepeer.signer.v1.ActivityBucket.start:type_name -> google.protobuf.Timestamp
+	29, // 28: livepeer.signer.v1.ActivityBucket.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	32, // 29: livepeer.signer.v1.WatchSignerActivityResponse.time:type_name -> google.protobuf.Timestamp
+	27, // 30: livepeer.signer.v1.WatchSignerActivityResponse.status:type_name -> livepeer.signer.v1.GetSignerStatusResponse
+	29, // 31: livepeer.signer.v1.WatchSignerActivityResponse.payments:type_name -> livepeer.signer.v1.PaymentOutcomeCounts
+	30, // 32: livepeer.signer.v1.WatchSignerActivityResponse.buckets:type_name -> livepeer.signer.v1.ActivityBucket
+	32, // 33: livepeer.signer.v1.WatchSignerActivityResponse.started:type_name -> google.protobuf.Timestamp
+	5,  // 34: livepeer.signer.v1.SignerService.SignOrchestratorInfo:input_type -> livepeer.signer.v1.SignOrchestratorInfoRequest
+	9,  // 35: livepeer.signer.v1.SignerService.GenerateLivePayment:input_type -> livepeer.signer.v1.GenerateLivePaymentRequest
+	10, // 36: livepeer.signer.v1.SignerService.SignByocJob:input_type -> livepeer.signer.v1.SignByocJobRequest
+	16, // 37: livepeer.signer.v1.SignerService.DiscoverOrchestrators:input_type -> livepeer.signer.v1.DiscoverOrchestratorsRequest
+	20, // 38: livepeer.signer.v1.SignerService.WatchOrchestrators:input_type -> livepeer.signer.v1.WatchOrchestratorsRequest
+	22, // 39: livepeer.signer.v1.SignerService.GetSignerStatus:input_type -> livepeer.signer.v1.GetSignerStatusRequest
+	28, // 40: livepeer.signer.v1.SignerService.WatchSignerActivity:input_type -> livepeer.signer.v1.WatchSignerActivityRequest
+	1,  // 41: livepeer.signer.v1.SignerService.GetSpend:input_type -> livepeer.signer.v1.GetSpendRequest
+	6,  // 42: livepeer.signer.v1.SignerService.SignOrchestratorInfo:output_type -> livepeer.signer.v1.SignOrchestratorInfoResponse
+	12, // 43: livepeer.signer.v1.SignerService.GenerateLivePayment:output_type -> livepeer.signer.v1.GenerateLivePaymentResponse
+	11, // 44: livepeer.signer.v1.SignerService.SignByocJob:output_type -> livepeer.signer.v1.SignByocJobResponse
+	19, // 45: livepeer.signer.v1.SignerService.DiscoverOrchestrators:output_type -> livepeer.signer.v1.DiscoverOrchestratorsResponse
+	21, // 46: livepeer.signer.v1.SignerService.WatchOrchestrators:output_type -> livepeer.signer.v1.WatchOrchestratorsResponse
+	27, // 47: livepeer.signer.v1.SignerService.GetSignerStatus:output_type -> livepeer.signer.v1.GetSignerStatusResponse
+	31, // 48: livepeer.signer.v1.SignerService.WatchSignerActivity:output_type -> livepeer.signer.v1.WatchSignerActivityResponse
+	4,  // 49: livepeer.signer.v1.SignerService.GetSpend:output_type -> livepeer.signer.v1.GetSpendResponse
+	42, // [42:50] is the sub-list for method output_type
+	34, // [34:42] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_livepeer_signer_v1_signer_proto_init() }
@@ -2747,7 +2839,7 @@ func file_livepeer_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livepeer_signer_v1_signer_proto_rawDesc), len(file_livepeer_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
