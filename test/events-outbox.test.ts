@@ -183,6 +183,15 @@ test("spend is summed exactly on a thread of its own: ordinary fees by SQLite, f
   }
 });
 
+/** The whole outbox's spend, how long it took, and the event loop's longest gap meanwhile. */
+async function timedSpend(outbox: Outbox) {
+  const loop = watchEventLoop(2);
+  const t0 = performance.now();
+  const spend = await outbox.spend(0);
+  const took = performance.now() - t0;
+  return { spend, took, longestGap: loop.stop() };
+}
+
 test("spend lists hold the 100 largest, sorted on the reader's thread; the rest are summed (a window of 50,000 auth ids)", async () => {
   const path = fresh();
   const outbox = openOutbox({ path, maxBytes: 1 << 30, maxCount: 1e7, synchronous: "normal" });
@@ -196,11 +205,7 @@ test("spend lists hold the 100 largest, sorted on the reader's thread; the rest 
         );
       }
     }
-    const loop = watchEventLoop(2);
-    const t0 = performance.now();
-    const spend = await outbox.spend(0);
-    const took = performance.now() - t0;
-    const longestGap = loop.stop();
+    const { spend, took, longestGap } = await timedSpend(outbox);
     expect(spend.byAuthId).toHaveLength(100);
     expect(spend.byAuthId[0]).toEqual({ key: `user-${ids - 1}`, events: 2, feeWei: String(2 * ids) });
     expect(spend.byAuthId[99]).toEqual({ key: `user-${ids - 100}`, events: 2, feeWei: String(2 * (ids - 99)) });
@@ -223,11 +228,7 @@ test("a spend query over many events keeps the event loop free while it reads", 
     for (let i = 0; i < 200_000; i += 20_000) {
       await outbox.append(Array.from({ length: 20_000 }, (_, j) => ({ id: `e-${i + j}`, key: "k", value: "v", spend: { authId: `auth-${j % 100}`, orchestrator: `orch-${j % 10}`, feeWei: BigInt(j) } })));
     }
-    const loop = watchEventLoop(2);
-    const t0 = performance.now();
-    const spend = await outbox.spend(0);
-    const took = performance.now() - t0;
-    const longestGap = loop.stop();
+    const { spend, took, longestGap } = await timedSpend(outbox);
     expect(spend.byAuthId).toHaveLength(100);
     expect(spend.byOrchestrator.reduce((a, e) => a + e.events, 0)).toBe(200_000);
     // On the event loop, the query would be its longest gap.
