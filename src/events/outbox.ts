@@ -189,8 +189,8 @@ function openDb(path: string, readOnly: boolean): BetterSqlite3.Database {
   // Commits are made durable by an fsync of the WAL (openOutbox), not inside SQLite.
   db.pragma("synchronous = NORMAL");
   db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-  const ready = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
-  if (!ready) db.transaction(() => db.exec(SCHEMA)).immediate();
+  // A new file (another process may be making it too: the schema's statements are IF NOT EXISTS).
+  if (tables.length === 0) db.transaction(() => db.exec(SCHEMA)).immediate();
   // A file from the first version of the schema (before the spend columns) gets them.
   const hasSpend = () => (db.pragma("table_info(events)") as { name: string }[]).some((c) => c.name === "auth_id");
   if (!hasSpend()) {
@@ -1012,7 +1012,6 @@ function spendReaderOf(path: string): { query(sinceMs: number): Promise<SpendSum
   };
 }
 
-/** Largest fee first, then by key. */
 /** A write only the owning process's thread makes, asked of another process's outbox. */
 const notOwner = (what: string) => new Error(`only the process that owns the outbox (the single process or the -workers primary) ${what}`);
 
